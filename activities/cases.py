@@ -1,0 +1,283 @@
+"""The activities behind every case workflow: write the timeline and projection, compute deadlines,
+find the agency that serves a region. Methods of one class that owns the session factory."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from db.models import (
+    Agency,
+    Case,
+    CaseParty,
+    CaseStep,
+    Document,
+    HolidayDay,
+    HolidayYear,
+    Notification,
+    PolicyOverrideRow,
+    TimelineEvent,
+)
+from db.session import transaction
+from domain.deadlines import compute_deadlines
+from domain.messages import (
+    AgencyQuery,
+    AgencyRef,
+    DeadlineAnswer,
+    DeadlineRequest,
+    EventRecord,
+    NotificationSpec,
+    StepState,
+)
+from domain.policy import Allowance, PolicyOverride, Unit, resolve_policy
+from domain.regions import CITY_CODE
+from domain.workdays import WorkCalendar, YearSchedule
+from workflows import activity_names as names
+
+ACTIVITY_KINDS = {"opened", "action", "urged", "extended", "reassigned"}
+
+
+def agency_ref(a: Agency) -> AgencyRef:
+    return AgencyRef(id=a.id, name=a.name, agency_type=a.agency_type, region_code=a.region_code)
+
+
+async def load_calendar(session: AsyncSession) -> WorkCalendar:
+    """The package's calendar plus every year an admin has loaded."""
+    years: dict[int, tuple[set[date], set[date]]] = {
+        y: (set(), set()) for y in (await session.execute(select(HolidayYear.year))).scalars()
+    }
+    rows = (await session.execute(select(HolidayDay.year, HolidayDay.day, HolidayDay.kind))).all()
+    for year, day, kind in rows:
+        holidays, workdays = years.setdefault(year, (set(), set()))
+        (workdays if kind == "workday" else holidays).add(day)
+    return WorkCalendar({y: YearSchedule(y, frozenset(h), frozenset(w)) for y, (h, w) in years.items()})
+
+
+class CaseActivities:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self.sf = session_factory
+
+    def all(self) -> list:
+        return [self.record_event, self.compute_deadlines, self.resolve_agency]
+
+    # ------------------------------------------------------------------ record_event
+
+    @activity.defn(name=names.RECORD_EVENT)
+    async def record_event(self, ev: EventRecord) -> bool:
+        """Appends the event and applies its projection changes in one transaction. Returns False when
+        the event was already recorded (a retry), in which case nothing changes."""
+        async with transaction(self.sf) as s:
+            if ev.opening is not None:
+                o = ev.opening
+                await s.execute(
+                    insert(Case)
+                    .values(
+                        case_no=ev.case_no,
+                        process=o.process,
+                        child_id=o.child_id,
+                        county=o.county,
+                        status="open",
+                        started_by_agency_id=o.starter.id,
+                        facts=o.facts,
+                        opened_at=ev.at,
+                        last_activity_at=ev.at,
+                        last_seq=0,
+                    )
+                    .on_conflict_do_nothing(index_elements=[Case.case_no])
+                )
+            case_id = (
+                await s.execute(select(Case.id).where(Case.case_no == ev.case_no).with_for_update())
+            ).scalar_one_or_none()
+            if case_id is None:
+                # The opening event always comes first; if it is missing something is badly wrong.
+                raise ApplicationError(f"case {ev.case_no} has no projection row")
+            due = next((st.deadlines.due_at for st in ev.set_steps if st.deadlines), None)
+            inserted = (
+                await s.execute(
+                    insert(TimelineEvent)
+                    .values(
+                        case_id=case_id,
+                        seq=ev.seq,
+                        at=ev.at,
+                        kind=ev.kind,
+                        track=ev.track,
+                        action=ev.action,
+                        from_step=ev.from_step,
+                        to_step=ev.to_step,
+                        actor_user_id=ev.actor.user_id if ev.actor else None,
+                        actor_agency_id=ev.actor.agency.id if ev.actor else None,
+                        actor_name=ev.actor.user_name if ev.actor else None,
+                        actor_agency_name=ev.actor.agency.name if ev.actor else None,
+                        note=ev.note,
+                        payload=ev.payload,
+                        due_at=due,
+                    )
+                    .on_conflict_do_nothing(index_elements=[TimelineEvent.case_id, TimelineEvent.seq])
+                    .returning(TimelineEvent.id)
+                )
+            ).scalar_one_or_none()
+            if inserted is None:
+                return False
+            await self._apply_steps(s, case_id, ev)
+            await self._apply_case(s, case_id, ev)
+            await self._apply_parties(s, case_id, ev)
+            await self._apply_notifications(s, case_id, ev)
+            if ev.document is not None:
+                await s.execute(
+                    insert(Document)
+                    .values(
+                        case_id=case_id,
+                        seq=ev.seq,
+                        kind=ev.document.kind,
+                        title=ev.document.title,
+                        fields=ev.document.fields,
+                        created_at=ev.at,
+                    )
+                    .on_conflict_do_nothing()
+                )
+        return True
+
+    @staticmethod
+    async def _apply_steps(s: AsyncSession, case_id: int, ev: EventRecord) -> None:
+        if "*" in ev.end_tracks:
+            await s.execute(delete(CaseStep).where(CaseStep.case_id == case_id))
+        elif ev.end_tracks:
+            await s.execute(delete(CaseStep).where(CaseStep.case_id == case_id, CaseStep.track.in_(ev.end_tracks)))
+        for st in ev.set_steps:
+            values = step_row(case_id, st)
+            stmt = insert(CaseStep).values(**values)
+            await s.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[CaseStep.case_id, CaseStep.track],
+                    set_={k: stmt.excluded[k] for k in values if k not in ("case_id", "track")},
+                )
+            )
+
+    @staticmethod
+    async def _apply_case(s: AsyncSession, case_id: int, ev: EventRecord) -> None:
+        values: dict = {"last_seq": ev.seq, "main_step": ev.main_step}
+        if ev.kind in ACTIVITY_KINDS:
+            values["last_activity_at"] = ev.at
+        if ev.closed_outcome:
+            values.update(status="closed", outcome=ev.closed_outcome, closed_at=ev.at)
+        await s.execute(update(Case).where(Case.id == case_id).values(**values))
+
+    @staticmethod
+    async def _apply_parties(s: AsyncSession, case_id: int, ev: EventRecord) -> None:
+        for g in ev.parties:
+            # A receiving agency (a hand-over) sees the case from the hand-over on; others see all of it.
+            since = ev.seq if g.role == "receiver" else 0
+            await s.execute(
+                insert(CaseParty)
+                .values(case_id=case_id, agency_id=g.agency.id, role=g.role, visible_from_seq=since)
+                .on_conflict_do_nothing()
+            )
+
+    @staticmethod
+    async def _apply_notifications(s: AsyncSession, case_id: int, ev: EventRecord) -> None:
+        for spec in ev.notifications:
+            for agency_id in await recipients(s, spec):
+                await s.execute(
+                    insert(Notification)
+                    .values(
+                        case_id=case_id,
+                        seq=ev.seq,
+                        agency_id=agency_id,
+                        role=spec.role.value if spec.role else "",
+                        kind=spec.kind,
+                        title=spec.title,
+                        created_at=ev.at,
+                    )
+                    .on_conflict_do_nothing()
+                )
+
+    # ------------------------------------------------------------------ compute_deadlines (local)
+
+    @activity.defn(name=names.COMPUTE_DEADLINES)
+    async def compute_deadlines(self, req: DeadlineRequest) -> DeadlineAnswer:
+        async with self.sf() as s:
+            if req.allowance:
+                allowance = Allowance.parse(req.allowance)
+            else:
+                assert req.policy_key
+                rows = (
+                    await s.execute(select(PolicyOverrideRow).where(PolicyOverrideRow.key == req.policy_key))
+                ).scalars()
+                overrides = [
+                    PolicyOverride(r.key, r.region_code, Allowance.parse(r.value), r.effective_from) for r in rows
+                ]
+                allowance = resolve_policy(req.policy_key, req.county, overrides, req.at)
+            if allowance.unit == Unit.count:
+                return DeadlineAnswer(allowance=str(allowance), deadlines=None)
+            cal = await load_calendar(s)
+        ladder = (Allowance.parse(req.ladder[0]), Allowance.parse(req.ladder[1])) if req.ladder else None
+        return DeadlineAnswer(
+            allowance=str(allowance), deadlines=compute_deadlines(req.base, allowance, cal, ladder=ladder)
+        )
+
+    # ------------------------------------------------------------------ resolve_agency
+
+    @activity.defn(name=names.RESOLVE_AGENCY)
+    async def resolve_agency(self, q: AgencyQuery) -> AgencyRef:
+        """The agency of a type serving a region: the preferred one if it fits, else the region's
+        default, else the city's. None found is an error an admin must fix (the activity retries)."""
+        async with self.sf() as s:
+            for region in dict.fromkeys((q.region_code, CITY_CODE)):
+                stmt = (
+                    select(Agency)
+                    .where(
+                        Agency.agency_type == q.agency_type.value,
+                        Agency.region_code == region,
+                        Agency.is_active.is_(True),
+                    )
+                    .order_by((Agency.id == (q.prefer_id or -1)).desc(), Agency.is_default.desc(), Agency.id)
+                    .limit(1)
+                )
+                found = (await s.execute(stmt)).scalar_one_or_none()
+                if found:
+                    return agency_ref(found)
+        raise ApplicationError(f"no active {q.agency_type.value} agency serves region {q.region_code}")
+
+
+def step_row(case_id: int, st: StepState) -> dict:
+    d = st.deadlines
+    return {
+        "case_id": case_id,
+        "track": st.track,
+        "step": st.step,
+        "step_seq": st.seq,
+        "holder_agency_id": st.holder.id,
+        "holder_type": st.holder.agency_type.value,
+        "holder_region": st.holder.region_code,
+        "co_holder_ids": [a.id for a in st.co_holders],
+        "opened_at": st.opened_at,
+        "due_at": d.due_at if d else None,
+        "level2_at": d.level2_at if d else None,
+        "level3_at": d.level3_at if d else None,
+        "due_provisional": bool(d and d.provisional),
+        "allowance": st.allowance,
+        "escalation_level": st.level,
+        "counters": st.counters,
+    }
+
+
+async def recipients(s: AsyncSession, spec: NotificationSpec) -> list[int]:
+    if spec.agency_id is not None:
+        return [spec.agency_id]
+    stmt = select(Agency.id).where(Agency.is_active.is_(True))
+    if spec.agency_type is not None:
+        stmt = stmt.where(Agency.agency_type == spec.agency_type.value)
+    if spec.region_code is not None:
+        stmt = stmt.where(Agency.region_code == spec.region_code)
+    return list((await s.execute(stmt)).scalars())
+
+
+async def mark_automation(session_factory: async_sessionmaker[AsyncSession], case_no: str, error: str | None) -> None:
+    """Flags (or clears) a case whose activities keep failing, so supervisors see it as stalled."""
+    async with transaction(session_factory) as s:
+        await s.execute(update(Case).where(Case.case_no == case_no).values(automation_error=error))

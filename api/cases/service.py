@@ -1,0 +1,496 @@
+"""Cases: start (idempotent), act, supervise, read one, list. Service functions take the session and
+the Temporal client as keyword arguments; the routers and pages stay thin."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.audit import audit
+from api.cases.visibility import case_visible, scope_regions, visible_from_seq
+from api.children.service import get_child_for_case
+from api.principal import Principal, agency_ref
+from db.models import Agency, Case, CaseRequest, CaseStep, Child, Document, TimelineEvent
+from domain.deadlines import SHANGHAI, local_date
+from domain.enums import AgencyType, Role
+from domain.errors import DomainError
+from domain.messages import ActionRequest, ActionResult, CaseInput, CaseStart, CaseState, ChildRef, StepState
+from domain.policy import POLICY_DEFAULTS
+from domain.process import FieldKind, Process, clean_payload
+from domain.processes import get_process
+from domain.regions import CITY_CODE, is_changzhi
+from worker.registry import workflow_id
+
+# ---------------------------------------------------------------------------- inputs
+
+
+class StartCaseIn(BaseModel):
+    process: str
+    start_step: str
+    child_id: int | None = None
+    id_number: str | None = None  # a child outside the clerk's area is named by the exact ID number
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActIn(BaseModel):
+    request_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
+    action: str
+    step: str | None = None
+    step_seq: int | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class SuperviseIn(BaseModel):
+    request_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
+    kind: str  # urge | extend | reassign
+    step: str
+    step_seq: int | None = None
+    reason: str = ""
+    extend_by: str | None = None
+    new_agency_id: int | None = None
+
+
+# ---------------------------------------------------------------------------- start
+
+
+def _request_hash(data: StartCaseIn) -> str:
+    return hashlib.sha256(json.dumps(data.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def case_number(process: Process, n: int, at: datetime) -> str:
+    return f"{process.code}-{local_date(at).year}-{n:06d}"
+
+
+async def _reserve_case_no(
+    session: AsyncSession, principal: Principal, process: Process, key: str, digest: str
+) -> tuple[str, bool]:
+    """The case number for this idempotency key: a new one, or the one an earlier request got."""
+    existing = (
+        await session.execute(
+            select(CaseRequest).where(CaseRequest.agency_id == principal.agency.id, CaseRequest.idempotency_key == key)
+        )
+    ).scalar_one_or_none()
+    if existing is None:
+        n = (await session.execute(select(func.nextval("case_no_seq")))).scalar_one()
+        case_no = case_number(process, n, datetime.now(UTC))
+        inserted = (
+            await session.execute(
+                insert(CaseRequest)
+                .values(agency_id=principal.agency.id, idempotency_key=key, request_hash=digest, case_no=case_no)
+                .on_conflict_do_nothing(index_elements=[CaseRequest.agency_id, CaseRequest.idempotency_key])
+                .returning(CaseRequest.case_no)
+            )
+        ).scalar_one_or_none()
+        if inserted:
+            return inserted, True
+        existing = (
+            await session.execute(
+                select(CaseRequest).where(
+                    CaseRequest.agency_id == principal.agency.id, CaseRequest.idempotency_key == key
+                )
+            )
+        ).scalar_one()
+    if existing.request_hash != digest:
+        raise DomainError("idempotency_conflict", "该幂等键已用于另一项不同的立案请求")
+    return existing.case_no, False
+
+
+async def _village_committee(
+    session: AsyncSession, principal: Principal, child: Child, facts: dict[str, Any], county: str
+) -> Agency | None:
+    if principal.agency.agency_type == AgencyType.village_committee:
+        return await session.get(Agency, principal.agency.id)
+    chosen = facts.get("village_committee_id") or child.residence_committee_id
+    if chosen is None:
+        return None
+    vc = await session.get(Agency, int(chosen))
+    if vc is None or vc.agency_type != AgencyType.village_committee.value or vc.region_code != county:
+        raise DomainError(
+            "field_invalid", "所选村（居）委会不在儿童居住的县（区）", field="village_committee_id"
+        )
+    return vc
+
+
+def _reported_at(process: Process, start_step: str, facts: dict[str, Any], now: datetime) -> datetime | None:
+    """A first step that counts from when the matter was found (补录: entered later) starts its clock
+    at the end of that working day; otherwise the clock starts now."""
+    found = facts.get("occurred_on")
+    if not found or start_step != process.steps[0].name:
+        return None
+    day = datetime.fromisoformat(found).date() if isinstance(found, str) else found
+    if day >= local_date(now):
+        return None
+    return datetime.combine(day, time(18, 0), tzinfo=SHANGHAI).astimezone(UTC)
+
+
+@dataclass
+class Started:
+    case_no: str
+    created: bool
+    result: ActionResult | None
+
+
+async def start_case(
+    *,
+    session: AsyncSession,
+    client: Client,
+    task_queue: str,
+    principal: Principal,
+    data: StartCaseIn,
+    idempotency_key: str | None = None,
+) -> Started:
+    process = get_process(data.process)
+    option = process.start_option(data.start_step)
+    if option is None:
+        raise DomainError("field_invalid", "该流程不能从所选环节开始", field="start_step")
+    if principal.role == Role.admin:
+        raise DomainError("not_permitted", "管理员账号不能立案")
+    if principal.agency.agency_type not in option.agency_types:
+        raise DomainError("not_permitted", f"本单位类型不能以“{option.label}”方式立案", field="start_step")
+    child = await get_child_for_case(
+        session=session, principal=principal, child_id=data.child_id, id_number=data.id_number
+    )
+    county = child.residence_region
+    if not is_changzhi(county) or county == CITY_CODE:
+        raise DomainError("field_invalid", "儿童居住地不在本市各县（区）", field="child_id")
+    now = datetime.now(UTC)
+    facts = clean_payload(process.start_fields, data.facts, today=local_date(now))
+    vc = await _village_committee(session, principal, child, facts, county)
+    if vc is None and process.start_field("village_committee_id") is not None:
+        raise DomainError("field_required", "请选择儿童居住地的村（居）委会", field="village_committee_id")
+    key = idempotency_key or uuid.uuid4().hex
+    if len(key) > 128:
+        raise DomainError("field_invalid", "幂等键过长（最多128个字符）", field="Idempotency-Key")
+    case_no, created = await _reserve_case_no(session, principal, process, key, _request_hash(data))
+    audit(session, principal, "start", case_no=case_no, child_id=child.id, detail=f"{process.name}:{data.start_step}")
+    await session.commit()  # the number is reserved before the workflow exists
+
+    start = CaseStart(
+        case_no=case_no,
+        process=process.name,
+        start_step=data.start_step,
+        child=ChildRef(id=child.id, birth_date=child.birth_date, residence_region=county,
+                       origin_region=child.origin_region),
+        county=county,
+        starter=principal.actor(),
+        facts=facts,
+        village_committee=agency_ref(vc) if vc else None,
+        reported_at=_reported_at(process, data.start_step, facts, now),
+    )
+    try:
+        handle = await client.start_workflow(
+            process.name,
+            CaseInput(start=start),
+            id=workflow_id(case_no),
+            task_queue=task_queue,
+            # A retried request finds the running case; a closed one is never started again.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+        result = await handle.execute_update("opened", result_type=ActionResult)
+    except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError):
+        result = None  # the case already closed: its projection answers
+    return Started(case_no=case_no, created=created, result=result)
+
+
+# ---------------------------------------------------------------------------- reading one case
+
+
+async def get_visible_case(session: AsyncSession, principal: Principal, case_no: str) -> Case:
+    case = (
+        await session.execute(select(Case).where(Case.case_no == case_no, case_visible(principal)))
+    ).scalar_one_or_none()
+    if case is None:
+        raise DomainError("case_not_found", "案件不存在或无权查看")
+    return case
+
+
+async def live_state(client: Client, case_no: str) -> CaseState | None:
+    """The workflow's own view (Query). None when the case has closed and its worker history is gone,
+    or Temporal cannot be reached: the page then shows the projection."""
+    try:
+        return await client.get_workflow_handle(workflow_id(case_no)).query("view", result_type=CaseState)
+    except Exception:  # any failure falls back to the projection
+        return None
+
+
+@dataclass
+class CaseDetail:
+    case: Case
+    process: Process
+    timeline: list[TimelineEvent]
+    documents: list[Document]
+    live: CaseState | None
+    agencies: dict[int, Agency] = field(default_factory=dict)
+
+
+async def get_case_detail(
+    *, session: AsyncSession, client: Client, principal: Principal, case_no: str, record_read: bool = True
+) -> CaseDetail:
+    case = await get_visible_case(session, principal, case_no)
+    since = await visible_from_seq(session, principal, case.id)
+    timeline = list(
+        (
+            await session.execute(
+                select(TimelineEvent)
+                .where(TimelineEvent.case_id == case.id, TimelineEvent.seq >= since)
+                .order_by(TimelineEvent.seq)
+            )
+        ).scalars()
+    )
+    documents = list(
+        (
+            await session.execute(
+                select(Document).where(Document.case_id == case.id, Document.seq >= since).order_by(Document.seq)
+            )
+        ).scalars()
+    )
+    live = await live_state(client, case.case_no) if case.status == "open" else None
+    if record_read:
+        audit(session, principal, "read", case_no=case.case_no, child_id=case.child_id)
+        await session.commit()
+    return CaseDetail(case=case, process=get_process(case.process), timeline=timeline, documents=documents, live=live)
+
+
+# ---------------------------------------------------------------------------- acting
+
+
+def _refusal(err: WorkflowUpdateFailedError) -> DomainError:
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        details = cause.details or ()
+        return DomainError(cause.type or "refused", cause.message, field=details[0] if details else None)
+    return DomainError("refused", "操作未被接受，请刷新页面后重试")
+
+
+async def _check_agency_fields(session: AsyncSession, fields: tuple, payload: dict[str, Any]) -> None:
+    """An agency chosen in a form must exist, be active and be of the type the field asks for."""
+    for f in fields:
+        if f.kind != FieldKind.agency or payload.get(f.name) in (None, ""):
+            continue
+        try:
+            agency = await session.get(Agency, int(payload[f.name]))
+        except (TypeError, ValueError):
+            raise DomainError("field_invalid", f"“{f.label}”无效", field=f.name) from None
+        if agency is None or not agency.is_active or (f.agency_type and agency.agency_type != f.agency_type.value):
+            raise DomainError("field_invalid", f"“{f.label}”不是有效的单位", field=f.name)
+        region = payload.get("destination_region")
+        if region and agency.region_code != region:
+            raise DomainError("field_invalid", f"“{f.label}”不在所填的迁入地", field=f.name)
+
+
+async def send(client: Client, case_no: str, req: ActionRequest) -> ActionResult:
+    handle = client.get_workflow_handle(workflow_id(case_no))
+    try:
+        return await handle.execute_update("act", req, id=req.request_id, result_type=ActionResult)
+    except WorkflowUpdateFailedError as e:
+        raise _refusal(e) from None
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            raise DomainError("case_closed", "案件已结案，不能再办理") from None
+        raise
+
+
+async def act(
+    *, session: AsyncSession, client: Client, principal: Principal, case_no: str, data: ActIn
+) -> ActionResult:
+    case = await get_visible_case(session, principal, case_no)
+    process = get_process(case.process)
+    if data.step is None:
+        action = process.case_action(data.action)
+    else:
+        action = process.step(data.step).action(data.action) if process.has_step(data.step) else None
+    if action is None:
+        raise DomainError("action_not_allowed", f"本案件不能进行“{data.action}”操作")
+    await _check_agency_fields(session, action.fields, data.payload)
+    req = ActionRequest(
+        request_id=data.request_id,
+        actor=principal.actor(),
+        action=data.action,
+        step=data.step,
+        step_seq=data.step_seq,
+        payload=data.payload,
+    )
+    case_no, child_id = case.case_no, case.child_id
+    await session.rollback()  # hold no transaction open while the workflow works
+    result = await send(client, case_no, req)
+    audit(session, principal, "act", case_no=case_no, child_id=child_id, detail=f"{data.step or 'case'}:{data.action}")
+    await session.commit()
+    return result
+
+
+async def supervise(
+    *, session: AsyncSession, client: Client, principal: Principal, case_no: str, data: SuperviseIn
+) -> ActionResult:
+    case = await get_visible_case(session, principal, case_no)
+    if data.kind not in ("urge", "extend", "reassign"):
+        raise DomainError("field_invalid", "督导操作应为督办、延期或改派", field="kind")
+    new_holder = None
+    if data.kind == "reassign":
+        if data.new_agency_id is None:
+            raise DomainError("field_required", "请选择改派的单位", field="new_agency_id")
+        agency = await session.get(Agency, data.new_agency_id)
+        if agency is None or not agency.is_active:
+            raise DomainError("field_invalid", "改派的单位不存在", field="new_agency_id")
+        new_holder = agency_ref(agency)
+    req = ActionRequest(
+        request_id=data.request_id,
+        actor=principal.actor(),
+        action=data.kind,
+        step=data.step,
+        step_seq=data.step_seq,
+        supervisor=data.kind,  # type: ignore[arg-type]
+        reason=data.reason.strip(),
+        extend_by=(data.extend_by or "").strip() or None,
+        new_holder=new_holder,
+    )
+    case_no, child_id = case.case_no, case.child_id
+    await session.rollback()
+    result = await send(client, case_no, req)
+    audit(session, principal, "supervise", case_no=case_no, child_id=child_id, detail=f"{data.step}:{data.kind}")
+    await session.commit()
+    return result
+
+
+# ---------------------------------------------------------------------------- lists
+
+
+class CaseFilter(BaseModel):
+    process: str | None = None
+    step: str | None = None
+    county: str | None = None
+    status: str | None = "open"
+    overdue: bool | None = None
+    min_level: int | None = Field(None, ge=0, le=3)
+    q: str | None = None  # a case number, or part of one
+    page: int = Field(1, ge=1)
+    per_page: int = Field(20, ge=1, le=100)
+
+
+@dataclass
+class CasePage:
+    items: list[Case]
+    total: int
+    page: int
+    per_page: int
+
+
+async def list_cases(*, session: AsyncSession, principal: Principal, f: CaseFilter) -> CasePage:
+    conds = [case_visible(principal)]
+    if f.process:
+        conds.append(Case.process == f.process)
+    if f.status:
+        conds.append(Case.status == f.status)
+    if f.county:
+        conds.append(Case.county == f.county)
+    if f.q:
+        conds.append(Case.case_no.ilike(f"%{f.q.strip()}%"))
+    step_conds = []
+    if f.step:
+        step_conds.append(CaseStep.step == f.step)
+    if f.overdue:
+        step_conds.append(CaseStep.due_at < datetime.now(UTC))
+    if f.min_level:
+        step_conds.append(CaseStep.escalation_level >= f.min_level)
+    if step_conds:
+        conds.append(Case.id.in_(select(CaseStep.case_id).where(*step_conds)))
+    total = (await session.execute(select(func.count()).select_from(Case).where(*conds))).scalar_one()
+    due = select(func.min(CaseStep.due_at)).where(CaseStep.case_id == Case.id).scalar_subquery()
+    rows = (
+        await session.execute(
+            select(Case)
+            .where(*conds)
+            .order_by(due.asc().nulls_last(), Case.opened_at.desc())
+            .offset((f.page - 1) * f.per_page)
+            .limit(f.per_page)
+        )
+    ).scalars()
+    return CasePage(items=list(rows), total=total, page=f.page, per_page=f.per_page)
+
+
+async def inbox(*, session: AsyncSession, principal: Principal) -> list[tuple[Case, CaseStep]]:
+    """我的待办: open steps my agency holds, the soonest due first."""
+    rows = await session.execute(
+        select(Case, CaseStep)
+        .join(CaseStep, CaseStep.case_id == Case.id)
+        .where(
+            Case.status == "open",
+            or_(CaseStep.holder_agency_id == principal.agency.id, CaseStep.co_holder_ids.any(principal.agency.id)),
+        )
+        .order_by(CaseStep.due_at.asc().nulls_last())
+    )
+    return [(c, s) for c, s in rows.tuples()]
+
+
+@dataclass
+class StalledRow:
+    case: Case
+    step: CaseStep
+    reasons: list[str]
+
+
+async def stalled(
+    *, session: AsyncSession, principal: Principal, include_overdue: bool = False
+) -> list[StalledRow]:
+    """A supervisor's overdue and stalled list: steps held by agencies of their type in their scope
+    that reached their level (2 for a county supervisor, 3 for the city's; 1 with include_overdue), or
+    whose case has had no activity for `stalled_after`, or whose automation is failing."""
+    if not principal.is_supervisor:
+        raise DomainError("not_permitted", "只有督导可以查看逾期和停滞案件")
+    threshold = 1 if include_overdue else (3 if principal.is_city else 2)
+    quiet = POLICY_DEFAULTS["stalled_after"].value.amount
+    quiet_since = datetime.now(UTC) - timedelta(days=quiet)
+    rows = await session.execute(
+        select(Case, CaseStep)
+        .join(CaseStep, CaseStep.case_id == Case.id)
+        .where(
+            Case.status == "open",
+            CaseStep.holder_type == principal.agency.agency_type.value,
+            CaseStep.holder_region.in_(scope_regions(principal)),
+            or_(
+                CaseStep.escalation_level >= threshold,
+                Case.last_activity_at < quiet_since,
+                Case.automation_error.is_not(None),
+            ),
+        )
+        .order_by(CaseStep.escalation_level.desc(), CaseStep.due_at.asc().nulls_last())
+    )
+    out = []
+    for case, step in rows.tuples():
+        reasons = []
+        if step.escalation_level >= 1:
+            reasons.append(f"逾期（{step.escalation_level}级）")
+        if case.last_activity_at < quiet_since:
+            reasons.append(f"{quiet}天无进展")
+        if case.automation_error:
+            reasons.append("系统处理异常")
+        out.append(StalledRow(case, step, reasons))
+    return out
+
+
+def step_state_of(row: CaseStep) -> StepState:
+    """A projection row as the workflow's step type, for pages when the live Query is unavailable."""
+    from domain.deadlines import StepDeadlines
+
+    deadlines = (
+        StepDeadlines(due_at=row.due_at, level2_at=row.level2_at or row.due_at, level3_at=row.level3_at or row.due_at,
+                      provisional=row.due_provisional, allowance=row.allowance or "")
+        if row.due_at
+        else None
+    )
+    return StepState(track=row.track, step=row.step, seq=row.step_seq, opened_at=row.opened_at, base=row.opened_at,
+                     holder=agency_ref(row.holder), deadlines=deadlines, level=row.escalation_level,
+                     counters=dict(row.counters or {}), allowance=row.allowance)

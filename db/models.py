@@ -1,0 +1,287 @@
+"""SQLAlchemy models: the registry (regions, agencies, users, children), the case projection, the
+append-only timeline, documents, notifications, the audit log, policy overrides and holiday schedules.
+
+The workflow is the source of truth for where a case is; these tables are what people search and
+report on. Only activities write the case tables (cases, case_steps, case_parties, timeline_events,
+documents, notifications), each write keyed by (case, seq) so that a retried activity changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+JsonDict = dict[str, Any]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict] = {JsonDict: JSONB, datetime: DateTime(timezone=True)}
+
+
+# ---------------------------------------------------------------------------- registry
+
+
+class Region(Base):
+    __tablename__ = "regions"
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(16))  # province | prefecture | county
+    parent_code: Mapped[str | None] = mapped_column(String(6))
+    historical: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Agency(Base):
+    __tablename__ = "agencies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    agency_type: Mapped[str] = mapped_column(String(40), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), ForeignKey("regions.code"), index=True)
+    township: Mapped[str | None] = mapped_column(String(64))
+    # The agency a case goes to when a step needs "the police of the county" and there are several.
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String(64))  # e.g. 儿童主任
+    password_hash: Mapped[str] = mapped_column(String(256))
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    agency: Mapped[Agency] = relationship(lazy="joined")
+
+
+class ApiToken(Base):
+    """A bearer token: for a user, or for an integration bound to an agency (user_id empty)."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    revoked_at: Mapped[datetime | None]
+
+
+class Child(Base):
+    __tablename__ = "children"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    sex: Mapped[str] = mapped_column(String(8))
+    id_number: Mapped[str | None] = mapped_column(String(18), unique=True)
+    birth_date: Mapped[date] = mapped_column(Date)
+    origin_region: Mapped[str] = mapped_column(String(6), ForeignKey("regions.code"))
+    residence_region: Mapped[str] = mapped_column(String(6), ForeignKey("regions.code"), index=True)
+    residence_committee_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    address: Mapped[str] = mapped_column(String(256), default="")
+    school: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_by_agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    guardians: Mapped[list[Guardian]] = relationship(
+        back_populates="child", order_by="Guardian.id", cascade="all, delete-orphan"
+    )
+
+
+class Guardian(Base):
+    """A guardian (监护人) or another contact person of a child."""
+
+    __tablename__ = "guardians"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    relation: Mapped[str] = mapped_column(String(32))  # 父亲, 母亲, 祖父母, ...
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    is_guardian: Mapped[bool] = mapped_column(Boolean, default=True)
+    child: Mapped[Child] = relationship(back_populates="guardians")
+
+
+# ---------------------------------------------------------------------------- cases
+
+
+class CaseRequest(Base):
+    """An idempotency key: the same start request sent twice names the same case."""
+
+    __tablename__ = "case_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    case_no: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    __table_args__ = (UniqueConstraint("agency_id", "idempotency_key"),)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(32), unique=True)
+    process: Mapped[str] = mapped_column(String(32), index=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id"), index=True)
+    county: Mapped[str] = mapped_column(String(6), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    main_step: Mapped[str | None] = mapped_column(String(48))
+    started_by_agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    facts: Mapped[JsonDict] = mapped_column(default=dict)
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    last_activity_at: Mapped[datetime]
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Set while an activity of this case keeps failing (the automation behind it is stuck).
+    automation_error: Mapped[str | None] = mapped_column(Text)
+    child: Mapped[Child] = relationship(lazy="joined")
+    steps: Mapped[list[CaseStep]] = relationship(lazy="selectin", order_by="CaseStep.track")
+
+
+class CaseStep(Base):
+    """An open step of a case: one row per track."""
+
+    __tablename__ = "case_steps"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    track: Mapped[str] = mapped_column(String(16), primary_key=True)
+    step: Mapped[str] = mapped_column(String(48))
+    step_seq: Mapped[int] = mapped_column(Integer)
+    holder_agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    holder_type: Mapped[str] = mapped_column(String(40))
+    holder_region: Mapped[str] = mapped_column(String(6))
+    co_holder_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), default=list)
+    opened_at: Mapped[datetime]
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    level2_at: Mapped[datetime | None]
+    level3_at: Mapped[datetime | None]
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    allowance: Mapped[str | None] = mapped_column(String(16))
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    counters: Mapped[JsonDict] = mapped_column(default=dict)
+    holder: Mapped[Agency] = relationship(lazy="joined")
+    __table_args__ = (Index("ix_case_steps_holder_type_region", "holder_type", "holder_region"),)
+
+
+class CaseParty(Base):
+    """An agency that may read a case, and from which timeline event on (a receiving agency after a
+    hand-over sees only what follows it). Supervisors read by scope, not by party."""
+
+    __tablename__ = "case_parties"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    visible_from_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TimelineEvent(Base):
+    __tablename__ = "timeline_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(24))
+    track: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str | None] = mapped_column(String(48))
+    from_step: Mapped[str | None] = mapped_column(String(48))
+    to_step: Mapped[str | None] = mapped_column(String(48))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    actor_name: Mapped[str | None] = mapped_column(String(64))
+    actor_agency_name: Mapped[str | None] = mapped_column(String(128))
+    note: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[JsonDict] = mapped_column(default=dict)
+    due_at: Mapped[datetime | None]  # the next step's deadline, when the event opened one
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(128))
+    fields: Mapped[JsonDict] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("case_id", "seq", "kind"),)
+
+
+class Notification(Base):
+    """An inbox entry for an agency (role empty: everyone there; 'supervisor': its supervisors)."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16), default="")
+    kind: Mapped[str] = mapped_column(String(24))
+    title: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+    read_at: Mapped[datetime | None]
+    __table_args__ = (UniqueConstraint("case_id", "seq", "agency_id", "role", "kind"),)
+
+
+class AuditEntry(Base):
+    """Who read or changed which case, when."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id"))
+    case_no: Mapped[str | None] = mapped_column(String(32), index=True)
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("children.id"))
+    action: Mapped[str] = mapped_column(String(32))  # read | start | act | supervise | ...
+    detail: Mapped[str] = mapped_column(String(256), default="")
+    channel: Mapped[str] = mapped_column(String(8), default="page")  # page | api
+
+
+# ---------------------------------------------------------------------------- policy and calendar
+
+
+class PolicyOverrideRow(Base):
+    __tablename__ = "policy_overrides"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    region_code: Mapped[str] = mapped_column(String(6))
+    value: Mapped[str] = mapped_column(String(16))
+    effective_from: Mapped[datetime]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class HolidayYear(Base):
+    """A year whose official schedule an admin loaded (it then wins over the calendar package)."""
+
+    __tablename__ = "holiday_years"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(256), default="")
+    loaded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    loaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class HolidayDay(Base):
+    __tablename__ = "holiday_days"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    year: Mapped[int] = mapped_column(ForeignKey("holiday_years.year", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # holiday | workday
+    name: Mapped[str] = mapped_column(String(32), default="")

@@ -1,0 +1,186 @@
+"""Reference data (regions) and the demo deployment: Changzhi's 12 counties and the city, agencies of
+each type in each, one user per agency and role, a few children. Idempotent: running it again adds
+only what is missing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.security import hash_password
+from db.models import Agency, Child, Guardian, Region, User
+from domain.enums import AgencyType as T
+from domain.enums import Role
+from domain.idnumber import check_character
+from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, all_regions
+
+DEMO_PASSWORD = "demo1234"
+
+# Short ASCII names for usernames and agency codes.
+COUNTY_SLUGS: dict[str, str] = {
+    "140403": "luzhou",
+    "140404": "shangdang",
+    "140405": "tunliu",
+    "140406": "lucheng",
+    "140423": "xiangyuan",
+    "140425": "pingshun",
+    "140426": "licheng",
+    "140427": "huguan",
+    "140428": "zhangzi",
+    "140429": "wuxiang",
+    "140430": "qinxian",
+    "140431": "qinyuan",
+    CITY_CODE: "city",
+}
+
+# The seat town (or sub-district) of each county, and a second one.
+TOWNS: dict[str, tuple[str, str]] = {
+    "140403": ("东街街道", "西街街道"),
+    "140404": ("韩店街道", "荫城镇"),
+    "140405": ("麟绛街道", "渔泽镇"),
+    "140406": ("潞华街道", "店上镇"),
+    "140423": ("古韩镇", "侯堡镇"),
+    "140425": ("青羊镇", "龙溪镇"),
+    "140426": ("黎侯镇", "东阳关镇"),
+    "140427": ("龙泉镇", "集店镇"),
+    "140428": ("丹朱镇", "鲍店镇"),
+    "140429": ("丰州镇", "蟠龙镇"),
+    "140430": ("定昌镇", "故县镇"),
+    "140431": ("沁河镇", "郭道镇"),
+}
+
+# (agency type, code suffix, name pattern for a county, name for the city)
+SINGLE_AGENCIES: list[tuple[T, str, str, str]] = [
+    (T.police, "police", "{c}公安局", "长治市公安局"),
+    (T.procuratorate, "procuratorate", "{c}人民检察院", "长治市人民检察院"),
+    (T.court, "court", "{c}人民法院", "长治市中级人民法院"),
+    (T.civil_affairs, "civil", "{c}民政局", "长治市民政局"),
+    (T.education_bureau, "edu", "{c}教育局", "长治市教育局"),
+    (T.womens_federation, "wf", "{c}妇女联合会", "长治市妇女联合会"),
+    (T.health_commission, "health", "{c}卫生健康和体育局", "长治市卫生健康委员会"),
+    (T.hospital, "hospital", "{c}人民医院", "长治市人民医院"),
+    (T.counselling_center, "counselling", "{c}心理辅导中心", "长治市心理健康服务中心"),
+    (T.youth_league, "youth", "共青团{c}委员会", "共青团长治市委员会"),
+    (T.disabled_persons_federation, "dpf", "{c}残疾人联合会", "长治市残疾人联合会"),
+    (T.medical_insurance, "mi", "{c}医疗保障局", "长治市医疗保障局"),
+    (T.political_legal_committee, "plc", "中共{c}委政法委员会", "中共长治市委政法委员会"),
+    (T.social_work_org, "swo", "{c}社会工作服务中心", "长治市社会工作服务中心"),
+]
+
+
+@dataclass(frozen=True)
+class AgencySeed:
+    code: str
+    name: str
+    agency_type: T
+    region_code: str
+    township: str | None = None
+    is_default: bool = False
+
+
+def demo_agencies() -> list[AgencySeed]:
+    out: list[AgencySeed] = []
+    for t, suffix, _, city_name in SINGLE_AGENCIES:
+        out.append(AgencySeed(f"city-{suffix}", city_name, t, CITY_CODE, is_default=True))
+    for code, county in CHANGZHI_COUNTIES.items():
+        slug = COUNTY_SLUGS[code]
+        for t, suffix, pattern, _ in SINGLE_AGENCIES:
+            out.append(AgencySeed(f"{slug}-{suffix}", pattern.format(c=county), t, code, is_default=True))
+        town1, town2 = TOWNS[code]
+        out.append(AgencySeed(f"{slug}-town1", f"{county}{town1}办事处" if town1.endswith("街道")
+                              else f"{county}{town1}人民政府", T.township, code, town1, True))
+        out.append(AgencySeed(f"{slug}-town2", f"{county}{town2}办事处" if town2.endswith("街道")
+                              else f"{county}{town2}人民政府", T.township, code, town2))
+        out.append(AgencySeed(f"{slug}-vc1", f"{county}{town1}城北社区居民委员会", T.village_committee, code,
+                              town1, True))
+        out.append(AgencySeed(f"{slug}-vc2", f"{county}{town2}南庄村民委员会", T.village_committee, code, town2))
+        out.append(AgencySeed(f"{slug}-school1", f"{county}实验小学", T.school, code, town1, True))
+        out.append(AgencySeed(f"{slug}-school2", f"{county}第二中学", T.school, code, town1))
+    return out
+
+
+def demo_users(agencies: list[AgencySeed]) -> list[tuple[str, str, str, str, str | None]]:
+    """(username, display name, agency code, role, title): an operator and a supervisor for every
+    agency, a child director (儿童主任) in every committee, and the city administrator."""
+    users: list[tuple[str, str, str, str, str | None]] = []
+    for a in agencies:
+        users.append((a.code, f"{a.name}经办人", a.code, Role.operator.value, None))
+        users.append((f"{a.code}-sup", f"{a.name}督导", a.code, Role.supervisor.value, None))
+        if a.agency_type == T.village_committee:
+            users.append((f"{a.code}-director", f"{a.name}儿童主任", a.code, Role.operator.value, "儿童主任"))
+    users.append(("admin", "系统管理员", "city-civil", Role.admin.value, None))
+    return users
+
+
+def make_id_number(region: str, birth: date, sequence: int) -> str:
+    first17 = f"{region}{birth:%Y%m%d}{sequence:03d}"
+    return first17 + check_character(first17)
+
+
+# (name, sex, birth date, origin region, residence county, committee code, address, guardians)
+DEMO_CHILDREN = [
+    ("王小明", "male", date(2015, 3, 12), "410721", "140403", "luzhou-vc1", "东街街道城北社区3号楼",
+     [("王建国", "父亲", "13900000001"), ("李秀英", "母亲", "13900000002")]),
+    ("李娜", "female", date(2013, 8, 2), "130481", "140403", "luzhou-vc1", "东街街道城北社区7号院",
+     [("李强", "父亲", "13900000003")]),
+    ("张浩", "male", date(2011, 11, 20), "410526", "140403", "luzhou-vc2", "西街街道南庄村二组",
+     [("张卫东", "祖父", "13900000004")]),
+    ("赵雨涵", "female", date(2016, 5, 30), "370923", "140404", "shangdang-vc1", "韩店街道城北社区12号",
+     [("赵磊", "父亲", "13900000005"), ("孙丽", "母亲", "13900000006")]),
+    ("刘子轩", "male", date(2012, 1, 9), "411422", "140423", "xiangyuan-vc1", "古韩镇城北社区5号",
+     [("刘海", "父亲", "13900000007")]),
+    ("陈思琪", "female", date(2014, 9, 16), "140581", "140429", "wuxiang-vc1", "丰州镇城北社区21号",
+     [("陈刚", "父亲", "13900000008")]),
+]
+
+
+async def seed_regions(session: AsyncSession) -> int:
+    rows = [
+        {"code": r.code, "name": r.name, "level": r.level.value, "parent_code": r.parent or None,
+         "historical": r.historical}
+        for r in all_regions()
+    ]
+    for i in range(0, len(rows), 1000):
+        await session.execute(insert(Region).values(rows[i : i + 1000]).on_conflict_do_nothing())
+    return len(rows)
+
+
+async def seed_demo(session: AsyncSession) -> dict[str, int]:
+    """Adds the demo agencies, users and children that are missing. Returns counts added."""
+    agencies = demo_agencies()
+    await session.execute(
+        insert(Agency)
+        .values([{"code": a.code, "name": a.name, "agency_type": a.agency_type.value, "region_code": a.region_code,
+                  "township": a.township, "is_default": a.is_default, "is_active": True} for a in agencies])
+        .on_conflict_do_nothing(index_elements=[Agency.code])
+    )
+    ids = dict((await session.execute(select(Agency.code, Agency.id))).tuples().all())
+    existing = set((await session.execute(select(User.username))).scalars())
+    # One hash for the shared demo password: hashing it 500 times would take half a minute.
+    pw = hash_password(DEMO_PASSWORD)
+    new_users = [
+        {"username": u, "display_name": name, "agency_id": ids[code], "role": role, "title": title,
+         "password_hash": pw, "is_active": True}
+        for u, name, code, role, title in demo_users(agencies)
+        if u not in existing
+    ]
+    if new_users:
+        await session.execute(insert(User).values(new_users))
+    added_children = 0
+    have = set((await session.execute(select(Child.name))).scalars())
+    for n, (name, sex, birth, origin, county, committee, address, guardians) in enumerate(DEMO_CHILDREN):
+        if name in have:
+            continue
+        child = Child(
+            name=name, sex=sex, birth_date=birth, origin_region=origin, residence_region=county,
+            residence_committee_id=ids[committee], address=address,
+            id_number=make_id_number(origin, birth, 10 + 2 * n + (1 if sex == "male" else 0)),
+            guardians=[Guardian(name=g, relation=r, phone=ph) for g, r, ph in guardians],
+        )
+        session.add(child)
+        added_children += 1
+    return {"agencies": len(agencies), "users": len(new_users), "children": added_children}

@@ -1,0 +1,89 @@
+"""A step's deadline and its escalation ladder (processes.md, "What every step has").
+
+Level 1 at the deadline; level 2 at deadline + half the allowance (at least 1 WD, 1 d or 1 h); level 3
+at deadline + the full allowance. A step may override the two offsets (crisis intervention does).
+Day-based deadlines fall at the end of the local day (Asia/Shanghai); hour-based ones are exact.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from domain.policy import Allowance, Unit
+from domain.workdays import WorkCalendar
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class StepDeadlines(BaseModel):
+    due_at: datetime
+    level2_at: datetime
+    level3_at: datetime
+    provisional: bool = False
+    allowance: str = ""  # e.g. "3WD", for the timeline and the page
+
+    def escalation_time(self, level: int) -> datetime | None:
+        """When the step moves from `level` to level + 1 (None once at level 3)."""
+        return {0: self.due_at, 1: self.level2_at, 2: self.level3_at}.get(level)
+
+
+def local_date(at: datetime) -> date:
+    return at.astimezone(SHANGHAI).date()
+
+
+def end_of_local_day(d: date) -> datetime:
+    return datetime.combine(d, time(23, 59, 59), tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def _half(amount: int) -> int:
+    return max(1, math.ceil(amount / 2))
+
+
+def _after(at: datetime, amount: int, unit: Unit, cal: WorkCalendar) -> tuple[datetime, bool]:
+    """`at` moved on by `amount` of `unit`; day units land at the end of the local day."""
+    if unit == Unit.hours:
+        return at + timedelta(hours=amount), False
+    if unit == Unit.days:
+        return end_of_local_day(local_date(at) + timedelta(days=amount)), False
+    if unit == Unit.working_days:
+        d, provisional = cal.add_working_days(local_date(at), amount)
+        return end_of_local_day(d), provisional
+    raise ValueError(f"{unit} is not a duration")
+
+
+def compute_deadlines(
+    base: datetime,
+    allowance: Allowance,
+    cal: WorkCalendar,
+    *,
+    ladder: tuple[Allowance, Allowance] | None = None,
+) -> StepDeadlines:
+    if base.tzinfo is None:
+        raise ValueError("base must be timezone-aware")
+    due, p1 = _after(base, allowance.amount, allowance.unit, cal)
+    if ladder is None:
+        l2_off = Allowance(_half(allowance.amount), allowance.unit)
+        l3_off = allowance
+    else:
+        l2_off, l3_off = ladder
+    level2, p2 = _after(due, l2_off.amount, l2_off.unit, cal)
+    level3, p3 = _after(due, l3_off.amount, l3_off.unit, cal)
+    return StepDeadlines(
+        due_at=due.astimezone(UTC),
+        level2_at=level2.astimezone(UTC),
+        level3_at=level3.astimezone(UTC),
+        provisional=p1 or p2 or p3,
+        allowance=str(allowance),
+    )
+
+
+def adulthood(birth_date: date) -> date:
+    """The 18th birthday (a 29 February birthday counts from 1 March in a common year)."""
+    try:
+        return birth_date.replace(year=birth_date.year + 18)
+    except ValueError:
+        return date(birth_date.year + 18, 3, 1)

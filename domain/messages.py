@@ -1,0 +1,198 @@
+"""The messages that cross process boundaries: API → workflow (start, Updates), workflow → activities,
+and the workflow's live view (Query). Pydantic models, carried by the pydantic data converter.
+
+None of these go into workflow IDs, search attributes or logs; personal data stays in PostgreSQL and
+the workflow refers to the child by registry id.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from domain.deadlines import StepDeadlines
+from domain.enums import AgencyType, Role
+
+
+class AgencyRef(BaseModel):
+    id: int
+    name: str
+    agency_type: AgencyType
+    region_code: str  # county code, or the city code for a city-level agency
+    external: bool = False  # outside this deployment (another city or province)
+
+
+class Actor(BaseModel):
+    user_id: int | None
+    user_name: str
+    agency: AgencyRef
+    role: Role
+
+
+class ChildRef(BaseModel):
+    id: int
+    birth_date: date
+    residence_region: str
+    origin_region: str
+
+
+class CaseStart(BaseModel):
+    case_no: str
+    process: str
+    start_step: str
+    child: ChildRef
+    county: str  # the county that owns the case (the child's residence)
+    starter: Actor
+    facts: dict[str, Any] = Field(default_factory=dict)  # the cleaned start form
+    village_committee: AgencyRef | None = None
+    # When the first step's clock started, if earlier than data entry (补录); None = now.
+    reported_at: datetime | None = None
+
+
+class StepState(BaseModel):
+    track: str
+    step: str
+    seq: int  # the timeline seq that opened this step: forms carry it, so a moved step refuses them
+    opened_at: datetime
+    base: datetime  # what the deadline counts from
+    holder: AgencyRef
+    co_holders: list[AgencyRef] = Field(default_factory=list)
+    policy_key: str | None = None
+    allowance: str | None = None  # resolved value, e.g. "3WD"
+    deadlines: StepDeadlines | None = None
+    level: int = 0  # escalation level 0-3
+    counters: dict[str, int] = Field(default_factory=dict)
+
+    def holder_ids(self) -> set[int]:
+        return {self.holder.id, *(a.id for a in self.co_holders)}
+
+
+class CaseState(BaseModel):
+    """Everything the workflow knows; small, so continue-as-new can carry it."""
+
+    case_no: str
+    process: str
+    county: str
+    child: ChildRef
+    starter: AgencyRef
+    seq: int = 0
+    steps: dict[str, StepState] = Field(default_factory=dict)  # by track
+    closed: bool = False
+    outcome: str | None = None
+    vars: dict[str, Any] = Field(default_factory=dict)  # the process's own facts (ordering authority, ...)
+    close_at: datetime | None = None  # the child turns 18
+    last_activity_at: datetime | None = None
+
+
+class CaseInput(BaseModel):
+    start: CaseStart | None = None
+    resume: CaseState | None = None  # continue-as-new
+
+
+class CaseResult(BaseModel):
+    case_no: str
+    outcome: str | None
+    seq: int
+
+
+SupervisorKind = Literal["urge", "extend", "reassign"]
+
+
+class ActionRequest(BaseModel):
+    request_id: str
+    actor: Actor
+    action: str
+    step: str | None = None  # None: a case-level action
+    step_seq: int | None = None  # the seq of the step the form was shown for
+    payload: dict[str, Any] = Field(default_factory=dict)
+    # Supervisor actions
+    supervisor: SupervisorKind | None = None
+    reason: str = ""
+    extend_by: str | None = None  # "5WD"; None = the step's own allowance
+    new_holder: AgencyRef | None = None  # reassign: resolved and checked by the API
+
+
+class ActionResult(BaseModel):
+    seq: int
+    steps: list[StepState]
+    closed: bool
+    outcome: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class NotificationSpec(BaseModel):
+    """Who to tell: one agency (by id), or the agencies of a type in a region; a role narrows it to
+    the supervisors (None: everyone of the agency)."""
+
+    agency_id: int | None = None
+    agency_type: AgencyType | None = None
+    region_code: str | None = None
+    role: Role | None = None
+    kind: str
+    title: str
+
+
+class PartyGrant(BaseModel):
+    agency: AgencyRef
+    role: str  # starter | holder | reporter | receiver | participant
+
+
+class DocumentSpec(BaseModel):
+    kind: str  # template name, e.g. "reprimand"
+    title: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseOpening(BaseModel):
+    process: str
+    child_id: int
+    county: str
+    starter: AgencyRef
+    facts: dict[str, Any]
+
+
+class EventRecord(BaseModel):
+    """One timeline event and the projection changes it implies, written in one transaction, once."""
+
+    case_no: str
+    seq: int
+    at: datetime
+    kind: str  # opened | action | escalated | urged | extended | reassigned | deadline_confirmed | closed
+    actor: Actor | None = None
+    track: str | None = None
+    action: str | None = None
+    from_step: str | None = None
+    to_step: str | None = None
+    note: str = ""
+    payload: dict[str, Any] = Field(default_factory=dict)
+    opening: CaseOpening | None = None
+    set_steps: list[StepState] = Field(default_factory=list)
+    end_tracks: list[str] = Field(default_factory=list)
+    closed_outcome: str | None = None
+    parties: list[PartyGrant] = Field(default_factory=list)
+    notifications: list[NotificationSpec] = Field(default_factory=list)
+    document: DocumentSpec | None = None
+    main_step: str | None = None  # the main track's step after this event, for list filters
+
+
+class DeadlineRequest(BaseModel):
+    base: datetime
+    at: datetime  # the moment the step opens: overrides effective later are ignored
+    county: str
+    policy_key: str | None = None
+    allowance: str | None = None  # given: use it as is (extensions, recomputation)
+    ladder: tuple[str, str] | None = None
+
+
+class DeadlineAnswer(BaseModel):
+    allowance: str
+    deadlines: StepDeadlines | None  # None for a count policy
+
+
+class AgencyQuery(BaseModel):
+    agency_type: AgencyType
+    region_code: str
+    prefer_id: int | None = None

@@ -1,0 +1,107 @@
+"""Who may take which action on a case: one set of rules, read by the workflow's validator (which
+refuses) and by the API and pages (which offer only what would be accepted)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.enums import Role
+from domain.errors import DomainError
+from domain.messages import Actor, AgencyRef, CaseState, StepState
+from domain.process import Action, Process
+from domain.regions import CITY_CODE
+
+SUPERVISOR_ACTIONS = ("urge", "extend", "reassign")
+
+
+def serves_county(agency: AgencyRef, county: str) -> bool:
+    """A county agency serves its county; a city-level agency serves every county of the city."""
+    return agency.region_code in (county, CITY_CODE)
+
+
+def check_step_action(process: Process, state: CaseState, step: StepState, action_name: str, actor: Actor) -> Action:
+    """The action, if `actor` may take it on `step` now; else DomainError with the reason."""
+    if state.closed:
+        raise DomainError("case_closed", "案件已结案，不能再办理")
+    if actor.role not in (Role.operator, Role.supervisor):
+        raise DomainError("not_permitted", "管理员账号不能办理案件")
+    definition = process.step(step.step)
+    action = definition.action(action_name)
+    if action is None:
+        raise DomainError("action_not_allowed", f"“{definition.label}”环节不能进行“{action_name}”操作")
+    if action.holder_types and step.holder.agency_type not in action.holder_types:
+        raise DomainError("action_not_allowed", f"承办单位类型不能进行“{action.label}”")
+    if action.actor_types is not None:
+        check_actor_type(action, actor, state.county)
+    elif actor.agency.id not in step.holder_ids():
+        raise DomainError("not_holder", f"本单位不是“{definition.label}”环节的承办单位")
+    return action
+
+
+def check_case_action(process: Process, state: CaseState, action_name: str, actor: Actor) -> Action:
+    if state.closed:
+        raise DomainError("case_closed", "案件已结案，不能再办理")
+    if actor.role not in (Role.operator, Role.supervisor):
+        raise DomainError("not_permitted", "管理员账号不能办理案件")
+    action = process.case_action(action_name)
+    if action is None:
+        raise DomainError("action_not_allowed", f"本案件不能进行“{action_name}”操作")
+    check_actor_type(action, actor, state.county)
+    return action
+
+
+def check_actor_type(action: Action, actor: Actor, county: str) -> None:
+    if actor.agency.agency_type not in (action.actor_types or ()):
+        raise DomainError("not_permitted", f"本单位类型不能进行“{action.label}”")
+    if not serves_county(actor.agency, county):
+        raise DomainError("not_permitted", "本单位不在案件所在县（区），不能办理")
+
+
+def check_supervisor(actor: Actor, step: StepState) -> None:
+    """Urge, extend and reassign: a supervisor of the holder's agency type, in the holder's county or
+    at the city."""
+    if actor.role != Role.supervisor:
+        raise DomainError("not_permitted", "只有督导可以督办、延期或改派")
+    holder = step.holder
+    if actor.agency.agency_type != holder.agency_type or not serves_county(actor.agency, holder.region_code):
+        raise DomainError("not_permitted", "只有承办单位同类型的县级或市级督导可以督办、延期或改派")
+
+
+@dataclass(frozen=True)
+class Offer:
+    """An action a page may offer: on a step (step set) or on the case (step None)."""
+
+    step: StepState | None
+    action: Action
+
+
+def offers(process: Process, state: CaseState, actor: Actor) -> list[Offer]:
+    """Every action `actor` could take on the case now (process-specific checks aside)."""
+    out: list[Offer] = []
+    if state.closed:
+        return out
+    for step in state.steps.values():
+        for action in process.step(step.step).actions:
+            try:
+                check_step_action(process, state, step, action.name, actor)
+            except DomainError:
+                continue
+            out.append(Offer(step, action))
+    for action in process.case_actions:
+        try:
+            check_case_action(process, state, action.name, actor)
+        except DomainError:
+            continue
+        out.append(Offer(None, action))
+    return out
+
+
+def supervisable_steps(state: CaseState, actor: Actor) -> list[StepState]:
+    out = []
+    for step in state.steps.values():
+        try:
+            check_supervisor(actor, step)
+        except DomainError:
+            continue
+        out.append(step)
+    return out

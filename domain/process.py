@@ -1,0 +1,203 @@
+"""The declarative process-definition model.
+
+One definition per process is read by the workflow's validators (which action a step allows, who may
+take it, what the form must hold), the API's permission checks, the pages' buttons and forms, and the
+process diagram. The orchestration (which step follows, with what holder and deadline) is workflow code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from domain.enums import AgencyType
+from domain.errors import DomainError
+from domain.policy import Allowance
+
+
+class FieldKind(StrEnum):
+    text = "text"
+    textarea = "textarea"
+    date = "date"
+    int = "int"
+    choice = "choice"
+    bool = "bool"
+    region = "region"  # a GB/T 2260 code
+    agency = "agency"  # an agency id, chosen from a list the page offers
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    kind: FieldKind = FieldKind.text
+    required: bool = True
+    choices: tuple[tuple[str, str], ...] = ()  # (value, 中文 label)
+    help: str = ""
+    agency_type: AgencyType | None = None  # for kind=agency: which agencies to offer
+    not_future: bool = False  # for kind=date
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    label: str
+    to: tuple[str, ...] = ()  # steps this action may lead to, for the diagram; "" = stays
+    fields: tuple[Field, ...] = ()
+    # Who may take it. None: operators of the agencies holding the step. A tuple: operators of agencies
+    # of these types serving the case's county (used by case-level actions such as placing a child).
+    actor_types: tuple[AgencyType, ...] | None = None
+    # Only offered when the agency holding the step is of one of these types (e.g. a court's order).
+    holder_types: tuple[AgencyType, ...] | None = None
+    note_required: bool = False
+    style: str = "primary"  # primary | secondary | danger, for the page's button
+
+
+CLOSE = "@close"  # pseudo-step: the case closes
+END_TRACK = "@end"  # pseudo-step: a side track ends, the main track continues
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    label: str
+    responsible: tuple[AgencyType, ...]  # agency types that may hold it; the first is the usual one
+    policy_key: str | None
+    actions: tuple[Action, ...]
+    track: str = "main"
+    description: str = ""
+    # Override of the ladder's level-2 and level-3 offsets from the deadline (default: half, full).
+    ladder: tuple[Allowance, Allowance] | None = None
+
+    def action(self, name: str) -> Action | None:
+        return next((a for a in self.actions if a.name == name), None)
+
+
+@dataclass(frozen=True)
+class StartOption:
+    step: str
+    agency_types: tuple[AgencyType, ...]
+    label: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str
+    label: str
+    code: str  # case-number prefix, ASCII
+    steps: tuple[Step, ...]
+    starts: tuple[StartOption, ...]
+    start_fields: tuple[Field, ...] = ()
+    case_actions: tuple[Action, ...] = ()  # available while the case is open, whatever the step
+    outcomes: tuple[Outcome, ...] = ()
+    tracks: dict[str, str] = field(default_factory=lambda: {"main": "主流程"})
+
+    def step(self, name: str) -> Step:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def has_step(self, name: str) -> bool:
+        return any(s.name == name for s in self.steps)
+
+    def start_field(self, name: str) -> Field | None:
+        return next((f for f in self.start_fields if f.name == name), None)
+
+    def case_action(self, name: str) -> Action | None:
+        return next((a for a in self.case_actions if a.name == name), None)
+
+    def start_option(self, step: str) -> StartOption | None:
+        return next((o for o in self.starts if o.step == step), None)
+
+    def starts_for(self, agency_type: AgencyType) -> list[StartOption]:
+        return [o for o in self.starts if agency_type in o.agency_types]
+
+    def outcome_label(self, name: str | None) -> str:
+        return next((o.label for o in self.outcomes if o.name == name), name or "")
+
+    def step_label(self, name: str | None) -> str:
+        if not name:
+            return ""
+        if name == CLOSE:
+            return "结案"
+        if name == END_TRACK:
+            return "分支结束"
+        return self.step(name).label if self.has_step(name) else name
+
+    def action_label(self, step: str | None, name: str) -> str:
+        if step and self.has_step(step):
+            a = self.step(step).action(name)
+            if a:
+                return a.label
+        a = self.case_action(name)
+        return a.label if a else name
+
+
+def clean_payload(fields: tuple[Field, ...], raw: dict[str, Any], *, today: date) -> dict[str, Any]:
+    """Checks and normalises a form against its fields: required, type, choices, dates not in the
+    future where the field says so. Unknown keys are dropped. Raises DomainError naming the field."""
+    out: dict[str, Any] = {}
+    for f in fields:
+        value = raw.get(f.name)
+        if isinstance(value, str):
+            value = value.strip()
+        if value in (None, "") and f.kind != FieldKind.bool:
+            if f.required:
+                raise DomainError("field_required", f"请填写“{f.label}”", field=f.name)
+            continue
+        out[f.name] = _clean_value(f, value, today)
+    return out
+
+
+_TRUE = {True, "true", "on", "1", "yes"}
+_FALSE = {False, "false", "off", "0", "no", None, ""}
+
+
+def _clean_value(f: Field, value: Any, today: date) -> Any:
+    if f.kind == FieldKind.bool:
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        raise DomainError("field_invalid", f"“{f.label}”应为是或否", field=f.name)
+    if f.kind in (FieldKind.int, FieldKind.agency):
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise DomainError("field_invalid", f"“{f.label}”应为整数", field=f.name) from None
+        if f.kind == FieldKind.int and number < 0:
+            raise DomainError("field_invalid", f"“{f.label}”不能为负数", field=f.name)
+        return number
+    if f.kind == FieldKind.date:
+        try:
+            d = value if isinstance(value, date) else date.fromisoformat(str(value))
+        except ValueError:
+            raise DomainError("field_invalid", f"“{f.label}”日期格式应为 YYYY-MM-DD", field=f.name) from None
+        if isinstance(d, datetime):
+            d = d.date()
+        if f.not_future and d > today:
+            raise DomainError("date_in_future", f"“{f.label}”不能晚于今天", field=f.name)
+        return d.isoformat()
+    if f.kind == FieldKind.choice:
+        allowed = {v for v, _ in f.choices}
+        if str(value) not in allowed:
+            raise DomainError("field_invalid", f"“{f.label}”的取值无效", field=f.name)
+        return str(value)
+    if f.kind == FieldKind.region:
+        from domain.regions import validate_region_code
+
+        return validate_region_code(str(value), field=f.name)
+    text = str(value)
+    limit = 4000 if f.kind == FieldKind.textarea else 200
+    if len(text) > limit:
+        raise DomainError("field_too_long", f"“{f.label}”不能超过{limit}字", field=f.name)
+    return text

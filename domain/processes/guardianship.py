@@ -1,0 +1,413 @@
+"""Guardianship intervention (监护干预), processes.md §1: plan item 17; 未成年人保护法 Arts. 92-94, 118;
+家庭教育促进法 Arts. 48-49."""
+
+from __future__ import annotations
+
+from domain.enums import AgencyType as T
+from domain.process import (
+    CLOSE,
+    END_TRACK,
+    Action,
+    Field,
+    FieldKind,
+    Outcome,
+    Process,
+    StartOption,
+    Step,
+)
+
+NOTE = Field("note", "情况说明", FieldKind.textarea, required=False)
+NOTE_REQUIRED = Field("note", "情况说明", FieldKind.textarea)
+DATE_DONE = Field("done_on", "日期", FieldKind.date, not_future=True)
+
+DECIDING_AUTHORITIES = (T.police, T.procuratorate, T.court)
+
+DECISIONS = (
+    ("reprimand", "训诫"),
+    ("reprimand_penalty", "训诫并给予治安管理处罚"),
+)
+
+GUARDIANSHIP = Process(
+    name="guardianship",
+    label="监护干预",
+    code="JH",
+    tracks={"main": "主流程", "safety": "儿童安全（临时监护）"},
+    start_fields=(
+        Field("facts", "监护人失职的情况", FieldKind.textarea, help="发现了什么、何时、何地，儿童现状"),
+        Field("occurred_on", "发现日期", FieldKind.date, not_future=True),
+        Field(
+            "village_committee_id",
+            "居住地村（居）委会",
+            FieldKind.agency,
+            required=False,
+            agency_type=T.village_committee,
+            help="负责劝诫和跟踪回访的村（居）委会；由村（居）委会立案时为本单位",
+        ),
+        Field("guardian_aware", "监护人是否知情", FieldKind.bool, required=False),
+    ),
+    starts=(
+        StartOption("admonition", (T.village_committee,), "村（居）委会劝诫、制止"),
+        StartOption(
+            "police_report",
+            (
+                T.village_committee,
+                T.school,
+                T.hospital,
+                T.township,
+                T.civil_affairs,
+                T.womens_federation,
+                T.education_bureau,
+                T.social_work_org,
+                T.youth_league,
+                T.police,
+            ),
+            "强制报告：报告公安机关",
+        ),
+        StartOption("reprimand", DECIDING_AUTHORITIES, "办案中直接训诫"),
+    ),
+    outcomes=(
+        Outcome("resolved", "已解决"),
+        Outcome("moved", "儿童已迁出并移交"),
+        Outcome("adult", "儿童已满十八周岁"),
+        Outcome("long_term_guardianship", "转入长期监护"),
+    ),
+    steps=(
+        Step(
+            "admonition",
+            "劝诫、制止",
+            (T.village_committee,),
+            "guardianship.admonition",
+            description="村（居）委会对监护人进行劝诫、制止，并记录",
+            actions=(
+                Action(
+                    "record_admonition",
+                    "记录劝诫",
+                    to=("admonition_followup",),
+                    fields=(DATE_DONE, Field("content", "劝诫内容及监护人态度", FieldKind.textarea)),
+                ),
+                Action(
+                    "report_serious",
+                    "情节严重，报告公安机关",
+                    to=("police_report",),
+                    fields=(NOTE_REQUIRED,),
+                    style="danger",
+                ),
+            ),
+        ),
+        Step(
+            "admonition_followup",
+            "劝诫后回访",
+            (T.village_committee,),
+            "guardianship.admonition_review",
+            description="劝诫后复查监护人是否改正",
+            actions=(
+                Action("improved", "已改正，转入跟踪回访", to=("monitoring",), fields=(DATE_DONE, NOTE)),
+                Action(
+                    "not_improved",
+                    "未改正，报告公安机关",
+                    to=("police_report",),
+                    fields=(DATE_DONE, NOTE_REQUIRED),
+                    style="danger",
+                ),
+            ),
+        ),
+        Step(
+            "police_report",
+            "报告公安机关",
+            (T.police,),
+            "guardianship.police_accept",
+            description="公安机关接到报告后受理",
+            actions=(
+                Action(
+                    "accept",
+                    "受理",
+                    to=("police_decision",),
+                    fields=(Field("police_case_ref", "受案登记号", required=False), NOTE),
+                ),
+            ),
+        ),
+        Step(
+            "police_decision",
+            "公安机关处理",
+            (T.police,),
+            "guardianship.police_decision",
+            description="调查后作出处理决定；结果反馈报告单位",
+            actions=(
+                Action(
+                    "decide_reprimand",
+                    "决定训诫",
+                    to=("reprimand",),
+                    fields=(
+                        Field("decision", "处理决定", FieldKind.choice, choices=DECISIONS),
+                        Field(
+                            "family_education_order",
+                            "同时责令接受家庭教育指导",
+                            FieldKind.bool,
+                            required=False,
+                        ),
+                        Field("penalty", "治安管理处罚内容", required=False, help="如给予处罚，填写处罚种类"),
+                        NOTE,
+                    ),
+                ),
+                Action(
+                    "open_criminal_case",
+                    "立案侦查（追究刑事责任）",
+                    to=("monitoring",),
+                    fields=(Field("criminal_case_ref", "刑事案件编号", required=False), NOTE_REQUIRED),
+                    style="danger",
+                ),
+                Action(
+                    "no_violation",
+                    "不构成违法，转入跟踪回访",
+                    to=("monitoring",),
+                    fields=(NOTE_REQUIRED,),
+                    style="secondary",
+                ),
+            ),
+        ),
+        Step(
+            "reprimand",
+            "训诫",
+            DECIDING_AUTHORITIES,
+            "guardianship.reprimand_issue",
+            description="作出决定的机关（公安、检察院或法院）制发训诫书",
+            actions=(
+                Action(
+                    "issue_reprimand",
+                    "制发训诫书",
+                    to=("family_education_guidance", "monitoring"),
+                    fields=(
+                        DATE_DONE,
+                        Field("content", "训诫内容", FieldKind.textarea),
+                        Field(
+                            "family_education_order",
+                            "责令接受家庭教育指导",
+                            FieldKind.bool,
+                            required=False,
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        Step(
+            "family_education_guidance",
+            "家庭教育指导",
+            (T.womens_federation, T.education_bureau),
+            "guardianship.guidance_first",
+            description="妇联（或教育局家庭教育指导站）安排并记录指导",
+            actions=(
+                Action(
+                    "record_session",
+                    "记录一次指导",
+                    to=("", "monitoring"),
+                    fields=(
+                        DATE_DONE,
+                        Field("content", "指导内容", FieldKind.textarea),
+                        Field("guardian_attended", "监护人到场", FieldKind.bool, required=False),
+                    ),
+                ),
+                Action(
+                    "report_noncompliance",
+                    "监护人拒不接受指导",
+                    to=("guidance_noncompliance",),
+                    fields=(NOTE_REQUIRED,),
+                    style="danger",
+                ),
+            ),
+        ),
+        Step(
+            "guidance_noncompliance",
+            "拒不接受指导的处理",
+            DECIDING_AUTHORITIES,
+            "guardianship.noncompliance_decision",
+            description="退回责令机关：再次训诫、处罚，或由法院发出家庭教育指导令",
+            actions=(
+                Action("reprimand_again", "再次训诫", to=("reprimand",), fields=(NOTE,)),
+                Action(
+                    "penalise",
+                    "给予治安管理处罚，继续指导",
+                    to=("family_education_guidance",),
+                    fields=(Field("penalty", "处罚内容"), NOTE),
+                    holder_types=(T.police,),
+                ),
+                Action(
+                    "issue_guidance_order",
+                    "发出家庭教育指导令",
+                    to=("family_education_guidance",),
+                    fields=(Field("order_ref", "指导令文号", required=False), NOTE),
+                    holder_types=(T.court,),
+                ),
+            ),
+        ),
+        Step(
+            "monitoring",
+            "跟踪回访",
+            (T.village_committee,),
+            "guardianship.monitoring_visit",
+            description="村（居）委会、儿童主任在30日和90日回访",
+            actions=(
+                Action(
+                    "record_visit",
+                    "记录回访",
+                    to=("", CLOSE),
+                    fields=(
+                        DATE_DONE,
+                        Field(
+                            "finding",
+                            "回访结果",
+                            FieldKind.choice,
+                            choices=(("clean", "情况良好"), ("concern", "仍有隐患，继续跟踪")),
+                        ),
+                        NOTE,
+                    ),
+                ),
+                Action(
+                    "report_new_harm",
+                    "发现新的侵害，报告公安机关",
+                    to=("police_report",),
+                    fields=(NOTE_REQUIRED,),
+                    style="danger",
+                ),
+            ),
+        ),
+        Step(
+            "handover",
+            "迁出移交",
+            (T.village_committee,),
+            "guardianship.handover_ack",
+            description="儿童迁往他处：迁入地村（居）委会确认接收；辖区外的，由原村（居）委会记录对方回执",
+            actions=(
+                Action("acknowledge_handover", "确认接收", to=(CLOSE,), fields=(NOTE,)),
+                Action(
+                    "record_external_ack",
+                    "记录迁入地回执",
+                    to=(CLOSE,),
+                    fields=(DATE_DONE, Field("receiver", "接收单位"), NOTE),
+                ),
+            ),
+        ),
+        # The child-safety branch, running beside the main track (未保法 Arts. 92-94).
+        Step(
+            "temporary_guardianship_intake",
+            "临时监护接收",
+            (T.civil_affairs,),
+            "guardianship.temp_custody_accept",
+            track="safety",
+            description="未成年人救助保护机构接收儿童",
+            actions=(
+                Action(
+                    "accept_child",
+                    "已接收儿童",
+                    to=("temporary_guardianship",),
+                    fields=(DATE_DONE, Field("placement", "安置地点/方式"), NOTE),
+                ),
+            ),
+        ),
+        Step(
+            "temporary_guardianship",
+            "临时监护",
+            (T.civil_affairs,),
+            "guardianship.temp_custody_reassess",
+            track="safety",
+            description="每30日评估监护人监护能力",
+            actions=(
+                Action(
+                    "record_reassessment",
+                    "记录监护能力评估",
+                    to=("",),
+                    fields=(DATE_DONE, Field("assessment", "评估意见", FieldKind.textarea)),
+                ),
+                Action(
+                    "return_home",
+                    "送回监护人（未保法第93条）",
+                    to=(END_TRACK,),
+                    fields=(DATE_DONE, NOTE_REQUIRED),
+                ),
+                Action(
+                    "apply_revocation",
+                    "向法院申请撤销监护人资格",
+                    to=("guardianship_revocation",),
+                    fields=(NOTE_REQUIRED,),
+                    style="danger",
+                ),
+            ),
+        ),
+        Step(
+            "guardianship_revocation",
+            "撤销监护人资格诉讼",
+            (T.court,),
+            "guardianship.revocation_decision",
+            track="safety",
+            description="法院一个月内审理；检察院可支持起诉",
+            actions=(
+                Action(
+                    "revoke",
+                    "判决撤销监护人资格",
+                    to=("long_term_guardianship",),
+                    fields=(Field("judgment_ref", "判决书文号"), NOTE),
+                ),
+                Action(
+                    "reject_revocation",
+                    "驳回申请",
+                    to=("temporary_guardianship",),
+                    fields=(Field("judgment_ref", "判决书文号", required=False), NOTE_REQUIRED),
+                    style="secondary",
+                ),
+                Action(
+                    "support_suit",
+                    "检察院支持起诉",
+                    to=("",),
+                    fields=(NOTE,),
+                    actor_types=(T.procuratorate,),
+                    style="secondary",
+                ),
+            ),
+        ),
+        Step(
+            "long_term_guardianship",
+            "长期监护安置",
+            (T.civil_affairs,),
+            "guardianship.long_term_placement",
+            track="safety",
+            description="儿童福利机构长期监护（未保法第94条）",
+            actions=(
+                Action(
+                    "confirm_placement",
+                    "确认长期监护安置",
+                    to=(CLOSE,),
+                    fields=(DATE_DONE, Field("institution", "儿童福利机构"), NOTE),
+                ),
+            ),
+        ),
+    ),
+    case_actions=(
+        Action(
+            "place_temporary_guardianship",
+            "采取临时监护措施",
+            to=("temporary_guardianship_intake",),
+            fields=(NOTE_REQUIRED,),
+            actor_types=(T.police, T.civil_affairs),
+            style="danger",
+        ),
+        Action(
+            "child_moved",
+            "儿童迁出，移交迁入地",
+            to=("handover",),
+            fields=(
+                Field("destination_region", "迁入地（县级行政区划代码）", FieldKind.region),
+                Field(
+                    "destination_agency_id",
+                    "迁入地村（居）委会",
+                    FieldKind.agency,
+                    required=False,
+                    agency_type=T.village_committee,
+                    help="迁入地在本市的，选择接收的村（居）委会",
+                ),
+                Field("destination_address", "迁入地地址", required=False),
+                NOTE,
+            ),
+            actor_types=(T.village_committee,),
+            style="secondary",
+        ),
+    ),
+)

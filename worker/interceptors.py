@@ -1,0 +1,58 @@
+"""Marks a case whose automation is failing (an activity retrying again and again), so that it shows on
+the supervisors' stalled list, and clears the mark when the activity succeeds again."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+)
+
+from activities.cases import mark_automation
+
+log = logging.getLogger(__name__)
+FAILING_AFTER_ATTEMPTS = 3
+
+
+def case_no_of(workflow_id: str | None) -> str | None:
+    return workflow_id[len("case-") :] if workflow_id and workflow_id.startswith("case-") else None
+
+
+class AutomationHealthInterceptor(Interceptor):
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self.sf = session_factory
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _Inbound(next, self.sf)
+
+
+class _Inbound(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, sf: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__(next)
+        self.sf = sf
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        case_no = case_no_of(info.workflow_id)
+        try:
+            result = await super().execute_activity(input)
+        except Exception as e:
+            if case_no and info.attempt >= FAILING_AFTER_ATTEMPTS and not info.is_local:
+                # No personal data: the activity's name and the error's type only.
+                await self._mark(case_no, f"{info.activity_type}: {type(e).__name__} (第{info.attempt}次重试)")
+            raise
+        if case_no and info.attempt >= FAILING_AFTER_ATTEMPTS and not info.is_local:
+            await self._mark(case_no, None)
+        return result
+
+    async def _mark(self, case_no: str, error: str | None) -> None:
+        try:
+            await mark_automation(self.sf, case_no, error)
+        except Exception:  # the database itself may be what is failing
+            log.warning("could not record the automation state of a case", exc_info=True)

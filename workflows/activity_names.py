@@ -1,0 +1,6 @@
+"""Names of the activities the workflows call. Workflows refer to activities by name so that the
+workflow sandbox never imports database code (activities/ holds the implementations)."""
+
+RECORD_EVENT = "record_event"
+COMPUTE_DEADLINES = "compute_deadlines"
+RESOLVE_AGENCY = "resolve_agency"

@@ -1,0 +1,316 @@
+"""Guardianship intervention (监护干预): the orchestration of processes.md §1.
+
+The definition (domain/processes/guardianship.py) says which actions each step allows and who may take
+them; this module says where each action leads, who holds the next step, and who is told.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.enums import AgencyType as T
+    from domain.errors import DomainError
+    from domain.messages import (
+        ActionRequest,
+        AgencyRef,
+        CaseInput,
+        CaseOpening,
+        CaseResult,
+        CaseStart,
+        DocumentSpec,
+        NotificationSpec,
+        PartyGrant,
+        StepState,
+    )
+    from domain.processes.guardianship import GUARDIANSHIP
+    from domain.regions import is_changzhi
+    from workflows.base import CaseWorkflow
+
+DECISION_LABELS = {
+    "decide_reprimand": "决定训诫",
+    "open_criminal_case": "立案侦查，追究刑事责任",
+    "no_violation": "不构成违法",
+}
+
+
+@workflow.defn(name="guardianship")
+class GuardianshipWorkflow(CaseWorkflow):
+    process = GUARDIANSHIP
+
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseResult:
+        return await self._run(inp)
+
+    # ------------------------------------------------------------------ facts kept between steps
+
+    def _agency(self, key: str) -> AgencyRef | None:
+        raw = self._st.vars.get(key)
+        return AgencyRef.model_validate(raw) if raw else None
+
+    def _keep(self, key: str, value: Any) -> None:
+        self._st.vars[key] = value.model_dump(mode="json") if isinstance(value, AgencyRef) else value
+
+    async def _village_committee(self) -> AgencyRef:
+        vc = self._agency("village_committee")
+        if vc is None:
+            vc = await self.resolve(T.village_committee)
+            self._keep("village_committee", vc)
+        return vc
+
+    # ------------------------------------------------------------------ start
+
+    async def on_start(self, start: CaseStart) -> None:
+        starter = start.starter.agency
+        if start.village_committee:
+            self._keep("village_committee", start.village_committee)
+        elif starter.agency_type == T.village_committee:
+            self._keep("village_committee", starter)
+        parties = [PartyGrant(agency=starter, role="starter")]
+        notify: list[NotificationSpec] = []
+        if start.start_step == "police_report":
+            holder = starter if starter.agency_type == T.police else await self.resolve(T.police)
+            if starter.agency_type != T.police:
+                self._keep("reporter", starter)  # a mandatory reporter is told the police's decision
+                parties[0] = PartyGrant(agency=starter, role="reporter")
+        else:
+            holder = starter  # admonition by the committee, or a reprimand by the deciding authority
+            if start.start_step == "reprimand":
+                self._keep("deciding_authority", starter)
+        first = await self.new_step("main", start.start_step, holder, base=start.reported_at)
+        if holder.id != starter.id:
+            parties.append(PartyGrant(agency=holder, role="holder"))
+            notify.append(self.tell(holder, "new_step", f"新的待办：{self.label(start.start_step)}"))
+        vc = self._agency("village_committee")
+        if vc and vc.id not in (starter.id, holder.id):
+            parties.append(PartyGrant(agency=vc, role="participant"))
+        await self.record(
+            None,
+            "opened",
+            actor=start.starter,
+            track="main",
+            to_step=start.start_step,
+            set_steps=[first],
+            parties=parties,
+            notify=notify,
+            opening=CaseOpening(
+                process=self.process.name,
+                child_id=start.child.id,
+                county=start.county,
+                starter=starter,
+                facts=start.facts,
+            ),
+            payload={"reported_at": start.reported_at.isoformat()} if start.reported_at else {},
+            note=str(start.facts.get("facts", "")),
+        )
+
+    # ------------------------------------------------------------------ step actions
+
+    async def on_action(self, step: StepState, req: ActionRequest) -> None:
+        p = req.payload
+        match step.step, req.action:
+            case ("admonition", "record_admonition"):
+                await self.move(req, "admonition_followup")
+            case (
+                ("admonition", "report_serious")
+                | ("admonition_followup", "not_improved")
+                | ("monitoring", "report_new_harm")
+            ):
+                await self.move(req, "police_report", holder=await self.resolve(T.police))
+            case ("admonition_followup", "improved"):
+                await self._to_monitoring(req)
+            case ("police_report", "accept"):
+                await self.move(req, "police_decision")
+            case ("police_decision", "decide_reprimand"):
+                self._keep("deciding_authority", step.holder)
+                self._keep("order_requested", bool(p.get("family_education_order")))
+                await self.move(req, "reprimand", notify=self._feedback(req.action))
+            case ("police_decision", "open_criminal_case" | "no_violation"):
+                await self._to_monitoring(req, notify=self._feedback(req.action))
+            case ("reprimand", "issue_reprimand"):
+                doc = DocumentSpec(
+                    kind="reprimand",
+                    title="训诫书",
+                    fields={
+                        "issued_on": p["done_on"],
+                        "content": p["content"],
+                        "authority": step.holder.name,
+                        "family_education_order": bool(p.get("family_education_order")),
+                    },
+                )
+                if p.get("family_education_order"):
+                    self._keep("ordering_authority", step.holder)
+                    await self._to_guidance(req, document=doc)
+                else:
+                    await self._to_monitoring(req, document=doc)
+            case ("family_education_guidance", "record_session"):
+                done = step.counters.get("sessions", 0) + 1
+                required = (await self.policy("guardianship.guidance_sessions")).amount
+                self._keep("sessions_done", done)
+                if done >= required:
+                    await self._to_monitoring(req, payload={"session_number": done})
+                else:
+                    await self.move(
+                        req,
+                        "family_education_guidance",
+                        policy_key="guardianship.guidance_next",
+                        counters={"sessions": done},
+                        payload={"session_number": done},
+                    )
+            case ("family_education_guidance", "report_noncompliance"):
+                authority = self._agency("ordering_authority") or self._agency("deciding_authority")
+                if authority is None:
+                    authority = await self.resolve(T.police)
+                await self.move(req, "guidance_noncompliance", holder=authority)
+            case ("guidance_noncompliance", "reprimand_again"):
+                await self.move(req, "reprimand")
+            case ("guidance_noncompliance", "penalise" | "issue_guidance_order"):
+                await self._to_guidance(req)
+            case ("monitoring", "record_visit"):
+                await self._monitoring_visit(step, req)
+            case ("handover", "acknowledge_handover" | "record_external_ack"):
+                await self.close(req, "moved")
+            # the child-safety branch
+            case ("temporary_guardianship_intake", "accept_child"):
+                self._keep("custodian", step.holder)
+                await self.move(req, "temporary_guardianship")
+            case ("temporary_guardianship", "record_reassessment"):
+                await self.move(req, "temporary_guardianship")
+            case ("temporary_guardianship", "return_home"):
+                vc = await self._village_committee()
+                await self.end_track(
+                    req,
+                    "safety",
+                    notify=[
+                        self.tell(vc, "child_returned", f"{self._st.case_no}：儿童已送回监护人，请加强跟踪回访"),
+                    ],
+                )
+            case ("temporary_guardianship", "apply_revocation"):
+                court = await self.resolve(T.court)
+                procuratorate = await self.resolve(T.procuratorate)
+                await self.move(
+                    req,
+                    "guardianship_revocation",
+                    holder=court,
+                    parties=[PartyGrant(agency=procuratorate, role="participant")],
+                    notify=[
+                        self.tell(
+                            procuratorate,
+                            "revocation_filed",
+                            f"{self._st.case_no}：民政部门申请撤销监护人资格，可支持起诉",
+                        )
+                    ],
+                )
+            case ("guardianship_revocation", "support_suit"):
+                await self.record(req, track=step.track, from_step=step.step, to_step=step.step)
+            case ("guardianship_revocation", "revoke"):
+                custodian = self._agency("custodian") or await self.resolve(T.civil_affairs)
+                await self.move(req, "long_term_guardianship", holder=custodian)
+            case ("guardianship_revocation", "reject_revocation"):
+                custodian = self._agency("custodian") or await self.resolve(T.civil_affairs)
+                await self.move(req, "temporary_guardianship", holder=custodian)
+            case ("long_term_guardianship", "confirm_placement"):
+                await self.close(req, "long_term_guardianship")
+            case _:
+                raise DomainError("action_not_allowed", "该操作在本环节没有处理方式")  # pragma: no cover
+
+    def _feedback(self, action: str) -> list[NotificationSpec]:
+        """强制报告 feedback: the reporting agency learns what the police decided."""
+        reporter = self._agency("reporter")
+        if reporter is None:
+            return []
+        return [
+            self.tell(
+                reporter, "feedback", f"{self._st.case_no}：公安机关处理结果——{DECISION_LABELS.get(action, action)}"
+            )
+        ]
+
+    async def _to_monitoring(self, req: ActionRequest, **kw: Any) -> None:
+        vc = await self._village_committee()
+        await self.move(req, "monitoring", holder=vc, counters={"visits": 0}, **kw)
+
+    async def _to_guidance(self, req: ActionRequest, **kw: Any) -> None:
+        wf = await self.resolve(T.womens_federation)
+        done = int(self._st.vars.get("sessions_done") or 0)
+        await self.move(
+            req,
+            "family_education_guidance",
+            holder=wf,
+            policy_key="guardianship.guidance_first",
+            counters={"sessions": done},
+            **kw,
+        )
+
+    async def _monitoring_visit(self, step: StepState, req: ActionRequest) -> None:
+        clean = req.payload["finding"] == "clean"
+        visits = step.counters.get("visits", 0) + (1 if clean else 0)
+        if visits >= 2:
+            await self.close(req, "resolved")
+            return
+        if clean:
+            # The second visit is due 90 days after monitoring began (the first visit's base).
+            await self.move(
+                req,
+                "monitoring",
+                policy_key="guardianship.monitoring_final",
+                base=step.base,
+                counters={"visits": visits},
+                payload={"visit_number": visits},
+            )
+        else:
+            await self.move(req, "monitoring", counters={"visits": visits})
+
+    # ------------------------------------------------------------------ case-level actions
+
+    def check_case_action(self, req: ActionRequest, payload: dict[str, Any]) -> None:
+        st = self._st
+        if req.action == "place_temporary_guardianship" and "safety" in st.steps:
+            raise DomainError("already_open", "儿童已处于临时监护程序中")
+        if req.action == "child_moved":
+            main = st.steps.get("main")
+            if "safety" in st.steps:
+                raise DomainError("not_now", "儿童处于临时监护中，不能办理迁出移交")
+            if main and main.step == "handover":
+                raise DomainError("already_open", "已在办理迁出移交")
+            vc = self._agency("village_committee")
+            if vc is None or req.actor.agency.id != vc.id:
+                raise DomainError("not_holder", "只有儿童居住地的村（居）委会可以办理迁出移交")
+            dest = payload["destination_region"]
+            if dest == st.county:
+                raise DomainError("same_region", "迁入地与当前居住地是同一县（区）", field="destination_region")
+            if is_changzhi(dest) and not payload.get("destination_agency_id"):
+                raise DomainError(
+                    "field_required", "迁入地在本市的，请选择接收的村（居）委会", field="destination_agency_id"
+                )
+
+    async def on_case_action(self, req: ActionRequest) -> None:
+        p = req.payload
+        if req.action == "place_temporary_guardianship":
+            actor = req.actor.agency
+            custodian = actor if actor.agency_type == T.civil_affairs else await self.resolve(T.civil_affairs)
+            await self.start_track(req, "safety", "temporary_guardianship_intake", custodian)
+        elif req.action == "child_moved":
+            dest = p["destination_region"]
+            packet = DocumentSpec(
+                kind="transfer_packet",
+                title="迁出移交函",
+                fields={
+                    "destination_region": dest,
+                    "destination_address": p.get("destination_address", ""),
+                    "from_agency": req.actor.agency.name,
+                },
+            )
+            if is_changzhi(dest):
+                receiver = await self.resolve(T.village_committee, dest, prefer_id=p["destination_agency_id"])
+                await self.move(
+                    req,
+                    "handover",
+                    holder=receiver,
+                    document=packet,
+                    parties=[PartyGrant(agency=receiver, role="receiver")],
+                )
+            else:
+                # Outside this deployment: the sending committee sends the packet and records the receipt.
+                await self.move(req, "handover", holder=req.actor.agency, document=packet, payload={"external": True})
