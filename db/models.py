@@ -100,7 +100,7 @@ class Child(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     created_by_agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
     guardians: Mapped[list[Guardian]] = relationship(
-        back_populates="child", order_by="Guardian.id", cascade="all, delete-orphan"
+        back_populates="child", order_by="Guardian.id", cascade="all, delete-orphan", lazy="selectin"
     )
 
 

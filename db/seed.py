@@ -158,7 +158,7 @@ async def seed_demo(session: AsyncSession) -> dict[str, int]:
                   "township": a.township, "is_default": a.is_default, "is_active": True} for a in agencies])
         .on_conflict_do_nothing(index_elements=[Agency.code])
     )
-    ids = dict((await session.execute(select(Agency.code, Agency.id))).tuples().all())
+    ids = dict((await session.execute(select(Agency.code, Agency.id))).all())
     existing = set((await session.execute(select(User.username))).scalars())
     # One hash for the shared demo password: hashing it 500 times would take half a minute.
     pw = hash_password(DEMO_PASSWORD)

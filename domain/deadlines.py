@@ -43,6 +43,11 @@ def _half(amount: int) -> int:
     return max(1, math.ceil(amount / 2))
 
 
+def default_ladder(allowance: Allowance) -> tuple[Allowance, Allowance]:
+    """The offsets of levels 2 and 3 from the deadline: half the allowance (at least one unit), the full one."""
+    return Allowance(_half(allowance.amount), allowance.unit), allowance
+
+
 def _after(at: datetime, amount: int, unit: Unit, cal: WorkCalendar) -> tuple[datetime, bool]:
     """`at` moved on by `amount` of `unit`; day units land at the end of the local day."""
     if unit == Unit.hours:
@@ -65,11 +70,7 @@ def compute_deadlines(
     if base.tzinfo is None:
         raise ValueError("base must be timezone-aware")
     due, p1 = _after(base, allowance.amount, allowance.unit, cal)
-    if ladder is None:
-        l2_off = Allowance(_half(allowance.amount), allowance.unit)
-        l3_off = allowance
-    else:
-        l2_off, l3_off = ladder
+    l2_off, l3_off = ladder or default_ladder(allowance)
     level2, p2 = _after(due, l2_off.amount, l2_off.unit, cal)
     level3, p3 = _after(due, l3_off.amount, l3_off.unit, cal)
     return StepDeadlines(

@@ -4,6 +4,7 @@ cloned from a migrated and seeded template, and the Temporal servers from the wh
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import tempfile
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from db.embedded import start_embedded, with_database
+from db.embedded import embedded_server, with_database
 from db.migrate import upgrade
 from db.seed import seed_demo, seed_regions
 from db.session import make_engine, make_session_factory, transaction
@@ -34,8 +35,9 @@ def pg_server_url() -> Iterator[str]:
         yield external
         return
     tmp = Path(tempfile.mkdtemp(prefix="referrals-test-pg-"))
-    url = start_embedded(tmp / "data")
-    yield url
+    server = embedded_server(tmp / "data")
+    yield server.get_uri()
+    server.cleanup()  # stop it before its data directory goes
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -66,12 +68,19 @@ class Db:
     sf: async_sessionmaker[AsyncSession]
 
 
+_databases = itertools.count(1)
+
+
 @pytest.fixture
 async def db(pg_server_url: str, template_db: str) -> AsyncIterator[Db]:
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
     url = with_database(pg_server_url, name)
+    # Every test database numbers its cases from its own block: the Temporal servers are shared by the
+    # whole session, and a workflow ID (built from the case number) must not meet one of another test.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER SEQUENCE case_no_seq RESTART WITH {next(_databases) * 1000 + 1}")
     engine = make_engine(url)
     yield Db(url, engine, make_session_factory(engine))
     await engine.dispose()
@@ -100,3 +109,54 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
+
+
+@dataclass
+class Live:
+    """The web app wired to a real Temporal dev server and a worker on a unique task queue."""
+
+    app: object
+    http: object  # httpx.AsyncClient bound to the app
+    temporal: object  # temporalio Client
+    task_queue: str
+    db: Db
+
+
+@pytest.fixture
+async def live(dev_env: WorkflowEnvironment, db: Db) -> AsyncIterator[Live]:
+    import httpx
+
+    from api.app import create_app
+    from config.settings import Settings
+    from worker.client import build_worker
+
+    tq = f"tq-{uuid.uuid4().hex[:8]}"
+    settings = Settings(database_url=db.url, task_queue=tq, secret_key="test-secret", secure_cookies=False)
+    app = create_app(settings, client=dev_env.client, session_factory=db.sf)
+    async with (
+        build_worker(dev_env.client, tq, db.sf),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
+    ):
+        yield Live(app, http, dev_env.client, tq, db)
+
+
+async def make_token(db: Db, username: str | None = None, *, agency_code: str | None = None) -> str:
+    """A bearer token for a demo user, or for an integration bound to an agency."""
+    from sqlalchemy import select
+
+    from api.security import new_token, token_hash
+    from db.models import Agency, ApiToken, User
+
+    token = new_token()
+    async with transaction(db.sf) as s:
+        if username:
+            user = (await s.execute(select(User).where(User.username == username))).scalar_one()
+            s.add(
+                ApiToken(
+                    token_hash=token_hash(token), name=f"test:{username}", agency_id=user.agency_id, user_id=user.id
+                )
+            )
+        else:
+            agency = (await s.execute(select(Agency).where(Agency.code == agency_code))).scalar_one()
+            s.add(ApiToken(token_hash=token_hash(token), name=f"integration:{agency_code}", agency_id=agency.id))
+    return token

@@ -3,17 +3,25 @@ reading the projection and timeline back."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import time as _time
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 
 from api.cases import service
-from api.principal import Principal, load_principal
-from db.models import Case, CaseStep, Child, Notification, TimelineEvent
-from domain.messages import ActionResult
+from api.principal import Principal, agency_ref, load_principal
+from db.models import Agency, Case, CaseParty, CaseStep, Child, Document, Notification, TimelineEvent
+from domain.messages import ActionRequest, ActionResult, AgencyRef, CaseResult
 from tests.conftest import Db
 
 
@@ -41,7 +49,11 @@ async def start(
     key: str | None = None,
 ) -> str:
     p = await who(db, username)
-    facts = {"facts": "监护人长期外出，儿童独自在家", "occurred_on": datetime.now(UTC).date().isoformat(), **(facts or {})}
+    facts = {
+        "facts": "监护人长期外出，儿童独自在家",
+        "occurred_on": datetime.now(UTC).date().isoformat(),
+        **(facts or {}),
+    }
     async with db.sf() as s:
         started = await service.start_case(
             session=s,
@@ -128,3 +140,310 @@ def today_iso() -> str:
     from domain.deadlines import local_date
 
     return local_date(datetime.now(UTC)).isoformat()
+
+
+# ---------------------------------------------------------------------------- workflow tests (time-skipping)
+# Added for tests/workflow and tests/replay. The helpers above are unchanged.
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+HISTORIES = Path(__file__).parent / "histories"
+SAVE_HISTORIES = os.environ.get("REFERRALS_SAVE_HISTORIES") == "1"
+
+
+def sh(y: int, m: int, d: int, hh: int = 23, mm: int = 59, ss: int = 59) -> datetime:
+    """A moment in Asia/Shanghai (by default the end of that local day, where day deadlines fall)."""
+    return datetime(y, m, d, hh, mm, ss, tzinfo=SHANGHAI)
+
+
+def local(at: datetime) -> datetime:
+    return at.astimezone(SHANGHAI)
+
+
+async def open_case(
+    db: Db,
+    client: Client,
+    task_queue: str,
+    username: str,
+    *,
+    child: str = "王小明",
+    step: str = "admonition",
+    facts: dict[str, Any] | None = None,
+    key: str | None = None,
+) -> str:
+    """`start` with the discovery date today in Shanghai. (`start` defaults it to the UTC date, which
+    between 00:00 and 08:00 Shanghai time is yesterday and so backdates the first step's clock.)"""
+    return await start(
+        db, client, task_queue, username, child=child, step=step, key=key,
+        facts={"occurred_on": today_iso(), **(facts or {})},
+    )
+
+
+async def wait_for(fn: Callable[[], Awaitable[Any]], *, what: str = "condition", within: float = 15.0) -> Any:
+    """Polls `fn` until it returns something truthy (the worker writes after a timer fires)."""
+    deadline = _time.monotonic() + within
+    while True:
+        value = await fn()
+        if value:
+            return value
+        if _time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last value {value!r}")
+        await asyncio.sleep(0.05)
+
+
+async def wait_seq(db: Db, case_no: str, seq: int) -> list[TimelineEvent]:
+    """The timeline once it holds event `seq`."""
+
+    async def check() -> list[TimelineEvent] | None:
+        events = await timeline(db, case_no)
+        return events if events and events[-1].seq >= seq else None
+
+    return await wait_for(check, what=f"{case_no} event {seq}")
+
+
+async def settle(db: Db, case_no: str, quiet: float = 0.3) -> list[TimelineEvent]:
+    """The timeline once no new event has arrived for `quiet` seconds of real time."""
+    events = await timeline(db, case_no)
+    while True:
+        await asyncio.sleep(quiet)
+        again = await timeline(db, case_no)
+        if len(again) == len(events):
+            return again
+        events = again
+
+
+async def sleep_until(env: WorkflowEnvironment, at: datetime) -> None:
+    """Skips the test server's clock to `at` (no-op when it is already later)."""
+    now = await env.get_current_time()
+    if at > now:
+        await env.sleep(at - now)
+
+
+async def server_today(env: WorkflowEnvironment) -> date:
+    return local(await env.get_current_time()).date()
+
+
+async def agency(db: Db, code: str) -> Agency:
+    async with db.sf() as s:
+        return (await s.execute(select(Agency).where(Agency.code == code))).scalar_one()
+
+
+async def agency_id(db: Db, code: str) -> int:
+    return (await agency(db, code)).id
+
+
+async def agency_codes(db: Db) -> dict[int, str]:
+    async with db.sf() as s:
+        return dict((await s.execute(select(Agency.id, Agency.code))).all())
+
+
+async def step_row(db: Db, case_no: str, track: str = "main") -> CaseStep:
+    steps = await open_steps(db, case_no)
+    assert track in steps, f"no open {track} step: {sorted(steps)}"
+    return steps[track]
+
+
+def path(events: list[TimelineEvent]) -> list[tuple[str, str | None, str | None, str | None]]:
+    """(kind, action, from step, to step) of each event: what the case page's timeline shows."""
+    return [(e.kind, e.action, e.from_step, e.to_step) for e in events]
+
+
+async def notes(db: Db, case_no: str, *, seq: int | None = None) -> list[tuple[int, str, str, str]]:
+    """(seq, agency code, role, kind) of each notification of the case (of one event when `seq`)."""
+    codes = await agency_codes(db)
+    return [
+        (n.seq, codes[n.agency_id], n.role, n.kind)
+        for n in await notifications(db, case_no)
+        if seq is None or n.seq == seq
+    ]
+
+
+async def documents(db: Db, case_no: str) -> list[Document]:
+    async with db.sf() as s:
+        return list(
+            (await s.execute(select(Document).join(Case).where(Case.case_no == case_no).order_by(Document.seq)))
+            .scalars()
+        )
+
+
+async def parties(db: Db, case_no: str) -> dict[str, tuple[str, int]]:
+    """Agency code → (role, visible_from_seq)."""
+    codes = await agency_codes(db)
+    async with db.sf() as s:
+        rows = (await s.execute(select(CaseParty).join(Case).where(Case.case_no == case_no))).scalars()
+        return {codes[r.agency_id]: (r.role, r.visible_from_seq) for r in rows}
+
+
+async def act_on(
+    db: Db,
+    client: Client,
+    case_no: str,
+    username: str,
+    action: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    step: str | None,
+    step_seq: int | None = None,
+    request_id: str | None = None,
+    **supervisor: Any,
+) -> ActionResult:
+    """Sends an action straight to the case's workflow, past the service's visibility check, so that a
+    test reaches the workflow's own validator (the second line of defence). `supervisor` takes the
+    ActionRequest fields supervisor, reason, extend_by and new_holder."""
+    p = await who(db, username)
+    req = ActionRequest(
+        request_id=request_id or uuid.uuid4().hex,
+        actor=p.actor(),
+        action=action,
+        step=step,
+        step_seq=step_seq,
+        payload=payload or {},
+        **supervisor,
+    )
+    return await service.send(client, case_no, req)
+
+
+async def agency_ref_of(db: Db, code: str) -> AgencyRef:
+    return agency_ref(await agency(db, code))
+
+
+async def snapshot(db: Db, case_no: str) -> tuple:
+    """Everything a refused action must leave unchanged: the timeline, the open steps, the case row's
+    state, the notifications and the documents."""
+    events = [(e.seq, e.kind, e.action, e.from_step, e.to_step) for e in await timeline(db, case_no)]
+    steps = sorted(
+        (r.track, r.step, r.step_seq, r.holder_agency_id, r.due_at, r.escalation_level, json.dumps(r.counters))
+        for r in (await open_steps(db, case_no)).values()
+    )
+    c = await case_row(db, case_no)
+    return (
+        events,
+        steps,
+        (c.status, c.outcome, c.main_step, c.last_seq),
+        len(await notifications(db, case_no)),
+        len(await documents(db, case_no)),
+    )
+
+
+async def save_history(client: Client, case_no: str, name: str) -> None:
+    """With REFERRALS_SAVE_HISTORIES=1, writes the case's workflow history to
+    tests/histories/guardianship-<name>.json for tests/replay (see tests/replay/test_replay.py)."""
+    if not SAVE_HISTORIES:
+        return
+    history = await client.get_workflow_handle(f"case-{case_no}").fetch_history()
+    HISTORIES.mkdir(exist_ok=True)
+    # Compact JSON (WorkflowHistory.from_json reads it like to_json's indented output): half the size.
+    text = json.dumps(history.to_json_dict(), separators=(",", ":"))
+    (HISTORIES / f"guardianship-{name}.json").write_text(text + "\n", encoding="utf-8")
+
+
+WEEK = timedelta(days=7)
+
+
+class CaseDriver:
+    """One case in a workflow test (`w` is the tests.workflow `Wf`): act as a demo user, read the
+    projection back, skip time."""
+
+    def __init__(self, w: Any, case_no: str) -> None:
+        self.w = w
+        self.db: Db = w.db
+        self.no = case_no
+
+    @classmethod
+    async def open(cls, w: Any, username: str, **kw: Any) -> CaseDriver:
+        return cls(w, await open_case(w.db, w.client, w.tq, username, **kw))
+
+    async def act(self, username: str, action: str, payload: dict[str, Any] | None = None, **kw: Any) -> ActionResult:
+        return await act(self.db, self.w.client, self.no, username, action, payload, **kw)
+
+    async def act_on(self, username: str, action: str, payload: dict[str, Any] | None = None, **kw: Any
+                     ) -> ActionResult:
+        return await act_on(self.db, self.w.client, self.no, username, action, payload, **kw)
+
+    async def supervise(self, username: str, kind: str, step: str, **kw: Any) -> ActionResult:
+        return await supervise(self.db, self.w.client, self.no, username, kind, step, **kw)
+
+    async def step(self, track: str = "main") -> CaseStep:
+        return await step_row(self.db, self.no, track)
+
+    async def steps(self) -> dict[str, CaseStep]:
+        return await open_steps(self.db, self.no)
+
+    async def events(self) -> list[TimelineEvent]:
+        return await timeline(self.db, self.no)
+
+    async def path(self) -> list[tuple[str, str | None, str | None, str | None]]:
+        return path(await self.events())
+
+    async def notes(self, seq: int | None = None) -> list[tuple[int, str, str, str]]:
+        return await notes(self.db, self.no, seq=seq)
+
+    async def row(self) -> Case:
+        return await case_row(self.db, self.no)
+
+    async def parties(self) -> dict[str, tuple[str, int]]:
+        return await parties(self.db, self.no)
+
+    async def documents(self) -> list[Document]:
+        return await documents(self.db, self.no)
+
+    async def snapshot(self) -> tuple:
+        return await snapshot(self.db, self.no)
+
+    async def wait_seq(self, seq: int) -> list[TimelineEvent]:
+        return await wait_seq(self.db, self.no, seq)
+
+    async def sleep(self, delta: timedelta) -> None:
+        await self.w.env.sleep(delta)
+
+    async def sleep_until(self, at: datetime) -> None:
+        await sleep_until(self.w.env, at)
+
+    async def now(self) -> datetime:
+        return await self.w.env.get_current_time()
+
+    def handle(self) -> WorkflowHandle:
+        return self.w.client.get_workflow_handle(f"case-{self.no}", result_type=CaseResult)
+
+    async def save_history(self, name: str) -> None:
+        await save_history(self.w.client, self.no, name)
+
+
+def day_end(opened: datetime, days: int) -> datetime:
+    """The end of the local day `days` calendar days after `opened` (where a "30 d" deadline falls)."""
+    d = local(opened).date() + timedelta(days=days)
+    return sh(d.year, d.month, d.day)
+
+
+def form(action: str, **over: Any) -> dict[str, Any]:
+    """A complete, valid form for `action` (dates today), with `over` replacing or adding fields."""
+    today = today_iso()
+    forms: dict[str, dict[str, Any]] = {
+        "record_admonition": {"done_on": today, "content": "已当面劝诫，监护人表示改正"},
+        "report_serious": {"note": "儿童身上有新伤，情节严重"},
+        "improved": {"done_on": today, "note": "监护人已回家照料"},
+        "not_improved": {"done_on": today, "note": "监护人仍长期外出"},
+        "accept": {"police_case_ref": "潞公受字〔2026〕101号"},
+        "decide_reprimand": {"decision": "reprimand", "family_education_order": True, "note": "调查属实"},
+        "open_criminal_case": {"criminal_case_ref": "潞公刑字〔2026〕7号", "note": "涉嫌虐待"},
+        "no_violation": {"note": "经调查不构成违法"},
+        "issue_reprimand": {"done_on": today, "content": "训诫监护人依法履行监护职责", "family_education_order": True},
+        "record_session": {"done_on": today, "content": "亲子沟通指导", "guardian_attended": True},
+        "report_noncompliance": {"note": "监护人两次未到场"},
+        "reprimand_again": {"note": "再次训诫"},
+        "penalise": {"penalty": "警告", "note": "拒不接受指导"},
+        "issue_guidance_order": {"order_ref": "(2026)晋0403家指1号"},
+        "record_visit": {"done_on": today, "finding": "clean"},
+        "report_new_harm": {"note": "回访发现儿童再次受伤"},
+        "place_temporary_guardianship": {"note": "儿童无人照料，需临时监护"},
+        "accept_child": {"done_on": today, "placement": "市未成年人救助保护中心"},
+        "record_reassessment": {"done_on": today, "assessment": "监护人暂不具备监护能力"},
+        "return_home": {"done_on": today, "note": "监护人已具备监护能力"},
+        "apply_revocation": {"note": "监护人严重损害儿童身心健康"},
+        "support_suit": {"note": "检察院支持起诉"},
+        "revoke": {"judgment_ref": "(2026)晋0403民特5号"},
+        "reject_revocation": {"note": "证据不足"},
+        "confirm_placement": {"done_on": today, "institution": "长治市儿童福利院"},
+        "acknowledge_handover": {"note": "已接收"},
+        "record_external_ack": {"done_on": today, "receiver": "新乡县某村民委员会"},
+    }
+    return {**forms[action], **over}

@@ -8,9 +8,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.calendar import CalendarActivities
 from activities.cases import CaseActivities
 from worker.interceptors import AutomationHealthInterceptor
-from worker.registry import WORKFLOWS
+from worker.registry import ALL_WORKFLOWS
 
 # domain/ is pure and deterministic; passing it (and pydantic) through the sandbox avoids re-importing
 # it for every workflow run.
@@ -26,12 +27,11 @@ async def connect(address: str, namespace: str) -> Client:
 
 
 def build_worker(client: Client, task_queue: str, session_factory: async_sessionmaker[AsyncSession]) -> Worker:
-    acts = CaseActivities(session_factory)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=list(WORKFLOWS.values()),
-        activities=acts.all(),
+        workflows=ALL_WORKFLOWS,
+        activities=[*CaseActivities(session_factory).all(), *CalendarActivities(session_factory).all()],
         workflow_runner=SANDBOX,
         interceptors=[AutomationHealthInterceptor(session_factory)],
     )

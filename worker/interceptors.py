@@ -15,13 +15,10 @@ from temporalio.worker import (
 )
 
 from activities.cases import mark_automation
+from domain.ids import case_no_of
 
 log = logging.getLogger(__name__)
 FAILING_AFTER_ATTEMPTS = 3
-
-
-def case_no_of(workflow_id: str | None) -> str | None:
-    return workflow_id[len("case-") :] if workflow_id and workflow_id.startswith("case-") else None
 
 
 class AutomationHealthInterceptor(Interceptor):

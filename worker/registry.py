@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from domain.ids import workflow_id
 from workflows.base import CaseWorkflow
+from workflows.calendar_update import CalendarUpdateWorkflow
 from workflows.guardianship import GuardianshipWorkflow
 
+# Case workflows by process name (the API starts them by this name).
 WORKFLOWS: dict[str, type[CaseWorkflow]] = {"guardianship": GuardianshipWorkflow}
+# Everything the worker runs.
+ALL_WORKFLOWS: list[type] = [*WORKFLOWS.values(), CalendarUpdateWorkflow]
 
-
-def workflow_id(case_no: str) -> str:
-    """Built from the case number only: no names or ID numbers in workflow IDs."""
-    return f"case-{case_no}"
+__all__ = ["ALL_WORKFLOWS", "WORKFLOWS", "workflow_id"]

@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain import permissions
-    from domain.deadlines import StepDeadlines, adulthood, end_of_local_day, local_date
+    from domain.deadlines import StepDeadlines, adulthood, default_ladder, end_of_local_day, local_date
     from domain.enums import AgencyType, Role
     from domain.errors import DomainError
     from domain.messages import (
@@ -463,6 +463,12 @@ class CaseWorkflow:
     ) -> StepState:
         nxt = await self.new_step(track, step, holder)
         notes = [*(notify or []), self.tell(holder, "new_step", f"新的待办：{self.process.step_label(step)}")]
+        grants = [PartyGrant(agency=holder, role="holder")]
+        # Fix (tests/workflow/test_guardianship_paths.py, safety branch): the agency that opens a side track
+        # (the police placing a child in temporary guardianship) may not have been a party before; without
+        # this it could not read the case it has just acted on.
+        if req.actor.agency.id != holder.id:
+            grants.append(PartyGrant(agency=req.actor.agency, role="participant"))
         await self.record(
             req,
             track=track,
@@ -470,7 +476,7 @@ class CaseWorkflow:
             to_step=step,
             set_steps=[nxt],
             notify=notes,
-            parties=[PartyGrant(agency=holder, role="holder")],
+            parties=grants,
         )
         return nxt
 
@@ -590,10 +596,15 @@ class CaseWorkflow:
                     at=workflow.now(),
                     county=self._st.county,
                     allowance=by,
+                    ladder=self._step_ladder(step),
                 )
             )
             updated = step.model_copy(
-                update={"deadlines": answer.deadlines, "level": self._capped_level(step.level, answer.deadlines)}
+                update={
+                    "deadlines": answer.deadlines,
+                    "level": self._capped_level(step.level, answer.deadlines),
+                    "extensions": [*step.extensions, by],
+                }
             )
             await self.record(
                 req,
@@ -629,6 +640,18 @@ class CaseWorkflow:
                 ],
             )
 
+    def _step_ladder(self, step: StepState) -> tuple[str, str] | None:
+        """Fix (tests/workflow/test_escalation.py): an extended deadline escalates on the step's own ladder
+        (processes.md: level 2 at deadline + half *the step's* allowance), not on one derived from the
+        extension's amount, which made a short extension escalate to the city within hours."""
+        definition = self.process.step(step.step)
+        if definition.ladder:
+            return str(definition.ladder[0]), str(definition.ladder[1])
+        if not step.allowance:
+            return None
+        level2, level3 = default_ladder(Allowance.parse(step.allowance))
+        return str(level2), str(level3)
+
     def _capped_level(self, level: int, d: StepDeadlines) -> int:
         """After a deadline moves, the level is at most the number of thresholds already passed; the
         loop escalates again from there if the new times are also past."""
@@ -653,6 +676,20 @@ class CaseWorkflow:
                 )
             )
             nd = answer.deadlines
+            # Fix (tests/workflow/test_deadlines.py): re-apply the supervisors' extensions, each counted from
+            # the deadline before it (as `_supervise` did); recomputing from the base alone dropped them.
+            for by in step.extensions:
+                assert nd is not None
+                extended = await self._deadlines(
+                    DeadlineRequest(
+                        base=nd.due_at,
+                        at=workflow.now(),
+                        county=self._st.county,
+                        allowance=by,
+                        ladder=self._step_ladder(step),
+                    )
+                )
+                nd = extended.deadlines
             if nd == d:
                 continue
             updated = step.model_copy(update={"deadlines": nd, "level": self._capped_level(step.level, nd)})

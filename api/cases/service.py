@@ -3,6 +3,7 @@ the Temporal client as keyword arguments; the routers and pages stay thin."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, or_, select
+from sqlalchemy import any_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -118,9 +119,7 @@ async def _village_committee(
         return None
     vc = await session.get(Agency, int(chosen))
     if vc is None or vc.agency_type != AgencyType.village_committee.value or vc.region_code != county:
-        raise DomainError(
-            "field_invalid", "所选村（居）委会不在儿童居住的县（区）", field="village_committee_id"
-        )
+        raise DomainError("field_invalid", "所选村（居）委会不在儿童居住的县（区）", field="village_committee_id")
     return vc
 
 
@@ -151,6 +150,7 @@ async def start_case(
     principal: Principal,
     data: StartCaseIn,
     idempotency_key: str | None = None,
+    wait_seconds: float = 20.0,
 ) -> Started:
     process = get_process(data.process)
     option = process.start_option(data.start_step)
@@ -182,8 +182,9 @@ async def start_case(
         case_no=case_no,
         process=process.name,
         start_step=data.start_step,
-        child=ChildRef(id=child.id, birth_date=child.birth_date, residence_region=county,
-                       origin_region=child.origin_region),
+        child=ChildRef(
+            id=child.id, birth_date=child.birth_date, residence_region=county, origin_region=child.origin_region
+        ),
         county=county,
         starter=principal.actor(),
         facts=facts,
@@ -200,9 +201,11 @@ async def start_case(
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
-        result = await handle.execute_update("opened", result_type=ActionResult)
+        result = await asyncio.wait_for(handle.execute_update("opened", result_type=ActionResult), wait_seconds)
     except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError):
         result = None  # the case already closed: its projection answers
+    except TimeoutError:
+        result = None  # started; no worker has opened it yet (it will: the start is durable)
     return Started(case_no=case_no, created=created, result=result)
 
 
@@ -222,7 +225,9 @@ async def live_state(client: Client, case_no: str) -> CaseState | None:
     """The workflow's own view (Query). None when the case has closed and its worker history is gone,
     or Temporal cannot be reached: the page then shows the projection."""
     try:
-        return await client.get_workflow_handle(workflow_id(case_no)).query("view", result_type=CaseState)
+        return await client.get_workflow_handle(workflow_id(case_no)).query(
+            "view", result_type=CaseState, rpc_timeout=timedelta(seconds=5)
+        )
     except Exception:  # any failure falls back to the projection
         return None
 
@@ -292,10 +297,17 @@ async def _check_agency_fields(session: AsyncSession, fields: tuple, payload: di
             raise DomainError("field_invalid", f"“{f.label}”不在所填的迁入地", field=f.name)
 
 
-async def send(client: Client, case_no: str, req: ActionRequest) -> ActionResult:
+async def send(client: Client, case_no: str, req: ActionRequest, wait_seconds: float = 20.0) -> ActionResult:
     handle = client.get_workflow_handle(workflow_id(case_no))
     try:
-        return await handle.execute_update("act", req, id=req.request_id, result_type=ActionResult)
+        return await asyncio.wait_for(
+            handle.execute_update("act", req, id=req.request_id, result_type=ActionResult), wait_seconds
+        )
+    except TimeoutError:
+        # The same request id sent again is applied at most once, so the user can simply retry.
+        raise DomainError(
+            "unavailable", "系统繁忙，操作可能尚未生效，请稍后刷新页面查看（重复提交不会重复办理）"
+        ) from None
     except WorkflowUpdateFailedError as e:
         raise _refusal(e) from None
     except RPCError as e:
@@ -304,10 +316,43 @@ async def send(client: Client, case_no: str, req: ActionRequest) -> ActionResult
         raise
 
 
+async def _case_to_act_on(session: AsyncSession, principal: Principal, case_no: str, data: ActIn) -> Case:
+    """The case, if the principal may read it; or, for a case-level action the definition opens to
+    agencies of the principal's type serving the case's county, the case even when the principal's agency
+    is not a party yet.
+
+    Fix (tests/workflow/test_guardianship_paths.py, safety branch): placing a child in temporary
+    guardianship is open to the county's police and civil affairs at any step (processes.md §1), but
+    civil affairs is never a party before it and the police are not before the police report, so the
+    visibility check alone refused them with case_not_found. Reading stays party-only; the workflow's
+    validator still checks the agency type and county."""
+    try:
+        return await get_visible_case(session, principal, case_no)
+    except DomainError:
+        if data.step is not None or principal.is_admin:
+            raise
+        case = (await session.execute(select(Case).where(Case.case_no == case_no))).scalar_one_or_none()
+        action = get_process(case.process).case_action(data.action) if case else None
+        if (
+            case is None
+            or action is None
+            or principal.agency.agency_type not in (action.actor_types or ())
+            or principal.agency.region_code not in (case.county, CITY_CODE)
+        ):
+            raise
+        return case
+
+
 async def act(
-    *, session: AsyncSession, client: Client, principal: Principal, case_no: str, data: ActIn
+    *,
+    session: AsyncSession,
+    client: Client,
+    principal: Principal,
+    case_no: str,
+    data: ActIn,
+    wait_seconds: float = 20.0,
 ) -> ActionResult:
-    case = await get_visible_case(session, principal, case_no)
+    case = await _case_to_act_on(session, principal, case_no, data)
     process = get_process(case.process)
     if data.step is None:
         action = process.case_action(data.action)
@@ -326,14 +371,20 @@ async def act(
     )
     case_no, child_id = case.case_no, case.child_id
     await session.rollback()  # hold no transaction open while the workflow works
-    result = await send(client, case_no, req)
+    result = await send(client, case_no, req, wait_seconds)
     audit(session, principal, "act", case_no=case_no, child_id=child_id, detail=f"{data.step or 'case'}:{data.action}")
     await session.commit()
     return result
 
 
 async def supervise(
-    *, session: AsyncSession, client: Client, principal: Principal, case_no: str, data: SuperviseIn
+    *,
+    session: AsyncSession,
+    client: Client,
+    principal: Principal,
+    case_no: str,
+    data: SuperviseIn,
+    wait_seconds: float = 20.0,
 ) -> ActionResult:
     case = await get_visible_case(session, principal, case_no)
     if data.kind not in ("urge", "extend", "reassign"):
@@ -359,7 +410,7 @@ async def supervise(
     )
     case_no, child_id = case.case_no, case.child_id
     await session.rollback()
-    result = await send(client, case_no, req)
+    result = await send(client, case_no, req, wait_seconds)
     audit(session, principal, "supervise", case_no=case_no, child_id=child_id, detail=f"{data.step}:{data.kind}")
     await session.commit()
     return result
@@ -428,11 +479,11 @@ async def inbox(*, session: AsyncSession, principal: Principal) -> list[tuple[Ca
         .join(CaseStep, CaseStep.case_id == Case.id)
         .where(
             Case.status == "open",
-            or_(CaseStep.holder_agency_id == principal.agency.id, CaseStep.co_holder_ids.any(principal.agency.id)),
+            or_(CaseStep.holder_agency_id == principal.agency.id, principal.agency.id == any_(CaseStep.co_holder_ids)),
         )
         .order_by(CaseStep.due_at.asc().nulls_last())
     )
-    return [(c, s) for c, s in rows.tuples()]
+    return [(c, s) for c, s in rows]
 
 
 @dataclass
@@ -442,9 +493,7 @@ class StalledRow:
     reasons: list[str]
 
 
-async def stalled(
-    *, session: AsyncSession, principal: Principal, include_overdue: bool = False
-) -> list[StalledRow]:
+async def stalled(*, session: AsyncSession, principal: Principal, include_overdue: bool = False) -> list[StalledRow]:
     """A supervisor's overdue and stalled list: steps held by agencies of their type in their scope
     that reached their level (2 for a county supervisor, 3 for the city's; 1 with include_overdue), or
     whose case has had no activity for `stalled_after`, or whose automation is failing."""
@@ -469,7 +518,7 @@ async def stalled(
         .order_by(CaseStep.escalation_level.desc(), CaseStep.due_at.asc().nulls_last())
     )
     out = []
-    for case, step in rows.tuples():
+    for case, step in rows:
         reasons = []
         if step.escalation_level >= 1:
             reasons.append(f"逾期（{step.escalation_level}级）")
@@ -486,11 +535,25 @@ def step_state_of(row: CaseStep) -> StepState:
     from domain.deadlines import StepDeadlines
 
     deadlines = (
-        StepDeadlines(due_at=row.due_at, level2_at=row.level2_at or row.due_at, level3_at=row.level3_at or row.due_at,
-                      provisional=row.due_provisional, allowance=row.allowance or "")
+        StepDeadlines(
+            due_at=row.due_at,
+            level2_at=row.level2_at or row.due_at,
+            level3_at=row.level3_at or row.due_at,
+            provisional=row.due_provisional,
+            allowance=row.allowance or "",
+        )
         if row.due_at
         else None
     )
-    return StepState(track=row.track, step=row.step, seq=row.step_seq, opened_at=row.opened_at, base=row.opened_at,
-                     holder=agency_ref(row.holder), deadlines=deadlines, level=row.escalation_level,
-                     counters=dict(row.counters or {}), allowance=row.allowance)
+    return StepState(
+        track=row.track,
+        step=row.step,
+        seq=row.step_seq,
+        opened_at=row.opened_at,
+        base=row.opened_at,
+        holder=agency_ref(row.holder),
+        deadlines=deadlines,
+        level=row.escalation_level,
+        counters=dict(row.counters or {}),
+        allowance=row.allowance,
+    )

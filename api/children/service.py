@@ -102,8 +102,12 @@ async def register_child(*, session: AsyncSession, principal: Principal, data: C
         school=(data.school or "").strip()[:128] or None,
         created_by_agency_id=principal.agency.id,
         guardians=[
-            Guardian(name=g.name.strip()[:64], relation=g.relation.strip()[:32], phone=g.phone.strip()[:32],
-                     is_guardian=g.is_guardian)
+            Guardian(
+                name=g.name.strip()[:64],
+                relation=g.relation.strip()[:32],
+                phone=g.phone.strip()[:32],
+                is_guardian=g.is_guardian,
+            )
             for g in guardians
         ],
     )

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import pytest
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import Db
+from worker.binaries import temporal_test_server
 from worker.client import build_worker
 
 
@@ -26,3 +28,19 @@ async def wf(ts_env: WorkflowEnvironment, db: Db) -> AsyncIterator[Wf]:
     tq = f"tq-{uuid.uuid4().hex[:8]}"
     async with build_worker(ts_env.client, tq, db.sf):
         yield Wf(ts_env, ts_env.client, tq, db)
+
+
+@pytest.fixture
+async def fresh_wf(db: Db) -> AsyncIterator[Wf]:
+    """Like `wf`, on a time-skipping server of its own (about 0.1 s to start), so that its clock starts at
+    real time whatever other tests skipped: a test that sleeps months must not age the demo children or
+    push the next test's deadlines into a year the calendar does not know."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
+    )
+    try:
+        tq = f"tq-{uuid.uuid4().hex[:8]}"
+        async with build_worker(env.client, tq, db.sf):
+            yield Wf(env, env.client, tq, db)
+    finally:
+        await env.shutdown()

@@ -1,0 +1,154 @@
+"""/api/v1/cases: start, list, read, act, supervise; the inbox, the stalled list, notifications."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Response
+from sqlalchemy import or_, select
+
+from api.cases import service, views
+from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep
+from db.models import Case, Notification
+from domain.messages import ActionResult
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+work = APIRouter(tags=["work"])
+
+
+def _result_json(case_no: str, result: ActionResult | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"case_no": case_no}
+    if result is not None:
+        body.update(
+            seq=result.seq,
+            closed=result.closed,
+            outcome=result.outcome,
+            steps=[
+                {
+                    "track": s.track,
+                    "step": s.step,
+                    "step_seq": s.seq,
+                    "holder": s.holder.name,
+                    "due_at": s.deadlines.due_at.isoformat() if s.deadlines else None,
+                    "due_provisional": bool(s.deadlines and s.deadlines.provisional),
+                }
+                for s in result.steps
+            ],
+        )
+    return body
+
+
+@router.post("", status_code=201, summary="Start a case (idempotent with Idempotency-Key)")
+async def start_case(
+    data: service.StartCaseIn,
+    response: Response,
+    principal: ApiUser,
+    session: SessionDep,
+    client: ClientDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> dict[str, Any]:
+    started = await service.start_case(
+        session=session,
+        client=client,
+        task_queue=settings.task_queue,
+        principal=principal,
+        data=data,
+        idempotency_key=idempotency_key,
+    )
+    if not started.created:
+        response.status_code = 200
+    body = _result_json(started.case_no, started.result)
+    body["created"] = started.created
+    return body
+
+
+@router.get("", summary="List cases visible to the caller (filtered, paginated)")
+async def list_cases(
+    principal: ApiUser, session: SessionDep, f: Annotated[service.CaseFilter, Depends()]
+) -> dict[str, Any]:
+    page = await service.list_cases(session=session, principal=principal, f=f)
+    return {
+        "items": [views.case_summary_json(c) for c in page.items],
+        "total": page.total,
+        "page": page.page,
+        "per_page": page.per_page,
+    }
+
+
+@router.get("/{case_no}", summary="One case: projection, timeline, live steps and allowed actions")
+async def get_case(case_no: str, principal: ApiUser, session: SessionDep, client: ClientDep) -> dict[str, Any]:
+    detail = await service.get_case_detail(session=session, client=client, principal=principal, case_no=case_no)
+    return views.case_detail_json(detail, principal)
+
+
+@router.post("/{case_no}/actions", summary="Act on a step of the case (or on the case)")
+async def act(
+    case_no: str, data: service.ActIn, principal: ApiUser, session: SessionDep, client: ClientDep
+) -> dict[str, Any]:
+    result = await service.act(session=session, client=client, principal=principal, case_no=case_no, data=data)
+    return _result_json(case_no, result)
+
+
+@router.post("/{case_no}/supervision", summary="Supervisor: urge, extend or reassign a step")
+async def supervise(
+    case_no: str, data: service.SuperviseIn, principal: ApiUser, session: SessionDep, client: ClientDep
+) -> dict[str, Any]:
+    result = await service.supervise(session=session, client=client, principal=principal, case_no=case_no, data=data)
+    return _result_json(case_no, result)
+
+
+@work.get("/inbox", summary="我的待办: open steps the caller's agency holds")
+async def inbox(principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+    rows = await service.inbox(session=session, principal=principal)
+    return {
+        "items": [
+            {
+                **views.case_summary_json(c),
+                "step": views.step_json(views.get_process(c.process), service.step_state_of(s)),
+            }
+            for c, s in rows
+        ]
+    }
+
+
+@work.get("/stalled", summary="Supervisor: overdue and stalled steps in scope")
+async def stalled(principal: ApiUser, session: SessionDep, include_overdue: bool = False) -> dict[str, Any]:
+    rows = await service.stalled(session=session, principal=principal, include_overdue=include_overdue)
+    return {
+        "items": [
+            {
+                **views.case_summary_json(r.case),
+                "step": views.step_json(views.get_process(r.case.process), service.step_state_of(r.step)),
+                "reasons": r.reasons,
+            }
+            for r in rows
+        ]
+    }
+
+
+@work.get("/notifications", summary="The caller's inbox of notifications")
+async def notifications(principal: ApiUser, session: SessionDep, limit: int = 50) -> dict[str, Any]:
+    rows = await session.execute(
+        select(Notification, Case.case_no)
+        .join(Case, Case.id == Notification.case_id)
+        .where(
+            Notification.agency_id == principal.agency.id,
+            or_(Notification.role == "", Notification.role == principal.role.value),
+        )
+        .order_by(Notification.id.desc())
+        .limit(min(max(limit, 1), 200))
+    )
+    return {
+        "items": [
+            {
+                "id": n.id,
+                "case_no": no,
+                "kind": n.kind,
+                "title": n.title,
+                "created_at": n.created_at.isoformat(),
+                "read": n.read_at is not None,
+            }
+            for n, no in rows
+        ]
+    }

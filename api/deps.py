@@ -1,0 +1,118 @@
+"""FastAPI dependencies: the database session, the Temporal client, and who is asking (a bearer token
+for the API, a login session for pages)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from api.principal import Principal, agency_ref, principal_of
+from api.security import token_hash
+from config.settings import Settings
+from db.models import Agency, ApiToken, User
+from domain.enums import Role
+from domain.errors import DomainError
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.session_factory() as session:
+        yield session
+
+
+def get_client(request: Request) -> Client:
+    return request.app.state.temporal_client
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ClientDep = Annotated[Client, Depends(get_client)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def principal_from_token(session: AsyncSession, token: str) -> Principal | None:
+    row = (
+        await session.execute(
+            select(ApiToken).where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None))
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    if row.user_id is not None:
+        user = await session.get(User, row.user_id)
+        if user is None or not user.is_active:
+            return None
+        return principal_of(user, channel="api", token_id=row.id)
+    agency = await session.get(Agency, row.agency_id)
+    if agency is None or not agency.is_active:
+        return None
+    # An integration (a school information system, the 12355 hotline) acts as an operator of its agency.
+    return Principal(
+        user_id=None,
+        username=f"token:{row.id}",
+        display_name=row.name,
+        role=Role.operator,
+        agency=agency_ref(agency),
+        token_id=row.id,
+        channel="api",
+    )
+
+
+async def api_principal(request: Request, session: SessionDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise DomainError("not_authenticated", "请提供有效的访问令牌（Authorization: Bearer …）")
+    principal = await principal_from_token(session, token.strip())
+    if principal is None:
+        raise DomainError("not_authenticated", "访问令牌无效或已停用")
+    return principal
+
+
+ApiUser = Annotated[Principal, Depends(api_principal)]
+
+
+class LoginRequired(Exception):
+    """Raised by page dependencies; the app turns it into a redirect to the login page."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+async def page_principal(request: Request, session: SessionDep) -> Principal:
+    user_id = request.session.get("user_id")
+    user = await session.get(User, user_id) if user_id else None
+    if user is None or not user.is_active or request.session.get("pw") != user.password_hash[-16:]:
+        request.session.clear()
+        raise LoginRequired(str(request.url.path))
+    return principal_of(user, channel="page")
+
+
+PageUser = Annotated[Principal, Depends(page_principal)]
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return token
+
+
+def check_csrf(request: Request, submitted: str | None) -> None:
+    expected = request.session.get("csrf")
+    if not expected or not submitted or not secrets.compare_digest(expected, submitted):
+        raise DomainError("csrf", "页面已过期，请刷新后重新提交")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

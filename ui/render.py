@@ -1,0 +1,60 @@
+"""Rendering pages: the Jinja2 environment (autoescaped), the context every page gets, flash messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from api.deps import csrf_token
+from api.principal import Principal
+from domain.deadlines import local_date
+from ui.filters import FILTERS
+
+APP_NAME = "长治市流动儿童关爱保护转介系统"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True, default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.filters.update(FILTERS)
+_env.globals["APP_NAME"] = APP_NAME
+templates = Jinja2Templates(env=_env)
+
+
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    """A message shown once, on the next page (after a redirect)."""
+    messages = list(request.session.get("flash", []))
+    messages.append({"kind": kind, "text": message})
+    request.session["flash"] = messages[-5:]
+
+
+def _pop_flashes(request: Request) -> list[dict[str, str]]:
+    return list(request.session.pop("flash", []) or [])
+
+
+def render(
+    request: Request,
+    name: str,
+    user: Principal | None,
+    *,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    ctx = {
+        "today": local_date(datetime.now(UTC)).isoformat(),
+        "user": user,
+        "csrf": csrf_token(request),
+        "flashes": _pop_flashes(request),
+        "path": request.url.path,
+        **context,
+    }
+    return templates.TemplateResponse(request, name, ctx, status_code=status)

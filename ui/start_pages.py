@@ -1,0 +1,162 @@
+"""新建案件: find the child (by name in my area, or by the exact ID number), then the start form."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.cases import service
+from api.children.service import find_children, get_child
+from api.deps import ClientDep, PageUser, SessionDep, SettingsDep
+from api.errors import status_for
+from api.principal import Principal
+from db.models import Child
+from domain.enums import AgencyType
+from domain.errors import DomainError
+from domain.idnumber import mask_id_number
+from domain.process import FieldKind, Process
+from domain.processes import PROCESSES, get_process
+from ui.forms import OptionGroup, agencies_of, group_by_county, new_request_id, payload_from_form, read_form, to_int
+from ui.render import flash, render
+
+router = APIRouter(include_in_schema=False)
+
+
+def startable(user: Principal) -> list[Process]:
+    """The processes the user's agency may start, by some start option."""
+    return [p for p in PROCESSES.values() if p.starts_for(user.agency.agency_type)]
+
+
+def _clean_id(value: str) -> str:
+    return unicodedata.normalize("NFKC", value or "").strip().upper()
+
+
+async def _start_options(session: AsyncSession, process: Process, child: Child) -> dict[str, list[OptionGroup]]:
+    """For each agency field of the start form: the active agencies of its type in the child's county."""
+    out: dict[str, list[OptionGroup]] = {}
+    for f in process.start_fields:
+        if f.kind == FieldKind.agency and f.agency_type is not None:
+            out[f.name] = group_by_county(await agencies_of(session, f.agency_type, [child.residence_region]))
+    return out
+
+
+def _defaults(process: Process, user: Principal, child: Child) -> dict[str, Any]:
+    options = process.starts_for(user.agency.agency_type)
+    values: dict[str, Any] = {"start_step": options[0].step if options else ""}
+    if process.start_field("village_committee_id"):
+        # a committee that starts the case is the case's committee; others default to the child's own
+        agency = user.agency
+        own = agency.agency_type == AgencyType.village_committee and agency.region_code == child.residence_region
+        committee = agency.id if own else child.residence_committee_id
+        if committee:
+            values["village_committee_id"] = str(committee)
+    return values
+
+
+async def start_form(
+    request: Request,
+    user: Principal,
+    session: AsyncSession,
+    child: Child,
+    process: Process,
+    *,
+    by_id_number: bool = False,
+    values: dict[str, Any] | None = None,
+    error: DomainError | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "case_new.html",
+        user,
+        status=status,
+        stage="form",
+        child=child,
+        masked_id=mask_id_number(child.id_number) if child.id_number else "",
+        by_id_number=by_id_number,
+        process=process,
+        processes=startable(user),
+        options=process.starts_for(user.agency.agency_type),
+        field_options=await _start_options(session, process, child),
+        values=values if values is not None else _defaults(process, user, child),
+        error=error,
+        idempotency_key=new_request_id(),
+    )
+
+
+def _search_page(request: Request, user: Principal, *, results: list[Child] | None = None, q: str = "",
+                 searched: bool = False, error: str | None = None, status: int = 200) -> HTMLResponse:
+    return render(request, "case_new.html", user, status=status, stage="search", results=results or [], q=q,
+                  searched=searched, error_text=error, processes=startable(user),
+                  masked=lambda c: mask_id_number(c.id_number) if c.id_number else "")
+
+
+@router.get("/cases/new", response_class=HTMLResponse)
+async def new_case(request: Request, user: PageUser, session: SessionDep, child_id: str = "",
+                   process: str = "") -> HTMLResponse:
+    if user.is_admin:
+        raise DomainError("not_permitted", "管理员账号不能立案")
+    number = to_int(child_id)
+    if number is None:
+        return _search_page(request, user)
+    child = await get_child(session=session, principal=user, child_id=number)
+    chosen = get_process(process) if process else (startable(user) or list(PROCESSES.values()))[0]
+    return await start_form(request, user, session, child, chosen)
+
+
+@router.post("/cases/new", response_class=HTMLResponse)
+async def find_child(request: Request, user: PageUser, session: SessionDep) -> HTMLResponse:
+    """The search is posted so that names and ID numbers stay out of URLs and access logs."""
+    form = await read_form(request)
+    id_number = _clean_id(form.get("id_number", ""))
+    q = form.get("q", "").strip()[:32]
+    if id_number:
+        found = await find_children(session=session, principal=user, id_number=id_number)
+        if not found:
+            return _search_page(request, user, searched=True, error="未找到该身份证号码的儿童，请核对或先登记")
+        chosen = (startable(user) or list(PROCESSES.values()))[0]
+        return await start_form(request, user, session, found[0], chosen, by_id_number=True)
+    found = await find_children(session=session, principal=user, q=q or None)
+    return _search_page(request, user, results=found, q=q, searched=True)
+
+
+async def _child_of_form(session: AsyncSession, user: Principal, form: dict[str, str]) -> tuple[Child, bool]:
+    id_number = _clean_id(form.get("id_number", ""))
+    if id_number:
+        found = await find_children(session=session, principal=user, id_number=id_number)
+        if not found:
+            raise DomainError("child_not_found", "未找到该身份证号码的儿童，请先登记", field="id_number")
+        return found[0], True
+    child_id = to_int(form.get("child_id"))
+    if child_id is None:
+        raise DomainError("field_required", "请选择儿童", field="child_id")
+    return await get_child(session=session, principal=user, child_id=child_id), False
+
+
+@router.post("/cases", response_class=HTMLResponse)
+async def start(request: Request, user: PageUser, session: SessionDep, client: ClientDep,
+                settings: SettingsDep) -> Response:
+    form = await read_form(request)
+    process = get_process(form.get("process", ""))
+    child, by_id = await _child_of_form(session, user, form)
+    data = service.StartCaseIn(
+        process=process.name,
+        start_step=form.get("start_step", ""),
+        child_id=None if by_id else child.id,
+        id_number=child.id_number if by_id else None,
+        facts=payload_from_form(process.start_fields, form),
+    )
+    key = (form.get("idempotency_key") or "").strip()[:128] or None
+    try:
+        started = await service.start_case(session=session, client=client, task_queue=settings.task_queue,
+                                           principal=user, data=data, idempotency_key=key)
+    except DomainError as e:
+        values = {k: v for k, v in form.items() if k not in ("csrf", "idempotency_key")}
+        return await start_form(request, user, session, child, process, by_id_number=by_id, values=values,
+                                error=e, status=status_for(e))
+    flash(request, f"已立案：{started.case_no}" if started.created else f"该案件已立案：{started.case_no}")
+    return RedirectResponse(f"/cases/{started.case_no}", status_code=303)

@@ -1,0 +1,153 @@
+"""How a case's timeline and facts read on the page: pure functions over the process definition."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from db.models import TimelineEvent
+from domain.process import CLOSE, Field, FieldKind, Process
+from domain.regions import full_region_name
+from ui.filters import fmt_dt, yes_no
+
+EXTRA_LABELS = {
+    "session_number": "已完成指导次数",
+    "visit_number": "已完成回访次数",
+    "reported_at": "补录：情况发现时间",
+    "external": "迁入地在本市以外",
+}
+
+
+@dataclass
+class EventView:
+    seq: int
+    at: datetime
+    who: str
+    agency: str
+    what: str
+    kind: str
+    steps: str
+    note: str
+    details: list[tuple[str, str]] = field(default_factory=list)
+    due_at: datetime | None = None
+
+
+def field_value(f: Field, value: Any, agencies: dict[int, str]) -> str:
+    """A form value as a reader sees it: 是/否, a choice's label, an agency's or region's name."""
+    if value is None or value == "":
+        return ""
+    if f.kind == FieldKind.bool:
+        return yes_no(value)
+    if f.kind == FieldKind.choice:
+        return dict(f.choices).get(str(value), str(value))
+    if f.kind == FieldKind.agency:
+        try:
+            return agencies.get(int(value), f"单位编号{value}")
+        except (TypeError, ValueError):
+            return str(value)
+    if f.kind == FieldKind.region:
+        name = full_region_name(str(value))
+        return f"{name}（{value}）" if name else str(value)
+    return str(value)
+
+
+def field_details(fields: tuple[Field, ...], values: dict[str, Any], agencies: dict[int, str]) -> list[tuple[str, str]]:
+    out = []
+    for f in fields:
+        if f.name == "note" or f.name not in values:
+            continue
+        shown = field_value(f, values[f.name], agencies)
+        if shown:
+            out.append((f.label, shown))
+    return out
+
+
+def _action_fields(process: Process, e: TimelineEvent) -> tuple[Field, ...]:
+    if not e.action:
+        return ()
+    if e.from_step and process.has_step(e.from_step):
+        action = process.step(e.from_step).action(e.action)
+        if action:
+            return action.fields
+    action = process.case_action(e.action)
+    return action.fields if action else ()
+
+
+def event_what(process: Process, e: TimelineEvent) -> str:
+    p = e.payload or {}
+    match e.kind:
+        case "opened":
+            return "立案"
+        case "escalated":
+            return f"逾期升级（{p.get('level', '')}级）"
+        case "urged":
+            return "督办"
+        case "extended":
+            return f"延期（{fmt_dt(p.get('old_due_at'))} → {fmt_dt(p.get('new_due_at'))}）"
+        case "reassigned":
+            return f"改派（{p.get('from_agency', '')} → {p.get('to_agency', '')}）"
+        case "deadline_confirmed":
+            return f"期限已确定（{fmt_dt(p.get('old_due_at'))} → {fmt_dt(p.get('new_due_at'))}）"
+        case "closed":
+            return "结案"
+        case "action":
+            label = process.action_label(e.from_step, e.action) if e.action else "办理"
+            return f"{label}（结案）" if e.to_step == CLOSE else label
+    return e.kind
+
+
+def event_steps(process: Process, e: TimelineEvent) -> str:
+    a, b = process.step_label(e.from_step), process.step_label(e.to_step)
+    if a and b and a != b:
+        return f"{a} → {b}"
+    return b or a
+
+
+def event_view(process: Process, e: TimelineEvent, agencies: dict[int, str]) -> EventView:
+    payload = dict(e.payload or {})
+    details = field_details(_action_fields(process, e), payload, agencies)
+    for key, label in EXTRA_LABELS.items():
+        if key in payload and payload[key] not in (None, "", False):
+            value = payload[key]
+            details.append((label, fmt_dt(value) if key == "reported_at" else ("是" if value is True else str(value))))
+    if e.kind == "extended" and payload.get("extend_by"):
+        details.append(("延长", str(payload["extend_by"])))
+    return EventView(
+        seq=e.seq,
+        at=e.at,
+        who=e.actor_name or "系统",
+        agency=e.actor_agency_name or "",
+        what=event_what(process, e),
+        kind=e.kind,
+        steps=event_steps(process, e),
+        note=e.note or "",
+        details=details,
+        due_at=e.due_at,
+    )
+
+
+def agency_ids_in(process: Process, events: list[TimelineEvent], facts: dict[str, Any]) -> set[int]:
+    """The agency ids that forms recorded (for showing their names)."""
+    ids: set[int] = set()
+
+    def collect(fields: tuple[Field, ...], values: dict[str, Any]) -> None:
+        for f in fields:
+            if f.kind == FieldKind.agency and values.get(f.name) not in (None, ""):
+                try:
+                    ids.add(int(values[f.name]))
+                except (TypeError, ValueError):
+                    continue
+
+    collect(process.start_fields, facts)
+    for e in events:
+        collect(_action_fields(process, e), e.payload or {})
+    return ids
+
+
+def passed_steps(events: list[TimelineEvent]) -> set[str]:
+    """Every step the timeline has been through."""
+    out: set[str] = set()
+    for e in events:
+        out.update(s for s in (e.from_step, e.to_step) if s and not s.startswith("@"))
+    return out

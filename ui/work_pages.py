@@ -1,0 +1,78 @@
+"""我的待办 (the open steps my agency holds, and my notifications) and 逾期与停滞 (supervisors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.cases import service
+from api.deps import PageUser, SessionDep
+from api.principal import Principal
+from db.models import Case, CaseStep, Notification
+from domain.errors import DomainError
+from domain.processes import get_process
+from ui.filters import overdue_for, time_left
+from ui.render import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass
+class StepRow:
+    """One open step of a case, as a line of a work list."""
+
+    case: Case
+    step: CaseStep
+    process_label: str
+    step_label: str
+    left: str
+    overdue: bool
+    reasons: list[str]
+    overdue_for: str
+
+
+def step_row(case: Case, step: CaseStep, now: datetime, reasons: list[str] | None = None) -> StepRow:
+    process = get_process(case.process)
+    left, overdue = time_left(step.due_at, now)
+    return StepRow(case, step, process.label, process.step_label(step.step), left, overdue, reasons or [],
+                   overdue_for(step.due_at, now))
+
+
+async def latest_notifications(session: AsyncSession, user: Principal, limit: int = 20) -> list[tuple]:
+    rows = await session.execute(
+        select(Notification, Case.case_no)
+        .join(Case, Case.id == Notification.case_id)
+        .where(Notification.agency_id == user.agency.id,
+               or_(Notification.role == "", Notification.role == user.role.value))
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    )
+    return [tuple(r) for r in rows]
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+async def inbox(request: Request, user: PageUser, session: SessionDep) -> HTMLResponse:
+    now = datetime.now(UTC)
+    rows = [step_row(c, s, now) for c, s in await service.inbox(session=session, principal=user)]
+    notes = await latest_notifications(session, user)
+    return render(request, "inbox.html", user, rows=rows, notes=notes)
+
+
+@router.get("/supervision", response_class=HTMLResponse)
+async def supervision(request: Request, user: PageUser, session: SessionDep,
+                      show_all: Annotated[str, Query(alias="all")] = "") -> HTMLResponse:
+    if not user.is_supervisor:
+        raise DomainError("not_permitted", "只有督导可以查看逾期与停滞案件")
+    include_overdue = show_all in ("1", "on", "true")
+    now = datetime.now(UTC)
+    found = await service.stalled(session=session, principal=user, include_overdue=include_overdue)
+    rows = [step_row(r.case, r.step, now, r.reasons) for r in found]
+    threshold = 1 if include_overdue else (3 if user.is_city else 2)
+    return render(request, "supervision.html", user, rows=rows, include_overdue=include_overdue,
+                  threshold=threshold)
