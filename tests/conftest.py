@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 
 from db.embedded import embedded_server, with_database
@@ -88,11 +89,22 @@ async def db(pg_server_url: str, template_db: str) -> AsyncIterator[Db]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def quiet_runtime() -> Runtime:
+    """The SDK core warns that the test servers lack a capability the tests do not use; keep errors only."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+        )
+    )
+
+
 @pytest.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server: months pass in milliseconds."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=temporal_test_server(),
+        runtime=quiet_runtime(),
     )
     yield env
     await env.shutdown()
@@ -106,6 +118,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_cli(),
         dev_server_log_level="error",
         ui=False,
+        runtime=quiet_runtime(),
     )
     yield env
     await env.shutdown()
