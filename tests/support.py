@@ -60,8 +60,9 @@ async def start(
             client=client,
             task_queue=task_queue,
             principal=p,
-            data=service.StartCaseIn(process="guardianship", start_step=step, child_id=await child_id(db, child),
-                                     facts=facts),
+            data=service.StartCaseIn(
+                process="guardianship", start_step=step, child_id=await child_id(db, child), facts=facts
+            ),
             idempotency_key=key,
         )
     return started.case_no
@@ -87,18 +88,24 @@ async def act(
             raise AssertionError("several steps are open: name the step")
     async with db.sf() as s:
         return await service.act(
-            session=s, client=client, principal=p, case_no=case_no,
-            data=service.ActIn(request_id=uuid.uuid4().hex, action=action, step=step, step_seq=step_seq,
-                               payload=payload or {}),
+            session=s,
+            client=client,
+            principal=p,
+            case_no=case_no,
+            data=service.ActIn(
+                request_id=uuid.uuid4().hex, action=action, step=step, step_seq=step_seq, payload=payload or {}
+            ),
         )
 
 
-async def supervise(db: Db, client: Client, case_no: str, username: str, kind: str, step: str, **kw: Any
-                    ) -> ActionResult:
+async def supervise(
+    db: Db, client: Client, case_no: str, username: str, kind: str, step: str, **kw: Any
+) -> ActionResult:
     p = await who(db, username)
     async with db.sf() as s:
-        return await service.supervise(session=s, client=client, principal=p, case_no=case_no,
-                                       data=service.SuperviseIn(kind=kind, step=step, **kw))
+        return await service.supervise(
+            session=s, client=client, principal=p, case_no=case_no, data=service.SuperviseIn(kind=kind, step=step, **kw)
+        )
 
 
 async def case_row(db: Db, case_no: str) -> Case:
@@ -108,9 +115,7 @@ async def case_row(db: Db, case_no: str) -> Case:
 
 async def open_steps(db: Db, case_no: str) -> dict[str, CaseStep]:
     async with db.sf() as s:
-        rows = (
-            await s.execute(select(CaseStep).join(Case).where(Case.case_no == case_no))
-        ).scalars()
+        rows = (await s.execute(select(CaseStep).join(Case).where(Case.case_no == case_no))).scalars()
         return {r.track: r for r in rows}
 
 
@@ -173,7 +178,13 @@ async def open_case(
     """`start` with the discovery date today in Shanghai. (`start` defaults it to the UTC date, which
     between 00:00 and 08:00 Shanghai time is yesterday and so backdates the first step's clock.)"""
     return await start(
-        db, client, task_queue, username, child=child, step=step, key=key,
+        db,
+        client,
+        task_queue,
+        username,
+        child=child,
+        step=step,
+        key=key,
         facts={"occurred_on": today_iso(), **(facts or {})},
     )
 
@@ -260,8 +271,9 @@ async def notes(db: Db, case_no: str, *, seq: int | None = None) -> list[tuple[i
 async def documents(db: Db, case_no: str) -> list[Document]:
     async with db.sf() as s:
         return list(
-            (await s.execute(select(Document).join(Case).where(Case.case_no == case_no).order_by(Document.seq)))
-            .scalars()
+            (
+                await s.execute(select(Document).join(Case).where(Case.case_no == case_no).order_by(Document.seq))
+            ).scalars()
         )
 
 
@@ -355,8 +367,9 @@ class CaseDriver:
     async def act(self, username: str, action: str, payload: dict[str, Any] | None = None, **kw: Any) -> ActionResult:
         return await act(self.db, self.w.client, self.no, username, action, payload, **kw)
 
-    async def act_on(self, username: str, action: str, payload: dict[str, Any] | None = None, **kw: Any
-                     ) -> ActionResult:
+    async def act_on(
+        self, username: str, action: str, payload: dict[str, Any] | None = None, **kw: Any
+    ) -> ActionResult:
         return await act_on(self.db, self.w.client, self.no, username, action, payload, **kw)
 
     async def supervise(self, username: str, kind: str, step: str, **kw: Any) -> ActionResult:

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import Db
+from tests.conftest import Db, quiet_runtime
 from worker.binaries import temporal_test_server
 from worker.client import build_worker
 
@@ -30,13 +31,19 @@ async def wf(ts_env: WorkflowEnvironment, db: Db) -> AsyncIterator[Wf]:
         yield Wf(ts_env, ts_env.client, tq, db)
 
 
+@pytest.fixture(scope="session")
+def quiet() -> Runtime:
+    """One SDK runtime (errors-only logging) for all the per-test servers below."""
+    return quiet_runtime()
+
+
 @pytest.fixture
-async def fresh_wf(db: Db) -> AsyncIterator[Wf]:
+async def fresh_wf(db: Db, quiet: Runtime) -> AsyncIterator[Wf]:
     """Like `wf`, on a time-skipping server of its own (about 0.1 s to start), so that its clock starts at
     real time whatever other tests skipped: a test that sleeps months must not age the demo children or
     push the next test's deadlines into a year the calendar does not know."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
+        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server(), runtime=quiet
     )
     try:
         tq = f"tq-{uuid.uuid4().hex[:8]}"

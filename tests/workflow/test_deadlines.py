@@ -39,15 +39,19 @@ async def test_backdated_admonition_crosses_national_day_and_the_makeup_saturday
         ("escalated", None, "admonition", "admonition"),
     ]
     assert [(e.payload["level"], e.note) for e in events[1:]] == [
-        (1, "已逾期"), (2, "逾期未办，已报县级督导"), (3, "严重逾期，已报市级督导")
+        (1, "已逾期"),
+        (2, "逾期未办，已报县级督导"),
+        (3, "严重逾期，已报市级督导"),
     ]
     assert [e.actor_agency_id for e in events[1:]] == [None, None, None]  # the system, not a person
 
     # Level 1: the holder. Level 2: the supervisors of village committees in 潞州区. Level 3: the city.
     assert await c.notes(2) == [(2, "luzhou-vc1", "", "overdue")]
     # (Every village committee of the county has a supervisor account in the demo data, so both hear it.)
-    assert sorted(await c.notes(3)) == [(3, "luzhou-vc1", "supervisor", "escalated"),
-                                        (3, "luzhou-vc2", "supervisor", "escalated")]
+    assert sorted(await c.notes(3)) == [
+        (3, "luzhou-vc1", "supervisor", "escalated"),
+        (3, "luzhou-vc2", "supervisor", "escalated"),
+    ]
     # No city-level village committee exists: the city's civil affairs (民政, which oversees the child
     # directors) is told instead of nobody (see the fallback in activities/cases.py `recipients`).
     assert await c.notes(4) == [(4, "city-civil", "supervisor", "escalated")]
@@ -105,7 +109,9 @@ async def test_a_deadline_in_2027_is_provisional_until_the_schedule_is_loaded(fr
     events = await c.wait_seq(seq + 1)
     confirmed = events[-1]
     assert (confirmed.kind, confirmed.from_step, confirmed.to_step) == (
-        "deadline_confirmed", "family_education_guidance", "family_education_guidance"
+        "deadline_confirmed",
+        "family_education_guidance",
+        "family_education_guidance",
     )
     assert confirmed.note == "已按新公布的节假日安排重新计算期限"
     assert confirmed.payload == {
@@ -170,15 +176,29 @@ async def test_a_policy_change_applies_to_steps_opened_after_it(fresh_wf):
     before = await CaseDriver.open(fresh_wf, "luzhou-vc1")
     now = datetime.now(UTC)
     async with fresh_wf.db.sf() as sess, sess.begin():
-        sess.add_all([
-            PolicyOverrideRow(key="guardianship.admonition", region_code="140403", value="5WD",
-                              effective_from=now - timedelta(minutes=1)),
-            # announced for next year: not in force yet
-            PolicyOverrideRow(key="guardianship.admonition", region_code="140403", value="10WD",
-                              effective_from=now + timedelta(days=400)),
-            PolicyOverrideRow(key="guardianship.police_accept", region_code="140400", value="12h",
-                              effective_from=now - timedelta(minutes=1)),
-        ])
+        sess.add_all(
+            [
+                PolicyOverrideRow(
+                    key="guardianship.admonition",
+                    region_code="140403",
+                    value="5WD",
+                    effective_from=now - timedelta(minutes=1),
+                ),
+                # announced for next year: not in force yet
+                PolicyOverrideRow(
+                    key="guardianship.admonition",
+                    region_code="140403",
+                    value="10WD",
+                    effective_from=now + timedelta(days=400),
+                ),
+                PolicyOverrideRow(
+                    key="guardianship.police_accept",
+                    region_code="140400",
+                    value="12h",
+                    effective_from=now - timedelta(minutes=1),
+                ),
+            ]
+        )
     after = await CaseDriver.open(fresh_wf, "luzhou-vc1", child="李娜")
     elsewhere = await CaseDriver.open(fresh_wf, "shangdang-vc1", child="赵雨涵")
     assert (await before.step()).allowance == "3WD"  # opened before the change: unchanged

@@ -49,7 +49,11 @@ async def test_the_ladder_on_a_24_hour_step(fresh_wf):
     await c.sleep_until(due + MINUTE)
     ev = (await c.wait_seq(seq + 1))[-1]
     assert (ev.kind, ev.track, ev.from_step, ev.to_step, ev.payload) == (
-        "escalated", "main", "police_report", "police_report", {"level": 1}
+        "escalated",
+        "main",
+        "police_report",
+        "police_report",
+        {"level": 1},
     )
     assert due <= ev.at <= due + MINUTE
     assert (await c.step()).escalation_level == 1
@@ -93,13 +97,21 @@ async def test_the_ladder_on_a_24_hour_step(fresh_wf):
 async def test_the_ladder_steps_are_at_least_one_unit(fresh_wf):
     """A one-hour allowance (a county's policy): level 2 comes one hour after the deadline, not half an hour."""
     async with fresh_wf.db.sf() as sess, sess.begin():
-        sess.add(PolicyOverrideRow(key="guardianship.police_accept", region_code="140403", value="1h",
-                                   effective_from=datetime.now(UTC) - MINUTE))
+        sess.add(
+            PolicyOverrideRow(
+                key="guardianship.police_accept",
+                region_code="140403",
+                value="1h",
+                effective_from=datetime.now(UTC) - MINUTE,
+            )
+        )
     c = await at_police_report(fresh_wf)
     step = await c.step()
     assert step.allowance == "1h"
     assert (step.due_at - step.opened_at, step.level2_at - step.due_at, step.level3_at - step.due_at) == (
-        timedelta(hours=1), timedelta(hours=1), timedelta(hours=1)
+        timedelta(hours=1),
+        timedelta(hours=1),
+        timedelta(hours=1),
     )
     seq = (await c.row()).last_seq
     await c.sleep_until(step.level3_at + MINUTE)
@@ -113,7 +125,12 @@ async def test_county_and_city_supervisors_urge(fresh_wf):
     r = await c.supervise("luzhou-police-sup", "urge", "police_report", reason="请于今日受理")
     ev = (await c.events())[-1]
     assert (ev.seq, ev.kind, ev.action, ev.from_step, ev.to_step, ev.note) == (
-        r.seq, "urged", "urge", "police_report", "police_report", "请于今日受理"
+        r.seq,
+        "urged",
+        "urge",
+        "police_report",
+        "police_report",
+        "请于今日受理",
     )
     assert (ev.actor_name, ev.actor_agency_name) == ("潞州区公安局督导", "潞州区公安局")
     assert await c.notes(r.seq) == [(r.seq, "luzhou-police", "", "urged")]
@@ -125,7 +142,9 @@ async def test_county_and_city_supervisors_urge(fresh_wf):
 
     after = await c.step()  # urging changes neither the step nor its deadline
     assert (after.step_seq, after.due_at, after.holder_agency_id) == (
-        before.step_seq, before.due_at, before.holder_agency_id
+        before.step_seq,
+        before.due_at,
+        before.holder_agency_id,
     )
 
 
@@ -143,8 +162,9 @@ async def test_extend_moves_the_deadline_and_resets_the_level(fresh_wf):
     assert (e.value.code, e.value.message) == ("reason_required", "请填写理由")
     assert await c.snapshot() == snap
 
-    r = await c.supervise("luzhou-police-sup", "extend", "police_report", reason="当事人外出，需补充调查",
-                          extend_by="48h")
+    r = await c.supervise(
+        "luzhou-police-sup", "extend", "police_report", reason="当事人外出，需补充调查", extend_by="48h"
+    )
     extended = await c.step()
     new_due = step.due_at + timedelta(hours=48)
     assert extended.due_at == new_due
@@ -155,7 +175,11 @@ async def test_extend_moves_the_deadline_and_resets_the_level(fresh_wf):
     assert extended.step_seq == step.step_seq  # the same step
     ev = (await c.events())[-1]
     assert (ev.seq, ev.kind, ev.from_step, ev.to_step, ev.note) == (
-        r.seq, "extended", "police_report", "police_report", "当事人外出，需补充调查"
+        r.seq,
+        "extended",
+        "police_report",
+        "police_report",
+        "当事人外出，需补充调查",
     )
     assert ev.payload == {
         "extend_by": "48h",
@@ -180,12 +204,27 @@ async def test_extend_moves_the_deadline_and_resets_the_level(fresh_wf):
 async def add_police_station(c: CaseDriver) -> Agency:
     """A second police agency in 潞州区 (a station), with an operator account."""
     async with c.db.sf() as sess, sess.begin():
-        station = Agency(code="luzhou-police-dj", name="潞州区公安局东街派出所", agency_type="police",
-                         region_code="140403", township="东街街道", is_default=False, is_active=True)
+        station = Agency(
+            code="luzhou-police-dj",
+            name="潞州区公安局东街派出所",
+            agency_type="police",
+            region_code="140403",
+            township="东街街道",
+            is_default=False,
+            is_active=True,
+        )
         sess.add(station)
         await sess.flush()
-        sess.add(User(username="luzhou-police-dj", display_name="东街派出所民警", agency_id=station.id,
-                      role="operator", password_hash="x", is_active=True))
+        sess.add(
+            User(
+                username="luzhou-police-dj",
+                display_name="东街派出所民警",
+                agency_id=station.id,
+                role="operator",
+                password_hash="x",
+                is_active=True,
+            )
+        )
     return station
 
 
@@ -196,10 +235,16 @@ async def test_reassign_to_another_police_agency(fresh_wf):
 
     snap = await c.snapshot()
     refusals = [
-        ({"new_agency_id": await s.agency_id(c.db, "shangdang-police"), "reason": "x"}, "not_permitted",
-         "县级督导只能改派给本县（区）的单位"),
-        ({"new_agency_id": await s.agency_id(c.db, "luzhou-civil"), "reason": "x"}, "not_permitted",
-         "只能改派给同类型的单位"),
+        (
+            {"new_agency_id": await s.agency_id(c.db, "shangdang-police"), "reason": "x"},
+            "not_permitted",
+            "县级督导只能改派给本县（区）的单位",
+        ),
+        (
+            {"new_agency_id": await s.agency_id(c.db, "luzhou-civil"), "reason": "x"},
+            "not_permitted",
+            "只能改派给同类型的单位",
+        ),
         ({"new_agency_id": before.holder_agency_id, "reason": "x"}, "not_permitted", "改派单位与当前承办单位相同"),
         ({"new_agency_id": station.id}, "reason_required", "请填写理由"),
         ({"reason": "x"}, "field_required", "请选择改派的单位"),
@@ -210,18 +255,28 @@ async def test_reassign_to_another_police_agency(fresh_wf):
         assert (e.value.code, e.value.message) == (code, message), kw
     assert await c.snapshot() == snap
 
-    r = await c.supervise("luzhou-police-sup", "reassign", "police_report", reason="属东街派出所辖区",
-                          new_agency_id=station.id)
+    r = await c.supervise(
+        "luzhou-police-sup", "reassign", "police_report", reason="属东街派出所辖区", new_agency_id=station.id
+    )
     moved = await c.step()
     assert (moved.step, moved.holder.code, moved.step_seq, moved.due_at) == (
-        "police_report", "luzhou-police-dj", before.step_seq, before.due_at
+        "police_report",
+        "luzhou-police-dj",
+        before.step_seq,
+        before.due_at,
     )
     ev = (await c.events())[-1]
-    assert (ev.kind, ev.from_step, ev.to_step, ev.note) == ("reassigned", "police_report", "police_report",
-                                                            "属东街派出所辖区")
+    assert (ev.kind, ev.from_step, ev.to_step, ev.note) == (
+        "reassigned",
+        "police_report",
+        "police_report",
+        "属东街派出所辖区",
+    )
     assert ev.payload == {"from_agency": "潞州区公安局", "to_agency": "潞州区公安局东街派出所"}
-    assert sorted(await c.notes(r.seq)) == [(r.seq, "luzhou-police", "", "reassigned"),
-                                            (r.seq, "luzhou-police-dj", "", "reassigned")]
+    assert sorted(await c.notes(r.seq)) == [
+        (r.seq, "luzhou-police", "", "reassigned"),
+        (r.seq, "luzhou-police-dj", "", "reassigned"),
+    ]
     assert (await c.parties())["luzhou-police-dj"] == ("holder", 0)
 
     # The old holder can no longer act; the new one can.
@@ -247,8 +302,11 @@ async def test_supervisors_of_another_county_or_type_are_refused(fresh_wf):
     assert (e.value.code, e.value.message) == ("case_not_found", "案件不存在或无权查看")
     # A civil-affairs supervisor sees the case (civil affairs is a party) but may not supervise the police.
     other_type = ("not_permitted", "只有承办单位同类型的县级或市级督导可以督办、延期或改派")
-    for kind, kw in (("urge", {}), ("extend", {"extend_by": "24h"}),
-                     ("reassign", {"new_agency_id": await s.agency_id(c.db, "luzhou-civil")})):
+    for kind, kw in (
+        ("urge", {}),
+        ("extend", {"extend_by": "24h"}),
+        ("reassign", {"new_agency_id": await s.agency_id(c.db, "luzhou-civil")}),
+    ):
         with pytest.raises(DomainError) as e:
             await c.supervise("luzhou-civil-sup", kind, "police_report", reason="x", **kw)
         assert (e.value.code, e.value.message) == other_type

@@ -138,7 +138,10 @@ async def test_not_improved_police_reprimand_with_order_guidance_then_monitoring
         r = await c.act("luzhou-wf", "record_session", form("record_session"))
         nxt = await c.step()
         assert (nxt.step, nxt.allowance, nxt.counters, nxt.step_seq) == (
-            "family_education_guidance", "30d", {"sessions": n}, r.seq
+            "family_education_guidance",
+            "30d",
+            {"sessions": n},
+            r.seq,
         )
         assert nxt.due_at == day_end(nxt.opened_at, 30)
         await c.sleep(timedelta(days=20))
@@ -171,8 +174,14 @@ async def test_not_improved_police_reprimand_with_order_guidance_then_monitoring
 async def test_guidance_sessions_follow_the_county_policy(fresh_wf):
     """A county that requires two sessions (a policy override) moves to monitoring after the second."""
     async with fresh_wf.db.sf() as sess, sess.begin():
-        sess.add(PolicyOverrideRow(key="guardianship.guidance_sessions", region_code="140403", value="2count",
-                                   effective_from=datetime.now(UTC) - timedelta(days=1)))
+        sess.add(
+            PolicyOverrideRow(
+                key="guardianship.guidance_sessions",
+                region_code="140403",
+                value="2count",
+                effective_from=datetime.now(UTC) - timedelta(days=1),
+            )
+        )
     c = await CaseDriver.open(fresh_wf, "luzhou-court", step="reprimand")
     await c.act("luzhou-court", "issue_reprimand", form("issue_reprimand"))
     await c.act("luzhou-wf", "record_session", form("record_session"))
@@ -184,12 +193,17 @@ async def test_guidance_sessions_follow_the_county_policy(fresh_wf):
 async def test_reprimand_with_penalty_and_without_order_goes_to_monitoring(fresh_wf):
     c = await CaseDriver.open(fresh_wf, "luzhou-vc1")
     await to_police_decision(c)
-    r = await c.act("luzhou-police", "decide_reprimand",
-                    form("decide_reprimand", decision="reprimand_penalty", penalty="罚款500元",
-                         family_education_order=False))
+    r = await c.act(
+        "luzhou-police",
+        "decide_reprimand",
+        form("decide_reprimand", decision="reprimand_penalty", penalty="罚款500元", family_education_order=False),
+    )
     ev = (await c.events())[-1]
     assert (ev.seq, ev.to_step, ev.payload["decision"], ev.payload["penalty"]) == (
-        r.seq, "reprimand", "reprimand_penalty", "罚款500元"
+        r.seq,
+        "reprimand",
+        "reprimand_penalty",
+        "罚款500元",
     )
     assert holder(await c.step()) == "luzhou-police"
 
@@ -260,8 +274,11 @@ async def test_guidance_noncompliance_goes_back_to_the_police(fresh_wf):
     assert (again.step, holder(again)) == ("reprimand", "luzhou-police")
     await c.act("luzhou-police", "issue_reprimand", form("issue_reprimand"))
     guidance = await c.step()
-    assert (guidance.step, holder(guidance), guidance.counters) == ("family_education_guidance", "luzhou-wf",
-                                                                    {"sessions": 1})
+    assert (guidance.step, holder(guidance), guidance.counters) == (
+        "family_education_guidance",
+        "luzhou-wf",
+        {"sessions": 1},
+    )
     assert len([d for d in await c.documents() if d.kind == "reprimand"]) == 2
 
     # penalise → guidance again
@@ -367,8 +384,7 @@ async def test_new_harm_during_monitoring_goes_back_to_the_police(fresh_wf):
 
 async def test_safety_branch_placed_by_police_returns_home_and_main_track_goes_on(fresh_wf):
     c = await CaseDriver.open(fresh_wf, "luzhou-vc1")
-    r = await c.act("luzhou-police", "place_temporary_guardianship", form("place_temporary_guardianship"),
-                    step=None)
+    r = await c.act("luzhou-police", "place_temporary_guardianship", form("place_temporary_guardianship"), step=None)
     steps = await c.steps()
     assert steps["main"].step == "admonition"  # the main track runs on beside the branch
     intake = steps["safety"]
@@ -380,7 +396,10 @@ async def test_safety_branch_placed_by_police_returns_home_and_main_track_goes_o
     assert parties["luzhou-police"] == ("participant", 0)  # the placing police follow the case from now on
     ev = (await c.events())[-1]
     assert (ev.track, ev.from_step, ev.to_step, ev.actor_agency_name) == (
-        "safety", None, "temporary_guardianship_intake", "潞州区公安局"
+        "safety",
+        None,
+        "temporary_guardianship_intake",
+        "潞州区公安局",
     )
 
     # Both tracks take actions independently.
@@ -435,11 +454,17 @@ async def test_safety_branch_revocation_to_long_term_guardianship_closes_the_cas
     r = await c.act("luzhou-procuratorate", "support_suit", form("support_suit"), step="guardianship_revocation")
     after = await c.step("safety")
     assert (after.step, holder(after), after.step_seq, after.due_at) == (
-        "guardianship_revocation", "luzhou-court", suit.step_seq, suit.due_at
+        "guardianship_revocation",
+        "luzhou-court",
+        suit.step_seq,
+        suit.due_at,
     )
     ev = (await c.events())[-1]
     assert (ev.action, ev.from_step, ev.to_step, ev.actor_agency_name) == (
-        "support_suit", "guardianship_revocation", "guardianship_revocation", "潞州区人民检察院"
+        "support_suit",
+        "guardianship_revocation",
+        "guardianship_revocation",
+        "潞州区人民检察院",
     )
 
     # Rejected: back to temporary guardianship with civil affairs.
@@ -453,7 +478,9 @@ async def test_safety_branch_revocation_to_long_term_guardianship_closes_the_cas
     await c.act("luzhou-court", "revoke", form("revoke"), step="guardianship_revocation")
     long_term = await c.step("safety")
     assert (long_term.step, holder(long_term), long_term.allowance) == (
-        "long_term_guardianship", "luzhou-civil", "15WD"
+        "long_term_guardianship",
+        "luzhou-civil",
+        "15WD",
     )
     r = await c.act("luzhou-civil", "confirm_placement", form("confirm_placement"), step="long_term_guardianship")
     assert r.closed and r.outcome == "long_term_guardianship"
@@ -480,9 +507,17 @@ async def test_child_moves_within_changzhi_and_the_receiver_acknowledges(fresh_w
     c = await CaseDriver.open(fresh_wf, "luzhou-vc1")
     await to_monitoring(c)
     dest = await s.agency_id(c.db, "shangdang-vc1")
-    r = await c.act("luzhou-vc1", "child_moved",
-                    {"destination_region": "140404", "destination_agency_id": dest,
-                     "destination_address": "韩店街道城北社区8号", "note": "随父母迁居"}, step=None)
+    r = await c.act(
+        "luzhou-vc1",
+        "child_moved",
+        {
+            "destination_region": "140404",
+            "destination_agency_id": dest,
+            "destination_address": "韩店街道城北社区8号",
+            "note": "随父母迁居",
+        },
+        step=None,
+    )
     handover = await c.step()
     assert (handover.step, holder(handover), handover.allowance) == ("handover", "shangdang-vc1", "5WD")
     assert (await c.path())[-1] == ("action", "child_moved", "monitoring", "handover")
@@ -494,8 +529,9 @@ async def test_child_moves_within_changzhi_and_the_receiver_acknowledges(fresh_w
     # The receiving committee reads only what follows the hand-over.
     receiver = await s.who(c.db, "shangdang-vc1")
     async with c.db.sf() as sess:
-        detail = await service.get_case_detail(session=sess, client=fresh_wf.client, principal=receiver,
-                                               case_no=c.no, record_read=False)
+        detail = await service.get_case_detail(
+            session=sess, client=fresh_wf.client, principal=receiver, case_no=c.no, record_read=False
+        )
     assert [e.seq for e in detail.timeline] == [r.seq]
 
     with pytest.raises(DomainError) as e:  # the sending committee cannot acknowledge its own hand-over
@@ -525,15 +561,24 @@ async def test_the_case_closes_when_the_child_turns_18(fresh_wf):
     w = fresh_wf
     today = await s.server_today(w.env)
     birthday18 = today + timedelta(days=10)
+    if (birthday18.month, birthday18.day) == (2, 29):  # 18 years earlier there was no 29 February
+        birthday18 += timedelta(days=1)
     birth = birthday18.replace(year=birthday18.year - 18)
     assert adulthood(birth) == birthday18
     principal = await s.who(w.db, "luzhou-vc1")
     async with w.db.sf() as sess:
-        await register_child(session=sess, principal=principal, data=ChildIn(
-            name="周将满", id_number=make_id_number("140403", birth, 37), origin_region="140403",
-            residence_region="140403", residence_committee_id=await s.agency_id(w.db, "luzhou-vc1"),
-            guardians=[GuardianIn(name="周父", relation="父亲")],
-        ))
+        await register_child(
+            session=sess,
+            principal=principal,
+            data=ChildIn(
+                name="周将满",
+                id_number=make_id_number("140403", birth, 37),
+                origin_region="140403",
+                residence_region="140403",
+                residence_committee_id=await s.agency_id(w.db, "luzhou-vc1"),
+                guardians=[GuardianIn(name="周父", relation="父亲")],
+            ),
+        )
     c = await CaseDriver.open(w, "luzhou-vc1", child="周将满")
     await c.act("luzhou-vc1", "record_admonition", form("record_admonition"))
 

@@ -36,12 +36,15 @@ async def count(db, model, *where) -> int:
 async def start(w, username: str, key: str, **facts) -> service.Started:
     p = await s.who(w.db, username)
     data = service.StartCaseIn(
-        process="guardianship", start_step="police_report", child_id=await s.child_id(w.db, "王小明"),
+        process="guardianship",
+        start_step="police_report",
+        child_id=await s.child_id(w.db, "王小明"),
         facts={"facts": "学生身上有多处淤青", "occurred_on": s.today_iso(), **facts},
     )
     async with w.db.sf() as sess:
-        return await service.start_case(session=sess, client=w.client, task_queue=w.tq, principal=p, data=data,
-                                        idempotency_key=key)
+        return await service.start_case(
+            session=sess, client=w.client, task_queue=w.tq, principal=p, data=data, idempotency_key=key
+        )
 
 
 async def test_the_same_start_request_twice_opens_one_case(fresh_wf):
@@ -94,15 +97,40 @@ async def test_a_retried_record_event_writes_once(db):
     env = ActivityEnvironment()
     vc = await s.agency_ref_of(db, "luzhou-vc1")
     now = datetime.now(UTC)
-    deadlines = StepDeadlines(due_at=now + timedelta(days=3), level2_at=now + timedelta(days=5),
-                              level3_at=now + timedelta(days=6), allowance="3WD")
-    step = StepState(track="main", step="admonition", seq=1, opened_at=now, base=now, holder=vc,
-                     policy_key="guardianship.admonition", allowance="3WD", deadlines=deadlines)
+    deadlines = StepDeadlines(
+        due_at=now + timedelta(days=3),
+        level2_at=now + timedelta(days=5),
+        level3_at=now + timedelta(days=6),
+        allowance="3WD",
+    )
+    step = StepState(
+        track="main",
+        step="admonition",
+        seq=1,
+        opened_at=now,
+        base=now,
+        holder=vc,
+        policy_key="guardianship.admonition",
+        allowance="3WD",
+        deadlines=deadlines,
+    )
     opened = EventRecord(
-        case_no="JH-2026-900001", seq=1, at=now, kind="opened", actor=_actor(vc), track="main", to_step="admonition",
-        opening=CaseOpening(process="guardianship", child_id=await s.child_id(db, "王小明"), county="140403",
-                            starter=vc, facts={"facts": "测试"}),
-        set_steps=[step], parties=[PartyGrant(agency=vc, role="starter")],
+        case_no="JH-2026-900001",
+        seq=1,
+        at=now,
+        kind="opened",
+        actor=_actor(vc),
+        track="main",
+        to_step="admonition",
+        opening=CaseOpening(
+            process="guardianship",
+            child_id=await s.child_id(db, "王小明"),
+            county="140403",
+            starter=vc,
+            facts={"facts": "测试"},
+        ),
+        set_steps=[step],
+        parties=[PartyGrant(agency=vc, role="starter")],
         notifications=[NotificationSpec(agency_id=vc.id, kind="new_step", title="新的待办")],
         main_step="admonition",
     )
@@ -110,11 +138,26 @@ async def test_a_retried_record_event_writes_once(db):
     assert await env.run(acts.record_event, opened) is False
 
     escalated = EventRecord(
-        case_no="JH-2026-900001", seq=2, at=now, kind="escalated", track="main", from_step="admonition",
-        to_step="admonition", set_steps=[step.model_copy(update={"level": 2})], payload={"level": 2},
-        notifications=[NotificationSpec(agency_type=AgencyType.police, region_code="140403", role=Role.supervisor,
-                                        kind="escalated", title="逾期")],
-        document=DocumentSpec(kind="note", title="测试文书"), main_step="admonition",
+        case_no="JH-2026-900001",
+        seq=2,
+        at=now,
+        kind="escalated",
+        track="main",
+        from_step="admonition",
+        to_step="admonition",
+        set_steps=[step.model_copy(update={"level": 2})],
+        payload={"level": 2},
+        notifications=[
+            NotificationSpec(
+                agency_type=AgencyType.police,
+                region_code="140403",
+                role=Role.supervisor,
+                kind="escalated",
+                title="逾期",
+            )
+        ],
+        document=DocumentSpec(kind="note", title="测试文书"),
+        main_step="admonition",
     )
     assert await env.run(acts.record_event, escalated) is True
     assert await env.run(acts.record_event, escalated) is False
@@ -126,7 +169,8 @@ async def test_a_retried_record_event_writes_once(db):
 
     assert await count(db, Case) == 1
     assert [(e.seq, e.kind, e.payload) for e in await s.timeline(db, "JH-2026-900001")] == [
-        (1, "opened", {}), (2, "escalated", {"level": 2})
+        (1, "opened", {}),
+        (2, "escalated", {"level": 2}),
     ]
     assert await count(db, Notification) == 2
     assert await count(db, Document) == 1
@@ -143,7 +187,10 @@ async def test_the_same_update_twice_returns_the_first_result(fresh_wf):
     async def send(request_id: str, action: str, payload: dict):
         async with c.db.sf() as sess:
             return await service.act(
-                session=sess, client=fresh_wf.client, principal=p, case_no=c.no,
+                session=sess,
+                client=fresh_wf.client,
+                principal=p,
+                case_no=c.no,
                 data=service.ActIn(request_id=request_id, action=action, step="admonition", payload=payload),
             )
 
@@ -166,7 +213,8 @@ async def test_the_same_update_twice_returns_the_first_result(fresh_wf):
     results = []
     for _ in range(2):
         async with c.db.sf() as sess:
-            results.append(await service.supervise(session=sess, client=fresh_wf.client, principal=sup,
-                                                   case_no=c.no, data=urge))
+            results.append(
+                await service.supervise(session=sess, client=fresh_wf.client, principal=sup, case_no=c.no, data=urge)
+            )
     assert results[0] == results[1]
     assert [e.kind for e in await c.events()].count("urged") == 1
