@@ -25,7 +25,6 @@ from db.models import (
 )
 from db.session import transaction
 from domain.deadlines import compute_deadlines
-from domain.enums import AgencyType, Role
 from domain.messages import (
     AgencyQuery,
     AgencyRef,
@@ -267,33 +266,16 @@ def step_row(case_id: int, st: StepState) -> dict:
     }
 
 
-# Fix (tests/workflow/test_deadlines.py): an escalation goes to the supervisors of the holder's agency type
-# in the county (level 2) and at the city (level 3), but some types have no agency at that level (there is
-# no city-level village committee), and the escalation then reached nobody. It goes instead to the agency
-# type that oversees them there: civil affairs (民政) for committees and townships (儿童主任 and 儿童督导员
-# work under it), the education bureau for schools. Who should supervise these types is a design question.
-OVERSEEN_BY: dict[AgencyType, AgencyType] = {
-    AgencyType.village_committee: AgencyType.civil_affairs,
-    AgencyType.township: AgencyType.civil_affairs,
-    AgencyType.school: AgencyType.education_bureau,
-}
-
-
 async def recipients(s: AsyncSession, spec: NotificationSpec) -> list[int]:
+    """One agency, or every active agency of a type in a region (escalations: domain/oversight.py chose
+    the type)."""
     if spec.agency_id is not None:
         return [spec.agency_id]
-    found = await _agencies(s, spec.agency_type, spec.region_code)
-    if not found and spec.role == Role.supervisor and spec.agency_type in OVERSEEN_BY:
-        found = await _agencies(s, OVERSEEN_BY[spec.agency_type], spec.region_code)
-    return found
-
-
-async def _agencies(s: AsyncSession, agency_type: AgencyType | None, region_code: str | None) -> list[int]:
     stmt = select(Agency.id).where(Agency.is_active.is_(True))
-    if agency_type is not None:
-        stmt = stmt.where(Agency.agency_type == agency_type.value)
-    if region_code is not None:
-        stmt = stmt.where(Agency.region_code == region_code)
+    if spec.agency_type is not None:
+        stmt = stmt.where(Agency.agency_type == spec.agency_type.value)
+    if spec.region_code is not None:
+        stmt = stmt.where(Agency.region_code == spec.region_code)
     return list((await s.execute(stmt)).scalars())
 
 

@@ -35,6 +35,10 @@ def local_date(at: datetime) -> date:
     return at.astimezone(SHANGHAI).date()
 
 
+def start_of_local_day(d: date) -> datetime:
+    return datetime.combine(d, time(0, 0), tzinfo=SHANGHAI).astimezone(UTC)
+
+
 def end_of_local_day(d: date) -> datetime:
     return datetime.combine(d, time(23, 59, 59), tzinfo=SHANGHAI).astimezone(UTC)
 

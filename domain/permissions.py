@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from domain.enums import Role
 from domain.errors import DomainError
 from domain.messages import Actor, AgencyRef, CaseState, StepState
+from domain.oversight import overseen_types
 from domain.process import Action, Process
 from domain.regions import CITY_CODE
 
@@ -58,13 +59,15 @@ def check_actor_type(action: Action, actor: Actor, county: str) -> None:
 
 
 def check_supervisor(actor: Actor, step: StepState) -> None:
-    """Urge, extend and reassign: a supervisor of the holder's agency type, in the holder's county or
-    at the city."""
+    """Urge, extend and reassign: a supervisor of the agency type that oversees the holder
+    (domain/oversight.py), in the holder's county or at the city."""
     if actor.role != Role.supervisor:
         raise DomainError("not_permitted", "只有督导可以督办、延期或改派")
     holder = step.holder
-    if actor.agency.agency_type != holder.agency_type or not serves_county(actor.agency, holder.region_code):
-        raise DomainError("not_permitted", "只有承办单位同类型的县级或市级督导可以督办、延期或改派")
+    if holder.agency_type not in overseen_types(actor.agency.agency_type) or not serves_county(
+        actor.agency, holder.region_code
+    ):
+        raise DomainError("not_permitted", "只有承办单位所在县（区）或市级的主管督导可以督办、延期或改派")
 
 
 @dataclass(frozen=True)

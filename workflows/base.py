@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain import permissions
-    from domain.deadlines import StepDeadlines, adulthood, default_ladder, end_of_local_day, local_date
+    from domain.deadlines import StepDeadlines, adulthood, default_ladder, local_date, start_of_local_day
     from domain.enums import AgencyType, Role
     from domain.errors import DomainError
     from domain.messages import (
@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         PartyGrant,
         StepState,
     )
+    from domain.oversight import overseer_type
     from domain.policy import Allowance, Unit
     from domain.process import CLOSE, Process, clean_payload
     from domain.regions import CITY_CODE
@@ -121,7 +122,7 @@ class CaseWorkflow:
             starter=starter,
             vars={},
         )
-        self.state.close_at = end_of_local_day(adulthood(start.child.birth_date))
+        self.state.close_at = start_of_local_day(adulthood(start.child.birth_date))
         await self.on_start(start)
 
     # ------------------------------------------------------------------ the Update, Query, Signal
@@ -548,14 +549,18 @@ class CaseWorkflow:
         county = holder.region_code
         label = self.label(step.step)
         title = f"{self._st.case_no}「{label}」{LEVEL_LABELS[level]}"
-        # Each level tells its own audience: the holder, then the county supervisors of the holder's
-        # agency type, then the city's.
+        # Each level tells its own audience: the holder, then the supervisors of the agency type that
+        # oversees the holder (domain/oversight.py) in the county, then at the city.
         if level == 1:
             note = self.tell(holder, "overdue", title)
         else:
             region = county if level == 2 else CITY_CODE
             note = NotificationSpec(
-                agency_type=holder.agency_type, region_code=region, role=Role.supervisor, kind="escalated", title=title
+                agency_type=overseer_type(holder.agency_type),
+                region_code=region,
+                role=Role.supervisor,
+                kind="escalated",
+                title=title,
             )
         notes = [note]
         updated = step.model_copy(update={"level": level})

@@ -29,6 +29,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.regions import is_changzhi
     from workflows.base import CaseWorkflow
 
+# The steps the village committee holds; a move can be handed over from these.
+MOVABLE_STEPS = ("admonition", "admonition_followup", "monitoring")
+
 DECISION_LABELS = {
     "decide_reprimand": "决定训诫",
     "open_criminal_case": "立案侦查，追究刑事责任",
@@ -86,6 +89,11 @@ class GuardianshipWorkflow(CaseWorkflow):
         vc = self._agency("village_committee")
         if vc and vc.id not in (starter.id, holder.id):
             parties.append(PartyGrant(agency=vc, role="participant"))
+        # Civil affairs leads child protection in the county and takes a child into temporary guardianship
+        # (未保法 Art. 92), so it follows every guardianship case from the start.
+        civil = await self.resolve(T.civil_affairs)
+        if civil.id not in {g.agency.id for g in parties}:
+            parties.append(PartyGrant(agency=civil, role="participant"))
         await self.record(
             None,
             "opened",
@@ -130,6 +138,8 @@ class GuardianshipWorkflow(CaseWorkflow):
             case ("police_decision", "open_criminal_case" | "no_violation"):
                 await self._to_monitoring(req, notify=self._feedback(req.action))
             case ("reprimand", "issue_reprimand"):
+                # An order decided with the police's reprimand stands even if the form leaves it unticked.
+                ordered = bool(p.get("family_education_order") or self._st.vars.pop("order_requested", False))
                 doc = DocumentSpec(
                     kind="reprimand",
                     title="训诫书",
@@ -137,10 +147,10 @@ class GuardianshipWorkflow(CaseWorkflow):
                         "issued_on": p["done_on"],
                         "content": p["content"],
                         "authority": step.holder.name,
-                        "family_education_order": bool(p.get("family_education_order")),
+                        "family_education_order": ordered,
                     },
                 )
-                if p.get("family_education_order"):
+                if ordered:
                     self._keep("ordering_authority", step.holder)
                     await self._to_guidance(req, document=doc)
                 else:
@@ -274,6 +284,12 @@ class GuardianshipWorkflow(CaseWorkflow):
                 raise DomainError("not_now", "儿童处于临时监护中，不能办理迁出移交")
             if main and main.step == "handover":
                 raise DomainError("already_open", "已在办理迁出移交")
+            if main and main.step not in MOVABLE_STEPS:
+                # A step held by the police, a court or the women's federation is finished there first.
+                raise DomainError(
+                    "not_now",
+                    f"案件正在“{self.label(main.step)}”环节，由{main.holder.name}办理；办结后再办理迁出移交",
+                )
             vc = self._agency("village_committee")
             if vc is None or req.actor.agency.id != vc.id:
                 raise DomainError("not_holder", "只有儿童居住地的村（居）委会可以办理迁出移交")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import any_, func, or_, select
+from sqlalchemy import and_, any_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.audit import audit
-from api.cases.visibility import case_visible, scope_regions, visible_from_seq
+from api.cases.visibility import case_visible, overseen_type_values, scope_regions, visible_from_seq
 from api.children.service import get_child_for_case
 from api.principal import Principal, agency_ref
 from db.models import Agency, Case, CaseRequest, CaseStep, Child, Document, TimelineEvent
@@ -494,12 +494,19 @@ class StalledRow:
 
 
 async def stalled(*, session: AsyncSession, principal: Principal, include_overdue: bool = False) -> list[StalledRow]:
-    """A supervisor's overdue and stalled list: steps held by agencies of their type in their scope
+    """A supervisor's overdue and stalled list: steps held by agencies they oversee in their scope
     that reached their level (2 for a county supervisor, 3 for the city's; 1 with include_overdue), or
     whose case has had no activity for `stalled_after`, or whose automation is failing."""
     if not principal.is_supervisor:
         raise DomainError("not_permitted", "只有督导可以查看逾期和停滞案件")
     threshold = 1 if include_overdue else (3 if principal.is_city else 2)
+    types = overseen_type_values(principal)
+    # A supervisor in a local agency (a committee, a school) watches their own agency's steps.
+    held = (
+        and_(CaseStep.holder_type.in_(types), CaseStep.holder_region.in_(scope_regions(principal)))
+        if types
+        else CaseStep.holder_agency_id == principal.agency.id
+    )
     quiet = POLICY_DEFAULTS["stalled_after"].value.amount
     quiet_since = datetime.now(UTC) - timedelta(days=quiet)
     rows = await session.execute(
@@ -507,8 +514,7 @@ async def stalled(*, session: AsyncSession, principal: Principal, include_overdu
         .join(CaseStep, CaseStep.case_id == Case.id)
         .where(
             Case.status == "open",
-            CaseStep.holder_type == principal.agency.agency_type.value,
-            CaseStep.holder_region.in_(scope_regions(principal)),
+            held,
             or_(
                 CaseStep.escalation_level >= threshold,
                 Case.last_activity_at < quiet_since,

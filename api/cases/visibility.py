@@ -1,16 +1,17 @@
 """Which cases a principal may read, as SQL conditions: operators read the cases their agency is a
-party to; supervisors also read every case that an agency of their type in their scope (their county,
-or the whole city) is a party to; admins manage the system and read no cases. A case out of scope is
-reported as not found (404), never as forbidden, so its existence does not leak."""
+party to; supervisors also read every case that an agency they oversee (domain/oversight.py) in their
+scope (their county, or the whole city) is a party to; admins manage the system and read no cases.
+A case out of scope is reported as not found (404), never as forbidden, so its existence does not leak."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from api.principal import Principal
 from db.models import Agency, Case, CaseParty
+from domain.oversight import overseen_types
 from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
 
 
@@ -21,31 +22,26 @@ def scope_regions(p: Principal) -> list[str]:
     return [p.agency.region_code]
 
 
-def _in_scope_parties(p: Principal) -> ColumnElement[bool]:
-    a = aliased(Agency)
-    return and_(
-        CaseParty.agency_id == a.id,
-        a.agency_type == p.agency.agency_type.value,
-        a.region_code.in_(scope_regions(p)),
-    )
+def overseen_type_values(p: Principal) -> list[str]:
+    """The holder types a supervisor oversees in their scope; none for operators and local agencies."""
+    if not p.is_supervisor:
+        return []
+    return sorted(t.value for t in overseen_types(p.agency.agency_type))
 
 
 def case_visible(p: Principal) -> ColumnElement[bool]:
     if p.is_admin:
         return false()
     own = exists().where(CaseParty.case_id == Case.id, CaseParty.agency_id == p.agency.id)
-    if not p.is_supervisor:
+    types = overseen_type_values(p)
+    if not types:
         return own
     a = aliased(Agency)
     scoped = exists(
         select(1)
         .select_from(CaseParty)
         .join(a, a.id == CaseParty.agency_id)
-        .where(
-            CaseParty.case_id == Case.id,
-            a.agency_type == p.agency.agency_type.value,
-            a.region_code.in_(scope_regions(p)),
-        )
+        .where(CaseParty.case_id == Case.id, a.agency_type.in_(types), a.region_code.in_(scope_regions(p)))
     )
     return or_(own, scoped)
 
@@ -53,12 +49,11 @@ def case_visible(p: Principal) -> ColumnElement[bool]:
 async def visible_from_seq(session: AsyncSession, p: Principal, case_id: int) -> int:
     """The first timeline event the principal may read (a receiving agency reads from the hand-over)."""
     conds = [CaseParty.agency_id == p.agency.id]
-    if p.is_supervisor:
+    types = overseen_type_values(p)
+    if types:
         a = aliased(Agency)
         conds.append(
-            CaseParty.agency_id.in_(
-                select(a.id).where(a.agency_type == p.agency.agency_type.value, a.region_code.in_(scope_regions(p)))
-            )
+            CaseParty.agency_id.in_(select(a.id).where(a.agency_type.in_(types), a.region_code.in_(scope_regions(p))))
         )
     value = (
         await session.execute(

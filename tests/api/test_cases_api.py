@@ -257,7 +257,10 @@ async def test_integration_token_reports_to_police(live: Live) -> None:
 async def test_supervisor_urges_and_sees_scope(live: Live) -> None:
     vc = await make_token(live.db, "luzhou-vc1")
     case_no = (await live.http.post("/api/v1/cases", json=await start_body(live), headers=auth(vc))).json()["case_no"]
-    sup = await make_token(live.db, "luzhou-vc1-sup")
+    # A committee's own supervisor reads its cases but does not oversee them: the county's civil affairs does.
+    own = await make_token(live.db, "luzhou-vc1-sup")
+    assert (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(own))).json()["supervision"] == []
+    sup = await make_token(live.db, "luzhou-civil-sup")
     case = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(sup))).json()
     assert case["supervision"] == [{"step": "admonition", "step_seq": 1, "kinds": ["urge", "extend", "reassign"]}]
     r = await live.http.post(

@@ -45,15 +45,10 @@ async def test_backdated_admonition_crosses_national_day_and_the_makeup_saturday
     ]
     assert [e.actor_agency_id for e in events[1:]] == [None, None, None]  # the system, not a person
 
-    # Level 1: the holder. Level 2: the supervisors of village committees in 潞州区. Level 3: the city.
+    # Level 1: the holder. Village committees are overseen by civil affairs (domain/oversight.py): level 2
+    # tells the supervisors of 潞州区民政局, level 3 those of the city's.
     assert await c.notes(2) == [(2, "luzhou-vc1", "", "overdue")]
-    # (Every village committee of the county has a supervisor account in the demo data, so both hear it.)
-    assert sorted(await c.notes(3)) == [
-        (3, "luzhou-vc1", "supervisor", "escalated"),
-        (3, "luzhou-vc2", "supervisor", "escalated"),
-    ]
-    # No city-level village committee exists: the city's civil affairs (民政, which oversees the child
-    # directors) is told instead of nobody (see the fallback in activities/cases.py `recipients`).
+    assert await c.notes(3) == [(3, "luzhou-civil", "supervisor", "escalated")]
     assert await c.notes(4) == [(4, "city-civil", "supervisor", "escalated")]
 
     # Still open and still actionable: the late admonition is recorded and the follow-up counts from now.

@@ -301,7 +301,7 @@ async def test_supervisors_of_another_county_or_type_are_refused(fresh_wf):
         await c.supervise("shangdang-police-sup", "urge", "police_report", reason="x")
     assert (e.value.code, e.value.message) == ("case_not_found", "案件不存在或无权查看")
     # A civil-affairs supervisor sees the case (civil affairs is a party) but may not supervise the police.
-    other_type = ("not_permitted", "只有承办单位同类型的县级或市级督导可以督办、延期或改派")
+    other_type = ("not_permitted", "只有承办单位所在县（区）或市级的主管督导可以督办、延期或改派")
     for kind, kw in (
         ("urge", {}),
         ("extend", {"extend_by": "24h"}),

@@ -392,7 +392,7 @@ async def test_safety_branch_placed_by_police_returns_home_and_main_track_goes_o
     assert intake.due_at == intake.opened_at + timedelta(hours=24)
     assert await c.notes(r.seq) == [(r.seq, "luzhou-civil", "", "new_step")]
     parties = await c.parties()
-    assert parties["luzhou-civil"] == ("holder", 0)
+    assert parties["luzhou-civil"] == ("participant", 0)  # civil affairs follows every case from the start
     assert parties["luzhou-police"] == ("participant", 0)  # the placing police follow the case from now on
     ev = (await c.events())[-1]
     assert (ev.track, ev.from_step, ev.to_step, ev.actor_agency_name) == (

@@ -209,7 +209,7 @@ async def test_the_same_update_twice_returns_the_first_result(fresh_wf):
 
     # Supervisor actions are Updates too.
     urge = service.SuperviseIn(request_id="urge-1", kind="urge", step="monitoring", reason="请按期回访")
-    sup = await s.who(c.db, "luzhou-vc1-sup")
+    sup = await s.who(c.db, "luzhou-civil-sup")  # civil affairs oversees the committees
     results = []
     for _ in range(2):
         async with c.db.sf() as sess:

@@ -1,0 +1,35 @@
+"""Who oversees whom: the audience of escalations, the supervisors' scope and their stalled lists.
+
+A county-level agency (police, court, civil affairs, education bureau, ...) is overseen by the
+supervisors of the same type in its county and then at the city. An agency below the county is
+overseen by the county agency responsible for it: village committees (whose 儿童主任 work under civil
+affairs) and townships by civil affairs, schools by the education bureau, hospitals by the health
+commission, social-work organisations by civil affairs. A supervisor in such a local agency oversees
+only their own agency.
+"""
+
+from __future__ import annotations
+
+from domain.enums import AgencyType as T
+
+OVERSEER: dict[T, T] = {
+    T.village_committee: T.civil_affairs,
+    T.township: T.civil_affairs,
+    T.school: T.education_bureau,
+    T.hospital: T.health_commission,
+    T.social_work_org: T.civil_affairs,
+}
+LOCAL_TYPES: frozenset[T] = frozenset(OVERSEER)
+
+
+def overseer_type(agency_type: T) -> T:
+    """The agency type whose county and city supervisors oversee steps held by `agency_type`."""
+    return OVERSEER.get(T(agency_type), T(agency_type))
+
+
+def overseen_types(agency_type: T) -> frozenset[T]:
+    """The holder types a supervisor of `agency_type` oversees in their scope (none for a local agency)."""
+    t = T(agency_type)
+    if t in LOCAL_TYPES:
+        return frozenset()
+    return frozenset({t, *(k for k, v in OVERSEER.items() if v == t)})
