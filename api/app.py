@@ -121,8 +121,10 @@ def create_app(
         if exc.status_code == 404:
             return await on_domain_error(request, DomainError("not_found", "页面不存在"))
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": {"code": "http_error", "message": str(exc.detail), "field": None}},
-                                status_code=exc.status_code)
+            return JSONResponse(
+                {"error": {"code": "http_error", "message": str(exc.detail), "field": None}},
+                status_code=exc.status_code,
+            )
         return page_error_response(request, DomainError("http_error", str(exc.detail)))
 
     app.add_exception_handler(DomainError, on_domain_error)

@@ -91,12 +91,28 @@ def demo_agencies() -> list[AgencySeed]:
         for t, suffix, pattern, _ in SINGLE_AGENCIES:
             out.append(AgencySeed(f"{slug}-{suffix}", pattern.format(c=county), t, code, is_default=True))
         town1, town2 = TOWNS[code]
-        out.append(AgencySeed(f"{slug}-town1", f"{county}{town1}办事处" if town1.endswith("街道")
-                              else f"{county}{town1}人民政府", T.township, code, town1, True))
-        out.append(AgencySeed(f"{slug}-town2", f"{county}{town2}办事处" if town2.endswith("街道")
-                              else f"{county}{town2}人民政府", T.township, code, town2))
-        out.append(AgencySeed(f"{slug}-vc1", f"{county}{town1}城北社区居民委员会", T.village_committee, code,
-                              town1, True))
+        out.append(
+            AgencySeed(
+                f"{slug}-town1",
+                f"{county}{town1}办事处" if town1.endswith("街道") else f"{county}{town1}人民政府",
+                T.township,
+                code,
+                town1,
+                True,
+            )
+        )
+        out.append(
+            AgencySeed(
+                f"{slug}-town2",
+                f"{county}{town2}办事处" if town2.endswith("街道") else f"{county}{town2}人民政府",
+                T.township,
+                code,
+                town2,
+            )
+        )
+        out.append(
+            AgencySeed(f"{slug}-vc1", f"{county}{town1}城北社区居民委员会", T.village_committee, code, town1, True)
+        )
         out.append(AgencySeed(f"{slug}-vc2", f"{county}{town2}南庄村民委员会", T.village_committee, code, town2))
         out.append(AgencySeed(f"{slug}-school1", f"{county}实验小学", T.school, code, town1, True))
         out.append(AgencySeed(f"{slug}-school2", f"{county}第二中学", T.school, code, town1))
@@ -123,25 +139,78 @@ def make_id_number(region: str, birth: date, sequence: int) -> str:
 
 # (name, sex, birth date, origin region, residence county, committee code, address, guardians)
 DEMO_CHILDREN = [
-    ("王小明", "male", date(2015, 3, 12), "410721", "140403", "luzhou-vc1", "东街街道城北社区3号楼",
-     [("王建国", "父亲", "13900000001"), ("李秀英", "母亲", "13900000002")]),
-    ("李娜", "female", date(2013, 8, 2), "130481", "140403", "luzhou-vc1", "东街街道城北社区7号院",
-     [("李强", "父亲", "13900000003")]),
-    ("张浩", "male", date(2011, 11, 20), "410526", "140403", "luzhou-vc2", "西街街道南庄村二组",
-     [("张卫东", "祖父", "13900000004")]),
-    ("赵雨涵", "female", date(2016, 5, 30), "370923", "140404", "shangdang-vc1", "韩店街道城北社区12号",
-     [("赵磊", "父亲", "13900000005"), ("孙丽", "母亲", "13900000006")]),
-    ("刘子轩", "male", date(2012, 1, 9), "411422", "140423", "xiangyuan-vc1", "古韩镇城北社区5号",
-     [("刘海", "父亲", "13900000007")]),
-    ("陈思琪", "female", date(2014, 9, 16), "140581", "140429", "wuxiang-vc1", "丰州镇城北社区21号",
-     [("陈刚", "父亲", "13900000008")]),
+    (
+        "王小明",
+        "male",
+        date(2015, 3, 12),
+        "410721",
+        "140403",
+        "luzhou-vc1",
+        "东街街道城北社区3号楼",
+        [("王建国", "父亲", "13900000001"), ("李秀英", "母亲", "13900000002")],
+    ),
+    (
+        "李娜",
+        "female",
+        date(2013, 8, 2),
+        "130481",
+        "140403",
+        "luzhou-vc1",
+        "东街街道城北社区7号院",
+        [("李强", "父亲", "13900000003")],
+    ),
+    (
+        "张浩",
+        "male",
+        date(2011, 11, 20),
+        "410526",
+        "140403",
+        "luzhou-vc2",
+        "西街街道南庄村二组",
+        [("张卫东", "祖父", "13900000004")],
+    ),
+    (
+        "赵雨涵",
+        "female",
+        date(2016, 5, 30),
+        "370923",
+        "140404",
+        "shangdang-vc1",
+        "韩店街道城北社区12号",
+        [("赵磊", "父亲", "13900000005"), ("孙丽", "母亲", "13900000006")],
+    ),
+    (
+        "刘子轩",
+        "male",
+        date(2012, 1, 9),
+        "411422",
+        "140423",
+        "xiangyuan-vc1",
+        "古韩镇城北社区5号",
+        [("刘海", "父亲", "13900000007")],
+    ),
+    (
+        "陈思琪",
+        "female",
+        date(2014, 9, 16),
+        "140581",
+        "140429",
+        "wuxiang-vc1",
+        "丰州镇城北社区21号",
+        [("陈刚", "父亲", "13900000008")],
+    ),
 ]
 
 
 async def seed_regions(session: AsyncSession) -> int:
     rows = [
-        {"code": r.code, "name": r.name, "level": r.level.value, "parent_code": r.parent or None,
-         "historical": r.historical}
+        {
+            "code": r.code,
+            "name": r.name,
+            "level": r.level.value,
+            "parent_code": r.parent or None,
+            "historical": r.historical,
+        }
         for r in all_regions()
     ]
     for i in range(0, len(rows), 1000):
@@ -154,8 +223,20 @@ async def seed_demo(session: AsyncSession) -> dict[str, int]:
     agencies = demo_agencies()
     await session.execute(
         insert(Agency)
-        .values([{"code": a.code, "name": a.name, "agency_type": a.agency_type.value, "region_code": a.region_code,
-                  "township": a.township, "is_default": a.is_default, "is_active": True} for a in agencies])
+        .values(
+            [
+                {
+                    "code": a.code,
+                    "name": a.name,
+                    "agency_type": a.agency_type.value,
+                    "region_code": a.region_code,
+                    "township": a.township,
+                    "is_default": a.is_default,
+                    "is_active": True,
+                }
+                for a in agencies
+            ]
+        )
         .on_conflict_do_nothing(index_elements=[Agency.code])
     )
     ids = dict((await session.execute(select(Agency.code, Agency.id))).all())
@@ -163,8 +244,15 @@ async def seed_demo(session: AsyncSession) -> dict[str, int]:
     # One hash for the shared demo password: hashing it 500 times would take half a minute.
     pw = hash_password(DEMO_PASSWORD)
     new_users = [
-        {"username": u, "display_name": name, "agency_id": ids[code], "role": role, "title": title,
-         "password_hash": pw, "is_active": True}
+        {
+            "username": u,
+            "display_name": name,
+            "agency_id": ids[code],
+            "role": role,
+            "title": title,
+            "password_hash": pw,
+            "is_active": True,
+        }
         for u, name, code, role, title in demo_users(agencies)
         if u not in existing
     ]
@@ -176,8 +264,13 @@ async def seed_demo(session: AsyncSession) -> dict[str, int]:
         if name in have:
             continue
         child = Child(
-            name=name, sex=sex, birth_date=birth, origin_region=origin, residence_region=county,
-            residence_committee_id=ids[committee], address=address,
+            name=name,
+            sex=sex,
+            birth_date=birth,
+            origin_region=origin,
+            residence_region=county,
+            residence_committee_id=ids[committee],
+            address=address,
             id_number=make_id_number(origin, birth, 10 + 2 * n + (1 if sex == "male" else 0)),
             guardians=[Guardian(name=g, relation=r, phone=ph) for g, r, ph in guardians],
         )

@@ -22,15 +22,33 @@ from ui.render import flash, render
 router = APIRouter(include_in_schema=False)
 
 
-async def admin_page(request: Request, user: Principal, session: AsyncSession, *, error: DomainError | None = None,
-                     form_name: str = "", values: dict[str, str] | None = None, status: int = 200) -> HTMLResponse:
+async def admin_page(
+    request: Request,
+    user: Principal,
+    session: AsyncSession,
+    *,
+    error: DomainError | None = None,
+    form_name: str = "",
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
     service.require_admin(user)
     this_year = datetime.now(SHANGHAI).year
     years = await service.calendar_status(session=session, years=list(range(this_year - 1, this_year + 3)))
     overrides = await service.list_overrides(session=session)
-    return render(request, "admin.html", user, status=status, years=years, defaults=list(POLICY_DEFAULTS.values()),
-                  overrides=overrides, counties=county_choices(with_city=True), error=error, form_name=form_name,
-                  values=values or {"year": str(this_year + 1), "region_code": CITY_CODE})
+    return render(
+        request,
+        "admin.html",
+        user,
+        status=status,
+        years=years,
+        defaults=list(POLICY_DEFAULTS.values()),
+        overrides=overrides,
+        counties=county_choices(with_city=True),
+        error=error,
+        form_name=form_name,
+        values=values or {"year": str(this_year + 1), "region_code": CITY_CODE},
+    )
 
 
 @router.get("/admin", response_class=HTMLResponse)
@@ -46,22 +64,29 @@ def _year(value: str) -> int:
 
 
 @router.post("/admin/holidays", response_class=HTMLResponse)
-async def load_holidays(request: Request, user: PageUser, session: SessionDep, client: ClientDep,
-                        settings: SettingsDep) -> Response:
+async def load_holidays(
+    request: Request, user: PageUser, session: SessionDep, client: ClientDep, settings: SettingsDep
+) -> Response:
     form = await read_form(request)
     service.require_admin(user)
     try:
-        data = service.parse_schedule_text(_year(form.get("year", "")), form.get("holidays", ""),
-                                           form.get("workdays", ""))
+        data = service.parse_schedule_text(
+            _year(form.get("year", "")), form.get("holidays", ""), form.get("workdays", "")
+        )
         data.source = form.get("source", "").strip()[:256]
-        loaded = await service.load_holiday_schedule(session=session, client=client, task_queue=settings.task_queue,
-                                                     principal=user, data=data)
+        loaded = await service.load_holiday_schedule(
+            session=session, client=client, task_queue=settings.task_queue, principal=user, data=data
+        )
     except DomainError as e:
         await session.rollback()
-        return await admin_page(request, user, session, error=e, form_name="holidays", values=form,
-                                status=status_for(e))
-    flash(request, f"已载入{loaded.year}年节假日安排：放假{loaded.holidays}天，调休上班{loaded.workdays}天；"
-                   f"{loaded.provisional_cases}件案件的暂定期限将重新计算")
+        return await admin_page(
+            request, user, session, error=e, form_name="holidays", values=form, status=status_for(e)
+        )
+    flash(
+        request,
+        f"已载入{loaded.year}年节假日安排：放假{loaded.holidays}天，调休上班{loaded.workdays}天；"
+        f"{loaded.provisional_cases}件案件的暂定期限将重新计算",
+    )
     return RedirectResponse("/admin", status_code=303)
 
 

@@ -99,9 +99,20 @@ async def case_list(request: Request, user: PageUser, session: SessionDep) -> HT
     def page_url(n: int) -> str:
         return "/cases?" + urlencode({**keep, "page": n})
 
-    return render(request, "cases.html", user, rows=rows, f=f, params=params, total=page.total, pages=pages,
-                  page_url=page_url, processes=list(PROCESSES.values()), step_choices=_step_choices(),
-                  counties=county_choices())
+    return render(
+        request,
+        "cases.html",
+        user,
+        rows=rows,
+        f=f,
+        params=params,
+        total=page.total,
+        pages=pages,
+        page_url=page_url,
+        processes=list(PROCESSES.values()),
+        step_choices=_step_choices(),
+        counties=county_choices(),
+    )
 
 
 # ---------------------------------------------------------------------------- one case
@@ -146,9 +157,7 @@ async def _agency_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
     return {i: n for i, n in rows}
 
 
-async def _field_options(
-    session: AsyncSession, actions: list[Action], county: str
-) -> dict[str, list[OptionGroup]]:
+async def _field_options(session: AsyncSession, actions: list[Action], county: str) -> dict[str, list[OptionGroup]]:
     """Agencies to offer for each agency field: a destination anywhere in the city, else the case's county."""
     out: dict[str, list[OptionGroup]] = {}
     for action in actions:
@@ -222,8 +231,9 @@ async def case_page(
     failed: FormState | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    detail = await service.get_case_detail(session=session, client=client, principal=user, case_no=case_no,
-                                           record_read=failed is None)
+    detail = await service.get_case_detail(
+        session=session, client=client, principal=user, case_no=case_no, record_read=failed is None
+    )
     case, process, live = detail.case, detail.process, detail.live
     steps = current_steps(case, live) if case.status == "open" else []
     views, case_actions = await _step_views(session, process, user, steps, live)
@@ -261,8 +271,9 @@ async def case_page(
 
 
 @router.get("/cases/{case_no}", response_class=HTMLResponse)
-async def case_detail(request: Request, case_no: str, user: PageUser, session: SessionDep,
-                      client: ClientDep) -> HTMLResponse:
+async def case_detail(
+    request: Request, case_no: str, user: PageUser, session: SessionDep, client: ClientDep
+) -> HTMLResponse:
     return await case_page(request, user, session, client, case_no)
 
 
@@ -272,18 +283,24 @@ def _request_id(value: str | None) -> str:
 
 
 async def _refused(
-    request: Request, user: Principal, session: AsyncSession, client: Client, case_no: str, key: str,
-    form: dict[str, str], e: DomainError,
+    request: Request,
+    user: Principal,
+    session: AsyncSession,
+    client: Client,
+    case_no: str,
+    key: str,
+    form: dict[str, str],
+    e: DomainError,
 ) -> HTMLResponse:
     session.expunge_all()  # read everything afresh: the refused request changed nothing
     values = {k: v for k, v in form.items() if k != "csrf"}
-    return await case_page(request, user, session, client, case_no, failed=FormState(key, values, e.message, e.field),
-                           status=status_for(e))
+    return await case_page(
+        request, user, session, client, case_no, failed=FormState(key, values, e.message, e.field), status=status_for(e)
+    )
 
 
 @router.post("/cases/{case_no}/act")
-async def act(request: Request, case_no: str, user: PageUser, session: SessionDep,
-              client: ClientDep) -> Response:
+async def act(request: Request, case_no: str, user: PageUser, session: SessionDep, client: ClientDep) -> Response:
     form = await read_form(request)
     case = await service.get_visible_case(session, user, case_no)
     process = get_process(case.process)
@@ -308,8 +325,7 @@ async def act(request: Request, case_no: str, user: PageUser, session: SessionDe
 
 
 @router.post("/cases/{case_no}/supervise")
-async def supervise(request: Request, case_no: str, user: PageUser, session: SessionDep,
-                    client: ClientDep) -> Response:
+async def supervise(request: Request, case_no: str, user: PageUser, session: SessionDep, client: ClientDep) -> Response:
     form = await read_form(request)
     kind, step = form.get("kind", ""), form.get("step", "")
     data = service.SuperviseIn(

@@ -66,12 +66,30 @@ def form_field(field: str | None, rows: list[int]) -> str | None:
     return field
 
 
-async def _form_page(request: Request, user: Principal, session: AsyncSession, *, values: dict[str, str],
-                     error: DomainError | None = None, field: str | None = None, status: int = 200) -> HTMLResponse:
+async def _form_page(
+    request: Request,
+    user: Principal,
+    session: AsyncSession,
+    *,
+    values: dict[str, str],
+    error: DomainError | None = None,
+    field: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
     committees = group_by_county(await agencies_of(session, AgencyType.village_committee, list(CHANGZHI_COUNTIES)))
-    return render(request, "child_new.html", user, status=status, values=values, error=error, error_field=field,
-                  counties=county_choices(), committees=committees, guardian_rows=range(GUARDIAN_ROWS),
-                  relations=RELATIONS)
+    return render(
+        request,
+        "child_new.html",
+        user,
+        status=status,
+        values=values,
+        error=error,
+        error_field=field,
+        counties=county_choices(),
+        committees=committees,
+        guardian_rows=range(GUARDIAN_ROWS),
+        relations=RELATIONS,
+    )
 
 
 @router.get("/children/new", response_class=HTMLResponse)
@@ -93,8 +111,9 @@ async def register(request: Request, user: PageUser, session: SessionDep) -> Res
         data, rows = child_in(form)
         child = await register_child(session=session, principal=user, data=data)
     except DomainError as e:
-        return await _form_page(request, user, session, values=values, error=e, field=form_field(e.field, rows),
-                                status=status_for(e))
+        return await _form_page(
+            request, user, session, values=values, error=e, field=form_field(e.field, rows), status=status_for(e)
+        )
     flash(request, "儿童已登记，可以为其立案")
     return RedirectResponse(f"/cases/new?child_id={child.id}", status_code=303)
 

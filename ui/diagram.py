@@ -267,8 +267,7 @@ class _Router:
         if s is t:
             r, top = s.x + s.w, s.y
             return (
-                f"M{r - 20:.1f},{top:.1f} C{r - 20:.1f},{top - 18:.1f} {r + 18:.1f},{top + 8:.1f} "
-                f"{r:.1f},{top + 9:.1f}"
+                f"M{r - 20:.1f},{top:.1f} C{r - 20:.1f},{top - 18:.1f} {r + 18:.1f},{top + 8:.1f} {r:.1f},{top + 9:.1f}"
             )
         if s.band == t.band and t.layer == s.layer + 1:
             return self._adjacent(s, t)
@@ -424,9 +423,16 @@ def process_svg(process: Process, current: set[str] | None = None, done: set[str
     width, height = _place(nodes, bands)
     router = _Router(nodes, bands)
     # straight edges first, so they keep the middle of both sides
-    ordered = sorted(edges, key=lambda e: not (nodes[e.src].row == nodes[e.dst].row
-                                              and nodes[e.dst].layer - nodes[e.src].layer == 1
-                                              and nodes[e.src].band == nodes[e.dst].band))
+    ordered = sorted(
+        edges,
+        key=lambda e: (
+            not (
+                nodes[e.src].row == nodes[e.dst].row
+                and nodes[e.dst].layer - nodes[e.src].layer == 1
+                and nodes[e.src].band == nodes[e.dst].band
+            )
+        ),
+    )
     marker = "arrow-" + re.sub(r"[^A-Za-z0-9_-]", "_", process.name)
     paths = [_edge_svg(e, router.route(e), marker) for e in ordered]
     has_dashed = any(e.dashed for e in edges)

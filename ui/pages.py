@@ -26,5 +26,12 @@ def page_status(exc: DomainError) -> int:
 
 def page_error_response(request: Request, exc: DomainError) -> HTMLResponse:
     status = page_status(exc)
-    return render(request, "error.html", None, status=status, title=TITLES.get(status, "无法完成"), message=exc.message,
-                  code=exc.code)
+    return render(
+        request,
+        "error.html",
+        None,
+        status=status,
+        title=TITLES.get(status, "无法完成"),
+        message=exc.message,
+        code=exc.code,
+    )

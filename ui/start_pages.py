@@ -88,16 +88,35 @@ async def start_form(
     )
 
 
-def _search_page(request: Request, user: Principal, *, results: list[Child] | None = None, q: str = "",
-                 searched: bool = False, error: str | None = None, status: int = 200) -> HTMLResponse:
-    return render(request, "case_new.html", user, status=status, stage="search", results=results or [], q=q,
-                  searched=searched, error_text=error, processes=startable(user),
-                  masked=lambda c: mask_id_number(c.id_number) if c.id_number else "")
+def _search_page(
+    request: Request,
+    user: Principal,
+    *,
+    results: list[Child] | None = None,
+    q: str = "",
+    searched: bool = False,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "case_new.html",
+        user,
+        status=status,
+        stage="search",
+        results=results or [],
+        q=q,
+        searched=searched,
+        error_text=error,
+        processes=startable(user),
+        masked=lambda c: mask_id_number(c.id_number) if c.id_number else "",
+    )
 
 
 @router.get("/cases/new", response_class=HTMLResponse)
-async def new_case(request: Request, user: PageUser, session: SessionDep, child_id: str = "",
-                   process: str = "") -> HTMLResponse:
+async def new_case(
+    request: Request, user: PageUser, session: SessionDep, child_id: str = "", process: str = ""
+) -> HTMLResponse:
     if user.is_admin:
         raise DomainError("not_permitted", "管理员账号不能立案")
     number = to_int(child_id)
@@ -138,8 +157,9 @@ async def _child_of_form(session: AsyncSession, user: Principal, form: dict[str,
 
 
 @router.post("/cases", response_class=HTMLResponse)
-async def start(request: Request, user: PageUser, session: SessionDep, client: ClientDep,
-                settings: SettingsDep) -> Response:
+async def start(
+    request: Request, user: PageUser, session: SessionDep, client: ClientDep, settings: SettingsDep
+) -> Response:
     form = await read_form(request)
     process = get_process(form.get("process", ""))
     child, by_id = await _child_of_form(session, user, form)
@@ -152,11 +172,18 @@ async def start(request: Request, user: PageUser, session: SessionDep, client: C
     )
     key = (form.get("idempotency_key") or "").strip()[:128] or None
     try:
-        started = await service.start_case(session=session, client=client, task_queue=settings.task_queue,
-                                           principal=user, data=data, idempotency_key=key)
+        started = await service.start_case(
+            session=session,
+            client=client,
+            task_queue=settings.task_queue,
+            principal=user,
+            data=data,
+            idempotency_key=key,
+        )
     except DomainError as e:
         values = {k: v for k, v in form.items() if k not in ("csrf", "idempotency_key")}
-        return await start_form(request, user, session, child, process, by_id_number=by_id, values=values,
-                                error=e, status=status_for(e))
+        return await start_form(
+            request, user, session, child, process, by_id_number=by_id, values=values, error=e, status=status_for(e)
+        )
     flash(request, f"已立案：{started.case_no}" if started.created else f"该案件已立案：{started.case_no}")
     return RedirectResponse(f"/cases/{started.case_no}", status_code=303)

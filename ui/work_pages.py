@@ -40,16 +40,25 @@ class StepRow:
 def step_row(case: Case, step: CaseStep, now: datetime, reasons: list[str] | None = None) -> StepRow:
     process = get_process(case.process)
     left, overdue = time_left(step.due_at, now)
-    return StepRow(case, step, process.label, process.step_label(step.step), left, overdue, reasons or [],
-                   overdue_for(step.due_at, now))
+    return StepRow(
+        case,
+        step,
+        process.label,
+        process.step_label(step.step),
+        left,
+        overdue,
+        reasons or [],
+        overdue_for(step.due_at, now),
+    )
 
 
 async def latest_notifications(session: AsyncSession, user: Principal, limit: int = 20) -> list[tuple]:
     rows = await session.execute(
         select(Notification, Case.case_no)
         .join(Case, Case.id == Notification.case_id)
-        .where(Notification.agency_id == user.agency.id,
-               or_(Notification.role == "", Notification.role == user.role.value))
+        .where(
+            Notification.agency_id == user.agency.id, or_(Notification.role == "", Notification.role == user.role.value)
+        )
         .order_by(Notification.id.desc())
         .limit(limit)
     )
@@ -65,8 +74,9 @@ async def inbox(request: Request, user: PageUser, session: SessionDep) -> HTMLRe
 
 
 @router.get("/supervision", response_class=HTMLResponse)
-async def supervision(request: Request, user: PageUser, session: SessionDep,
-                      show_all: Annotated[str, Query(alias="all")] = "") -> HTMLResponse:
+async def supervision(
+    request: Request, user: PageUser, session: SessionDep, show_all: Annotated[str, Query(alias="all")] = ""
+) -> HTMLResponse:
     if not user.is_supervisor:
         raise DomainError("not_permitted", "只有督导可以查看逾期与停滞案件")
     include_overdue = show_all in ("1", "on", "true")
@@ -74,5 +84,4 @@ async def supervision(request: Request, user: PageUser, session: SessionDep,
     found = await service.stalled(session=session, principal=user, include_overdue=include_overdue)
     rows = [step_row(r.case, r.step, now, r.reasons) for r in found]
     threshold = 1 if include_overdue else (3 if user.is_city else 2)
-    return render(request, "supervision.html", user, rows=rows, include_overdue=include_overdue,
-                  threshold=threshold)
+    return render(request, "supervision.html", user, rows=rows, include_overdue=include_overdue, threshold=threshold)

@@ -19,7 +19,10 @@ class CalendarUpdateWorkflow:
     @workflow.run
     async def run(self, year: int) -> int:
         case_nos: list[str] = await workflow.execute_activity(
-            PROVISIONAL_CASES, year, start_to_close_timeout=timedelta(seconds=60), retry_policy=WRITE_RETRY,
+            PROVISIONAL_CASES,
+            year,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=WRITE_RETRY,
             result_type=list[str],
         )
         for case_no in case_nos:

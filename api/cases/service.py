@@ -3,7 +3,6 @@ the Temporal client as keyword arguments; the routers and pages stay thin."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import uuid
@@ -15,7 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import and_, any_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -201,10 +200,12 @@ async def start_case(
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
-        result = await asyncio.wait_for(handle.execute_update("opened", result_type=ActionResult), wait_seconds)
+        result = await handle.execute_update(
+            "opened", result_type=ActionResult, rpc_timeout=timedelta(seconds=wait_seconds)
+        )
     except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError):
         result = None  # the case already closed: its projection answers
-    except TimeoutError:
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
         result = None  # started; no worker has opened it yet (it will: the start is durable)
     return Started(case_no=case_no, created=created, result=result)
 
@@ -300,10 +301,10 @@ async def _check_agency_fields(session: AsyncSession, fields: tuple, payload: di
 async def send(client: Client, case_no: str, req: ActionRequest, wait_seconds: float = 20.0) -> ActionResult:
     handle = client.get_workflow_handle(workflow_id(case_no))
     try:
-        return await asyncio.wait_for(
-            handle.execute_update("act", req, id=req.request_id, result_type=ActionResult), wait_seconds
+        return await handle.execute_update(
+            "act", req, id=req.request_id, result_type=ActionResult, rpc_timeout=timedelta(seconds=wait_seconds)
         )
-    except TimeoutError:
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
         # The same request id sent again is applied at most once, so the user can simply retry.
         raise DomainError(
             "unavailable", "系统繁忙，操作可能尚未生效，请稍后刷新页面查看（重复提交不会重复办理）"

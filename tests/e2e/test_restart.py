@@ -44,8 +44,14 @@ class Dev:
     def start(self) -> float:
         t = time.monotonic()
         out = open(self.log, "a")
-        self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "dev"], cwd=ROOT, env=self.env, stdout=out,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "dev"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = t + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -69,8 +75,15 @@ class Dev:
             raise
 
     def token(self, user: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "cli.main", "token", "--user", user], cwd=ROOT, env=self.env,
-                             capture_output=True, text=True, timeout=60, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "cli.main", "token", "--user", user],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         return out.stdout.strip().splitlines()[-1]
 
 
@@ -92,9 +105,16 @@ def test_stop_and_start_keeps_cases_deadlines_and_timers(dev: Dev) -> None:
     with httpx.Client(timeout=30) as http:
         child = http.get(f"{base}/children", params={"q": "王小明"}, headers=h).json()["items"][0]["id"]
         today = local_date(__import__("datetime").datetime.now(__import__("datetime").UTC)).isoformat()
-        r = http.post(f"{base}/cases", headers={**h, "Idempotency-Key": "e2e-1"}, json={
-            "process": "guardianship", "start_step": "admonition", "child_id": child,
-            "facts": {"facts": "儿童独自在家", "occurred_on": today}})
+        r = http.post(
+            f"{base}/cases",
+            headers={**h, "Idempotency-Key": "e2e-1"},
+            json={
+                "process": "guardianship",
+                "start_step": "admonition",
+                "child_id": child,
+                "facts": {"facts": "儿童独自在家", "occurred_on": today},
+            },
+        )
         assert r.status_code == 201, r.text
         case_no = r.json()["case_no"]
         before = http.get(f"{base}/cases/{case_no}", headers=h).json()
@@ -107,14 +127,28 @@ def test_stop_and_start_keeps_cases_deadlines_and_timers(dev: Dev) -> None:
         assert after["live"] is True  # the workflow is still running and answers its Query
         assert after["steps"] == before["steps"]  # same step, holder, deadline and escalation timers
         assert after["timeline"] == before["timeline"]
-        r = http.post(f"{base}/cases/{case_no}/actions", headers=h, json={
-            "step": "admonition", "step_seq": after["steps"][0]["step_seq"], "action": "record_admonition",
-            "payload": {"done_on": today, "content": "重启后继续办理"}})
+        r = http.post(
+            f"{base}/cases/{case_no}/actions",
+            headers=h,
+            json={
+                "step": "admonition",
+                "step_seq": after["steps"][0]["step_seq"],
+                "action": "record_admonition",
+                "payload": {"done_on": today, "content": "重启后继续办理"},
+            },
+        )
         assert r.status_code == 200, r.text
         assert r.json()["steps"][0]["step"] == "admonition_followup"
         # The same idempotency key after the restart still names the same case.
-        r = http.post(f"{base}/cases", headers={**h, "Idempotency-Key": "e2e-1"}, json={
-            "process": "guardianship", "start_step": "admonition", "child_id": child,
-            "facts": {"facts": "儿童独自在家", "occurred_on": today}})
+        r = http.post(
+            f"{base}/cases",
+            headers={**h, "Idempotency-Key": "e2e-1"},
+            json={
+                "process": "guardianship",
+                "start_step": "admonition",
+                "child_id": child,
+                "facts": {"facts": "儿童独自在家", "occurred_on": today},
+            },
+        )
         assert r.status_code == 200 and r.json()["case_no"] == case_no
     print(f"referrals dev served its first request after {first:.1f}s (fresh var/), {again:.1f}s (restart)")

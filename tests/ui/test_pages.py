@@ -92,8 +92,11 @@ def forms_of(html: str) -> list[Form]:
 
 
 def form(html: str, *, action: str | None = None, container: str | None = None) -> Form:
-    found = [f for f in forms_of(html)
-             if (action is None or f.action == action) and (container is None or f.container == container)]
+    found = [
+        f
+        for f in forms_of(html)
+        if (action is None or f.action == action) and (container is None or f.container == container)
+    ]
     assert found, f"no form action={action} container={container}"
     return found[0]
 
@@ -110,8 +113,9 @@ async def browser(live: Live, username: str | None = None) -> AsyncIterator[http
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=live.app), base_url="http://testserver") as http:
         if username:
             page = await http.get("/login")
-            r = await http.post("/login", data={"csrf": csrf_of(page.text), "username": username,
-                                                "password": "demo1234", "next": "/"})
+            r = await http.post(
+                "/login", data={"csrf": csrf_of(page.text), "username": username, "password": "demo1234", "next": "/"}
+            )
             assert r.status_code == 303, r.text
         yield http
 
@@ -129,8 +133,11 @@ def current_steps(html: str) -> set[str]:
     svg = re.search(r"<svg.*?</svg>", html, re.S)
     assert svg, "no process diagram"
     root = ElementTree.fromstring(svg.group(0))
-    return {g.get("data-step") for g in root.iter("{http://www.w3.org/2000/svg}g")
-            if "current" in (g.get("class") or "").split()}
+    return {
+        g.get("data-step")
+        for g in root.iter("{http://www.w3.org/2000/svg}g")
+        if "current" in (g.get("class") or "").split()
+    }
 
 
 # ---------------------------------------------------------------------------- the tests
@@ -147,8 +154,9 @@ async def test_login_and_front_door(live: Live) -> None:
         assert wrong.status_code == 401 and "用户名或密码错误" in wrong.text
         no_csrf = await http.post("/login", data={"username": "luzhou-vc1", "password": "demo1234"})
         assert no_csrf.status_code == 403 and "页面已过期，请刷新后重新提交" in no_csrf.text
-        offsite = await http.post("/login", data={"csrf": token, "username": "luzhou-vc1", "password": "demo1234",
-                                                  "next": "//evil.example/x"})
+        offsite = await http.post(
+            "/login", data={"csrf": token, "username": "luzhou-vc1", "password": "demo1234", "next": "//evil.example/x"}
+        )
         assert location(offsite) == "/"
         assert location(await http.get("/")) == "/inbox"
         inbox = await http.get("/inbox")
@@ -167,8 +175,13 @@ async def test_login_and_front_door(live: Live) -> None:
         assert "法定节假日安排" in admin.text and "guardianship.admonition" in admin.text and "管理员" in admin.text
         bad = await submit(http, form(admin.text, action="/admin/policy"), key="guardianship.admonition", value="5x")
         assert bad.status_code == 422 and "期限格式不正确" in bad.text
-        ok = await submit(http, form(admin.text, action="/admin/policy"), key="guardianship.admonition",
-                          region_code="140403", value="5WD")
+        ok = await submit(
+            http,
+            form(admin.text, action="/admin/policy"),
+            key="guardianship.admonition",
+            region_code="140403",
+            value="5WD",
+        )
         assert location(ok) == "/admin"
         assert "guardianship.admonition" in (await http.get("/admin")).text
 
@@ -185,16 +198,32 @@ async def test_register_child_refuses_a_wrong_check_character(live: Live) -> Non
         page = await http.get("/children/new")
         assert page.status_code == 200 and "登记儿童" in page.text
         f = form(page.text, action="/children/new")
-        r = await submit(http, f, **{"name": "测试儿童", "id_number": "410721201503120011",
-                                    "guardians.0.name": "测试家长", "guardians.0.relation": "父亲"})
+        r = await submit(
+            http,
+            f,
+            **{
+                "name": "测试儿童",
+                "id_number": "410721201503120011",
+                "guardians.0.name": "测试家长",
+                "guardians.0.relation": "父亲",
+            },
+        )
         assert r.status_code == 422 and "校验位" in r.text
         assert 'value="测试儿童"' in r.text  # what was typed is kept
         # A right number registers the child and leads to the start form.
         first17 = "41072120150312003"
         from domain.idnumber import check_character
 
-        ok = await submit(http, f, **{"name": "测试儿童", "id_number": first17 + check_character(first17),
-                                     "guardians.0.name": "测试家长", "guardians.0.relation": "父亲"})
+        ok = await submit(
+            http,
+            f,
+            **{
+                "name": "测试儿童",
+                "id_number": first17 + check_character(first17),
+                "guardians.0.name": "测试家长",
+                "guardians.0.relation": "父亲",
+            },
+        )
         target = location(ok)
         assert target.startswith("/cases/new?child_id=")
         start = await http.get(target)
@@ -254,8 +283,9 @@ async def test_a_guardianship_case_through_the_pages(live: Live, monkeypatch: py
         assert stale.status_code == 409 and "请刷新页面" in stale.text and "未能提交" in stale.text
         # a form without the CSRF token: refused, nothing changed
         report = form(page.text, container="act-admonition_followup-not_improved")
-        no_csrf = await clerk.post(report.action, data={k: v for k, v in report.fields.items() if k != "csrf"}
-                                   | {"note": "仍未改正"})
+        no_csrf = await clerk.post(
+            report.action, data={k: v for k, v in report.fields.items() if k != "csrf"} | {"note": "仍未改正"}
+        )
         assert no_csrf.status_code == 403 and "页面已过期，请刷新后重新提交" in no_csrf.text
         assert len(await support.timeline(live.db, case_no)) == events
 
@@ -276,9 +306,13 @@ async def test_a_guardianship_case_through_the_pages(live: Live, monkeypatch: py
     # the projection says the police are late (as the escalation timers would record): the county
     # supervisor's list shows it, and the police's inbox shows it in red
     async with live.db.engine.begin() as conn:
-        await conn.execute(text(
-            "UPDATE case_steps SET escalation_level = 2, due_at = now() - interval '3 hours 10 minutes' "
-            "WHERE case_id = (SELECT id FROM cases WHERE case_no = :no)"), {"no": case_no})
+        await conn.execute(
+            text(
+                "UPDATE case_steps SET escalation_level = 2, due_at = now() - interval '3 hours 10 minutes' "
+                "WHERE case_id = (SELECT id FROM cases WHERE case_no = :no)"
+            ),
+            {"no": case_no},
+        )
     async with browser(live, "luzhou-police-sup") as sup:
         listed = await sup.get("/supervision")
         assert case_no in listed.text and "逾期（2级）" in listed.text and "3小时" in listed.text

@@ -92,8 +92,14 @@ def test_arrows_follow_the_definitions_transitions() -> None:
 def test_layout_reads_left_to_right_and_fits() -> None:
     root = parse(process_svg(GUARDIANSHIP))
     x = {g.get("data-step"): float(g.find(f"{NS}rect").get("x")) for g in groups(root, "node")}
-    order = ["admonition", "admonition_followup", "police_report", "police_decision", "reprimand",
-             "family_education_guidance"]
+    order = [
+        "admonition",
+        "admonition_followup",
+        "police_report",
+        "police_decision",
+        "reprimand",
+        "family_education_guidance",
+    ]
     assert [x[s] for s in order] == sorted(x[s] for s in order)
     assert x[CLOSE] == max(x.values())
     assert x["temporary_guardianship_intake"] < x["temporary_guardianship"] < x["guardianship_revocation"]
@@ -102,10 +108,21 @@ def test_layout_reads_left_to_right_and_fits() -> None:
 
 
 def test_text_is_escaped() -> None:
-    step = Step("a", "甲<&>", (AgencyType.police,), None,
-                actions=(Action("go", "结束\"'<x>", to=(CLOSE,)),), description="<script>")
-    process = Process(name="p<1>", label="测试&流程", code="T", steps=(step,),
-                      starts=(StartOption("a", (AgencyType.police,), "开始"),))
+    step = Step(
+        "a",
+        "甲<&>",
+        (AgencyType.police,),
+        None,
+        actions=(Action("go", "结束\"'<x>", to=(CLOSE,)),),
+        description="<script>",
+    )
+    process = Process(
+        name="p<1>",
+        label="测试&流程",
+        code="T",
+        steps=(step,),
+        starts=(StartOption("a", (AgencyType.police,), "开始"),),
+    )
     svg = process_svg(process, current={"a"})
     root = parse(svg)
     assert "<script>" not in svg and "<x>" not in svg
@@ -124,11 +141,19 @@ def test_a_process_with_crossing_tracks_and_loops_draws() -> None:
     police = (AgencyType.police,)
 
     def step(name: str, to: tuple[str, ...], track: str = "main") -> Step:
-        return Step(name, f"环节{name}", police, None, track=track,
-                    actions=tuple(Action(f"{name}-{i}", f"去{t or '原地'}", to=(t,)) for i, t in enumerate(to)))
+        return Step(
+            name,
+            f"环节{name}",
+            police,
+            None,
+            track=track,
+            actions=tuple(Action(f"{name}-{i}", f"去{t or '原地'}", to=(t,)) for i, t in enumerate(to)),
+        )
 
     process = Process(
-        name="synthetic", label="合成流程", code="S",
+        name="synthetic",
+        label="合成流程",
+        code="S",
         tracks={"main": "主流程", "side": "支线", "third": "第三条"},
         steps=(
             step("a", ("b", "x", "")),

@@ -56,9 +56,7 @@ def test_helper_agrees_with_the_standards_published_example():
 def test_parses_a_valid_changzhi_number():
     number = valid("14040320150612123")
     info = parse_id_number(number, today=TODAY)
-    assert info == IdNumberInfo(
-        id_number=number, region_code="140403", birth_date=date(2015, 6, 12), sex=Sex.male
-    )
+    assert info == IdNumberInfo(id_number=number, region_code="140403", birth_date=date(2015, 6, 12), sex=Sex.male)
 
 
 def test_sex_from_sequence_parity():
