@@ -65,7 +65,7 @@ class StepState(BaseModel):
     level: int = 0  # escalation level 0-3
     counters: dict[str, int] = Field(default_factory=dict)
     # Supervisors' extensions, in order (e.g. ["5WD"]), so that recomputing a provisional deadline
-    # (workflows/base.py `_recompute_provisional`) keeps them instead of falling back to the original due.
+    # (workflows/oversight.py `_recompute_provisional`) keeps them instead of falling back to the original due.
     extensions: list[str] = Field(default_factory=list)
 
     def holder_ids(self) -> set[int]:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api.audit import audit
-from api.cases import service
+from api.cases import lists, service
 from api.cases.views import current_steps
 from api.cases.visibility import scope_regions, visible_from_seq
 from api.deps import ClientDep, PageUser, SessionDep
@@ -61,11 +61,11 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # ---------------------------------------------------------------------------- the list
 
 
-def case_filter(params: dict[str, str]) -> service.CaseFilter:
+def case_filter(params: dict[str, str]) -> lists.CaseFilter:
     """The list's filters from the query string; anything malformed is ignored rather than refused."""
     status = params.get("status", "open")
     level = to_int(params.get("min_level"))
-    return service.CaseFilter(
+    return lists.CaseFilter(
         process=params.get("process") if params.get("process") in PROCESSES else None,
         step=params.get("step") or None,
         county=params.get("county") if params.get("county") in CHANGZHI_COUNTIES else None,
@@ -86,7 +86,7 @@ def _step_choices() -> list[tuple[str, list[tuple[str, str]]]]:
 async def case_list(request: Request, user: PageUser, session: SessionDep) -> HTMLResponse:
     params = dict(request.query_params)
     f = case_filter(params)
-    page = await service.list_cases(session=session, principal=user, f=f)
+    page = await lists.list_cases(session=session, principal=user, f=f)
     now = datetime.now(UTC)
     rows = []
     for c in page.items:

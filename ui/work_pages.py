@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.cases import service
+from api.cases import lists
 from api.deps import PageUser, SessionDep
 from api.principal import Principal
 from db.models import Case, CaseStep, Notification
@@ -68,7 +68,7 @@ async def latest_notifications(session: AsyncSession, user: Principal, limit: in
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox(request: Request, user: PageUser, session: SessionDep) -> HTMLResponse:
     now = datetime.now(UTC)
-    rows = [step_row(c, s, now) for c, s in await service.inbox(session=session, principal=user)]
+    rows = [step_row(c, s, now) for c, s in await lists.inbox(session=session, principal=user)]
     notes = await latest_notifications(session, user)
     return render(request, "inbox.html", user, rows=rows, notes=notes)
 
@@ -81,7 +81,7 @@ async def supervision(
         raise DomainError("not_permitted", "只有督导可以查看逾期与停滞案件")
     include_overdue = show_all in ("1", "on", "true")
     now = datetime.now(UTC)
-    found = await service.stalled(session=session, principal=user, include_overdue=include_overdue)
+    found = await lists.stalled(session=session, principal=user, include_overdue=include_overdue)
     rows = [step_row(r.case, r.step, now, r.reasons) for r in found]
     threshold = 1 if include_overdue else (3 if user.is_city else 2)
     return render(request, "supervision.html", user, rows=rows, include_overdue=include_overdue, threshold=threshold)

@@ -9,7 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.ids import workflow_id
-    from workflows.base import WRITE_RETRY
+    from workflows.retry import WRITE_RETRY
 
 PROVISIONAL_CASES = "provisional_cases"
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Response
 from sqlalchemy import or_, select
 
-from api.cases import service, views
+from api.cases import lists, service, views
 from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep
 from db.models import Case, Notification
 from domain.messages import ActionResult
@@ -65,9 +65,9 @@ async def start_case(
 
 @router.get("", summary="List cases visible to the caller (filtered, paginated)")
 async def list_cases(
-    principal: ApiUser, session: SessionDep, f: Annotated[service.CaseFilter, Depends()]
+    principal: ApiUser, session: SessionDep, f: Annotated[lists.CaseFilter, Depends()]
 ) -> dict[str, Any]:
-    page = await service.list_cases(session=session, principal=principal, f=f)
+    page = await lists.list_cases(session=session, principal=principal, f=f)
     return {
         "items": [views.case_summary_json(c) for c in page.items],
         "total": page.total,
@@ -100,12 +100,12 @@ async def supervise(
 
 @work.get("/inbox", summary="我的待办: open steps the caller's agency holds")
 async def inbox(principal: ApiUser, session: SessionDep) -> dict[str, Any]:
-    rows = await service.inbox(session=session, principal=principal)
+    rows = await lists.inbox(session=session, principal=principal)
     return {
         "items": [
             {
                 **views.case_summary_json(c),
-                "step": views.step_json(views.get_process(c.process), service.step_state_of(s)),
+                "step": views.step_json(views.get_process(c.process), lists.step_state_of(s)),
             }
             for c, s in rows
         ]
@@ -114,12 +114,12 @@ async def inbox(principal: ApiUser, session: SessionDep) -> dict[str, Any]:
 
 @work.get("/stalled", summary="Supervisor: overdue and stalled steps in scope")
 async def stalled(principal: ApiUser, session: SessionDep, include_overdue: bool = False) -> dict[str, Any]:
-    rows = await service.stalled(session=session, principal=principal, include_overdue=include_overdue)
+    rows = await lists.stalled(session=session, principal=principal, include_overdue=include_overdue)
     return {
         "items": [
             {
                 **views.case_summary_json(r.case),
-                "step": views.step_json(views.get_process(r.case.process), service.step_state_of(r.step)),
+                "step": views.step_json(views.get_process(r.case.process), lists.step_state_of(r.step)),
                 "reasons": r.reasons,
             }
             for r in rows

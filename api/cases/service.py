@@ -11,7 +11,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, any_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
@@ -20,15 +20,14 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.audit import audit
-from api.cases.visibility import case_visible, overseen_type_values, scope_regions, visible_from_seq
+from api.cases.visibility import case_visible, visible_from_seq
 from api.children.service import get_child_for_case
 from api.principal import Principal, agency_ref
-from db.models import Agency, Case, CaseRequest, CaseStep, Child, Document, TimelineEvent
+from db.models import Agency, Case, CaseRequest, Child, Document, TimelineEvent
 from domain.deadlines import SHANGHAI, local_date
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
-from domain.messages import ActionRequest, ActionResult, CaseInput, CaseStart, CaseState, ChildRef, StepState
-from domain.policy import POLICY_DEFAULTS
+from domain.messages import ActionRequest, ActionResult, CaseInput, CaseStart, CaseState, ChildRef
 from domain.process import FieldKind, Process, clean_payload
 from domain.processes import get_process
 from domain.regions import CITY_CODE, is_changzhi
@@ -415,152 +414,3 @@ async def supervise(
     audit(session, principal, "supervise", case_no=case_no, child_id=child_id, detail=f"{data.step}:{data.kind}")
     await session.commit()
     return result
-
-
-# ---------------------------------------------------------------------------- lists
-
-
-class CaseFilter(BaseModel):
-    process: str | None = None
-    step: str | None = None
-    county: str | None = None
-    status: str | None = "open"
-    overdue: bool | None = None
-    min_level: int | None = Field(None, ge=0, le=3)
-    q: str | None = None  # a case number, or part of one
-    page: int = Field(1, ge=1)
-    per_page: int = Field(20, ge=1, le=100)
-
-
-@dataclass
-class CasePage:
-    items: list[Case]
-    total: int
-    page: int
-    per_page: int
-
-
-async def list_cases(*, session: AsyncSession, principal: Principal, f: CaseFilter) -> CasePage:
-    conds = [case_visible(principal)]
-    if f.process:
-        conds.append(Case.process == f.process)
-    if f.status:
-        conds.append(Case.status == f.status)
-    if f.county:
-        conds.append(Case.county == f.county)
-    if f.q:
-        conds.append(Case.case_no.ilike(f"%{f.q.strip()}%"))
-    step_conds = []
-    if f.step:
-        step_conds.append(CaseStep.step == f.step)
-    if f.overdue:
-        step_conds.append(CaseStep.due_at < datetime.now(UTC))
-    if f.min_level:
-        step_conds.append(CaseStep.escalation_level >= f.min_level)
-    if step_conds:
-        conds.append(Case.id.in_(select(CaseStep.case_id).where(*step_conds)))
-    total = (await session.execute(select(func.count()).select_from(Case).where(*conds))).scalar_one()
-    due = select(func.min(CaseStep.due_at)).where(CaseStep.case_id == Case.id).scalar_subquery()
-    rows = (
-        await session.execute(
-            select(Case)
-            .where(*conds)
-            .order_by(due.asc().nulls_last(), Case.opened_at.desc())
-            .offset((f.page - 1) * f.per_page)
-            .limit(f.per_page)
-        )
-    ).scalars()
-    return CasePage(items=list(rows), total=total, page=f.page, per_page=f.per_page)
-
-
-async def inbox(*, session: AsyncSession, principal: Principal) -> list[tuple[Case, CaseStep]]:
-    """我的待办: open steps my agency holds, the soonest due first."""
-    rows = await session.execute(
-        select(Case, CaseStep)
-        .join(CaseStep, CaseStep.case_id == Case.id)
-        .where(
-            Case.status == "open",
-            or_(CaseStep.holder_agency_id == principal.agency.id, principal.agency.id == any_(CaseStep.co_holder_ids)),
-        )
-        .order_by(CaseStep.due_at.asc().nulls_last())
-    )
-    return [(c, s) for c, s in rows]
-
-
-@dataclass
-class StalledRow:
-    case: Case
-    step: CaseStep
-    reasons: list[str]
-
-
-async def stalled(*, session: AsyncSession, principal: Principal, include_overdue: bool = False) -> list[StalledRow]:
-    """A supervisor's overdue and stalled list: steps held by agencies they oversee in their scope
-    that reached their level (2 for a county supervisor, 3 for the city's; 1 with include_overdue), or
-    whose case has had no activity for `stalled_after`, or whose automation is failing."""
-    if not principal.is_supervisor:
-        raise DomainError("not_permitted", "只有督导可以查看逾期和停滞案件")
-    threshold = 1 if include_overdue else (3 if principal.is_city else 2)
-    types = overseen_type_values(principal)
-    # A supervisor in a local agency (a committee, a school) watches their own agency's steps.
-    held = (
-        and_(CaseStep.holder_type.in_(types), CaseStep.holder_region.in_(scope_regions(principal)))
-        if types
-        else CaseStep.holder_agency_id == principal.agency.id
-    )
-    quiet = POLICY_DEFAULTS["stalled_after"].value.amount
-    quiet_since = datetime.now(UTC) - timedelta(days=quiet)
-    rows = await session.execute(
-        select(Case, CaseStep)
-        .join(CaseStep, CaseStep.case_id == Case.id)
-        .where(
-            Case.status == "open",
-            held,
-            or_(
-                CaseStep.escalation_level >= threshold,
-                Case.last_activity_at < quiet_since,
-                Case.automation_error.is_not(None),
-            ),
-        )
-        .order_by(CaseStep.escalation_level.desc(), CaseStep.due_at.asc().nulls_last())
-    )
-    out = []
-    for case, step in rows:
-        reasons = []
-        if step.escalation_level >= 1:
-            reasons.append(f"逾期（{step.escalation_level}级）")
-        if case.last_activity_at < quiet_since:
-            reasons.append(f"{quiet}天无进展")
-        if case.automation_error:
-            reasons.append("系统处理异常")
-        out.append(StalledRow(case, step, reasons))
-    return out
-
-
-def step_state_of(row: CaseStep) -> StepState:
-    """A projection row as the workflow's step type, for pages when the live Query is unavailable."""
-    from domain.deadlines import StepDeadlines
-
-    deadlines = (
-        StepDeadlines(
-            due_at=row.due_at,
-            level2_at=row.level2_at or row.due_at,
-            level3_at=row.level3_at or row.due_at,
-            provisional=row.due_provisional,
-            allowance=row.allowance or "",
-        )
-        if row.due_at
-        else None
-    )
-    return StepState(
-        track=row.track,
-        step=row.step,
-        seq=row.step_seq,
-        opened_at=row.opened_at,
-        base=row.opened_at,
-        holder=agency_ref(row.holder),
-        deadlines=deadlines,
-        level=row.escalation_level,
-        counters=dict(row.counters or {}),
-        allowance=row.allowance,
-    )

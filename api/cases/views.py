@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.cases.service import CaseDetail, step_state_of
+from api.cases.lists import step_state_of
+from api.cases.service import CaseDetail
 from api.principal import Principal
 from db.models import Case, TimelineEvent
 from domain import permissions

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.cases import service
+from api.cases import lists
 from db.models import Agency, PolicyOverrideRow, User
 from domain.errors import DomainError
 from tests import support as s
@@ -27,7 +27,7 @@ async def stalled_for(c: CaseDriver, username: str) -> list[str]:
     """The case numbers on a supervisor's stalled list."""
     p = await s.who(c.db, username)
     async with c.db.sf() as sess:
-        return [row.case.case_no for row in await service.stalled(session=sess, principal=p)]
+        return [row.case.case_no for row in await lists.stalled(session=sess, principal=p)]
 
 
 async def escalations(c: CaseDriver) -> list[tuple[int, int]]:

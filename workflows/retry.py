@@ -1,0 +1,11 @@
+"""Timeouts and retries of the activities the case workflows call."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Writes must land eventually: retry without limit, backing off to one minute between tries.
+WRITE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
