@@ -198,6 +198,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
                 "    luzhou-vc1-director  the same committee's 儿童主任 (child director)",
                 "    luzhou-police        潞州区公安局 经办人        luzhou-police-sup  its county supervisor",
                 "    city-police-sup      长治市公安局 督导 (city supervisor)",
+                "    luzhou-civil-sup     潞州区民政局 督导 (oversees the village committees; city-civil-sup at the city)",
                 "    luzhou-wf            潞州区妇女联合会 经办人",
                 "    luzhou-civil / luzhou-court / luzhou-procuratorate / luzhou-school1  (经办人 of those agencies)",
                 "    admin                系统管理员 (holiday schedules, policy)",
