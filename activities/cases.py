@@ -3,9 +3,9 @@ find the agency that serves a region. Methods of one class that owns the session
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -15,7 +15,9 @@ from db.models import (
     Agency,
     Case,
     CaseParty,
+    CaseRequest,
     CaseStep,
+    Child,
     Document,
     HolidayDay,
     HolidayYear,
@@ -25,16 +27,19 @@ from db.models import (
 )
 from db.session import transaction
 from domain.deadlines import compute_deadlines
+from domain.ids import case_number
 from domain.messages import (
     AgencyQuery,
     AgencyRef,
     DeadlineAnswer,
     DeadlineRequest,
     EventRecord,
+    FollowOnRequest,
     NotificationSpec,
     StepState,
 )
 from domain.policy import Allowance, PolicyOverride, Unit, resolve_policy
+from domain.processes import get_process
 from domain.regions import CITY_CODE
 from domain.workdays import WorkCalendar, YearSchedule
 from workflows import activity_names as names
@@ -43,7 +48,7 @@ ACTIVITY_KINDS = {"opened", "action", "urged", "extended", "reassigned"}
 
 
 def agency_ref(a: Agency) -> AgencyRef:
-    return AgencyRef(id=a.id, name=a.name, agency_type=a.agency_type, region_code=a.region_code)
+    return AgencyRef(id=a.id, name=a.name, agency_type=a.agency_type, region_code=a.region_code, township=a.township)
 
 
 async def load_calendar(session: AsyncSession) -> WorkCalendar:
@@ -63,7 +68,7 @@ class CaseActivities:
         self.sf = session_factory
 
     def all(self) -> list:
-        return [self.record_event, self.compute_deadlines, self.resolve_agency]
+        return [self.record_event, self.compute_deadlines, self.resolve_agency, self.open_follow_on]
 
     # ------------------------------------------------------------------ record_event
 
@@ -161,6 +166,8 @@ class CaseActivities:
     @staticmethod
     async def _apply_case(s: AsyncSession, case_id: int, ev: EventRecord) -> None:
         values: dict = {"last_seq": ev.seq, "main_step": ev.main_step}
+        if ev.summary is not None:
+            values["summary"] = ev.summary
         if ev.kind in ACTIVITY_KINDS:
             values["last_activity_at"] = ev.at
         if ev.closed_outcome:
@@ -235,13 +242,45 @@ class CaseActivities:
                         Agency.region_code == region,
                         Agency.is_active.is_(True),
                     )
-                    .order_by((Agency.id == (q.prefer_id or -1)).desc(), Agency.is_default.desc(), Agency.id)
+                    .order_by(
+                        (Agency.id == (q.prefer_id or -1)).desc(),
+                        (Agency.township == (q.township or "")).desc(),
+                        Agency.is_default.desc(),
+                        Agency.id,
+                    )
                     .limit(1)
                 )
                 found = (await s.execute(stmt)).scalar_one_or_none()
                 if found:
                     return agency_ref(found)
         raise ApplicationError(f"no active {q.agency_type.value} agency serves region {q.region_code}")
+
+    # ------------------------------------------------------------------ open_follow_on
+
+    @activity.defn(name=names.OPEN_FOLLOW_ON)
+    async def open_follow_on(self, req: FollowOnRequest) -> str:
+        """Reserves the linked case's number (once per origin case: a retry gets the same number) and
+        moves the child's residence in the registry to the new county."""
+        key = f"follow-on:{req.origin_case_no}"
+        async with transaction(self.sf) as s:
+            existing = (
+                await s.execute(
+                    select(CaseRequest.case_no).where(
+                        CaseRequest.agency_id == req.agency_id, CaseRequest.idempotency_key == key
+                    )
+                )
+            ).scalar_one_or_none()
+            if existing:
+                return existing
+            n = (await s.execute(select(func.nextval("case_no_seq")))).scalar_one()
+            case_no = case_number(get_process(req.process).code, n, datetime.now(UTC))
+            s.add(CaseRequest(agency_id=req.agency_id, idempotency_key=key, request_hash=key, case_no=case_no))
+            await s.execute(
+                update(Child)
+                .where(Child.id == req.child_id, Child.residence_region != req.county)
+                .values(residence_region=req.county, residence_committee_id=None)
+            )
+        return case_no
 
 
 def step_row(case_id: int, st: StepState) -> dict:

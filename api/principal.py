@@ -41,7 +41,9 @@ class Principal:
 
 
 def agency_ref(a: Agency) -> AgencyRef:
-    return AgencyRef(id=a.id, name=a.name, agency_type=AgencyType(a.agency_type), region_code=a.region_code)
+    return AgencyRef(
+        id=a.id, name=a.name, agency_type=AgencyType(a.agency_type), region_code=a.region_code, township=a.township
+    )
 
 
 def principal_of(user: User, *, channel: str = "page", token_id: int | None = None) -> Principal:

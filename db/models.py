@@ -149,6 +149,8 @@ class Case(Base):
     closed_at: Mapped[datetime | None]
     last_activity_at: Mapped[datetime]
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Facts the process keeps for lists and reports (domain Process.summary_fields), e.g. the school.
+    summary: Mapped[JsonDict] = mapped_column(default=dict, server_default="{}")
     # Set while an activity of this case keeps failing (the automation behind it is stuck).
     automation_error: Mapped[str | None] = mapped_column(Text)
     child: Mapped[Child] = relationship(lazy="joined")

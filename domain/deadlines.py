@@ -86,9 +86,10 @@ def compute_deadlines(
     )
 
 
-def adulthood(birth_date: date) -> date:
-    """The 18th birthday (a 29 February birthday counts from 1 March in a common year)."""
+def birthday(birth_date: date, age: int = 18) -> date:
+    """The day a child born on `birth_date` reaches `age` (a 29 February birthday counts from 1 March
+    in a common year)."""
     try:
-        return birth_date.replace(year=birth_date.year + 18)
+        return birth_date.replace(year=birth_date.year + age)
     except ValueError:
-        return date(birth_date.year + 18, 3, 1)
+        return date(birth_date.year + age, 3, 1)

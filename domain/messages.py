@@ -22,6 +22,7 @@ class AgencyRef(BaseModel):
     agency_type: AgencyType
     region_code: str  # county code, or the city code for a city-level agency
     external: bool = False  # outside this deployment (another city or province)
+    township: str | None = None  # for agencies below the county: the township they are in
 
 
 class Actor(BaseModel):
@@ -85,8 +86,9 @@ class CaseState(BaseModel):
     closed: bool = False
     outcome: str | None = None
     vars: dict[str, Any] = Field(default_factory=dict)  # the process's own facts (ordering authority, ...)
-    close_at: datetime | None = None  # the child turns 18
+    close_at: datetime | None = None  # the child reaches the process's age limit
     last_activity_at: datetime | None = None
+    summary: dict[str, Any] = Field(default_factory=dict)  # facts for lists and reports (the school, ...)
 
 
 class CaseInput(BaseModel):
@@ -179,6 +181,7 @@ class EventRecord(BaseModel):
     notifications: list[NotificationSpec] = Field(default_factory=list)
     document: DocumentSpec | None = None
     main_step: str | None = None  # the main track's step after this event, for list filters
+    summary: dict[str, Any] | None = None  # the case's summary facts, when this event changed them
 
 
 class DeadlineRequest(BaseModel):
@@ -199,3 +202,14 @@ class AgencyQuery(BaseModel):
     agency_type: AgencyType
     region_code: str
     prefer_id: int | None = None
+    township: str | None = None  # among several, prefer one in this township
+
+
+class FollowOnRequest(BaseModel):
+    """A linked case for the same child in another county: its number, reserved once per origin case."""
+
+    origin_case_no: str
+    process: str
+    agency_id: int  # the agency that takes the case on
+    county: str
+    child_id: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.enums import Role
+from domain.enums import ROLE_LABELS, Role
 from domain.errors import DomainError
 from domain.messages import Actor, AgencyRef, CaseState, StepState
 from domain.oversight import overseen_types
@@ -32,6 +32,9 @@ def check_step_action(process: Process, state: CaseState, step: StepState, actio
         raise DomainError("action_not_allowed", f"“{definition.label}”环节不能进行“{action_name}”操作")
     if action.holder_types and step.holder.agency_type not in action.holder_types:
         raise DomainError("action_not_allowed", f"承办单位类型不能进行“{action.label}”")
+    if action.roles and actor.role not in action.roles:
+        who = "、".join(ROLE_LABELS[r] for r in action.roles)
+        raise DomainError("not_permitted", f"“{action.label}”须由{who}办理")
     if action.actor_types is not None:
         check_actor_type(action, actor, state.county)
     elif actor.agency.id not in step.holder_ids():

@@ -84,6 +84,18 @@ POLICY_DEFAULTS: dict[str, PolicyDefault] = {
         _p("guardianship.temp_custody_reassess", "30d", "临时监护期间监护能力再评估"),
         _p("guardianship.revocation_decision", "30d", "法院审理撤销监护人资格", "审理期限一个月"),
         _p("guardianship.long_term_placement", "15WD", "儿童福利机构办理长期监护安置"),
+        # dropout return (processes.md §2)
+        _p("dropout.absence_threshold", "7count", "连续无故缺课达到该上学日数即按疑似辍学报告"),
+        _p("dropout.school_contact", "3WD", "学校联系监护人并家访"),
+        _p("dropout.joint_persuasion", "15WD", "县教育局会同乡镇、村（居）委会联合劝返"),
+        _p("dropout.written_order_issue", "5WD", "制发书面责令限期改正通知", "义务教育法第58条"),
+        _p("dropout.written_order_comply", "15d", "责令改正期限（默认）", "义务教育法第58条规定“限期”，未定具体天数"),
+        _p("dropout.legal_review", "30d", "依法控辍：每30日记录一次进展"),
+        _p("dropout.unresolved_signoff", "5WD", "督导审核“依法控辍用尽仍未复学”"),
+        _p("dropout.locate", "15WD", "查找去向"),
+        _p("dropout.handoff_ack", "5WD", "迁入地县教育局确认接收"),
+        _p("dropout.consolidation_check", "30d", "复学后第一次到校核查（复学后30日）"),
+        _p("dropout.consolidation_final", "90d", "复学后第二次到校核查（复学后90日）"),
     ]
 }
 

@@ -7,12 +7,13 @@ process diagram. The orchestration (which step follows, with what holder and dea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from domain.enums import AgencyType
+from domain.enums import AgencyType, Role
 from domain.errors import DomainError
 from domain.policy import Allowance
 
@@ -51,7 +52,8 @@ class Action:
     actor_types: tuple[AgencyType, ...] | None = None
     # Only offered when the agency holding the step is of one of these types (e.g. a court's order).
     holder_types: tuple[AgencyType, ...] | None = None
-    note_required: bool = False
+    # Only these roles may take it (e.g. a supervisor's sign-off); None: operators and supervisors.
+    roles: tuple[Role, ...] | None = None
     style: str = "primary"  # primary | secondary | danger, for the page's button
 
 
@@ -89,6 +91,17 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class StartContext:
+    """What a process's own start check sees: the cleaned start form and the child."""
+
+    facts: dict[str, Any]
+    birth_date: date
+    today: date
+    starter_type: AgencyType
+    policy: Callable[[str], Allowance]  # the value in force in the case's county
+
+
+@dataclass(frozen=True)
 class Process:
     name: str
     label: str
@@ -99,6 +112,15 @@ class Process:
     case_actions: tuple[Action, ...] = ()  # available while the case is open, whatever the step
     outcomes: tuple[Outcome, ...] = ()
     tracks: dict[str, str] = field(default_factory=lambda: {"main": "主流程"})
+    # Refusals a start form needs beyond its fields (raise DomainError), e.g. a pupil's age.
+    check_start: Callable[[StartContext], None] | None = None
+    # The case closes on its own when the child reaches this age, with this outcome.
+    closes_at_age: int = 18
+    aged_out_outcome: str = "adult"
+    # Facts the workflow keeps up to date for lists and reports (key, 中文 label), e.g. the school.
+    summary_fields: tuple[tuple[str, str], ...] = ()
+    # The summary key the supervisors' report groups by (with the step).
+    report_by: str | None = None
 
     def step(self, name: str) -> Step:
         for s in self.steps:

@@ -4,3 +4,4 @@ workflow sandbox never imports database code (activities/ holds the implementati
 RECORD_EVENT = "record_event"
 COMPUTE_DEADLINES = "compute_deadlines"
 RESOLVE_AGENCY = "resolve_agency"
+OPEN_FOLLOW_ON = "open_follow_on"

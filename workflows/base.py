@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain import permissions
-    from domain.deadlines import adulthood, local_date, start_of_local_day
+    from domain.deadlines import birthday, local_date, start_of_local_day
     from domain.errors import DomainError
     from domain.messages import (
         ActionRequest,
@@ -97,7 +97,7 @@ class CaseWorkflow(Oversight):
             starter=starter,
             vars={},
         )
-        self.state.close_at = start_of_local_day(adulthood(start.child.birth_date))
+        self.state.close_at = start_of_local_day(birthday(start.child.birth_date, self.process.closes_at_age))
         await self.on_start(start)
 
     # ------------------------------------------------------------------ the Update, Query, Signal

@@ -17,7 +17,6 @@ with workflow.unsafe.imports_passed_through():
         ActionRequest,
         AgencyRef,
         CaseInput,
-        CaseOpening,
         CaseResult,
         CaseStart,
         DocumentSpec,
@@ -72,7 +71,6 @@ class GuardianshipWorkflow(CaseWorkflow):
         elif starter.agency_type == T.village_committee:
             self._keep("village_committee", starter)
         parties = [PartyGrant(agency=starter, role="starter")]
-        notify: list[NotificationSpec] = []
         if start.start_step == "police_report":
             holder = starter if starter.agency_type == T.police else await self.resolve(T.police)
             if starter.agency_type != T.police:
@@ -83,36 +81,15 @@ class GuardianshipWorkflow(CaseWorkflow):
             if start.start_step == "reprimand":
                 self._keep("deciding_authority", starter)
         first = await self.new_step("main", start.start_step, holder, base=start.reported_at)
-        if holder.id != starter.id:
-            parties.append(PartyGrant(agency=holder, role="holder"))
-            notify.append(self.tell(holder, "new_step", f"新的待办：{self.label(start.start_step)}"))
         vc = self._agency("village_committee")
         if vc and vc.id not in (starter.id, holder.id):
             parties.append(PartyGrant(agency=vc, role="participant"))
         # Civil affairs leads child protection in the county and takes a child into temporary guardianship
         # (未保法 Art. 92), so it follows every guardianship case from the start.
         civil = await self.resolve(T.civil_affairs)
-        if civil.id not in {g.agency.id for g in parties}:
+        if civil.id not in {g.agency.id for g in parties} | {holder.id}:
             parties.append(PartyGrant(agency=civil, role="participant"))
-        await self.record(
-            None,
-            "opened",
-            actor=start.starter,
-            track="main",
-            to_step=start.start_step,
-            set_steps=[first],
-            parties=parties,
-            notify=notify,
-            opening=CaseOpening(
-                process=self.process.name,
-                child_id=start.child.id,
-                county=start.county,
-                starter=starter,
-                facts=start.facts,
-            ),
-            payload={"reported_at": start.reported_at.isoformat()} if start.reported_at else {},
-            note=str(start.facts.get("facts", "")),
-        )
+        await self.open_case(start, first, parties=parties, note=str(start.facts.get("facts", "")))
 
     # ------------------------------------------------------------------ step actions
 
@@ -294,8 +271,7 @@ class GuardianshipWorkflow(CaseWorkflow):
             if vc is None or req.actor.agency.id != vc.id:
                 raise DomainError("not_holder", "只有儿童居住地的村（居）委会可以办理迁出移交")
             dest = payload["destination_region"]
-            if dest == st.county:
-                raise DomainError("same_region", "迁入地与当前居住地是同一县（区）", field="destination_region")
+            self.check_handover(dest)
             if is_changzhi(dest) and not payload.get("destination_agency_id"):
                 raise DomainError(
                     "field_required", "迁入地在本市的，请选择接收的村（居）委会", field="destination_agency_id"
@@ -308,25 +284,10 @@ class GuardianshipWorkflow(CaseWorkflow):
             custodian = actor if actor.agency_type == T.civil_affairs else await self.resolve(T.civil_affairs)
             await self.start_track(req, "safety", "temporary_guardianship_intake", custodian)
         elif req.action == "child_moved":
-            dest = p["destination_region"]
-            packet = DocumentSpec(
-                kind="transfer_packet",
-                title="迁出移交函",
-                fields={
-                    "destination_region": dest,
-                    "destination_address": p.get("destination_address", ""),
-                    "from_agency": req.actor.agency.name,
-                },
+            await self.hand_over(
+                req,
+                destination=p["destination_region"],
+                receiver_type=T.village_committee,
+                prefer_id=p.get("destination_agency_id"),
+                packet={"destination_address": p.get("destination_address", "")},
             )
-            if is_changzhi(dest):
-                receiver = await self.resolve(T.village_committee, dest, prefer_id=p["destination_agency_id"])
-                await self.move(
-                    req,
-                    "handover",
-                    holder=receiver,
-                    document=packet,
-                    parties=[PartyGrant(agency=receiver, role="receiver")],
-                )
-            else:
-                # Outside this deployment: the sending committee sends the packet and records the receipt.
-                await self.move(req, "handover", holder=req.actor.agency, document=packet, payload={"external": True})

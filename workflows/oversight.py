@@ -72,7 +72,8 @@ class Oversight(StepMachinery):
                 await self._escalate(step)
 
     async def on_child_adult(self) -> None:
-        await self.close(None, "adult", kind="closed", note="儿童已年满十八周岁，案件自动结案")
+        age = self.process.closes_at_age
+        await self.close(None, self.process.aged_out_outcome, kind="closed", note=f"儿童已年满{age}周岁，案件自动结案")
 
     async def _escalate(self, step: StepState) -> None:
         level = step.level + 1

@@ -8,27 +8,34 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.deadlines import StepDeadlines
     from domain.enums import AgencyType, Role
+    from domain.errors import DomainError
+    from domain.ids import workflow_id
     from domain.messages import (
         ActionRequest,
         Actor,
         AgencyQuery,
         AgencyRef,
+        CaseInput,
         CaseOpening,
+        CaseStart,
         CaseState,
         DeadlineAnswer,
         DeadlineRequest,
         DocumentSpec,
         EventRecord,
+        FollowOnRequest,
         NotificationSpec,
         PartyGrant,
         StepState,
     )
     from domain.policy import Allowance
     from domain.process import CLOSE, Process
+    from domain.regions import is_changzhi
     from workflows import activity_names as names
     from workflows.retry import ACTIVITY_TIMEOUT, WRITE_RETRY
 
@@ -49,12 +56,22 @@ class StepMachinery:
         return next((s for s in self._st.steps.values() if s.step == name), None)
 
     async def resolve(
-        self, agency_type: AgencyType, region_code: str | None = None, prefer_id: int | None = None
+        self,
+        agency_type: AgencyType,
+        region_code: str | None = None,
+        prefer_id: int | None = None,
+        township: str | None = None,
     ) -> AgencyRef:
-        """The agency of a type serving a region (the case's county by default)."""
+        """The agency of a type serving a region (the case's county by default); `prefer_id` or, failing
+        that, one in `township` when there are several."""
         found = await workflow.execute_activity(
             names.RESOLVE_AGENCY,
-            AgencyQuery(agency_type=agency_type, region_code=region_code or self._st.county, prefer_id=prefer_id),
+            AgencyQuery(
+                agency_type=agency_type,
+                region_code=region_code or self._st.county,
+                prefer_id=prefer_id,
+                township=township,
+            ),
             result_type=AgencyRef,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=WRITE_RETRY,
@@ -71,21 +88,24 @@ class StepMachinery:
         base: datetime | None = None,
         co_holders: list[AgencyRef] | None = None,
         counters: dict[str, int] | None = None,
+        allowance: str | None = None,
     ) -> StepState:
-        """A step state with its deadline computed (in a local activity, so replay never recomputes)."""
+        """A step state with its deadline computed (in a local activity, so replay never recomputes): from
+        the step's policy (or `policy_key`), or from an explicit `allowance` such as "12d" (a date a form
+        set, e.g. the compliance date of a written order)."""
         definition = self.process.step(step)
-        key = definition.policy_key if policy_key is ... else policy_key
+        key = None if allowance else (definition.policy_key if policy_key is ... else policy_key)
         now = workflow.now()
         base = base or now
         deadlines: StepDeadlines | None = None
-        allowance: str | None = None
-        if key:
+        if key or allowance:
             answer = await self._deadlines(
                 DeadlineRequest(
                     base=base,
                     at=now,
                     county=self._st.county,
                     policy_key=key,
+                    allowance=allowance,
                     ladder=(str(definition.ladder[0]), str(definition.ladder[1])) if definition.ladder else None,
                 )
             )
@@ -142,6 +162,7 @@ class StepMachinery:
         opening: CaseOpening | None = None,
         action: str | None = None,
         actor: Actor | None = None,
+        summary: dict[str, Any] | None = None,
     ) -> int:
         """Append one timeline event and apply its projection changes; returns its seq."""
         st = self._st
@@ -155,6 +176,8 @@ class StepMachinery:
             st.closed = True
             st.outcome = close
             st.steps.clear()
+        if summary:
+            st.summary.update(summary)
         body = dict(req.payload) if req else {}
         body.update(payload or {})
         event = EventRecord(
@@ -177,6 +200,7 @@ class StepMachinery:
             notifications=notify or [],
             document=document,
             main_step=st.steps["main"].step if "main" in st.steps else None,
+            summary=dict(st.summary) if summary or opening else None,
         )
         if kind in ("opened", "action", "urged", "extended", "reassigned"):
             st.last_activity_at = now
@@ -188,6 +212,46 @@ class StepMachinery:
         )
         self._written = event.seq
         return event.seq
+
+    async def open_case(
+        self,
+        start: CaseStart,
+        first: StepState,
+        *,
+        parties: list[PartyGrant],
+        notify: list[NotificationSpec] | None = None,
+        summary: dict[str, Any] | None = None,
+        note: str = "",
+    ) -> None:
+        """The case's first event: it creates the case's projection row and opens the first step. The
+        holder (if not the starter) is told and every agency in `parties` may read the case."""
+        starter = start.starter.agency
+        notes = list(notify or [])
+        if first.holder.id != starter.id:
+            notes.append(self.tell(first.holder, "new_step", f"新的待办：{self.label(first.step)}"))
+        grants = list(parties)
+        if all(g.agency.id != first.holder.id for g in grants):
+            grants.append(PartyGrant(agency=first.holder, role="holder"))
+        await self.record(
+            None,
+            "opened",
+            actor=start.starter,
+            track=first.track,
+            to_step=first.step,
+            set_steps=[first],
+            parties=grants,
+            notify=notes,
+            opening=CaseOpening(
+                process=self.process.name,
+                child_id=start.child.id,
+                county=start.county,
+                starter=starter,
+                facts=start.facts,
+            ),
+            payload={"reported_at": start.reported_at.isoformat()} if start.reported_at else {},
+            note=note,
+            summary=summary,
+        )
 
     async def move(
         self,
@@ -203,21 +267,32 @@ class StepMachinery:
         parties: list[PartyGrant] | None = None,
         document: DocumentSpec | None = None,
         payload: dict[str, Any] | None = None,
+        allowance: str | None = None,
+        summary: dict[str, Any] | None = None,
     ) -> StepState:
         """Record the request's action and open `to` on the same track (it may be the same step, with a
-        new deadline). The new holder is told; it becomes a party to the case."""
+        new deadline). The new holder and co-holders are told; they become parties to the case."""
         current = self._open_step(req.step) if req.step else self._st.steps.get("main")
         assert current is not None
         holder = holder or current.holder
         nxt = await self.new_step(
-            current.track, to, holder, policy_key=policy_key, base=base, co_holders=co_holders, counters=counters
+            current.track,
+            to,
+            holder,
+            policy_key=policy_key,
+            base=base,
+            co_holders=co_holders,
+            counters=counters,
+            allowance=allowance,
         )
         notes = list(notify or [])
         grants = list(parties or [])
         if holder.id != current.holder.id or to != current.step:
-            notes.append(self.tell(holder, "new_step", f"新的待办：{self.process.step_label(to)}"))
-        if all(g.agency.id != holder.id for g in grants):
-            grants.append(PartyGrant(agency=holder, role="holder"))
+            for agency in (holder, *(co_holders or [])):
+                notes.append(self.tell(agency, "new_step", f"新的待办：{self.process.step_label(to)}"))
+        for agency, role in ((holder, "holder"), *((a, "co_holder") for a in co_holders or [])):
+            if all(g.agency.id != agency.id for g in grants):
+                grants.append(PartyGrant(agency=agency, role=role))
         await self.record(
             req,
             track=current.track,
@@ -228,8 +303,112 @@ class StepMachinery:
             parties=grants,
             document=document,
             payload=payload,
+            summary=summary,
         )
         return nxt
+
+    async def note_on_step(
+        self,
+        req: ActionRequest,
+        *,
+        counters: dict[str, int] | None = None,
+        add_co_holders: list[AgencyRef] | None = None,
+        notify: list[NotificationSpec] | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> StepState:
+        """Record the request's action on its step without moving it: the deadline and the forms others
+        have open stay valid (a persuasion attempt, a request for help). Counters are replaced by those
+        given; added co-holders may act on the step from now on and become parties."""
+        step = self._open_step(req.step)
+        assert step is not None
+        known = {a.id for a in step.co_holders} | {step.holder.id}
+        added = [a for a in add_co_holders or [] if a.id not in known]
+        updated = step.model_copy(
+            update={"counters": {**step.counters, **(counters or {})}, "co_holders": [*step.co_holders, *added]}
+        )
+        notes = list(notify or [])
+        notes += [self.tell(a, "new_step", f"协办：{self.process.step_label(step.step)}") for a in added]
+        await self.record(
+            req,
+            track=step.track,
+            from_step=step.step,
+            to_step=step.step,
+            set_steps=[updated],
+            notify=notes,
+            parties=[PartyGrant(agency=a, role="co_holder") for a in added],
+            payload=payload,
+        )
+        return updated
+
+    async def hand_over(
+        self,
+        req: ActionRequest,
+        *,
+        destination: str,
+        receiver_type: AgencyType,
+        prefer_id: int | None = None,
+        packet: dict[str, Any] | None = None,
+        step: str = "handover",
+    ) -> StepState:
+        """Hand the case to the agency of `receiver_type` serving `destination` (a county code). Inside
+        this deployment the receiver holds the hand-over step and must acknowledge it; it reads the case
+        from the hand-over on. Outside it, the sender holds the step until it records the receipt. Either
+        way a transfer packet (迁出移交函) goes with it."""
+        document = DocumentSpec(
+            kind="transfer_packet",
+            title="迁出移交函",
+            fields={"destination_region": destination, "from_agency": req.actor.agency.name, **(packet or {})},
+        )
+        if is_changzhi(destination):
+            receiver = await self.resolve(receiver_type, destination, prefer_id=prefer_id)
+            return await self.move(
+                req,
+                step,
+                holder=receiver,
+                document=document,
+                parties=[PartyGrant(agency=receiver, role="receiver")],
+            )
+        return await self.move(req, step, holder=req.actor.agency, document=document, payload={"external": True})
+
+    def check_handover(self, destination: str) -> None:
+        """A hand-over goes to another county."""
+        if destination == self._st.county:
+            raise DomainError("same_region", "迁入地与当前所在县（区）相同，无需移交", field="destination_region")
+
+    async def start_follow_on(self, req: ActionRequest, *, county: str, start_step: str, facts: dict[str, Any]) -> str:
+        """Open a new case of the same process for the same child in `county`, started by the request's
+        agency and linked to this one (a pupil handed to another county is taken on there). Returns the
+        new case number."""
+        st = self._st
+        case_no = await workflow.execute_activity(
+            names.OPEN_FOLLOW_ON,
+            FollowOnRequest(
+                origin_case_no=st.case_no,
+                process=self.process.name,
+                agency_id=req.actor.agency.id,
+                county=county,
+                child_id=st.child.id,
+            ),
+            result_type=str,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=WRITE_RETRY,
+        )
+        start = CaseStart(
+            case_no=case_no,
+            process=self.process.name,
+            start_step=start_step,
+            child=st.child.model_copy(update={"residence_region": county}),
+            county=county,
+            starter=req.actor,
+            facts={**facts, "follows": st.case_no},
+        )
+        await workflow.start_child_workflow(
+            self.process.name,
+            CaseInput(start=start),
+            id=workflow_id(case_no),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+        return case_no
 
     async def start_track(
         self,

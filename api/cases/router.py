@@ -8,9 +8,11 @@ from fastapi import APIRouter, Depends, Header, Response
 from sqlalchemy import or_, select
 
 from api.cases import lists, service, views
+from api.cases.report import monthly_report, parse_month
 from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep
 from db.models import Case, Notification
 from domain.messages import ActionResult
+from domain.processes import get_process
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 work = APIRouter(tags=["work"])
@@ -151,4 +153,23 @@ async def notifications(principal: ApiUser, session: SessionDep, limit: int = 50
             }
             for n, no in rows
         ]
+    }
+
+
+@work.get("/reports/{process}", summary="Supervisor: a process's cases open during a month, by group and step")
+async def report(process: str, principal: ApiUser, session: SessionDep, month: str | None = None) -> dict[str, Any]:
+    r = await monthly_report(
+        session=session, principal=principal, process=get_process(process), month=parse_month(month)
+    )
+    return {
+        "process": r.process.name,
+        "month": f"{r.month:%Y-%m}",
+        "opened": r.opened,
+        "closed": r.closed,
+        "still_open": r.still_open,
+        "groups": [
+            {"group": g.group, "step": g.step, "step_label": g.step_label, "cases": g.cases, "overdue": g.overdue}
+            for g in r.groups
+        ],
+        "items": [{**views.case_summary_json(row.case), "group": row.group, "overdue": row.overdue} for row in r.rows],
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -23,15 +24,16 @@ from api.audit import audit
 from api.cases.visibility import case_visible, visible_from_seq
 from api.children.service import get_child_for_case
 from api.principal import Principal, agency_ref
-from db.models import Agency, Case, CaseRequest, Child, Document, TimelineEvent
+from db.models import Agency, Case, CaseRequest, Child, Document, PolicyOverrideRow, TimelineEvent
 from domain.deadlines import SHANGHAI, local_date
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
+from domain.ids import case_number, workflow_id
 from domain.messages import ActionRequest, ActionResult, CaseInput, CaseStart, CaseState, ChildRef
-from domain.process import FieldKind, Process, clean_payload
+from domain.policy import Allowance, PolicyOverride, resolve_policy
+from domain.process import FieldKind, Process, StartContext, clean_payload
 from domain.processes import get_process
 from domain.regions import CITY_CODE, is_changzhi
-from worker.registry import workflow_id
 
 # ---------------------------------------------------------------------------- inputs
 
@@ -69,10 +71,6 @@ def _request_hash(data: StartCaseIn) -> str:
     return hashlib.sha256(json.dumps(data.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
-def case_number(process: Process, n: int, at: datetime) -> str:
-    return f"{process.code}-{local_date(at).year}-{n:06d}"
-
-
 async def _reserve_case_no(
     session: AsyncSession, principal: Principal, process: Process, key: str, digest: str
 ) -> tuple[str, bool]:
@@ -84,7 +82,7 @@ async def _reserve_case_no(
     ).scalar_one_or_none()
     if existing is None:
         n = (await session.execute(select(func.nextval("case_no_seq")))).scalar_one()
-        case_no = case_number(process, n, datetime.now(UTC))
+        case_no = case_number(process.code, n, datetime.now(UTC))
         inserted = (
             await session.execute(
                 insert(CaseRequest)
@@ -166,9 +164,21 @@ async def start_case(
         raise DomainError("field_invalid", "儿童居住地不在本市各县（区）", field="child_id")
     now = datetime.now(UTC)
     facts = clean_payload(process.start_fields, data.facts, today=local_date(now))
-    vc = await _village_committee(session, principal, child, facts, county)
-    if vc is None and process.start_field("village_committee_id") is not None:
-        raise DomainError("field_required", "请选择儿童居住地的村（居）委会", field="village_committee_id")
+    await _check_agency_fields(session, process.start_fields, facts, county)
+    vc = None
+    if process.start_field("village_committee_id") is not None:
+        vc = await _village_committee(session, principal, child, facts, county)
+        facts["village_committee_id"] = vc.id if vc else None
+    if process.check_start is not None:
+        process.check_start(
+            StartContext(
+                facts=facts,
+                birth_date=child.birth_date,
+                today=local_date(now),
+                starter_type=principal.agency.agency_type,
+                policy=await policy_lookup(session, county, now),
+            )
+        )
     key = idempotency_key or uuid.uuid4().hex
     if len(key) > 128:
         raise DomainError("field_invalid", "幂等键过长（最多128个字符）", field="Idempotency-Key")
@@ -281,8 +291,16 @@ def _refusal(err: WorkflowUpdateFailedError) -> DomainError:
     return DomainError("refused", "操作未被接受，请刷新页面后重试")
 
 
-async def _check_agency_fields(session: AsyncSession, fields: tuple, payload: dict[str, Any]) -> None:
-    """An agency chosen in a form must exist, be active and be of the type the field asks for."""
+async def policy_lookup(session: AsyncSession, county: str, at: datetime) -> Callable[[str], Allowance]:
+    """The policy values in force in `county` at `at` (defaults and overrides)."""
+    rows = (await session.execute(select(PolicyOverrideRow))).scalars()
+    overrides = [PolicyOverride(r.key, r.region_code, Allowance.parse(r.value), r.effective_from) for r in rows]
+    return lambda key: resolve_policy(key, county, overrides, at)
+
+
+async def _check_agency_fields(session: AsyncSession, fields: tuple, payload: dict[str, Any], county: str) -> None:
+    """An agency chosen in a form must exist, be active, be of the type the field asks for and serve
+    the case's county (or, for a destination, the region the form names)."""
     for f in fields:
         if f.kind != FieldKind.agency or payload.get(f.name) in (None, ""):
             continue
@@ -293,8 +311,11 @@ async def _check_agency_fields(session: AsyncSession, fields: tuple, payload: di
         if agency is None or not agency.is_active or (f.agency_type and agency.agency_type != f.agency_type.value):
             raise DomainError("field_invalid", f"“{f.label}”不是有效的单位", field=f.name)
         region = payload.get("destination_region")
-        if region and agency.region_code != region:
-            raise DomainError("field_invalid", f"“{f.label}”不在所填的迁入地", field=f.name)
+        if f.name.startswith("destination_"):
+            if region and agency.region_code != region:
+                raise DomainError("field_invalid", f"“{f.label}”不在所填的迁入地", field=f.name)
+        elif agency.region_code not in (county, CITY_CODE):
+            raise DomainError("field_invalid", f"“{f.label}”不在案件所在县（区）", field=f.name)
 
 
 async def send(client: Client, case_no: str, req: ActionRequest, wait_seconds: float = 20.0) -> ActionResult:
@@ -360,7 +381,7 @@ async def act(
         action = process.step(data.step).action(data.action) if process.has_step(data.step) else None
     if action is None:
         raise DomainError("action_not_allowed", f"本案件不能进行“{data.action}”操作")
-    await _check_agency_fields(session, action.fields, data.payload)
+    await _check_agency_fields(session, action.fields, data.payload, case.county)
     req = ActionRequest(
         request_id=data.request_id,
         actor=principal.actor(),

@@ -79,6 +79,9 @@ def case_summary_json(case: Case) -> dict[str, Any]:
         "closed_at": case.closed_at.isoformat() if case.closed_at else None,
         "last_activity_at": case.last_activity_at.isoformat(),
         "automation_error": case.automation_error,
+        "summary": [
+            {"key": k, "label": label, "value": (case.summary or {}).get(k)} for k, label in process.summary_fields
+        ],
     }
 
 

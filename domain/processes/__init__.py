@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from domain.process import Process
+from domain.processes.dropout import DROPOUT
 from domain.processes.guardianship import GUARDIANSHIP
 
-PROCESSES: dict[str, Process] = {p.name: p for p in (GUARDIANSHIP,)}
+PROCESSES: dict[str, Process] = {p.name: p for p in (GUARDIANSHIP, DROPOUT)}
 
 
 def get_process(name: str) -> Process:

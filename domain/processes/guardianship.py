@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from domain.enums import AgencyType as T
+from domain.errors import DomainError
 from domain.process import (
     CLOSE,
     END_TRACK,
@@ -12,6 +13,7 @@ from domain.process import (
     FieldKind,
     Outcome,
     Process,
+    StartContext,
     StartOption,
     Step,
 )
@@ -27,10 +29,18 @@ DECISIONS = (
     ("reprimand_penalty", "训诫并给予治安管理处罚"),
 )
 
+
+def check_start(ctx: StartContext) -> None:
+    """Monitoring falls to the committee where the child lives, so every case needs one."""
+    if not ctx.facts.get("village_committee_id"):
+        raise DomainError("field_required", "请选择儿童居住地的村（居）委会", field="village_committee_id")
+
+
 GUARDIANSHIP = Process(
     name="guardianship",
     label="监护干预",
     code="JH",
+    check_start=check_start,
     tracks={"main": "主流程", "safety": "儿童安全（临时监护）"},
     start_fields=(
         Field("facts", "监护人失职的情况", FieldKind.textarea, help="发现了什么、何时、何地，儿童现状"),

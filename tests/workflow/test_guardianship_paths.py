@@ -11,7 +11,7 @@ from api.cases import service
 from api.children.service import ChildIn, GuardianIn, register_child
 from db.models import PolicyOverrideRow
 from db.seed import make_id_number
-from domain.deadlines import adulthood
+from domain.deadlines import birthday
 from domain.errors import DomainError
 from tests import support as s
 from tests.support import CaseDriver, day_end, form
@@ -564,7 +564,7 @@ async def test_the_case_closes_when_the_child_turns_18(fresh_wf):
     if (birthday18.month, birthday18.day) == (2, 29):  # 18 years earlier there was no 29 February
         birthday18 += timedelta(days=1)
     birth = birthday18.replace(year=birthday18.year - 18)
-    assert adulthood(birth) == birthday18
+    assert birthday(birth) == birthday18
     principal = await s.who(w.db, "luzhou-vc1")
     async with w.db.sf() as sess:
         await register_child(
@@ -587,7 +587,7 @@ async def test_the_case_closes_when_the_child_turns_18(fresh_wf):
     await c.sleep(timedelta(days=2))
     events = await c.wait_seq(3)
     assert s.path(events)[-1] == ("closed", None, "admonition_followup", CLOSE)
-    assert events[-1].note == "儿童已年满十八周岁，案件自动结案"
+    assert events[-1].note == "儿童已年满18周岁，案件自动结案"
     row = await c.row()
     assert (row.status, row.outcome) == ("closed", "adult")
     assert s.local(row.closed_at).date() == birthday18

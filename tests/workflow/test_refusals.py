@@ -223,7 +223,7 @@ async def test_case_action_refusals(fresh_wf):
     await refused(
         c,
         "same_region",
-        "迁入地与当前居住地是同一县（区）",
+        "迁入地与当前所在县（区）相同，无需移交",
         moved("luzhou-vc1", {"destination_region": "140403", "destination_agency_id": luzhou_vc2}),
     )
     await refused(

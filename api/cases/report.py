@@ -1,0 +1,126 @@
+"""The supervisors' monthly report of a process: the cases open during a month in their scope, counted
+by the process's report field (the school, for dropout return) and step, and listed overdue first.
+(教育局每月、全市每学期调度: views of the same data, not a second process.)"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.audit import audit
+from api.cases.visibility import case_visible, overseen_type_values
+from api.principal import Principal
+from db.models import Case, CaseStep
+from domain.deadlines import SHANGHAI, local_date
+from domain.errors import DomainError
+from domain.process import Process
+
+
+@dataclass(frozen=True)
+class ReportGroup:
+    group: str
+    step: str | None  # None: closed during the month
+    step_label: str
+    cases: int
+    overdue: int
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    case: Case
+    step: CaseStep | None
+    group: str
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class Report:
+    process: Process
+    month: date  # the first day
+    groups: list[ReportGroup]
+    rows: list[ReportRow]
+    opened: int  # opened during the month
+    closed: int  # closed during the month
+    still_open: int
+
+
+def month_bounds(month: date) -> tuple[datetime, datetime]:
+    start = datetime(month.year, month.month, 1, tzinfo=SHANGHAI)
+    end = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=SHANGHAI)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def parse_month(text: str | None) -> date:
+    if not text:
+        today = local_date(datetime.now(UTC))
+        return date(today.year, today.month, 1)
+    try:
+        year, month = (int(x) for x in text.split("-"))
+        return date(year, month, 1)
+    except ValueError:
+        raise DomainError("field_invalid", "月份格式应为 YYYY-MM", field="month") from None
+
+
+async def monthly_report(*, session: AsyncSession, principal: Principal, process: Process, month: date) -> Report:
+    if not overseen_type_values(principal):
+        raise DomainError("not_permitted", "只有县级或市级主管督导可以查看统计")
+    start, end = month_bounds(month)
+    now = datetime.now(UTC)
+    cases = list(
+        (
+            await session.execute(
+                select(Case).where(
+                    case_visible(principal),
+                    Case.process == process.name,
+                    Case.opened_at < end,
+                    or_(Case.status == "open", Case.closed_at >= start),
+                )
+            )
+        ).scalars()
+    )
+    key = process.report_by or ""
+    rows = []
+    for case in cases:
+        main = next((s for s in case.steps if s.track == "main"), None)
+        group = str((case.summary or {}).get(key) or "（未填）")
+        overdue = bool(main and main.due_at and main.due_at < now)
+        rows.append(ReportRow(case, main, group, overdue))
+    rows.sort(
+        key=lambda r: (
+            r.case.status != "open",
+            -(r.step.escalation_level if r.step else 0),
+            not r.overdue,
+            r.step.due_at if r.step and r.step.due_at else end,
+            r.case.case_no,
+        )
+    )
+    counts: Counter[tuple[str, str | None]] = Counter()
+    late: Counter[tuple[str, str | None]] = Counter()
+    for r in rows:
+        k = (r.group, r.step.step if r.step and r.case.status == "open" else None)
+        counts[k] += 1
+        late[k] += r.overdue
+    groups = [
+        ReportGroup(g, s, process.step_label(s) if s else "本月结案", n, late[(g, s)])
+        for (g, s), n in sorted(counts.items(), key=lambda kv: (kv[0][0], _step_order(process, kv[0][1])))
+    ]
+    audit(session, principal, "report", detail=f"{process.name}:{month:%Y-%m}: {len(rows)} cases")
+    await session.commit()
+    return Report(
+        process=process,
+        month=month,
+        groups=groups,
+        rows=rows,
+        opened=sum(1 for r in rows if r.case.opened_at >= start),
+        closed=sum(1 for r in rows if r.case.closed_at and start <= r.case.closed_at < end),
+        still_open=sum(1 for r in rows if r.case.status == "open"),
+    )
+
+
+def _step_order(process: Process, step: str | None) -> int:
+    names = [s.name for s in process.steps]
+    return names.index(step) if step in names else len(names)

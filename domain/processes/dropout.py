@@ -1,0 +1,341 @@
+"""Dropout return (劝返复学, 控辍保学), processes.md §2: plan item 4 (应返尽返、不漏一人); 义务教育法 Art. 58;
+未成年人保护法 Art. 83."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from domain.enums import AgencyType as T
+from domain.enums import Role
+from domain.errors import DomainError
+from domain.idnumber import age_on
+from domain.process import (
+    CLOSE,
+    Action,
+    Field,
+    FieldKind,
+    Outcome,
+    Process,
+    StartContext,
+    StartOption,
+    Step,
+)
+from domain.workdays import WorkCalendar
+
+NOTE = Field("note", "情况说明", FieldKind.textarea, required=False)
+NOTE_REQUIRED = Field("note", "情况说明", FieldKind.textarea)
+DATE_DONE = Field("done_on", "日期", FieldKind.date, not_future=True)
+RETURNED_ON = Field("returned_on", "复学日期", FieldKind.date, not_future=True)
+RETURN_SCHOOL = Field(
+    "school_id", "复学学校", FieldKind.agency, required=False, agency_type=T.school, help="不填则为原就读学校"
+)
+
+# Compulsory education (义务教育法 Art. 11): from 6 for nine years; a pupil who started late may still be
+# in it at 16, so the process serves ages 6 to 16.
+COMPULSORY_AGES = (6, 16)
+
+ATTEMPT_KINDS = (("home_visit", "入户劝返"), ("phone", "电话沟通"), ("meeting", "约谈"), ("other", "其他"))
+PLACEMENTS = (
+    ("home_teaching", "送教上门（重度残疾）"),
+    ("special_school", "特殊教育学校"),
+    ("vocational", "职业学校"),
+)
+MEASURES = (
+    ("administrative_penalty", "行政处罚"),
+    ("supported_lawsuit", "支持起诉"),
+    ("enforcement", "申请强制执行"),
+    ("other", "其他"),
+)
+
+HANDOVER_FIELDS = (
+    Field("destination_region", "迁入地（县级行政区划代码）", FieldKind.region),
+    Field("destination_address", "迁入地地址", required=False),
+    Field("destination_school", "迁入地学校（如已知）", required=False),
+    NOTE,
+)
+
+
+def check_start(ctx: StartContext) -> None:
+    """A suspected dropout: a pupil of compulsory-education age, absent without reason for at least
+    `dropout.absence_threshold` school days, the dates not in the future and in order."""
+    if ctx.starter_type != T.school and not ctx.facts.get("school_id"):
+        raise DomainError("field_required", "请选择学生就读的学校", field="school_id")
+    age = age_on(ctx.birth_date, ctx.today)
+    low, high = COMPULSORY_AGES
+    if not low <= age <= high:
+        raise DomainError(
+            "not_compulsory_age", f"该学生{age}周岁，不在义务教育年龄段（{low}至{high}周岁）", field="child_id"
+        )
+    start = date.fromisoformat(ctx.facts["absent_from"])
+    end = date.fromisoformat(ctx.facts["absent_to"])
+    if end < start:
+        raise DomainError("dates_out_of_order", "缺课结束日期早于开始日期", field="absent_to")
+    threshold = ctx.policy("dropout.absence_threshold").amount
+    school_days = school_days_between(start, end)
+    if school_days < threshold:
+        raise DomainError(
+            "below_threshold",
+            f"连续无故缺课{school_days}个上学日，未达到{threshold}个上学日，暂不按疑似辍学报告",
+            field="absent_to",
+        )
+
+
+def school_days_between(start: date, end: date) -> int:
+    """Working days from `start` to `end`, both included (school days follow the statutory calendar)."""
+    cal = WorkCalendar()
+    return sum(1 for n in range((end - start).days + 1) if cal.is_working_day(start + timedelta(days=n)))
+
+
+DROPOUT = Process(
+    name="dropout_return",
+    label="劝返复学",
+    code="KC",
+    check_start=check_start,
+    closes_at_age=17,
+    aged_out_outcome="aged_out",
+    summary_fields=(("school", "学校"), ("relapses", "复辍次数")),
+    report_by="school",
+    start_fields=(
+        Field(
+            "school_id",
+            "就读学校",
+            FieldKind.agency,
+            required=False,
+            agency_type=T.school,
+            help="由学校报告时为本校；由教育局报告时请选择学生就读的学校",
+        ),
+        Field("class_name", "年级班级", help="如：四年级二班"),
+        Field("absent_from", "缺课开始日期", FieldKind.date, not_future=True),
+        Field("absent_to", "缺课截至日期", FieldKind.date, not_future=True),
+        Field("known", "学校已掌握的情况", FieldKind.textarea, help="缺课原因、家庭情况、已采取的联系等"),
+        Field(
+            "village_committee_id",
+            "居住地村（居）委会",
+            FieldKind.agency,
+            required=False,
+            agency_type=T.village_committee,
+            help="参与联合劝返；不填则按儿童登记的居住地",
+        ),
+    ),
+    starts=(StartOption("school_contact", (T.school, T.education_bureau), "报告疑似辍学"),),
+    outcomes=(
+        Outcome("returned", "已复学"),
+        Outcome("moved", "已迁出并移交"),
+        Outcome("unresolved", "依法控辍用尽，未能复学"),
+        Outcome("aged_out", "已超出义务教育年龄"),
+    ),
+    steps=(
+        Step(
+            "school_contact",
+            "学校联系家访",
+            (T.school,),
+            "dropout.school_contact",
+            description="学校联系监护人并家访，了解原因、督促返校",
+            actions=(
+                Action("returned", "学生已返校", to=("consolidation",), fields=(RETURNED_ON, NOTE)),
+                Action(
+                    "not_returned",
+                    "联系家访后仍未返校，提请联合劝返",
+                    to=("joint_persuasion",),
+                    fields=(
+                        Field("contacted_on", "联系监护人日期", FieldKind.date, not_future=True),
+                        Field("visited_on", "家访日期", FieldKind.date, not_future=True),
+                        Field("family_says", "家长/学生的说法", FieldKind.textarea),
+                    ),
+                    style="danger",
+                ),
+                Action(
+                    "moved_or_unknown",
+                    "已随家庭迁走或去向不明",
+                    to=("locate",),
+                    fields=(Field("known_destination", "已知去向", required=False), NOTE_REQUIRED),
+                    style="secondary",
+                ),
+            ),
+        ),
+        Step(
+            "joint_persuasion",
+            "联合劝返",
+            (T.education_bureau,),
+            "dropout.joint_persuasion",
+            description="县教育局会同乡镇、村（居）委会“双线”劝返，一生一案，至少一次入户",
+            actions=(
+                Action(
+                    "record_attempt",
+                    "记录一次劝返",
+                    to=("",),
+                    fields=(
+                        DATE_DONE,
+                        Field("kind", "方式", FieldKind.choice, choices=ATTEMPT_KINDS),
+                        Field("who", "参加人员"),
+                        Field("result", "结果", FieldKind.textarea),
+                    ),
+                ),
+                Action("returned", "学生已复学", to=("consolidation",), fields=(RETURNED_ON, RETURN_SCHOOL, NOTE)),
+                Action(
+                    "special_placement",
+                    "特殊安置",
+                    to=("consolidation",),
+                    fields=(
+                        Field("placement", "安置方式", FieldKind.choice, choices=PLACEMENTS),
+                        DATE_DONE,
+                        RETURN_SCHOOL,
+                        NOTE,
+                    ),
+                    style="secondary",
+                ),
+                Action(
+                    "refuses", "家长拒不送学，书面责令", to=("written_order",), fields=(NOTE_REQUIRED,), style="danger"
+                ),
+                Action(
+                    "moved_or_unknown",
+                    "已迁走或去向不明",
+                    to=("locate",),
+                    fields=(Field("known_destination", "已知去向", required=False), NOTE_REQUIRED),
+                    style="secondary",
+                ),
+            ),
+        ),
+        Step(
+            "written_order",
+            "书面责令限期改正",
+            (T.education_bureau, T.township),
+            "dropout.written_order_issue",
+            description="乡镇人民政府或县教育局书面责令监护人限期送学（义务教育法第58条）",
+            actions=(
+                Action(
+                    "issue_order",
+                    "制发责令改正通知书",
+                    to=("order_compliance",),
+                    fields=(
+                        DATE_DONE,
+                        Field("comply_by", "改正期限（送学截止日期）", FieldKind.date),
+                        Field("content", "责令内容", FieldKind.textarea),
+                    ),
+                ),
+            ),
+        ),
+        Step(
+            "order_compliance",
+            "限期改正",
+            (T.education_bureau, T.township),
+            None,  # due on the date the order sets
+            description="改正期限内复学则转入巩固；期满仍未复学则依法控辍",
+            actions=(
+                Action("returned", "已按期复学", to=("consolidation",), fields=(RETURNED_ON, RETURN_SCHOOL, NOTE)),
+                Action(
+                    "not_complied",
+                    "期满仍未复学，依法控辍",
+                    to=("legal_action",),
+                    fields=(NOTE_REQUIRED,),
+                    style="danger",
+                ),
+            ),
+        ),
+        Step(
+            "legal_action",
+            "依法控辍",
+            (T.education_bureau,),
+            "dropout.legal_review",
+            description="会同司法行政部门、法院：行政处罚、支持起诉、强制执行；每30日记录进展",
+            actions=(
+                Action(
+                    "record_measure",
+                    "记录控辍措施及进展",
+                    to=("",),
+                    fields=(
+                        DATE_DONE,
+                        Field("measure", "措施", FieldKind.choice, choices=MEASURES),
+                        Field("result", "进展", FieldKind.textarea),
+                    ),
+                ),
+                Action("returned", "学生已复学", to=("consolidation",), fields=(RETURNED_ON, RETURN_SCHOOL, NOTE)),
+                Action(
+                    "exhausted",
+                    "措施用尽仍未复学，报督导审核",
+                    to=("unresolved_signoff",),
+                    fields=(NOTE_REQUIRED,),
+                    style="danger",
+                ),
+            ),
+        ),
+        Step(
+            "unresolved_signoff",
+            "未复学结案审核",
+            (T.education_bureau,),
+            "dropout.unresolved_signoff",
+            description="依法控辍用尽仍未复学，须县教育局督导审核后方可结案",
+            actions=(
+                Action("sign_off", "同意以未复学结案", to=(CLOSE,), fields=(NOTE_REQUIRED,), roles=(Role.supervisor,)),
+                Action(
+                    "reject_signoff",
+                    "不同意，继续依法控辍",
+                    to=("legal_action",),
+                    fields=(NOTE_REQUIRED,),
+                    roles=(Role.supervisor,),
+                    style="secondary",
+                ),
+            ),
+        ),
+        Step(
+            "locate",
+            "查找去向",
+            (T.education_bureau,),
+            "dropout.locate",
+            description="去向已知的移交迁入地县教育局；去向不明的请公安机关协助",
+            actions=(
+                Action("hand_over", "移交迁入地教育局", to=("handover",), fields=HANDOVER_FIELDS),
+                Action(
+                    "request_police_assist", "请公安机关协助查找", to=("",), fields=(NOTE_REQUIRED,), style="secondary"
+                ),
+                Action(
+                    "located_here",
+                    "已找到，仍在本县",
+                    to=("joint_persuasion",),
+                    fields=(Field("whereabouts", "现住址/去向"), NOTE),
+                ),
+                Action("returned", "学生已复学", to=("consolidation",), fields=(RETURNED_ON, RETURN_SCHOOL, NOTE)),
+            ),
+        ),
+        Step(
+            "handover",
+            "跨县移交",
+            (T.education_bureau,),
+            "dropout.handoff_ack",
+            description="迁入地县教育局确认接收（本市以外的，由移出地记录对方回执）；确认前不能以迁出结案",
+            actions=(
+                Action(
+                    "acknowledge_handover",
+                    "确认接收",
+                    to=(CLOSE,),
+                    fields=(
+                        Field("continue_here", "在本县继续劝返（新建关联案件）", FieldKind.bool, required=False),
+                        NOTE,
+                    ),
+                ),
+                Action(
+                    "record_external_ack",
+                    "记录迁入地回执",
+                    to=(CLOSE,),
+                    fields=(DATE_DONE, Field("receiver", "接收单位"), NOTE),
+                ),
+            ),
+        ),
+        Step(
+            "consolidation",
+            "巩固跟踪",
+            (T.school,),
+            "dropout.consolidation_check",
+            description="复学后30日、90日各核查一次到校情况",
+            actions=(
+                Action(
+                    "record_attendance",
+                    "记录到校核查（正常在校）",
+                    to=("", CLOSE),
+                    fields=(DATE_DONE, Field("attendance", "到校情况", FieldKind.textarea)),
+                ),
+                Action("dropped_again", "再次辍学", to=("school_contact",), fields=(NOTE_REQUIRED,), style="danger"),
+            ),
+        ),
+    ),
+)

@@ -1,0 +1,250 @@
+"""Dropout return (劝返复学): the orchestration of processes.md §2.
+
+The definition (domain/processes/dropout.py) says which actions each step allows and who may take them;
+this module says where each action leads, who holds the next step, and who is told.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.deadlines import local_date
+    from domain.enums import AgencyType as T
+    from domain.errors import DomainError
+    from domain.messages import (
+        ActionRequest,
+        AgencyRef,
+        CaseInput,
+        CaseResult,
+        CaseStart,
+        DocumentSpec,
+        PartyGrant,
+        StepState,
+    )
+    from domain.processes.dropout import DROPOUT
+    from workflows.base import CaseWorkflow
+
+# Where a pupil who is back in school (or placed) is followed.
+TO_CONSOLIDATION = {
+    ("school_contact", "returned"),
+    ("joint_persuasion", "returned"),
+    ("joint_persuasion", "special_placement"),
+    ("order_compliance", "returned"),
+    ("legal_action", "returned"),
+    ("locate", "returned"),
+}
+
+
+@workflow.defn(name="dropout_return")
+class DropoutWorkflow(CaseWorkflow):
+    process = DROPOUT
+
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseResult:
+        return await self._run(inp)
+
+    def _agency(self, key: str) -> AgencyRef | None:
+        raw = self._st.vars.get(key)
+        return AgencyRef.model_validate(raw) if raw else None
+
+    def _keep(self, key: str, agency: AgencyRef | None) -> None:
+        self._st.vars[key] = agency.model_dump(mode="json") if agency else None
+
+    # ------------------------------------------------------------------ start
+
+    async def on_start(self, start: CaseStart) -> None:
+        starter = start.starter.agency
+        facts = start.facts
+        self._keep("village_committee", start.village_committee)
+        parties = [PartyGrant(agency=starter, role="starter")]
+        if start.start_step == "school_contact":
+            school = (
+                starter
+                if starter.agency_type == T.school
+                else await self.resolve(T.school, prefer_id=facts.get("school_id"))
+            )
+            self._keep("school", school)
+            first = await self.new_step("main", "school_contact", school)
+            summary = {"school": school.name, "relapses": 0}
+        else:
+            # A case taken on from another county (start_follow_on): persuasion goes on here.
+            bureau, team = await self._persuasion_team(starter)
+            first = await self.new_step("main", "joint_persuasion", bureau, co_holders=team, counters={"attempts": 0})
+            summary = {"school": facts.get("school", ""), "relapses": int(facts.get("relapses") or 0)}
+        await self.open_case(start, first, parties=parties, summary=summary, note=str(facts.get("known", "")))
+
+    async def _persuasion_team(self, bureau: AgencyRef | None = None) -> tuple[AgencyRef, list[AgencyRef]]:
+        """Joint persuasion: the county's education bureau, with the village committee where the child
+        lives and its township (the 双线 team), each of whom can see the case and record an attempt."""
+        bureau = bureau or await self.resolve(T.education_bureau)
+        vc = self._agency("village_committee")
+        if vc is None:
+            return bureau, []
+        return bureau, [vc, await self.resolve(T.township, township=vc.township)]
+
+    async def _to_persuasion(self, req: ActionRequest, bureau: AgencyRef | None = None) -> None:
+        bureau, team = await self._persuasion_team(bureau)
+        await self.move(req, "joint_persuasion", holder=bureau, co_holders=team, counters={"attempts": 0})
+
+    # ------------------------------------------------------------------ step actions
+
+    async def on_action(self, step: StepState, req: ActionRequest) -> None:
+        p = req.payload
+        key = (step.step, req.action)
+        if key in TO_CONSOLIDATION:
+            await self._to_consolidation(req)
+            return
+        match key:
+            case ("school_contact", "not_returned"):
+                await self._to_persuasion(req)
+            case ("school_contact" | "joint_persuasion", "moved_or_unknown"):
+                await self.move(req, "locate", holder=await self.resolve(T.education_bureau))
+            case ("joint_persuasion", "record_attempt"):
+                home = 1 if p["kind"] == "home_visit" else 0
+                await self.note_on_step(
+                    req,
+                    counters={
+                        "attempts": step.counters.get("attempts", 0) + 1,
+                        "home_visits": step.counters.get("home_visits", 0) + home,
+                    },
+                )
+            case ("joint_persuasion", "refuses"):
+                # The township may issue the order too (义务教育法 Art. 58); the committee follows the case.
+                towns = [a for a in step.co_holders if a.agency_type == T.township]
+                await self.move(req, "written_order", co_holders=towns)
+            case ("written_order", "issue_order"):
+                comply_by = date.fromisoformat(p["comply_by"])
+                days = (comply_by - local_date(workflow.now())).days
+                await self.move(
+                    req,
+                    "order_compliance",
+                    allowance=f"{days}d",
+                    co_holders=step.co_holders,
+                    document=self._written_order(step, p),
+                )
+            case ("order_compliance", "not_complied"):
+                await self.move(req, "legal_action", co_holders=[], counters={"measures": 0})
+            case ("legal_action", "record_measure"):
+                # Re-armed: the next progress report is due 30 days on.
+                await self.move(req, "legal_action", counters={"measures": step.counters.get("measures", 0) + 1})
+            case ("legal_action", "exhausted"):
+                await self.move(req, "unresolved_signoff")
+            case ("unresolved_signoff", "sign_off"):
+                await self.close(req, "unresolved")
+            case ("unresolved_signoff", "reject_signoff"):
+                await self.move(req, "legal_action", counters={"measures": 0})
+            case ("locate", "hand_over"):
+                await self.hand_over(
+                    req,
+                    destination=p["destination_region"],
+                    receiver_type=T.education_bureau,
+                    packet={
+                        "destination_address": p.get("destination_address", ""),
+                        "destination_school": p.get("destination_school", ""),
+                        "school": self._st.summary.get("school", ""),
+                    },
+                )
+            case ("locate", "request_police_assist"):
+                police = await self.resolve(T.police)
+                await self.note_on_step(req, add_co_holders=[police])
+            case ("locate", "located_here"):
+                await self._to_persuasion(req, step.holder)
+            case ("handover", "acknowledge_handover"):
+                await self._acknowledged(step, req)
+            case ("handover", "record_external_ack"):
+                await self.close(req, "moved")
+            case ("consolidation", "record_attendance"):
+                passed = step.counters.get("checks", 0) + 1
+                if passed >= 2:
+                    await self.close(req, "returned")
+                else:
+                    # The second check is due 90 days after the return (the first check's base).
+                    await self.move(
+                        req,
+                        "consolidation",
+                        policy_key="dropout.consolidation_final",
+                        base=step.base,
+                        counters={"checks": passed},
+                    )
+            case ("consolidation", "dropped_again"):
+                relapses = int(self._st.summary.get("relapses") or 0) + 1
+                await self.move(
+                    req,
+                    "school_contact",
+                    holder=self._school(step),
+                    summary={"relapses": relapses},
+                    payload={"relapse": relapses},
+                )
+            case _:
+                raise DomainError("action_not_allowed", "该操作在本环节没有处理方式")  # pragma: no cover
+
+    def _school(self, step: StepState) -> AgencyRef:
+        return self._agency("school") or step.holder
+
+    async def _to_consolidation(self, req: ActionRequest) -> None:
+        """Back at school (or placed): the school checks attendance 30 and 90 days after. The pupil may
+        return to another school (a special school, or one in the county a case was taken on in)."""
+        chosen = req.payload.get("school_id")
+        school = self._agency("school")
+        if chosen and (school is None or school.id != chosen):
+            school = await self.resolve(T.school, prefer_id=chosen)
+            self._keep("school", school)
+        assert school is not None  # check_action asks for the school where none is known
+        await self.move(req, "consolidation", holder=school, counters={"checks": 0}, summary={"school": school.name})
+
+    def _written_order(self, step: StepState, p: dict[str, Any]) -> DocumentSpec:
+        return DocumentSpec(
+            kind="written_order",
+            title="责令限期改正通知书",
+            fields={
+                "issued_on": p["done_on"],
+                "comply_by": p["comply_by"],
+                "content": p["content"],
+                "authority": step.holder.name,
+                "school": self._st.summary.get("school", ""),
+            },
+        )
+
+    async def _acknowledged(self, step: StepState, req: ActionRequest) -> None:
+        """The receiving bureau has the case: it closes here as moved; asked to, the receiving county
+        opens its own case for the pupil, linked to this one, so that no child is lost on the way."""
+        follow_on = None
+        if req.payload.get("continue_here"):
+            follow_on = await self.start_follow_on(
+                req,
+                county=step.holder.region_code,
+                start_step="joint_persuasion",
+                facts={
+                    "school": self._st.summary.get("school", ""),
+                    "relapses": self._st.summary.get("relapses", 0),
+                    "known": f"由{self._st.case_no}移交（原就读：{self._st.summary.get('school', '')}）",
+                },
+            )
+        await self.close(req, "moved", payload={"follow_on": follow_on} if follow_on else None)
+
+    # ------------------------------------------------------------------ checks beyond the definition
+
+    def check_action(self, step: StepState, req: ActionRequest, payload: dict[str, Any]) -> None:
+        today = local_date(workflow.now())
+        if (step.step, req.action) in TO_CONSOLIDATION and not payload.get("school_id") and not self._agency("school"):
+            raise DomainError("field_required", "请选择复学学校", field="school_id")
+        match step.step, req.action:
+            case ("joint_persuasion", "refuses") if step.counters.get("home_visits", 0) < 1:
+                raise DomainError("home_visit_required", "书面责令前须至少记录一次入户劝返")
+            case ("written_order", "issue_order"):
+                comply_by = date.fromisoformat(payload["comply_by"])
+                if comply_by <= today:
+                    raise DomainError("field_invalid", "改正期限应晚于今天", field="comply_by")
+            case ("order_compliance", "not_complied"):
+                due = step.deadlines.due_at if step.deadlines else None
+                if due is not None and workflow.now() < due:
+                    raise DomainError("not_now", f"改正期限{local_date(due).isoformat()}尚未届满")
+            case ("locate", "hand_over"):
+                self.check_handover(payload["destination_region"])
+
+    async def on_case_action(self, req: ActionRequest) -> None:  # pragma: no cover - the process has none
+        raise DomainError("action_not_allowed", "本流程没有案件层面的操作")
