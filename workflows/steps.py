@@ -452,6 +452,7 @@ class StepMachinery:
         kind: str = "action",
         notify: list[NotificationSpec] | None = None,
         note: str | None = None,
+        payload: dict[str, Any] | None = None,
     ) -> None:
         current = self._open_step(req.step) if req and req.step else self._st.steps.get("main")
         await self.record(
@@ -463,6 +464,7 @@ class StepMachinery:
             close=outcome,
             notify=notify,
             note=note,
+            payload=payload,
         )
 
     @staticmethod
