@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
@@ -17,17 +18,30 @@ from temporalio.client import Client
 from api.audit import audit
 from api.cases import lists, service
 from api.cases.views import current_steps
-from api.cases.visibility import scope_regions, visible_from_seq
+from api.cases.visibility import case_visible, scope_regions, visible_from_seq
 from api.deps import ClientDep, PageUser, SessionDep
 from api.errors import status_for
 from api.principal import Principal
-from db.models import Agency, Document
+from db.models import Agency, Case, Document, TimelineEvent
 from domain import permissions
+from domain.deadlines import local_date
+from domain.enums import AgencyType
 from domain.errors import DomainError
 from domain.messages import CaseState, StepState
+from domain.oversight import LOCAL_TYPES
 from domain.process import Action, FieldKind, Process
 from domain.processes import PROCESSES, get_process
 from domain.regions import CHANGZHI_COUNTIES, full_region_name
+from ui.case_info import (
+    counter_items,
+    date_defaults,
+    hidden_actions,
+    is_external_handover,
+    linked_cases,
+    reserved_actions,
+    step_documents,
+    summary_items,
+)
 from ui.diagram import process_svg
 from ui.filters import agency_type_label, time_left
 from ui.forms import (
@@ -53,7 +67,10 @@ DOC_FIELD_LABELS = {
     "family_education_order": "责令接受家庭教育指导",
     "destination_region": "迁入地",
     "destination_address": "迁入地地址",
+    "destination_school": "迁入地学校",
     "from_agency": "移交单位",
+    "comply_by": "改正期限",
+    "school": "学校",
 }
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -65,9 +82,13 @@ def case_filter(params: dict[str, str]) -> lists.CaseFilter:
     """The list's filters from the query string; anything malformed is ignored rather than refused."""
     status = params.get("status", "open")
     level = to_int(params.get("min_level"))
+    process = params.get("process") if params.get("process") in PROCESSES else None
+    step = params.get("step") or None
+    if step not in {name for _, steps in step_choices(process) for name, _ in steps}:
+        step = None  # a step of another process (the process was changed): dropped
     return lists.CaseFilter(
-        process=params.get("process") if params.get("process") in PROCESSES else None,
-        step=params.get("step") or None,
+        process=process,
+        step=step,
         county=params.get("county") if params.get("county") in CHANGZHI_COUNTIES else None,
         status=status if status in ("open", "closed") else None,
         overdue=params.get("overdue") in ("1", "on", "true") or None,
@@ -78,8 +99,10 @@ def case_filter(params: dict[str, str]) -> lists.CaseFilter:
     )
 
 
-def _step_choices() -> list[tuple[str, list[tuple[str, str]]]]:
-    return [(p.label, [(s.name, s.label) for s in p.steps]) for p in PROCESSES.values()]
+def step_choices(process: str | None = None) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The steps offered by the list's filter: those of the chosen process, else every process's."""
+    chosen = [PROCESSES[process]] if process in PROCESSES else list(PROCESSES.values())
+    return [(p.label, [(s.name, s.label) for s in p.steps]) for p in chosen]
 
 
 @router.get("/cases", response_class=HTMLResponse)
@@ -92,7 +115,7 @@ async def case_list(request: Request, user: PageUser, session: SessionDep) -> HT
     for c in page.items:
         process = get_process(c.process)
         steps = [(s, process.step_label(s.step), *time_left(s.due_at, now)) for s in c.steps]
-        rows.append({"case": c, "process": process, "steps": steps})
+        rows.append({"case": c, "process": process, "steps": steps, "summary": summary_items(process, c.summary)})
     pages = max((page.total + page.per_page - 1) // page.per_page, 1)
     keep = {k: v for k, v in params.items() if k != "page" and v}
 
@@ -110,7 +133,7 @@ async def case_list(request: Request, user: PageUser, session: SessionDep) -> HT
         pages=pages,
         page_url=page_url,
         processes=list(PROCESSES.values()),
-        step_choices=_step_choices(),
+        step_choices=step_choices(f.process),
         counties=county_choices(),
     )
 
@@ -140,6 +163,10 @@ class StepView:
     offers: list[Action] = field(default_factory=list)
     supervise: bool = False
     reassign_to: list[OptionGroup] = field(default_factory=list)
+    counters: list[tuple[str, str]] = field(default_factory=list)
+    reserved: list[tuple[str, str]] = field(default_factory=list)  # (action, who may take it)
+    documents: list[Document] = field(default_factory=list)
+    external: bool = False  # a hand-over to a destination outside this deployment
 
 
 def act_key(step: str | None, action: str) -> str:
@@ -169,16 +196,31 @@ async def _field_options(session: AsyncSession, actions: list[Action], county: s
     return out
 
 
+@dataclass
+class CaseRecords:
+    """What the case's steps are read against: its visible timeline and documents."""
+
+    events: list[TimelineEvent]
+    documents: list[Document]
+
+
 async def _step_views(
-    session: AsyncSession, process: Process, user: Principal, steps: list[StepState], live: CaseState | None
+    session: AsyncSession,
+    process: Process,
+    user: Principal,
+    steps: list[StepState],
+    live: CaseState | None,
+    records: CaseRecords,
 ) -> tuple[list[StepView], list[Action]]:
-    offers = permissions.offers(process, live, user.actor()) if live is not None else []
-    supervisable = {s.track for s in permissions.supervisable_steps(live, user.actor())} if live is not None else set()
+    actor = user.actor()
+    offers = permissions.offers(process, live, actor) if live is not None else []
+    supervisable = {s.track for s in permissions.supervisable_steps(live, actor)} if live is not None else set()
     now = datetime.now(UTC)
     views = []
     for st in steps:
         definition = process.step(st.step) if process.has_step(st.step) else None
         left, overdue = time_left(st.deadlines.due_at if st.deadlines else None, now)
+        hidden = hidden_actions(st, records.events)
         view = StepView(
             state=st,
             label=process.step_label(st.step),
@@ -187,8 +229,16 @@ async def _step_views(
             holder_type=agency_type_label(st.holder.agency_type),
             left=left,
             overdue=overdue,
-            offers=[o.action for o in offers if o.step is not None and o.step.track == st.track],
+            offers=[
+                o.action
+                for o in offers
+                if o.step is not None and o.step.track == st.track and o.action.name not in hidden
+            ],
             supervise=st.track in supervisable,
+            counters=counter_items(st.counters),
+            reserved=reserved_actions(process, live, st, actor) if live is not None else [],
+            documents=step_documents(st, records.documents),
+            external=is_external_handover(st, records.events),
         )
         if view.supervise:
             others = await agencies_of(session, st.holder.agency_type, scope_regions(user), exclude=[st.holder.id])
@@ -236,7 +286,8 @@ async def case_page(
     )
     case, process, live = detail.case, detail.process, detail.live
     steps = current_steps(case, live) if case.status == "open" else []
-    views, case_actions = await _step_views(session, process, user, steps, live)
+    records = CaseRecords(detail.timeline, detail.documents)
+    views, case_actions = await _step_views(session, process, user, steps, live, records)
     current = {s.step for s in steps}
     facts = dict(case.facts or {})
     names = await _agency_names(session, agency_ids_in(process, detail.timeline, facts))
@@ -256,6 +307,7 @@ async def case_page(
         steps=views,
         case_actions=case_actions,
         field_options=await _field_options(session, all_actions, case.county),
+        **await _case_extras(session, user, detail),
         facts=field_details(process.start_fields, facts, names),
         events=[event_view(process, e, names) for e in detail.timeline],
         documents=detail.documents,
@@ -268,6 +320,30 @@ async def case_page(
         sup_key=sup_key,
         county_codes=list(CHANGZHI_COUNTIES.items()),
     )
+
+
+async def _case_extras(session: AsyncSession, user: Principal, detail: service.CaseDetail) -> dict[str, Any]:
+    """The header's summary facts and linked cases, whether the reader sees the case only from a
+    hand-over on (`partial`), and the forms' prefilled dates."""
+    case, process = detail.case, detail.process
+    links = linked_cases(dict(case.facts or {}), detail.timeline)
+    now = datetime.now(UTC)
+    policy = await service.policy_lookup(session, case.county, now)
+    return {
+        "summary": summary_items(process, case.summary),
+        "links": links,
+        "visible_links": await visible_case_nos(session, user, {link.case_no for link in links}),
+        "partial": await visible_from_seq(session, user, case.id) > 0,
+        "field_defaults": date_defaults(process, local_date(now), policy),
+    }
+
+
+async def visible_case_nos(session: AsyncSession, user: Principal, case_nos: set[str]) -> set[str]:
+    """Which of these cases the user may open (the others are shown as plain numbers)."""
+    if not case_nos:
+        return set()
+    rows = await session.execute(select(Case.case_no).where(Case.case_no.in_(case_nos), case_visible(user)))
+    return set(rows.scalars())
 
 
 @router.get("/cases/{case_no}", response_class=HTMLResponse)
@@ -347,6 +423,19 @@ async def supervise(request: Request, case_no: str, user: PageUser, session: Ses
 
 # ---------------------------------------------------------------------------- documents
 
+# Documents with a layout of their own (ui/templates/docs/<kind>.html); others are listed field by field.
+DOC_TEMPLATES = frozenset({"reprimand", "transfer_packet", "written_order"})
+# What the receiving agency of a transfer packet is asked to carry on with.
+PACKET_PURPOSES = {"guardianship": "关爱保护", "dropout_return": "劝返复学"}
+
+
+def packet_addressee(process: Process, destination: str) -> str:
+    """Whom a transfer packet is addressed to: the usual holder of the process's hand-over step at the
+    destination ("上党区教育局"; "…有关村（居）民委员会" where there are several)."""
+    kind = process.step("handover").responsible[0] if process.has_step("handover") else AgencyType.village_committee
+    place = destination or "迁入地"
+    return f"{place}有关{agency_type_label(kind)}" if kind in LOCAL_TYPES else f"{place}{agency_type_label(kind)}"
+
 
 @router.get("/cases/{case_no}/documents/{doc_id}", response_class=HTMLResponse)
 async def document(request: Request, case_no: str, doc_id: str, user: PageUser, session: SessionDep) -> HTMLResponse:
@@ -369,6 +458,7 @@ async def document(request: Request, case_no: str, doc_id: str, user: PageUser, 
     audit(session, user, "read_document", case_no=case.case_no, child_id=case.child_id, detail=doc.kind)
     await session.commit()
     dest = str(doc.fields.get("destination_region", ""))
+    destination_name = full_region_name(dest) or dest if dest else ""
     return render(
         request,
         "document.html",
@@ -381,7 +471,12 @@ async def document(request: Request, case_no: str, doc_id: str, user: PageUser, 
         f=doc.fields or {},
         field_label=lambda key: DOC_FIELD_LABELS.get(key, key),
         facts=field_details(process.start_fields, facts, names),
-        destination=full_region_name(dest) or dest if dest else "",
+        raw=facts,
+        doc_template=f"docs/{doc.kind}.html" if doc.kind in DOC_TEMPLATES else "docs/generic.html",
+        case_county_name=full_region_name(case.county) or case.county,
+        addressee=packet_addressee(process, destination_name),
+        purpose=PACKET_PURPOSES.get(process.name, "关爱保护"),
+        destination=destination_name,
         origin_name=full_region_name(case.child.origin_region) or case.child.origin_region,
         residence_name=full_region_name(case.child.residence_region) or case.child.residence_region,
     )

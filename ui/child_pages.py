@@ -21,6 +21,7 @@ from domain.processes import get_process
 from domain.regions import CHANGZHI_COUNTIES, full_region_name
 from ui.forms import agencies_of, county_choices, group_by_county, read_form, to_int
 from ui.render import flash, render
+from ui.start_pages import startable
 
 router = APIRouter(include_in_schema=False)
 
@@ -147,4 +148,5 @@ async def child_record(request: Request, child_id: str, user: PageUser, session:
         origin_name=full_region_name(child.origin_region) or child.origin_region,
         residence_name=full_region_name(child.residence_region) or child.residence_region,
         cases=[(c, get_process(c.process)) for c in cases],
+        processes=startable(user),
     )

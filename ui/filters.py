@@ -7,6 +7,8 @@ from typing import Any
 
 from domain.deadlines import SHANGHAI
 from domain.enums import AGENCY_TYPE_LABELS, ROLE_LABELS, SEX_LABELS, AgencyType, Role, Sex
+from domain.errors import DomainError
+from domain.policy import Allowance
 from domain.regions import region_name
 
 LEVEL_LABELS = {1: "已逾期", 2: "逾期未办，已报县级督导", 3: "严重逾期，已报市级督导"}
@@ -104,6 +106,26 @@ def yes_no(value: Any) -> str:
     return "是" if value else "否"
 
 
+def allowance_label(value: str | None) -> str:
+    """'3WD' as '3个工作日' (a policy value as a reader says it); anything else as it is."""
+    if not value:
+        return ""
+    try:
+        return Allowance.parse(value).label()
+    except DomainError:
+        return value
+
+
+def cn_date(value: date | datetime | str | None) -> str:
+    """'2026年12月4日', as dates are written in an official document; '' for nothing."""
+    text = fmt_date(value)
+    try:
+        d = date.fromisoformat(text)
+    except ValueError:
+        return text
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
 FILTERS = {
     "dt": fmt_dt,
     "d": fmt_date,
@@ -113,4 +135,6 @@ FILTERS = {
     "sex_label": sex_label,
     "region_label": region_label,
     "yes_no": yes_no,
+    "allowance_label": allowance_label,
+    "cn_date": cn_date,
 }

@@ -11,9 +11,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from api.cases.visibility import overseen_type_values
 from api.deps import csrf_token
 from api.principal import Principal
 from domain.deadlines import local_date
+from domain.processes import PROCESSES
 from ui.filters import FILTERS
 
 APP_NAME = "长治市流动儿童关爱保护转介系统"
@@ -41,6 +43,14 @@ def _pop_flashes(request: Request) -> list[dict[str, str]]:
     return list(request.session.pop("flash", []) or [])
 
 
+def report_links(user: Principal | None) -> list[tuple[str, str]]:
+    """(path, label) of the monthly reports, for supervisors of an agency type that oversees others'
+    steps (a county or city bureau); none for operators and local agencies."""
+    if user is None or not overseen_type_values(user):
+        return []
+    return [(f"/reports/{p.name}", f"{p.label}月报") for p in PROCESSES.values() if p.report_by]
+
+
 def render(
     request: Request,
     name: str,
@@ -55,6 +65,7 @@ def render(
         "csrf": csrf_token(request),
         "flashes": _pop_flashes(request),
         "path": request.url.path,
+        "report_links": report_links(user),
         **context,
     }
     return templates.TemplateResponse(request, name, ctx, status_code=status)

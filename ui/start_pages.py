@@ -1,8 +1,10 @@
-"""新建案件: find the child (by name in my area, or by the exact ID number), then the start form."""
+"""新建案件: find the child (by name in my area, or by the exact ID number), choose the process when my
+agency may start several, then the start form."""
 
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -18,17 +20,58 @@ from db.models import Child
 from domain.enums import AgencyType
 from domain.errors import DomainError
 from domain.idnumber import mask_id_number
-from domain.process import FieldKind, Process
+from domain.process import Field, FieldKind, Process
 from domain.processes import PROCESSES, get_process
 from ui.forms import OptionGroup, agencies_of, group_by_county, new_request_id, payload_from_form, read_form, to_int
 from ui.render import flash, render
 
 router = APIRouter(include_in_schema=False)
 
+# What each process is for, on the page where a clerk chooses one (a process without a line shows none).
+PROCESS_BLURBS = {
+    "guardianship": "监护人不依法履行监护职责或侵害儿童权益：村（居）委会劝诫、制止，或强制报告公安机关。",
+    "dropout_return": (
+        "义务教育阶段学生无正当理由连续缺课、疑似辍学：学校联系家访，县教育局会同乡镇、村（居）委会劝返复学。"
+    ),
+}
+
 
 def startable(user: Principal) -> list[Process]:
     """The processes the user's agency may start, by some start option."""
     return [p for p in PROCESSES.values() if p.starts_for(user.agency.agency_type)]
+
+
+def chosen_process(processes: list[Process], name: str | None) -> Process | None:
+    """The process to show the form of: the one asked for if the user may start it, the only one the
+    user may start, else None (the user chooses first)."""
+    for p in processes:
+        if p.name == name:
+            return p
+    return processes[0] if len(processes) == 1 else None
+
+
+@dataclass(frozen=True)
+class StartField:
+    """A start form's field as this starter sees it. `own`: an agency field naming the starter's own
+    agency (a school reporting its own pupil, a committee its own child), shown but not asked."""
+
+    field: Field
+    own: bool = False
+
+
+def start_fields_for(process: Process, starter: AgencyType) -> list[StartField]:
+    """An agency field of a type that may itself start the process names the starter when the starter
+    is of that type, and must be chosen by everyone else (the process's start check asks for it)."""
+    starter_types = {t for o in process.starts for t in o.agency_types}
+    out = []
+    for f in process.start_fields:
+        if f.kind == FieldKind.agency and f.agency_type in starter_types:
+            if f.agency_type == starter:
+                out.append(StartField(f, own=True))
+                continue
+            f = replace(f, required=True)
+        out.append(StartField(f))
+    return out
 
 
 def _clean_id(value: str) -> str:
@@ -47,14 +90,17 @@ async def _start_options(session: AsyncSession, process: Process, child: Child) 
 def _defaults(process: Process, user: Principal, child: Child) -> dict[str, Any]:
     options = process.starts_for(user.agency.agency_type)
     values: dict[str, Any] = {"start_step": options[0].step if options else ""}
-    if process.start_field("village_committee_id"):
-        # a committee that starts the case is the case's committee; others default to the child's own
-        agency = user.agency
-        own = agency.agency_type == AgencyType.village_committee and agency.region_code == child.residence_region
-        committee = agency.id if own else child.residence_committee_id
-        if committee:
-            values["village_committee_id"] = str(committee)
+    if process.start_field("village_committee_id") and child.residence_committee_id:
+        values["village_committee_id"] = str(child.residence_committee_id)
     return values
+
+
+def _child_context(child: Child, by_id_number: bool) -> dict[str, Any]:
+    return {
+        "child": child,
+        "masked_id": mask_id_number(child.id_number) if child.id_number else "",
+        "by_id_number": by_id_number,
+    }
 
 
 async def start_form(
@@ -74,18 +120,41 @@ async def start_form(
         "case_new.html",
         user,
         status=status,
+        nav="new",  # also when a refused start form comes back from POST /cases
         stage="form",
-        child=child,
-        masked_id=mask_id_number(child.id_number) if child.id_number else "",
-        by_id_number=by_id_number,
+        **_child_context(child, by_id_number),
         process=process,
         processes=startable(user),
         options=process.starts_for(user.agency.agency_type),
+        fields=start_fields_for(process, user.agency.agency_type),
         field_options=await _start_options(session, process, child),
         values=values if values is not None else _defaults(process, user, child),
         error=error,
         idempotency_key=new_request_id(),
     )
+
+
+def choice_page(request: Request, user: Principal, child: Child, *, by_id_number: bool = False) -> HTMLResponse:
+    """The user's agency may start several processes (or none): which one is this report?"""
+    return render(
+        request,
+        "case_new.html",
+        user,
+        stage="choose",
+        **_child_context(child, by_id_number),
+        processes=startable(user),
+        blurbs=PROCESS_BLURBS,
+        agency_type=user.agency.agency_type,
+    )
+
+
+async def form_or_choice(
+    request: Request, user: Principal, session: AsyncSession, child: Child, name: str | None, by_id: bool = False
+) -> HTMLResponse:
+    process = chosen_process(startable(user), name)
+    if process is None:
+        return choice_page(request, user, child, by_id_number=by_id)
+    return await start_form(request, user, session, child, process, by_id_number=by_id)
 
 
 def _search_page(
@@ -123,13 +192,13 @@ async def new_case(
     if number is None:
         return _search_page(request, user)
     child = await get_child(session=session, principal=user, child_id=number)
-    chosen = get_process(process) if process else (startable(user) or list(PROCESSES.values()))[0]
-    return await start_form(request, user, session, child, chosen)
+    return await form_or_choice(request, user, session, child, process)
 
 
 @router.post("/cases/new", response_class=HTMLResponse)
 async def find_child(request: Request, user: PageUser, session: SessionDep) -> HTMLResponse:
-    """The search is posted so that names and ID numbers stay out of URLs and access logs."""
+    """The search is posted so that names and ID numbers stay out of URLs and access logs. A child found
+    by ID number may live outside the user's area, so the choice of process is posted too."""
     form = await read_form(request)
     id_number = _clean_id(form.get("id_number", ""))
     q = form.get("q", "").strip()[:32]
@@ -137,8 +206,7 @@ async def find_child(request: Request, user: PageUser, session: SessionDep) -> H
         found = await find_children(session=session, principal=user, id_number=id_number)
         if not found:
             return _search_page(request, user, searched=True, error="未找到该身份证号码的儿童，请核对或先登记")
-        chosen = (startable(user) or list(PROCESSES.values()))[0]
-        return await start_form(request, user, session, found[0], chosen, by_id_number=True)
+        return await form_or_choice(request, user, session, found[0], form.get("process"), by_id=True)
     found = await find_children(session=session, principal=user, q=q or None)
     return _search_page(request, user, results=found, q=q, searched=True)
 
@@ -163,12 +231,13 @@ async def start(
     form = await read_form(request)
     process = get_process(form.get("process", ""))
     child, by_id = await _child_of_form(session, user, form)
+    asked = [s.field for s in start_fields_for(process, user.agency.agency_type) if not s.own]
     data = service.StartCaseIn(
         process=process.name,
         start_step=form.get("start_step", ""),
         child_id=None if by_id else child.id,
         id_number=child.id_number if by_id else None,
-        facts=payload_from_form(process.start_fields, form),
+        facts=payload_from_form(asked, form),
     )
     key = (form.get("idempotency_key") or "").strip()[:128] or None
     try:

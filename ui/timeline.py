@@ -16,7 +16,18 @@ EXTRA_LABELS = {
     "visit_number": "已完成回访次数",
     "reported_at": "补录：情况发现时间",
     "external": "迁入地在本市以外",
+    "relapse": "复辍",
 }
+# Payload keys naming another case (shown as a link where the reader may open it).
+LINK_LABELS = {"follow_on": "迁入地继续办理的案件"}
+
+
+def extra_value(key: str, value: Any) -> str:
+    if key == "reported_at":
+        return fmt_dt(value)
+    if key == "relapse":
+        return f"第{value}次再次辍学"
+    return "是" if value is True else str(value)
 
 
 @dataclass
@@ -31,6 +42,7 @@ class EventView:
     note: str
     details: list[tuple[str, str]] = field(default_factory=list)
     due_at: datetime | None = None
+    links: list[tuple[str, str]] = field(default_factory=list)  # (label, case number)
 
 
 def field_value(f: Field, value: Any, agencies: dict[int, str]) -> str:
@@ -109,8 +121,7 @@ def event_view(process: Process, e: TimelineEvent, agencies: dict[int, str]) -> 
     details = field_details(_action_fields(process, e), payload, agencies)
     for key, label in EXTRA_LABELS.items():
         if key in payload and payload[key] not in (None, "", False):
-            value = payload[key]
-            details.append((label, fmt_dt(value) if key == "reported_at" else ("是" if value is True else str(value))))
+            details.append((label, extra_value(key, payload[key])))
     if e.kind == "extended" and payload.get("extend_by"):
         details.append(("延长", str(payload["extend_by"])))
     return EventView(
@@ -124,6 +135,7 @@ def event_view(process: Process, e: TimelineEvent, agencies: dict[int, str]) -> 
         note=e.note or "",
         details=details,
         due_at=e.due_at,
+        links=[(label, str(payload[key])) for key, label in LINK_LABELS.items() if payload.get(key)],
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -17,6 +17,7 @@ from api.principal import Principal
 from db.models import Case, CaseStep, Notification
 from domain.errors import DomainError
 from domain.processes import get_process
+from ui.case_info import summary_items
 from ui.filters import overdue_for, time_left
 from ui.render import render
 
@@ -35,9 +36,13 @@ class StepRow:
     overdue: bool
     reasons: list[str]
     overdue_for: str
+    co_holder: bool = False  # my agency helps on the step (协办) rather than holding it
+    summary: list[tuple[str, str]] = field(default_factory=list)
 
 
-def step_row(case: Case, step: CaseStep, now: datetime, reasons: list[str] | None = None) -> StepRow:
+def step_row(
+    case: Case, step: CaseStep, now: datetime, reasons: list[str] | None = None, agency_id: int | None = None
+) -> StepRow:
     process = get_process(case.process)
     left, overdue = time_left(step.due_at, now)
     return StepRow(
@@ -49,6 +54,8 @@ def step_row(case: Case, step: CaseStep, now: datetime, reasons: list[str] | Non
         overdue,
         reasons or [],
         overdue_for(step.due_at, now),
+        co_holder=agency_id is not None and step.holder_agency_id != agency_id,
+        summary=summary_items(process, case.summary),
     )
 
 
@@ -68,7 +75,8 @@ async def latest_notifications(session: AsyncSession, user: Principal, limit: in
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox(request: Request, user: PageUser, session: SessionDep) -> HTMLResponse:
     now = datetime.now(UTC)
-    rows = [step_row(c, s, now) for c, s in await lists.inbox(session=session, principal=user)]
+    held = await lists.inbox(session=session, principal=user)
+    rows = [step_row(c, s, now, agency_id=user.agency.id) for c, s in held]
     notes = await latest_notifications(session, user)
     return render(request, "inbox.html", user, rows=rows, notes=notes)
 

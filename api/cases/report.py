@@ -60,9 +60,11 @@ def parse_month(text: str | None) -> date:
         return date(today.year, today.month, 1)
     try:
         year, month = (int(x) for x in text.split("-"))
+        if not 2000 <= year <= 2100:
+            raise ValueError
         return date(year, month, 1)
     except ValueError:
-        raise DomainError("field_invalid", "月份格式应为 YYYY-MM", field="month") from None
+        raise DomainError("field_invalid", "月份格式应为 YYYY-MM（2000至2100年）", field="month") from None
 
 
 async def monthly_report(*, session: AsyncSession, principal: Principal, process: Process, month: date) -> Report:

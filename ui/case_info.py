@@ -1,0 +1,120 @@
+"""What the case page shows besides the steps' forms: the process's summary facts, a step's counters,
+linked cases, actions reserved to another role, the forms' default values. Pure functions over the
+definition and the case's records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from db.models import Document, TimelineEvent
+from domain import permissions
+from domain.enums import ROLE_LABELS
+from domain.errors import DomainError
+from domain.messages import Actor, CaseState, StepState
+from domain.policy import Allowance, Unit
+from domain.process import Process
+from ui.timeline import LINK_LABELS
+
+# A step's counters as a reader sees them (a counter without a label is internal and not shown).
+COUNTER_LABELS = {
+    "sessions": ("已完成指导", "次"),
+    "visits": ("已完成回访", "次"),
+    "attempts": ("已记录劝返", "次"),
+    "home_visits": ("其中入户劝返", "次"),
+    "measures": ("已记录控辍措施", "次"),
+    "checks": ("已完成到校核查", "次"),
+}
+
+# A date field prefilled from a policy value in force in the case's county: (process, field) → policy key.
+DATE_DEFAULTS = {("dropout_return", "comply_by"): "dropout.written_order_comply"}
+
+# The hand-over step's two ways to end: the receiving agency in this deployment acknowledges; for a
+# destination outside it, the sender records the receipt. Each hides the other.
+HANDOVER_STEP = "handover"
+INTERNAL_ONLY = "acknowledge_handover"
+EXTERNAL_ONLY = "record_external_ack"
+
+
+@dataclass(frozen=True)
+class CaseLink:
+    label: str
+    case_no: str
+
+
+def summary_items(process: Process, summary: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The process's summary facts (学校, 复辍次数) as (label, value); '—' where not known yet."""
+    values = summary or {}
+    out = []
+    for key, label in process.summary_fields:
+        value = values.get(key)
+        out.append((label, "—" if value is None or value == "" else str(value)))
+    return out
+
+
+def counter_items(counters: dict[str, int]) -> list[tuple[str, str]]:
+    return [(label, f"{counters[key]}{unit}") for key, (label, unit) in COUNTER_LABELS.items() if key in counters]
+
+
+def linked_cases(facts: dict[str, Any], events: Iterable[TimelineEvent]) -> list[CaseLink]:
+    """The case this one was taken on from (facts "follows"), and the cases it led to (an event's
+    payload "follow_on")."""
+    out = []
+    if facts.get("follows"):
+        out.append(CaseLink("由原案件移交而来", str(facts["follows"])))
+    for e in events:
+        payload = e.payload or {}
+        out += [CaseLink(label, str(payload[key])) for key, label in LINK_LABELS.items() if payload.get(key)]
+    return out
+
+
+def reserved_actions(process: Process, state: CaseState, step: StepState, actor: Actor) -> list[tuple[str, str]]:
+    """Actions of `step` the actor's agency may take but only in another role (a supervisor's sign-off):
+    (action label, who may take it), so an operator knows whom to ask."""
+    out = []
+    for action in process.step(step.step).actions if process.has_step(step.step) else ():
+        if not action.roles or actor.role in action.roles:
+            continue
+        stand_in = actor.model_copy(update={"role": action.roles[0]})
+        try:
+            permissions.check_step_action(process, state, step, action.name, stand_in)
+        except DomainError:
+            continue
+        out.append((action.label, "、".join(ROLE_LABELS[r] for r in action.roles)))
+    return out
+
+
+def opening_event(step: StepState, events: Iterable[TimelineEvent]) -> TimelineEvent | None:
+    return next((e for e in events if e.seq == step.seq), None)
+
+
+def is_external_handover(step: StepState, events: Iterable[TimelineEvent]) -> bool:
+    opened = opening_event(step, events)
+    return bool(opened and (opened.payload or {}).get("external"))
+
+
+def hidden_actions(step: StepState, events: Iterable[TimelineEvent]) -> set[str]:
+    """Actions the page does not offer on `step` although the definition allows them."""
+    if step.step != HANDOVER_STEP:
+        return set()
+    return {INTERNAL_ONLY} if is_external_handover(step, events) else {EXTERNAL_ONLY}
+
+
+def step_documents(step: StepState, documents: Iterable[Document]) -> list[Document]:
+    """The documents produced by the event that opened `step` (the order a compliance step waits on,
+    the packet of a hand-over)."""
+    return [d for d in documents if d.seq == step.seq]
+
+
+def date_defaults(process: Process, today: date, policy: Callable[[str], Allowance]) -> dict[str, str]:
+    """Prefilled dates of the process's forms, by field name (e.g. the compliance date of an order)."""
+    out = {}
+    for (name, field_name), key in DATE_DEFAULTS.items():
+        if name != process.name:
+            continue
+        allowance = policy(key)
+        if allowance.unit == Unit.days:
+            out[field_name] = (today + timedelta(days=allowance.amount)).isoformat()
+    return out
