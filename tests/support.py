@@ -438,4 +438,131 @@ def form(action: str, **over: Any) -> dict[str, Any]:
         "acknowledge_handover": {"note": "已接收"},
         "record_external_ack": {"done_on": today, "receiver": "新乡县某村民委员会"},
     }
+    if action not in forms and action in DROPOUT_FORMS:  # the dropout actions (appended below)
+        return {**DROPOUT_FORMS[action](today), **over}
     return {**forms[action], **over}
+
+
+# ---------------------------------------------------------------------------- dropout return (劝返复学)
+# Added for tests/workflow/test_dropout_*.py and tests/replay. Above, only form() gained its fallback to
+# DROPOUT_FORMS (for actions it did not know); everything else is unchanged.
+
+# form(action) for the dropout actions: each a complete, valid form with dates `today`. The actions both
+# processes have (acknowledge_handover, record_external_ack) keep their entries above, which fit both.
+DROPOUT_FORMS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "returned": lambda today: {"returned_on": today, "note": "学生已返校上课"},
+    "not_returned": lambda today: {
+        "contacted_on": today,
+        "visited_on": today,
+        "family_says": "家长称孩子不愿上学，要外出打工",
+    },
+    "moved_or_unknown": lambda today: {"known_destination": "", "note": "家中无人，邻居称已举家外出"},
+    "record_attempt": lambda today: {
+        "done_on": today,
+        "kind": "home_visit",
+        "who": "教育局、街道、社区干部",
+        "result": "家长仍不同意返校",
+    },
+    "special_placement": lambda today: {"placement": "special_school", "done_on": today, "note": "经评估安置"},
+    "refuses": lambda today: {"note": "多次入户劝返，家长拒不送学"},
+    "issue_order": lambda today: {
+        "done_on": today,
+        "comply_by": (date.fromisoformat(today) + timedelta(days=15)).isoformat(),
+        "content": "责令监护人于期限内送子女入学",
+    },
+    "not_complied": lambda today: {"note": "期满仍未送学"},
+    "record_measure": lambda today: {
+        "done_on": today,
+        "measure": "administrative_penalty",
+        "result": "已依法给予批评教育并处罚",
+    },
+    "exhausted": lambda today: {"note": "各项措施均已采取，学生仍未复学"},
+    "sign_off": lambda today: {"note": "同意以未复学结案"},
+    "reject_signoff": lambda today: {"note": "请申请法院强制执行后再报"},
+    "hand_over": lambda today: {
+        "destination_region": "140404",
+        "destination_address": "上党区韩店街道某小区",
+        "destination_school": "",
+        "note": "随父母迁居上党区",
+    },
+    "request_police_assist": lambda today: {"note": "去向不明，请公安机关协助查找"},
+    "located_here": lambda today: {"whereabouts": "西街街道南庄村亲戚家", "note": "已找到"},
+    "record_attendance": lambda today: {"done_on": today, "attendance": "正常到校"},
+    "dropped_again": lambda today: {"note": "再次连续无故缺课"},
+}
+
+
+def school_days_back(end: date, n: int) -> date:
+    """The day from which there are exactly `n` school days up to `end` (both counted; `end` a school day
+    or not)."""
+    from domain.processes.dropout import school_days_between
+
+    start = end
+    while school_days_between(start, end) < n:
+        start -= timedelta(days=1)
+    return start
+
+
+def dropout_facts(**over: Any) -> dict[str, Any]:
+    """A valid start form: absent for the last 10 school days up to today."""
+    today = date.fromisoformat(today_iso())
+    return {
+        "class_name": "四年级二班",
+        "absent_from": school_days_back(today, 10).isoformat(),
+        "absent_to": today.isoformat(),
+        "known": "连续两周未到校，电话无人接听",
+        **over,
+    }
+
+
+async def start_dropout(
+    db: Db,
+    client: Client,
+    task_queue: str,
+    username: str,
+    *,
+    child: str = "王小明",
+    facts: dict[str, Any] | None = None,
+    key: str | None = None,
+) -> str:
+    """Starts a dropout case through the service (api.cases.service.start_case), at school contact."""
+    p = await who(db, username)
+    async with db.sf() as s:
+        started = await service.start_case(
+            session=s,
+            client=client,
+            task_queue=task_queue,
+            principal=p,
+            data=service.StartCaseIn(
+                process="dropout_return",
+                start_step="school_contact",
+                child_id=await child_id(db, child),
+                facts=dropout_facts(**(facts or {})),
+            ),
+            idempotency_key=key,
+        )
+    return started.case_no
+
+
+async def save_history_as(client: Client, case_no: str, stem: str) -> None:
+    """Like save_history, to tests/histories/<stem>.json (e.g. "dropout-returned")."""
+    if not SAVE_HISTORIES:
+        return
+    history = await client.get_workflow_handle(f"case-{case_no}").fetch_history()
+    HISTORIES.mkdir(exist_ok=True)
+    text = json.dumps(history.to_json_dict(), separators=(",", ":"))
+    (HISTORIES / f"{stem}.json").write_text(text + "\n", encoding="utf-8")
+
+
+class DropoutDriver(CaseDriver):
+    """A dropout case (started by a school unless told otherwise); histories saved as dropout-<name>."""
+
+    @classmethod
+    async def open(cls, w: Any, username: str = "luzhou-school1", **kw: Any) -> DropoutDriver:
+        return cls(w, await start_dropout(w.db, w.client, w.tq, username, **kw))
+
+    async def save_history(self, name: str) -> None:
+        await save_history_as(self.w.client, self.no, f"dropout-{name}")
+
+    async def summary(self) -> dict[str, Any]:
+        return dict((await self.row()).summary or {})

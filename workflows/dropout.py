@@ -96,7 +96,7 @@ class DropoutWorkflow(CaseWorkflow):
         p = req.payload
         key = (step.step, req.action)
         if key in TO_CONSOLIDATION:
-            await self._to_consolidation(req)
+            await self._to_consolidation(step, req)
             return
         match key:
             case ("school_contact", "not_returned"):
@@ -124,7 +124,7 @@ class DropoutWorkflow(CaseWorkflow):
                     "order_compliance",
                     allowance=f"{days}d",
                     co_holders=step.co_holders,
-                    document=self._written_order(step, p),
+                    document=self._written_order(req, p),
                 )
             case ("order_compliance", "not_complied"):
                 await self.move(req, "legal_action", co_holders=[], counters={"measures": 0})
@@ -183,9 +183,14 @@ class DropoutWorkflow(CaseWorkflow):
                 raise DomainError("action_not_allowed", "该操作在本环节没有处理方式")  # pragma: no cover
 
     def _school(self, step: StepState) -> AgencyRef:
+        # Fix (tests/workflow/test_dropout_rules.py, reassign): a school-held step (school contact,
+        # consolidation) that a supervisor reassigned to another school is that school's pupil now; the
+        # school kept at the start would otherwise get the relapse or the consolidation back.
+        if step.holder.agency_type == T.school:
+            return step.holder
         return self._agency("school") or step.holder
 
-    async def _to_consolidation(self, req: ActionRequest) -> None:
+    async def _to_consolidation(self, step: StepState, req: ActionRequest) -> None:
         """Back at school (or placed): the school checks attendance 30 and 90 days after. The pupil may
         return to another school (a special school, or one in the county a case was taken on in)."""
         chosen = req.payload.get("school_id")
@@ -193,10 +198,13 @@ class DropoutWorkflow(CaseWorkflow):
         if chosen and (school is None or school.id != chosen):
             school = await self.resolve(T.school, prefer_id=chosen)
             self._keep("school", school)
+        elif not chosen and step.holder.agency_type == T.school and (school is None or school.id != step.holder.id):
+            school = self._school(step)  # a reassigned school contact (see _school)
+            self._keep("school", school)
         assert school is not None  # check_action asks for the school where none is known
         await self.move(req, "consolidation", holder=school, counters={"checks": 0}, summary={"school": school.name})
 
-    def _written_order(self, step: StepState, p: dict[str, Any]) -> DocumentSpec:
+    def _written_order(self, req: ActionRequest, p: dict[str, Any]) -> DocumentSpec:
         return DocumentSpec(
             kind="written_order",
             title="责令限期改正通知书",
@@ -204,7 +212,9 @@ class DropoutWorkflow(CaseWorkflow):
                 "issued_on": p["done_on"],
                 "comply_by": p["comply_by"],
                 "content": p["content"],
-                "authority": step.holder.name,
+                # Fix (tests/workflow/test_dropout_rules.py): the authority is the agency that issued the
+                # order, the bureau or the township (义务教育法 Art. 58), not always the step's holder.
+                "authority": req.actor.agency.name,
                 "school": self._st.summary.get("school", ""),
             },
         )
@@ -245,6 +255,14 @@ class DropoutWorkflow(CaseWorkflow):
                     raise DomainError("not_now", f"改正期限{local_date(due).isoformat()}尚未届满")
             case ("locate", "hand_over"):
                 self.check_handover(payload["destination_region"])
+            # Fix (tests/workflow/test_dropout_rules.py): each kind of hand-over closes only its own way. The
+            # sender holds an external hand-over (its holder serves the case's own county, check_handover
+            # refuses that county as a destination) and must not "acknowledge" it, which with continue_here
+            # opened a follow-on case in its own county; inside Changzhi the receiver acknowledges.
+            case ("handover", "acknowledge_handover") if step.holder.region_code == self._st.county:
+                raise DomainError("action_not_allowed", "迁入地不在本系统中，请记录迁入地回执")
+            case ("handover", "record_external_ack") if step.holder.region_code != self._st.county:
+                raise DomainError("action_not_allowed", "迁入地教育局在本系统中，须由其确认接收")
 
     async def on_case_action(self, req: ActionRequest) -> None:  # pragma: no cover - the process has none
         raise DomainError("action_not_allowed", "本流程没有案件层面的操作")

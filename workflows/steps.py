@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.policy import Allowance
     from domain.process import CLOSE, Process
-    from domain.regions import is_changzhi
+    from domain.regions import CITY_CODE, is_changzhi
     from workflows import activity_names as names
     from workflows.retry import ACTIVITY_TIMEOUT, WRITE_RETRY
 
@@ -374,6 +374,13 @@ class StepMachinery:
         """A hand-over goes to another county."""
         if destination == self._st.county:
             raise DomainError("same_region", "迁入地与当前所在县（区）相同，无需移交", field="destination_region")
+        # Fix (tests/workflow/test_dropout_rules.py): the city's own code is not a county. A dropout case went
+        # to the city's education bureau, which, taking it on, moved the child's registry residence to 140400
+        # (where start_case refuses every new case) and opened the follow-on case in "county" 140400.
+        if destination == CITY_CODE:
+            raise DomainError(
+                "field_invalid", "请填写迁入地的县（区）代码，而不是长治市的代码", field="destination_region"
+            )
 
     async def start_follow_on(self, req: ActionRequest, *, county: str, start_step: str, facts: dict[str, Any]) -> str:
         """Open a new case of the same process for the same child in `county`, started by the request's
