@@ -37,8 +37,12 @@ def check_step_action(process: Process, state: CaseState, step: StepState, actio
         raise DomainError("not_permitted", f"“{action.label}”须由{who}办理")
     if action.actor_types is not None:
         check_actor_type(action, actor, state.county)
-    elif actor.agency.id not in step.holder_ids():
-        raise DomainError("not_holder", f"本单位不是“{definition.label}”环节的承办单位")
+    elif actor.agency.id != step.holder.id:
+        co_holder = actor.agency.id in {a.id for a in step.co_holders}
+        if not co_holder:
+            raise DomainError("not_holder", f"本单位不是“{definition.label}”环节的承办单位")
+        if not action.by_co_holders:
+            raise DomainError("not_holder", f"“{action.label}”由承办单位{step.holder.name}办理，协办单位不能办理")
     return action
 
 

@@ -54,6 +54,9 @@ class Action:
     holder_types: tuple[AgencyType, ...] | None = None
     # Only these roles may take it (e.g. a supervisor's sign-off); None: operators and supervisors.
     roles: tuple[Role, ...] | None = None
+    # Co-holders of the step (the township and committee in joint persuasion) may take it too; other
+    # actions are the holder's alone.
+    by_co_holders: bool = False
     style: str = "primary"  # primary | secondary | danger, for the page's button
 
 

@@ -224,9 +224,13 @@ class DropoutWorkflow(CaseWorkflow):
         opens its own case for the pupil, linked to this one, so that no child is lost on the way."""
         follow_on = None
         if req.payload.get("continue_here"):
+            county = step.holder.region_code
+            chosen = req.payload.get("destination_committee_id")
+            committee = await self.resolve(T.village_committee, county, prefer_id=chosen) if chosen else None
             follow_on = await self.start_follow_on(
                 req,
-                county=step.holder.region_code,
+                county=county,
+                village_committee=committee,
                 start_step="joint_persuasion",
                 facts={
                     "school": self._st.summary.get("school", ""),
@@ -234,7 +238,11 @@ class DropoutWorkflow(CaseWorkflow):
                     "known": f"由{self._st.case_no}移交（原就读：{self._st.summary.get('school', '')}）",
                 },
             )
-        await self.close(req, "moved", payload={"follow_on": follow_on} if follow_on else None)
+        told = self.handover_acknowledged(step.holder)
+        school = self._agency("school")
+        if school:
+            told.append(self.tell(school, "handover_acknowledged", f"{self._st.case_no}：学生已移交{step.holder.name}"))
+        await self.close(req, "moved", notify=told, payload={"follow_on": follow_on} if follow_on else None)
 
     # ------------------------------------------------------------------ checks beyond the definition
 

@@ -157,7 +157,9 @@ class GuardianshipWorkflow(CaseWorkflow):
                 await self._to_guidance(req)
             case ("monitoring", "record_visit"):
                 await self._monitoring_visit(step, req)
-            case ("handover", "acknowledge_handover" | "record_external_ack"):
+            case ("handover", "acknowledge_handover"):
+                await self.close(req, "moved", notify=self.handover_acknowledged(step.holder))
+            case ("handover", "record_external_ack"):
                 await self.close(req, "moved")
             # the child-safety branch
             case ("temporary_guardianship_intake", "accept_child"):

@@ -359,6 +359,7 @@ class StepMachinery:
             title="迁出移交函",
             fields={"destination_region": destination, "from_agency": req.actor.agency.name, **(packet or {})},
         )
+        self._st.vars["handover_from"] = req.actor.agency.model_dump(mode="json")
         if is_changzhi(destination):
             receiver = await self.resolve(receiver_type, destination, prefer_id=prefer_id)
             return await self.move(
@@ -369,6 +370,14 @@ class StepMachinery:
                 parties=[PartyGrant(agency=receiver, role="receiver")],
             )
         return await self.move(req, step, holder=req.actor.agency, document=document, payload={"external": True})
+
+    def handover_acknowledged(self, receiver: AgencyRef) -> list[NotificationSpec]:
+        """The agency that handed the case over is told it arrived."""
+        raw = self._st.vars.get("handover_from")
+        if not raw:
+            return []
+        sender = AgencyRef.model_validate(raw)
+        return [self.tell(sender, "handover_acknowledged", f"{self._st.case_no}：{receiver.name}已确认接收")]
 
     def check_handover(self, destination: str) -> None:
         """A hand-over goes to another county."""
@@ -382,7 +391,15 @@ class StepMachinery:
                 "field_invalid", "请填写迁入地的县（区）代码，而不是长治市的代码", field="destination_region"
             )
 
-    async def start_follow_on(self, req: ActionRequest, *, county: str, start_step: str, facts: dict[str, Any]) -> str:
+    async def start_follow_on(
+        self,
+        req: ActionRequest,
+        *,
+        county: str,
+        start_step: str,
+        facts: dict[str, Any],
+        village_committee: AgencyRef | None = None,
+    ) -> str:
         """Open a new case of the same process for the same child in `county`, started by the request's
         agency and linked to this one (a pupil handed to another county is taken on there). Returns the
         new case number."""
@@ -408,6 +425,7 @@ class StepMachinery:
             county=county,
             starter=req.actor,
             facts={**facts, "follows": st.case_no},
+            village_committee=village_committee,
         )
         await workflow.start_child_workflow(
             self.process.name,

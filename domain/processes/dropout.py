@@ -27,7 +27,12 @@ NOTE_REQUIRED = Field("note", "情况说明", FieldKind.textarea)
 DATE_DONE = Field("done_on", "日期", FieldKind.date, not_future=True)
 RETURNED_ON = Field("returned_on", "复学日期", FieldKind.date, not_future=True)
 RETURN_SCHOOL = Field(
-    "school_id", "复学学校", FieldKind.agency, required=False, agency_type=T.school, help="不填则为原就读学校"
+    "school_id",
+    "复学学校",
+    FieldKind.agency,
+    required=False,
+    agency_type=T.school,
+    help="不填则为原就读学校（接收迁入学生的关联案件须选择）",
 )
 
 # Compulsory education (义务教育法 Art. 11): from 6 for nine years; a pupil who started late may still be
@@ -164,6 +169,7 @@ DROPOUT = Process(
                     "record_attempt",
                     "记录一次劝返",
                     to=("",),
+                    by_co_holders=True,
                     fields=(
                         DATE_DONE,
                         Field("kind", "方式", FieldKind.choice, choices=ATTEMPT_KINDS),
@@ -171,7 +177,14 @@ DROPOUT = Process(
                         Field("result", "结果", FieldKind.textarea),
                     ),
                 ),
-                Action("returned", "学生已复学", to=("consolidation",), fields=(RETURNED_ON, RETURN_SCHOOL, NOTE)),
+                # The committee or the township may be the first to see the pupil back at school.
+                Action(
+                    "returned",
+                    "学生已复学",
+                    to=("consolidation",),
+                    fields=(RETURNED_ON, RETURN_SCHOOL, NOTE),
+                    by_co_holders=True,
+                ),
                 Action(
                     "special_placement",
                     "特殊安置",
@@ -207,6 +220,7 @@ DROPOUT = Process(
                     "issue_order",
                     "制发责令改正通知书",
                     to=("order_compliance",),
+                    by_co_holders=True,  # the township may issue it (义务教育法 Art. 58)
                     fields=(
                         DATE_DONE,
                         Field("comply_by", "改正期限（送学截止日期）", FieldKind.date),
@@ -222,13 +236,21 @@ DROPOUT = Process(
             None,  # due on the date the order sets
             description="改正期限内复学则转入巩固；期满仍未复学则依法控辍",
             actions=(
-                Action("returned", "已按期复学", to=("consolidation",), fields=(RETURNED_ON, RETURN_SCHOOL, NOTE)),
+                # The township that issued the order may follow its compliance too.
+                Action(
+                    "returned",
+                    "已按期复学",
+                    to=("consolidation",),
+                    fields=(RETURNED_ON, RETURN_SCHOOL, NOTE),
+                    by_co_holders=True,
+                ),
                 Action(
                     "not_complied",
                     "期满仍未复学，依法控辍",
                     to=("legal_action",),
                     fields=(NOTE_REQUIRED,),
                     style="danger",
+                    by_co_holders=True,
                 ),
             ),
         ),
@@ -292,6 +314,7 @@ DROPOUT = Process(
                     "located_here",
                     "已找到，仍在本县",
                     to=("joint_persuasion",),
+                    by_co_holders=True,  # the police, asked to help, may report where the pupil is
                     fields=(Field("whereabouts", "现住址/去向"), NOTE),
                 ),
                 Action("returned", "学生已复学", to=("consolidation",), fields=(RETURNED_ON, RETURN_SCHOOL, NOTE)),
@@ -310,6 +333,13 @@ DROPOUT = Process(
                     to=(CLOSE,),
                     fields=(
                         Field("continue_here", "在本县继续劝返（新建关联案件）", FieldKind.bool, required=False),
+                        Field(
+                            "destination_committee_id",
+                            "学生现居住地村（居）委会（参与联合劝返）",
+                            FieldKind.agency,
+                            required=False,
+                            agency_type=T.village_committee,
+                        ),
                         NOTE,
                     ),
                 ),

@@ -37,8 +37,11 @@ async def cases(live: Live) -> int:
 
 
 async def act(live: Live, token: str, case_no: str, step: str, action: str, **payload: object):
-    return await live.http.post(f"/api/v1/cases/{case_no}/actions", headers=auth(token),
-                                json={"step": step, "action": action, "payload": payload})
+    return await live.http.post(
+        f"/api/v1/cases/{case_no}/actions",
+        headers=auth(token),
+        json={"step": step, "action": action, "payload": payload},
+    )
 
 
 async def test_school_system_reports_with_its_token(live: Live) -> None:
@@ -79,16 +82,27 @@ async def test_start_refusals_change_nothing(live: Live) -> None:
 
     future = {"absent_from": today.isoformat(), "absent_to": (today + timedelta(days=3)).isoformat()}
     await refused(await report_body(live, **future), 422, "date_in_future", "absent_to")
-    backwards = {"absent_from": (today - timedelta(days=2)).isoformat(),
-                 "absent_to": (today - timedelta(days=20)).isoformat()}
+    backwards = {
+        "absent_from": (today - timedelta(days=2)).isoformat(),
+        "absent_to": (today - timedelta(days=20)).isoformat(),
+    }
     await refused(await report_body(live, **backwards), 422, "dates_out_of_order", "absent_to")
     short = {"absent_from": (today - timedelta(days=4)).isoformat(), "absent_to": today.isoformat()}
     await refused(await report_body(live, **short), 422, "below_threshold", "absent_to")
     # A child of four is not of compulsory-education age.
     async with live.db.sf() as s, s.begin():
         born = date(today.year - 4, 1, 15)
-        s.add(Child(name="小小", sex="female", birth_date=born, id_number=make_id_number("140403", born, 2),
-                    origin_region="140403", residence_region="140403", address="东街"))
+        s.add(
+            Child(
+                name="小小",
+                sex="female",
+                birth_date=born,
+                id_number=make_id_number("140403", born, 2),
+                origin_region="140403",
+                residence_region="140403",
+                address="东街",
+            )
+        )
     await refused(await report_body(live, child="小小"), 422, "not_compulsory_age", "child_id")
     # The bureau must name the school, and a school it must be.
     bureau = await make_token(live.db, "luzhou-edu")
@@ -98,16 +112,27 @@ async def test_start_refusals_change_nothing(live: Live) -> None:
         hospital_id = (await s.execute(select(Agency.id).where(Agency.code == "luzhou-hospital"))).scalar_one()
     r = await live.http.post("/api/v1/cases", json=await report_body(live, school_id=hospital_id), headers=auth(bureau))
     assert r.status_code == 422 and (r.json()["error"]["code"], r.json()["error"]["field"]) == (
-        "field_invalid", "school_id")
+        "field_invalid",
+        "school_id",
+    )
     assert await cases(live) == 0
 
 
 async def test_persuasion_by_the_township_and_a_hand_over_between_counties(live: Live) -> None:
     school = await make_token(live.db, "luzhou-school1")
     case_no = (await live.http.post("/api/v1/cases", json=await report_body(live), headers=auth(school))).json()[
-        "case_no"]
-    r = await act(live, school, case_no, "school_contact", "not_returned", contacted_on=today_iso(),
-                  visited_on=today_iso(), family_says="孩子不愿上学")
+        "case_no"
+    ]
+    r = await act(
+        live,
+        school,
+        case_no,
+        "school_contact",
+        "not_returned",
+        contacted_on=today_iso(),
+        visited_on=today_iso(),
+        family_says="孩子不愿上学",
+    )
     assert r.status_code == 200, r.text
     edu = await make_token(live.db, "luzhou-edu")
     case = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(edu))).json()
@@ -118,8 +143,17 @@ async def test_persuasion_by_the_township_and_a_hand_over_between_counties(live:
     town = await make_token(live.db, "luzhou-town1")
     inbox = (await live.http.get("/api/v1/inbox", headers=auth(town))).json()["items"]
     assert case_no in [i["case_no"] for i in inbox]
-    r = await act(live, town, case_no, "joint_persuasion", "record_attempt", done_on=today_iso(), kind="home_visit",
-                  who="街道干部李某、社区主任王某", result="家长同意考虑，尚未送学")
+    r = await act(
+        live,
+        town,
+        case_no,
+        "joint_persuasion",
+        "record_attempt",
+        done_on=today_iso(),
+        kind="home_visit",
+        who="街道干部李某、社区主任王某",
+        result="家长同意考虑，尚未送学",
+    )
     assert r.status_code == 200, r.text
     vc = await make_token(live.db, "luzhou-vc1")
     seen = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(vc))).json()
@@ -135,8 +169,15 @@ async def test_persuasion_by_the_township_and_a_hand_over_between_counties(live:
     assert r.status_code == 422 and r.json()["error"]["code"] == "region_format"
     r = await act(live, edu, case_no, "locate", "hand_over", destination_region="140403")
     assert r.status_code == 422 and r.json()["error"]["code"] == "same_region"
-    r = await act(live, edu, case_no, "locate", "hand_over", destination_region="140404",
-                  destination_address="上党区韩店街道某小区")
+    r = await act(
+        live,
+        edu,
+        case_no,
+        "locate",
+        "hand_over",
+        destination_region="140404",
+        destination_address="上党区韩店街道某小区",
+    )
     assert r.status_code == 200, r.text
     origin = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(edu))).json()
     handover_seq = origin["timeline"][-1]["seq"]
@@ -151,9 +192,22 @@ async def test_persuasion_by_the_township_and_a_hand_over_between_counties(live:
     assert r.status_code == 403 and r.json()["error"]["code"] == "not_holder"
     tunliu = await make_token(live.db, "tunliu-edu")
     assert (await act(live, tunliu, case_no, "handover", "acknowledge_handover")).status_code == 404
-    r = await act(live, dest, case_no, "handover", "acknowledge_handover", continue_here=True, note="已接收")
+    async with live.db.sf() as s:
+        committee = (await s.execute(select(Agency.id).where(Agency.code == "shangdang-vc1"))).scalar_one()
+    r = await act(
+        live,
+        dest,
+        case_no,
+        "handover",
+        "acknowledge_handover",
+        continue_here=True,
+        note="已接收",
+        destination_committee_id=committee,
+    )
     assert r.status_code == 200, r.text
     assert r.json()["closed"] is True and r.json()["outcome"] == "moved"
+    told = (await live.http.get("/api/v1/notifications", headers=auth(edu))).json()["items"]
+    assert any(n["case_no"] == case_no and n["kind"] == "handover_acknowledged" for n in told)
 
     # The origin keeps its whole history, and sees where the case went.
     origin = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(edu))).json()
@@ -163,6 +217,11 @@ async def test_persuasion_by_the_township_and_a_hand_over_between_counties(live:
     new = (await live.http.get(f"/api/v1/cases/{follow_on}", headers=auth(dest))).json()
     assert new["county"] == "140404" and new["steps"][0]["step"] == "joint_persuasion"
     assert new["steps"][0]["holder"]["name"] == "上党区教育局"
+    # The committee the receiving bureau named, and its township, persuade with it there.
+    assert sorted(a["name"] for a in new["steps"][0]["co_holders"]) == [
+        "上党区韩店街道办事处",
+        "上党区韩店街道城北社区居民委员会",
+    ]
     assert (await live.http.get(f"/api/v1/cases/{follow_on}", headers=auth(edu))).status_code == 404
 
 
@@ -175,8 +234,9 @@ async def test_monthly_report_for_the_county_supervisor(live: Live) -> None:
     month = f"{local_date(datetime.now(UTC)):%Y-%m}"
     report = (await live.http.get("/api/v1/reports/dropout_return", params={"month": month}, headers=auth(sup))).json()
     assert report["opened"] == 2 and report["still_open"] == 2
-    assert report["groups"] == [{"group": "潞州区实验小学", "step": "school_contact", "step_label": "学校联系家访",
-                                 "cases": 2, "overdue": 0}]
+    assert report["groups"] == [
+        {"group": "潞州区实验小学", "step": "school_contact", "step_label": "学校联系家访", "cases": 2, "overdue": 0}
+    ]
     other = await make_token(live.db, "shangdang-edu-sup")
     assert (await live.http.get("/api/v1/reports/dropout_return", headers=auth(other))).json()["items"] == []
     r = await live.http.get("/api/v1/reports/dropout_return", headers=auth(school))

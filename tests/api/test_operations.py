@@ -55,8 +55,10 @@ async def test_loading_a_years_schedule_makes_provisional_deadlines_exact(live: 
     assert r.json()["provisional_cases"] == 1
 
     async def exact() -> dict | None:
+        # The live step changes first; the timeline event is written by the activity just after.
         c = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(police))).json()
-        return c if not c["steps"][0]["due_provisional"] else None
+        done = not c["steps"][0]["due_provisional"] and c["timeline"][-1]["kind"] == "deadline_confirmed"
+        return c if done else None
 
     case = await wait_for(exact, what="the deadline to become exact")
     assert case["steps"][0]["level3_at"] != old_level3  # two more days off in January move it

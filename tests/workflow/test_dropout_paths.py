@@ -431,7 +431,7 @@ async def test_locate_with_the_police_then_found_in_the_county(fresh_wf):
 async def test_moved_from_persuasion_handed_over_and_acknowledged(fresh_wf):
     c = await DropoutDriver.open(fresh_wf)
     await to_persuasion(c)
-    r = await c.act("luzhou-town1", "moved_or_unknown", form("moved_or_unknown", known_destination="上党区"))
+    r = await c.act("luzhou-edu", "moved_or_unknown", form("moved_or_unknown", known_destination="上党区"))
     loc = await c.step()
     assert (loc.step, holder(loc)) == ("locate", "luzhou-edu")
     assert (await c.path())[-1] == ("action", "moved_or_unknown", "joint_persuasion", "locate")

@@ -201,10 +201,12 @@ async def test_refuses_needs_a_home_visit_first(fresh_wf):
     await c.act("luzhou-edu", "record_attempt", form("record_attempt", kind="meeting"))
     assert (await c.step()).counters == {"attempts": 2, "home_visits": 0}
     await refused(c, "home_visit_required", no_visit, c.act("luzhou-edu", "refuses", form("refuses")))
-    await refused(c, "home_visit_required", no_visit, c.act("luzhou-town1", "refuses", form("refuses")))
+    # The decision to order is the bureau's: the team records attempts but may not take it.
+    bureau_only = "“家长拒不送学，书面责令”由承办单位潞州区教育局办理，协办单位不能办理"
+    await refused(c, "not_holder", bureau_only, c.act("luzhou-town1", "refuses", form("refuses")))
     await c.act("luzhou-town1", "record_attempt", form("record_attempt"))  # a home visit
     assert (await c.step()).counters == {"attempts": 3, "home_visits": 1}
-    await c.act("luzhou-town1", "refuses", form("refuses"))
+    await c.act("luzhou-edu", "refuses", form("refuses"))
     assert (await c.step()).step == "written_order"
 
 
