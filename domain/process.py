@@ -60,6 +60,11 @@ class Action:
     style: str = "primary"  # primary | secondary | danger, for the page's button
 
 
+# Fields most actions share.
+NOTE = Field("note", "情况说明", FieldKind.textarea, required=False)
+NOTE_REQUIRED = Field("note", "情况说明", FieldKind.textarea)
+DATE_DONE = Field("done_on", "日期", FieldKind.date, not_future=True)
+
 CLOSE = "@close"  # pseudo-step: the case closes
 END_TRACK = "@end"  # pseudo-step: a side track ends, the main track continues
 

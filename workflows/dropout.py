@@ -47,13 +47,6 @@ class DropoutWorkflow(CaseWorkflow):
     async def run(self, inp: CaseInput) -> CaseResult:
         return await self._run(inp)
 
-    def _agency(self, key: str) -> AgencyRef | None:
-        raw = self._st.vars.get(key)
-        return AgencyRef.model_validate(raw) if raw else None
-
-    def _keep(self, key: str, agency: AgencyRef | None) -> None:
-        self._st.vars[key] = agency.model_dump(mode="json") if agency else None
-
     # ------------------------------------------------------------------ start
 
     async def on_start(self, start: CaseStart) -> None:

@@ -48,13 +48,6 @@ class GuardianshipWorkflow(CaseWorkflow):
 
     # ------------------------------------------------------------------ facts kept between steps
 
-    def _agency(self, key: str) -> AgencyRef | None:
-        raw = self._st.vars.get(key)
-        return AgencyRef.model_validate(raw) if raw else None
-
-    def _keep(self, key: str, value: Any) -> None:
-        self._st.vars[key] = value.model_dump(mode="json") if isinstance(value, AgencyRef) else value
-
     async def _village_committee(self) -> AgencyRef:
         vc = self._agency("village_committee")
         if vc is None:

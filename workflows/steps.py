@@ -55,6 +55,14 @@ class StepMachinery:
     def _open_step(self, name: str | None) -> StepState | None:
         return next((s for s in self._st.steps.values() if s.step == name), None)
 
+    def _agency(self, key: str) -> AgencyRef | None:
+        """An agency the process kept in the case's state (the school, the ordering authority, ...)."""
+        raw = self._st.vars.get(key)
+        return AgencyRef.model_validate(raw) if raw else None
+
+    def _keep(self, key: str, value: Any) -> None:
+        self._st.vars[key] = value.model_dump(mode="json") if isinstance(value, AgencyRef) else value
+
     async def resolve(
         self,
         agency_type: AgencyType,

@@ -11,6 +11,9 @@ from domain.errors import DomainError
 from domain.idnumber import age_on
 from domain.process import (
     CLOSE,
+    DATE_DONE,
+    NOTE,
+    NOTE_REQUIRED,
     Action,
     Field,
     FieldKind,
@@ -22,9 +25,6 @@ from domain.process import (
 )
 from domain.workdays import WorkCalendar
 
-NOTE = Field("note", "情况说明", FieldKind.textarea, required=False)
-NOTE_REQUIRED = Field("note", "情况说明", FieldKind.textarea)
-DATE_DONE = Field("done_on", "日期", FieldKind.date, not_future=True)
 RETURNED_ON = Field("returned_on", "复学日期", FieldKind.date, not_future=True)
 RETURN_SCHOOL = Field(
     "school_id",

@@ -7,7 +7,10 @@ from domain.enums import AgencyType as T
 from domain.errors import DomainError
 from domain.process import (
     CLOSE,
+    DATE_DONE,
     END_TRACK,
+    NOTE,
+    NOTE_REQUIRED,
     Action,
     Field,
     FieldKind,
@@ -17,10 +20,6 @@ from domain.process import (
     StartOption,
     Step,
 )
-
-NOTE = Field("note", "情况说明", FieldKind.textarea, required=False)
-NOTE_REQUIRED = Field("note", "情况说明", FieldKind.textarea)
-DATE_DONE = Field("done_on", "日期", FieldKind.date, not_future=True)
 
 DECIDING_AUTHORITIES = (T.police, T.procuratorate, T.court)
 
