@@ -39,6 +39,8 @@ class Field:
     help: str = ""
     agency_type: AgencyType | None = None  # for kind=agency: which agencies to offer
     not_future: bool = False  # for kind=date
+    # For kind=date: the form offers today + this policy's days (e.g. an order's compliance date).
+    default_policy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,12 @@ class Process:
     summary_fields: tuple[tuple[str, str], ...] = ()
     # The summary key the supervisors' report groups by (with the step).
     report_by: str | None = None
+    # What the process is for, in a sentence, where a clerk chooses one; and the purpose a transfer
+    # packet names (关爱保护, 劝返复学).
+    description: str = ""
+    purpose: str = ""
+    # Step counters a reader sees (key → label, unit); a counter not listed is internal.
+    counter_labels: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def step(self, name: str) -> Step:
         for s in self.steps:

@@ -18,19 +18,6 @@ from domain.policy import Allowance, Unit
 from domain.process import Process
 from ui.timeline import LINK_LABELS
 
-# A step's counters as a reader sees them (a counter without a label is internal and not shown).
-COUNTER_LABELS = {
-    "sessions": ("已完成指导", "次"),
-    "visits": ("已完成回访", "次"),
-    "attempts": ("已记录劝返", "次"),
-    "home_visits": ("其中入户劝返", "次"),
-    "measures": ("已记录控辍措施", "次"),
-    "checks": ("已完成到校核查", "次"),
-}
-
-# A date field prefilled from a policy value in force in the case's county: (process, field) → policy key.
-DATE_DEFAULTS = {("dropout_return", "comply_by"): "dropout.written_order_comply"}
-
 # The hand-over step's two ways to end: the receiving agency in this deployment acknowledges; for a
 # destination outside it, the sender records the receipt. Each hides the other.
 HANDOVER_STEP = "handover"
@@ -54,8 +41,9 @@ def summary_items(process: Process, summary: dict[str, Any] | None) -> list[tupl
     return out
 
 
-def counter_items(counters: dict[str, int]) -> list[tuple[str, str]]:
-    return [(label, f"{counters[key]}{unit}") for key, (label, unit) in COUNTER_LABELS.items() if key in counters]
+def counter_items(process: Process, counters: dict[str, int]) -> list[tuple[str, str]]:
+    labels = process.counter_labels
+    return [(label, f"{counters[key]}{unit}") for key, (label, unit) in labels.items() if key in counters]
 
 
 def linked_cases(facts: dict[str, Any], events: Iterable[TimelineEvent]) -> list[CaseLink]:
@@ -111,10 +99,10 @@ def step_documents(step: StepState, documents: Iterable[Document]) -> list[Docum
 def date_defaults(process: Process, today: date, policy: Callable[[str], Allowance]) -> dict[str, str]:
     """Prefilled dates of the process's forms, by field name (e.g. the compliance date of an order)."""
     out = {}
-    for (name, field_name), key in DATE_DEFAULTS.items():
-        if name != process.name:
-            continue
-        allowance = policy(key)
-        if allowance.unit == Unit.days:
-            out[field_name] = (today + timedelta(days=allowance.amount)).isoformat()
+    fields = [f for s in process.steps for a in s.actions for f in a.fields]
+    for f in [*fields, *process.start_fields]:
+        if f.default_policy:
+            allowance = policy(f.default_policy)
+            if allowance.unit == Unit.days:
+                out[f.name] = (today + timedelta(days=allowance.amount)).isoformat()
     return out

@@ -235,7 +235,7 @@ async def _step_views(
                 if o.step is not None and o.step.track == st.track and o.action.name not in hidden
             ],
             supervise=st.track in supervisable,
-            counters=counter_items(st.counters),
+            counters=counter_items(process, st.counters),
             reserved=reserved_actions(process, live, st, actor) if live is not None else [],
             documents=step_documents(st, records.documents),
             external=is_external_handover(st, records.events),
@@ -426,7 +426,6 @@ async def supervise(request: Request, case_no: str, user: PageUser, session: Ses
 # Documents with a layout of their own (ui/templates/docs/<kind>.html); others are listed field by field.
 DOC_TEMPLATES = frozenset({"reprimand", "transfer_packet", "written_order"})
 # What the receiving agency of a transfer packet is asked to carry on with.
-PACKET_PURPOSES = {"guardianship": "关爱保护", "dropout_return": "劝返复学"}
 
 
 def packet_addressee(process: Process, destination: str) -> str:
@@ -475,7 +474,7 @@ async def document(request: Request, case_no: str, doc_id: str, user: PageUser, 
         doc_template=f"docs/{doc.kind}.html" if doc.kind in DOC_TEMPLATES else "docs/generic.html",
         case_county_name=full_region_name(case.county) or case.county,
         addressee=packet_addressee(process, destination_name),
-        purpose=PACKET_PURPOSES.get(process.name, "关爱保护"),
+        purpose=process.purpose or process.label,
         destination=destination_name,
         origin_name=full_region_name(case.child.origin_region) or case.child.origin_region,
         residence_name=full_region_name(case.child.residence_region) or case.child.residence_region,

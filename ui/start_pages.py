@@ -27,14 +27,6 @@ from ui.render import flash, render
 
 router = APIRouter(include_in_schema=False)
 
-# What each process is for, on the page where a clerk chooses one (a process without a line shows none).
-PROCESS_BLURBS = {
-    "guardianship": "监护人不依法履行监护职责或侵害儿童权益：村（居）委会劝诫、制止，或强制报告公安机关。",
-    "dropout_return": (
-        "义务教育阶段学生无正当理由连续缺课、疑似辍学：学校联系家访，县教育局会同乡镇、村（居）委会劝返复学。"
-    ),
-}
-
 
 def startable(user: Principal) -> list[Process]:
     """The processes the user's agency may start, by some start option."""
@@ -143,7 +135,6 @@ def choice_page(request: Request, user: Principal, child: Child, *, by_id_number
         stage="choose",
         **_child_context(child, by_id_number),
         processes=startable(user),
-        blurbs=PROCESS_BLURBS,
         agency_type=user.agency.agency_type,
     )
 

@@ -95,6 +95,14 @@ DROPOUT = Process(
     name="dropout_return",
     label="劝返复学",
     code="KC",
+    description="义务教育阶段学生无正当理由连续缺课、疑似辍学：学校联系家访，县教育局会同乡镇、村（居）委会劝返复学。",
+    purpose="劝返复学",
+    counter_labels={
+        "attempts": ("已记录劝返", "次"),
+        "home_visits": ("其中入户劝返", "次"),
+        "measures": ("已记录控辍措施", "次"),
+        "checks": ("已完成到校核查", "次"),
+    },
     check_start=check_start,
     closes_at_age=17,
     aged_out_outcome="aged_out",
@@ -223,7 +231,12 @@ DROPOUT = Process(
                     by_co_holders=True,  # the township may issue it (义务教育法 Art. 58)
                     fields=(
                         DATE_DONE,
-                        Field("comply_by", "改正期限（送学截止日期）", FieldKind.date),
+                        Field(
+                            "comply_by",
+                            "改正期限（送学截止日期）",
+                            FieldKind.date,
+                            default_policy="dropout.written_order_comply",
+                        ),
                         Field("content", "责令内容", FieldKind.textarea),
                     ),
                 ),
