@@ -70,6 +70,12 @@ DATE_DONE = Field("done_on", "日期", FieldKind.date, not_future=True)
 CLOSE = "@close"  # pseudo-step: the case closes
 END_TRACK = "@end"  # pseudo-step: a side track ends, the main track continues
 
+# The hand-over step every process uses the same way (workflows/steps.py `hand_over`): a receiver in this
+# deployment acknowledges it; for a destination outside it, the sender records the receipt.
+HANDOVER_STEP = "handover"
+ACKNOWLEDGE = "acknowledge_handover"
+RECORD_EXTERNAL_ACK = "record_external_ack"
+
 
 @dataclass(frozen=True)
 class Step:
@@ -85,6 +91,32 @@ class Step:
 
     def action(self, name: str) -> Action | None:
         return next((a for a in self.actions if a.name == name), None)
+
+
+def handover_step(
+    label: str,
+    receiver: AgencyType,
+    policy_key: str,
+    description: str,
+    ack_fields: tuple[Field, ...] = (),
+) -> Step:
+    """The hand-over step of a process whose cases follow a child who moves."""
+    return Step(
+        HANDOVER_STEP,
+        label,
+        (receiver,),
+        policy_key,
+        description=description,
+        actions=(
+            Action(ACKNOWLEDGE, "确认接收", to=(CLOSE,), fields=(*ack_fields, NOTE)),
+            Action(
+                RECORD_EXTERNAL_ACK,
+                "记录迁入地回执",
+                to=(CLOSE,),
+                fields=(DATE_DONE, Field("receiver", "接收单位"), NOTE),
+            ),
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,13 @@ from domain.enums import ROLE_LABELS
 from domain.errors import DomainError
 from domain.messages import Actor, CaseState, StepState
 from domain.policy import Allowance, Unit
-from domain.process import Process
+from domain.process import ACKNOWLEDGE, HANDOVER_STEP, RECORD_EXTERNAL_ACK, Process
 from ui.timeline import LINK_LABELS
 
 # The hand-over step's two ways to end: the receiving agency in this deployment acknowledges; for a
 # destination outside it, the sender records the receipt. Each hides the other.
-HANDOVER_STEP = "handover"
-INTERNAL_ONLY = "acknowledge_handover"
-EXTERNAL_ONLY = "record_external_ack"
+INTERNAL_ONLY = ACKNOWLEDGE
+EXTERNAL_ONLY = RECORD_EXTERNAL_ACK
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,7 @@ class CaseWorkflow(Oversight):
             raise DomainError("stale", "该环节已有新的办理记录，请刷新页面后再操作")
         action = permissions.check_step_action(self.process, st, step, req.action, req.actor)
         payload = clean_payload(action.fields, req.payload, today=self._today())
+        self.check_handover_close(step, req.action)
         self.check_action(step, req, payload)
         return payload
 

@@ -256,14 +256,6 @@ class DropoutWorkflow(CaseWorkflow):
                     raise DomainError("not_now", f"改正期限{local_date(due).isoformat()}尚未届满")
             case ("locate", "hand_over"):
                 self.check_handover(payload["destination_region"])
-            # Fix (tests/workflow/test_dropout_rules.py): each kind of hand-over closes only its own way. The
-            # sender holds an external hand-over (its holder serves the case's own county, check_handover
-            # refuses that county as a destination) and must not "acknowledge" it, which with continue_here
-            # opened a follow-on case in its own county; inside Changzhi the receiver acknowledges.
-            case ("handover", "acknowledge_handover") if step.holder.region_code == self._st.county:
-                raise DomainError("action_not_allowed", "迁入地不在本系统中，请记录迁入地回执")
-            case ("handover", "record_external_ack") if step.holder.region_code != self._st.county:
-                raise DomainError("action_not_allowed", "迁入地教育局在本系统中，须由其确认接收")
 
     async def on_case_action(self, req: ActionRequest) -> None:  # pragma: no cover - the process has none
         raise DomainError("action_not_allowed", "本流程没有案件层面的操作")

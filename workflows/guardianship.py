@@ -186,7 +186,7 @@ class GuardianshipWorkflow(CaseWorkflow):
                     ],
                 )
             case ("guardianship_revocation", "support_suit"):
-                await self.record(req, track=step.track, from_step=step.step, to_step=step.step)
+                await self.record_on_step(req, step)
             case ("guardianship_revocation", "revoke"):
                 custodian = self._agency("custodian") or await self.resolve(T.civil_affairs)
                 await self.move(req, "long_term_guardianship", holder=custodian)

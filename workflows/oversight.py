@@ -96,12 +96,10 @@ class Oversight(StepMachinery):
             )
         notes = [note]
         updated = step.model_copy(update={"level": level})
-        await self.record(
+        await self.record_on_step(
             None,
+            step,
             "escalated",
-            track=step.track,
-            from_step=step.step,
-            to_step=step.step,
             set_steps=[updated],
             notify=notes,
             payload={"level": level},
@@ -115,12 +113,10 @@ class Oversight(StepMachinery):
         assert step is not None
         label = self.label(step.step)
         if req.supervisor == "urge":
-            await self.record(
+            await self.record_on_step(
                 req,
+                step,
                 "urged",
-                track=step.track,
-                from_step=step.step,
-                to_step=step.step,
                 note=req.reason,
                 notify=[self.tell(step.holder, "urged", f"{self._st.case_no}「{label}」被督办")],
             )
@@ -143,12 +139,10 @@ class Oversight(StepMachinery):
                     "extensions": [*step.extensions, by],
                 }
             )
-            await self.record(
+            await self.record_on_step(
                 req,
+                step,
                 "extended",
-                track=step.track,
-                from_step=step.step,
-                to_step=step.step,
                 set_steps=[updated],
                 note=req.reason,
                 payload={
@@ -161,12 +155,10 @@ class Oversight(StepMachinery):
         elif req.supervisor == "reassign":
             assert req.new_holder is not None
             updated = step.model_copy(update={"holder": req.new_holder})
-            await self.record(
+            await self.record_on_step(
                 req,
+                step,
                 "reassigned",
-                track=step.track,
-                from_step=step.step,
-                to_step=step.step,
                 set_steps=[updated],
                 note=req.reason,
                 payload={"from_agency": step.holder.name, "to_agency": req.new_holder.name},
@@ -230,12 +222,10 @@ class Oversight(StepMachinery):
             if nd == d:
                 continue
             updated = step.model_copy(update={"deadlines": nd, "level": self._capped_level(step.level, nd)})
-            await self.record(
+            await self.record_on_step(
                 None,
+                step,
                 "deadline_confirmed",
-                track=step.track,
-                from_step=step.step,
-                to_step=step.step,
                 set_steps=[updated],
                 payload={
                     "old_due_at": d.due_at.isoformat(),

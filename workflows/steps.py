@@ -12,7 +12,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.deadlines import StepDeadlines
-    from domain.enums import AgencyType, Role
+    from domain.enums import AGENCY_TYPE_LABELS, AgencyType, Role
     from domain.errors import DomainError
     from domain.ids import workflow_id
     from domain.messages import (
@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         StepState,
     )
     from domain.policy import Allowance
-    from domain.process import CLOSE, Process
+    from domain.process import ACKNOWLEDGE, CLOSE, HANDOVER_STEP, RECORD_EXTERNAL_ACK, Process
     from domain.regions import CITY_CODE, is_changzhi
     from workflows import activity_names as names
     from workflows.retry import ACTIVITY_TIMEOUT, WRITE_RETRY
@@ -261,6 +261,10 @@ class StepMachinery:
             summary=summary,
         )
 
+    async def record_on_step(self, req: ActionRequest | None, step: StepState, kind: str = "action", **kw: Any) -> int:
+        """An event on `step` that leaves it where it is: a note, an escalation, a supervisor's action."""
+        return await self.record(req, kind, track=step.track, from_step=step.step, to_step=step.step, **kw)
+
     async def move(
         self,
         req: ActionRequest,
@@ -336,11 +340,9 @@ class StepMachinery:
         )
         notes = list(notify or [])
         notes += [self.tell(a, "new_step", f"协办：{self.process.step_label(step.step)}") for a in added]
-        await self.record(
+        await self.record_on_step(
             req,
-            track=step.track,
-            from_step=step.step,
-            to_step=step.step,
+            step,
             set_steps=[updated],
             notify=notes,
             parties=[PartyGrant(agency=a, role="co_holder") for a in added],
@@ -356,7 +358,7 @@ class StepMachinery:
         receiver_type: AgencyType,
         prefer_id: int | None = None,
         packet: dict[str, Any] | None = None,
-        step: str = "handover",
+        step: str = HANDOVER_STEP,
     ) -> StepState:
         """Hand the case to the agency of `receiver_type` serving `destination` (a county code). Inside
         this deployment the receiver holds the hand-over step and must acknowledge it; it reads the case
@@ -368,6 +370,7 @@ class StepMachinery:
             fields={"destination_region": destination, "from_agency": req.actor.agency.name, **(packet or {})},
         )
         self._st.vars["handover_from"] = req.actor.agency.model_dump(mode="json")
+        self._st.vars["handover_external"] = not is_changzhi(destination)
         if is_changzhi(destination):
             receiver = await self.resolve(receiver_type, destination, prefer_id=prefer_id)
             return await self.move(
@@ -386,6 +389,19 @@ class StepMachinery:
             return []
         sender = AgencyRef.model_validate(raw)
         return [self.tell(sender, "handover_acknowledged", f"{self._st.case_no}：{receiver.name}已确认接收")]
+
+    def check_handover_close(self, step: StepState, action: str) -> None:
+        """Each kind of hand-over closes only its own way: a receiver in this deployment acknowledges
+        (with a follow-on case, if the process offers one); an external one ends with the sender's
+        record of the receipt."""
+        if step.step != HANDOVER_STEP:
+            return
+        external = bool(self._st.vars.get("handover_external"))
+        if action == ACKNOWLEDGE and external:
+            raise DomainError("action_not_allowed", "迁入地不在本系统中，请记录迁入地回执")
+        if action == RECORD_EXTERNAL_ACK and not external:
+            receiver = AGENCY_TYPE_LABELS[AgencyType(step.holder.agency_type)]
+            raise DomainError("action_not_allowed", f"迁入地{receiver}在本系统中，须由其确认接收")
 
     def check_handover(self, destination: str) -> None:
         """A hand-over goes to another county."""

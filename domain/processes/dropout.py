@@ -22,6 +22,7 @@ from domain.process import (
     StartContext,
     StartOption,
     Step,
+    handover_step,
 )
 from domain.workdays import WorkCalendar
 
@@ -333,34 +334,19 @@ DROPOUT = Process(
                 Action("returned", "学生已复学", to=("consolidation",), fields=(RETURNED_ON, RETURN_SCHOOL, NOTE)),
             ),
         ),
-        Step(
-            "handover",
+        handover_step(
             "跨县移交",
-            (T.education_bureau,),
+            T.education_bureau,
             "dropout.handoff_ack",
-            description="迁入地县教育局确认接收（本市以外的，由移出地记录对方回执）；确认前不能以迁出结案",
-            actions=(
-                Action(
-                    "acknowledge_handover",
-                    "确认接收",
-                    to=(CLOSE,),
-                    fields=(
-                        Field("continue_here", "在本县继续劝返（新建关联案件）", FieldKind.bool, required=False),
-                        Field(
-                            "destination_committee_id",
-                            "学生现居住地村（居）委会（参与联合劝返）",
-                            FieldKind.agency,
-                            required=False,
-                            agency_type=T.village_committee,
-                        ),
-                        NOTE,
-                    ),
-                ),
-                Action(
-                    "record_external_ack",
-                    "记录迁入地回执",
-                    to=(CLOSE,),
-                    fields=(DATE_DONE, Field("receiver", "接收单位"), NOTE),
+            "迁入地县教育局确认接收（本市以外的，由移出地记录对方回执）；确认前不能以迁出结案",
+            ack_fields=(
+                Field("continue_here", "在本县继续劝返（新建关联案件）", FieldKind.bool, required=False),
+                Field(
+                    "destination_committee_id",
+                    "学生现居住地村（居）委会（参与联合劝返）",
+                    FieldKind.agency,
+                    required=False,
+                    agency_type=T.village_committee,
                 ),
             ),
         ),

@@ -19,6 +19,7 @@ from domain.process import (
     StartContext,
     StartOption,
     Step,
+    handover_step,
 )
 
 DECIDING_AUTHORITIES = (T.police, T.procuratorate, T.court)
@@ -282,21 +283,11 @@ GUARDIANSHIP = Process(
                 ),
             ),
         ),
-        Step(
-            "handover",
+        handover_step(
             "迁出移交",
-            (T.village_committee,),
+            T.village_committee,
             "guardianship.handover_ack",
-            description="儿童迁往他处：迁入地村（居）委会确认接收；辖区外的，由原村（居）委会记录对方回执",
-            actions=(
-                Action("acknowledge_handover", "确认接收", to=(CLOSE,), fields=(NOTE,)),
-                Action(
-                    "record_external_ack",
-                    "记录迁入地回执",
-                    to=(CLOSE,),
-                    fields=(DATE_DONE, Field("receiver", "接收单位"), NOTE),
-                ),
-            ),
+            "儿童迁往他处：迁入地村（居）委会确认接收；辖区外的，由原村（居）委会记录对方回执",
         ),
         # The child-safety branch, running beside the main track (未保法 Arts. 92-94).
         Step(

@@ -33,3 +33,16 @@ async def test_an_order_decided_by_the_police_stands_at_the_reprimand(wf) -> Non
     assert step.step == "family_education_guidance"
     (doc,) = await c.documents()
     assert (doc.kind, doc.fields["family_education_order"]) == ("reprimand", True)
+
+
+async def test_a_hand_over_closes_only_its_own_way(wf) -> None:
+    c = await CaseDriver.open(wf, "luzhou-vc1")
+    moved = {"destination_region": "140404", "destination_agency_id": await agency_id(c.db, "shangdang-vc1")}
+    await c.act("luzhou-vc1", "child_moved", moved, step=None)
+    before = await c.snapshot()
+    with pytest.raises(DomainError) as e:
+        await c.act("shangdang-vc1", "record_external_ack", form("record_external_ack"))
+    assert (e.value.code, e.value.message) == ("action_not_allowed", "迁入地村（居）民委员会在本系统中，须由其确认接收")
+    assert await c.snapshot() == before
+    await c.act("shangdang-vc1", "acknowledge_handover", form("acknowledge_handover"))
+    assert (await c.row()).outcome == "moved"
