@@ -26,3 +26,8 @@ lint: $(STAMP)
 
 clean-var:
 	rm -rf var
+
+# Figures for the read paths at city scale (a throwaway PostgreSQL; nothing under var/ is touched).
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m bench.lists $(BENCH_ARGS)

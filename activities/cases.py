@@ -24,6 +24,7 @@ from db.models import (
     Notification,
     PolicyOverrideRow,
     TimelineEvent,
+    User,
 )
 from db.session import transaction
 from domain.deadlines import compute_deadlines
@@ -188,13 +189,14 @@ class CaseActivities:
     @staticmethod
     async def _apply_notifications(s: AsyncSession, case_id: int, ev: EventRecord) -> None:
         for spec in ev.notifications:
-            for agency_id in await recipients(s, spec):
+            for agency_id, user_id in await recipients(s, spec):
                 await s.execute(
                     insert(Notification)
                     .values(
                         case_id=case_id,
                         seq=ev.seq,
                         agency_id=agency_id,
+                        user_id=user_id,
                         role=spec.role.value if spec.role else "",
                         kind=spec.kind,
                         title=spec.title,
@@ -305,17 +307,22 @@ def step_row(case_id: int, st: StepState) -> dict:
     }
 
 
-async def recipients(s: AsyncSession, spec: NotificationSpec) -> list[int]:
-    """One agency, or every active agency of a type in a region (escalations: domain/oversight.py chose
-    the type)."""
+async def recipients(s: AsyncSession, spec: NotificationSpec) -> list[tuple[int, int | None]]:
+    """(agency, user or None for everyone there): one person, one agency, or every active agency of a type
+    in a region (escalations: domain/oversight.py chose the type)."""
     if spec.agency_id is not None:
-        return [spec.agency_id]
+        if spec.user_id is not None:
+            user = await s.get(User, spec.user_id)
+            if user is not None and user.is_active and user.agency_id == spec.agency_id:
+                return [(spec.agency_id, spec.user_id)]
+            # Left or moved on: what was meant for them goes to their former agency, so nobody misses it.
+        return [(spec.agency_id, None)]
     stmt = select(Agency.id).where(Agency.is_active.is_(True))
     if spec.agency_type is not None:
         stmt = stmt.where(Agency.agency_type == spec.agency_type.value)
     if spec.region_code is not None:
         stmt = stmt.where(Agency.region_code == spec.region_code)
-    return list((await s.execute(stmt)).scalars())
+    return [(a, None) for a in (await s.execute(stmt)).scalars()]
 
 
 async def mark_automation(session_factory: async_sessionmaker[AsyncSession], case_no: str, error: str | None) -> None:

@@ -25,6 +25,7 @@ from api.children.router import router as children_router
 from api.deps import LoginRequired
 from api.errors import domain_error_handler
 from api.meta import router as meta_router
+from api.notifications.router import router as notifications_router
 from config.settings import Settings
 from db.session import make_engine, make_session_factory
 from domain.errors import DomainError
@@ -79,7 +80,7 @@ def create_app(
     )
 
     api = APIRouter(prefix="/api/v1")
-    for r in (cases_router, work_router, children_router, admin_router, meta_router):
+    for r in (cases_router, work_router, notifications_router, children_router, admin_router, meta_router):
         api.include_router(r)
     app.include_router(api)
 

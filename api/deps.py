@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from api.notifications import service as notifications
 from api.principal import Principal, agency_ref, principal_of
 from api.security import token_hash
 from config.settings import Settings
@@ -94,7 +95,11 @@ async def page_principal(request: Request, session: SessionDep) -> Principal:
     if user is None or not user.is_active or request.session.get("pw") != user.password_hash[-16:]:
         request.session.clear()
         raise LoginRequired(str(request.url.path))
-    return principal_of(user, channel="page")
+    principal = principal_of(user, channel="page")
+    # Every page's top bar shows how many notifications this person has not read.
+    request.state.unread_notifications = await notifications.unread_count(session, principal)
+    request.state.principal = principal  # an error page shown later in this request keeps the top bar
+    return principal
 
 
 PageUser = Annotated[Principal, Depends(page_principal)]

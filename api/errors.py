@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from domain.errors import DomainError
 
 NOT_FOUND = {"case_not_found", "child_not_found", "agency_not_found", "not_found"}
-FORBIDDEN = {"not_permitted", "not_holder", "csrf"}
+FORBIDDEN = {"not_permitted", "not_holder", "csrf", "no_personal_inbox"}
 CONFLICT = {
     "stale",
     "step_not_open",

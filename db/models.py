@@ -226,19 +226,41 @@ class Document(Base):
 
 
 class Notification(Base):
-    """An inbox entry for an agency (role empty: everyone there; 'supervisor': its supervisors)."""
+    """An inbox entry for an agency (role empty: everyone there; 'supervisor': its supervisors), or for one
+    person of it (user_id set: only that user sees it). Whether it was read is kept per user."""
 
     __tablename__ = "notifications"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     role: Mapped[str] = mapped_column(String(16), default="")
     kind: Mapped[str] = mapped_column(String(24))
     title: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime]
-    read_at: Mapped[datetime | None]
-    __table_args__ = (UniqueConstraint("case_id", "seq", "agency_id", "role", "kind"),)
+    # One row per event and recipient: a retried activity writes nothing twice (NULL user = the agency).
+    __table_args__ = (
+        UniqueConstraint(
+            "case_id",
+            "seq",
+            "agency_id",
+            "user_id",
+            "role",
+            "kind",
+            name="uq_notifications_recipient",
+            postgresql_nulls_not_distinct=True,
+        ),
+    )
+
+
+class NotificationRead(Base):
+    """That a user has read a notification (an agency-wide one is read by each of its people)."""
+
+    __tablename__ = "notification_reads"
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    read_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class AuditEntry(Base):

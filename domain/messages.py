@@ -81,6 +81,7 @@ class CaseState(BaseModel):
     county: str
     child: ChildRef
     starter: AgencyRef
+    starter_user_id: int | None = None  # the person who opened the case (None: an integration)
     seq: int = 0
     steps: dict[str, StepState] = Field(default_factory=dict)  # by track
     closed: bool = False
@@ -94,6 +95,12 @@ class CaseState(BaseModel):
 class CaseInput(BaseModel):
     start: CaseStart | None = None
     resume: CaseState | None = None  # continue-as-new
+    # A run continues as new once its history is longer than this many events (None: the workflow's
+    # default, workflows/base.py); carried to the next run. Tests set a small one.
+    history_limit: int | None = None
+    # The last requests' answers, by request id, carried to the next run: Temporal deduplicates an Update
+    # by its id within one run only, so a request retried after continue-as-new would otherwise run again.
+    answered: dict[str, ActionResult] = Field(default_factory=dict)
 
 
 class CaseResult(BaseModel):
@@ -130,9 +137,11 @@ class ActionResult(BaseModel):
 
 class NotificationSpec(BaseModel):
     """Who to tell: one agency (by id), or the agencies of a type in a region; a role narrows it to
-    the supervisors (None: everyone of the agency)."""
+    the supervisors (None: everyone of the agency); a user narrows it to one person of the agency (who
+    must still work there, else everyone of the agency is told)."""
 
     agency_id: int | None = None
+    user_id: int | None = None
     agency_type: AgencyType | None = None
     region_code: str | None = None
     role: Role | None = None

@@ -47,6 +47,7 @@ async def start(
     step: str = "admonition",
     facts: dict[str, Any] | None = None,
     key: str | None = None,
+    history_limit: int | None = None,
 ) -> str:
     p = await who(db, username)
     facts = {
@@ -64,6 +65,7 @@ async def start(
                 process="guardianship", start_step=step, child_id=await child_id(db, child), facts=facts
             ),
             idempotency_key=key,
+            history_limit=history_limit,
         )
     return started.case_no
 
@@ -524,6 +526,7 @@ async def start_dropout(
     child: str = "王小明",
     facts: dict[str, Any] | None = None,
     key: str | None = None,
+    history_limit: int | None = None,
 ) -> str:
     """Starts a dropout case through the service (api.cases.service.start_case), at school contact."""
     p = await who(db, username)
@@ -540,6 +543,7 @@ async def start_dropout(
                 facts=dropout_facts(**(facts or {})),
             ),
             idempotency_key=key,
+            history_limit=history_limit,
         )
     return started.case_no
 

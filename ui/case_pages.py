@@ -21,6 +21,7 @@ from api.cases.views import current_steps
 from api.cases.visibility import case_visible, scope_regions, visible_from_seq
 from api.deps import ClientDep, PageUser, SessionDep
 from api.errors import status_for
+from api.notifications import service as notifications
 from api.principal import Principal
 from db.models import Agency, Case, Document, TimelineEvent
 from domain import permissions
@@ -284,6 +285,8 @@ async def case_page(
     detail = await service.get_case_detail(
         session=session, client=client, principal=user, case_no=case_no, record_read=failed is None
     )
+    # Opening the case marked its notifications read: the top bar's count must say so already.
+    request.state.unread_notifications = await notifications.unread_count(session, user)
     case, process, live = detail.case, detail.process, detail.live
     steps = current_steps(case, live) if case.status == "open" else []
     records = CaseRecords(detail.timeline, detail.documents)

@@ -29,7 +29,7 @@ def page_error_response(request: Request, exc: DomainError) -> HTMLResponse:
     return render(
         request,
         "error.html",
-        None,
+        getattr(request.state, "principal", None),
         status=status,
         title=TITLES.get(status, "无法完成"),
         message=exc.message,

@@ -44,11 +44,11 @@ def _pop_flashes(request: Request) -> list[dict[str, str]]:
 
 
 def report_links(user: Principal | None) -> list[tuple[str, str]]:
-    """(path, label) of the monthly reports, for supervisors of an agency type that oversees others'
+    """(path, label) of the reports (by month or term), for supervisors of an agency type that oversees others'
     steps (a county or city bureau); none for operators and local agencies."""
     if user is None or not overseen_type_values(user):
         return []
-    return [(f"/reports/{p.name}", f"{p.label}月报") for p in PROCESSES.values() if p.report_by]
+    return [(f"/reports/{p.name}", f"{p.label}统计") for p in PROCESSES.values() if p.report_by]
 
 
 def render(
@@ -66,6 +66,7 @@ def render(
         "flashes": _pop_flashes(request),
         "path": request.url.path,
         "report_links": report_links(user),
+        "unread_notifications": getattr(request.state, "unread_notifications", 0),
         **context,
     }
     return templates.TemplateResponse(request, name, ctx, status_code=status)

@@ -1,5 +1,6 @@
-"""月度调度: a process's cases open during a month in a supervisor's scope, counted by the process's report
-field (the school, for dropout return) and step, overdue first (api/cases/report.py)."""
+"""月度/学期调度: a process's cases open during a month or a school term in a supervisor's scope, counted by
+the process's report field (the school, for dropout return) and step, overdue first (api/cases/report.py).
+A county supervisor starts on this month, a city supervisor on this term (教育局每月、全市每学期)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,18 @@ from datetime import UTC, date, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from api.cases.report import Report, ReportRow, monthly_report, parse_month
+from api.cases.report import Report, ReportRow, period_report
 from api.cases.visibility import overseen_type_values
 from api.deps import PageUser, SessionDep
 from domain.deadlines import local_date
 from domain.errors import DomainError
+from domain.periods import Period, month_period, parse_period, term_of
 from domain.process import Process
 from domain.processes import PROCESSES
 from ui.filters import time_left
 from ui.render import render
 
 router = APIRouter(include_in_schema=False)
-
-CLOSED_COLUMN = "本月结案"
-YEARS = (2000, 2100)
 
 
 @dataclass
@@ -70,7 +69,7 @@ def report_table(process: Process, report: Report) -> ReportTable:
         row.total.add(g.cases, g.overdue)
         totals[index[g.step]].add(g.cases, g.overdue)
         total.add(g.cases, g.overdue)
-    columns = [process.step_label(s) if s else CLOSED_COLUMN for s in steps]
+    columns = [process.step_label(s) if s else f"{report.period.noun}结案" for s in steps]
     return ReportTable(columns, list(rows.values()), totals, total)
 
 
@@ -92,36 +91,25 @@ def case_lines(process: Process, report: Report, now: datetime) -> list[CaseLine
     return out
 
 
-def shift_month(month: date, by: int) -> date:
-    n = month.year * 12 + month.month - 1 + by
-    return date(n // 12, n % 12 + 1, 1)
-
-
-def month_of(text: str | None) -> date:
-    """The month asked for (this month when none); DomainError for a malformed or implausible one."""
-    month = parse_month(text or None)
-    if not YEARS[0] <= month.year <= YEARS[1]:
-        raise DomainError("field_invalid", "月份超出范围", field="month")
-    return month
-
-
 @router.get("/reports/{process_name}", response_class=HTMLResponse)
 async def report_page(
-    request: Request, process_name: str, user: PageUser, session: SessionDep, month: str = ""
+    request: Request, process_name: str, user: PageUser, session: SessionDep, month: str = "", term: str = ""
 ) -> HTMLResponse:
     if not overseen_type_values(user):
-        raise DomainError("not_permitted", "只有县级或市级主管部门的督导可以查看月度统计")
+        raise DomainError("not_permitted", "只有县级或市级主管部门的督导可以查看调度统计")
     process = PROCESSES.get(process_name)
     if process is None or not process.report_by:
-        raise DomainError("not_found", "没有该流程的月度统计")
+        raise DomainError("not_found", "没有该流程的调度统计")
     now = datetime.now(UTC)
-    this_month = date(local_date(now).year, local_date(now).month, 1)
+    today = local_date(now)
+    default = "term" if user.is_city else "month"
     error = None
     try:
-        chosen = month_of(month)
+        period = parse_period(month=month or None, term=term or None, today=today, default=default)
     except DomainError as e:
-        error, chosen = e, this_month
-    report = await monthly_report(session=session, principal=user, process=process, month=chosen)
+        error, period = e, parse_period(month=None, term=None, today=today, default=default)
+    current = month_period(today) if period.kind == "month" else term_of(today)
+    report = await period_report(session=session, principal=user, process=process, period=period)
     return render(
         request,
         "report.html",
@@ -131,9 +119,20 @@ async def report_page(
         report=report,
         table=report_table(process, report),
         lines=case_lines(process, report, now),
-        month=chosen,
-        previous=shift_month(chosen, -1),
-        following=shift_month(chosen, 1) if chosen < this_month else None,
+        period=period,
+        previous=period.shift(-1),
+        following=period.shift(1) if period.start < current.start else None,
+        term_of_month=term_of(period.start) if period.kind == "month" else None,
+        months=_months_of(period, today) if period.kind == "term" else [],
         error=error,
         group_label=dict(process.summary_fields).get(process.report_by, "分组"),
     )
+
+
+def _months_of(term: Period, today: date) -> list[Period]:
+    """The months of a term (up to this one), for the links from a term's report down to its months."""
+    out, m = [], month_period(term.start)
+    while m.start < term.end and m.start <= today:
+        out.append(m)
+        m = m.shift(1)
+    return out

@@ -1,4 +1,5 @@
-"""我的待办 (the open steps my agency holds, and my notifications) and 逾期与停滞 (supervisors)."""
+"""我的待办 (the open steps my agency holds, and my latest notifications), 通知 (my inbox), and 逾期与停滞
+(supervisors)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,18 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.cases import lists
 from api.deps import PageUser, SessionDep
-from api.principal import Principal
-from db.models import Case, CaseStep, Notification
+from api.notifications import service as notifications
+from db.models import Case, CaseStep
 from domain.errors import DomainError
 from domain.processes import get_process
 from ui.case_info import summary_items
 from ui.filters import overdue_for, time_left
-from ui.render import render
+from ui.forms import read_form, to_int
+from ui.render import flash, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -59,26 +59,49 @@ def step_row(
     )
 
 
-async def latest_notifications(session: AsyncSession, user: Principal, limit: int = 20) -> list[tuple]:
-    rows = await session.execute(
-        select(Notification, Case.case_no)
-        .join(Case, Case.id == Notification.case_id)
-        .where(
-            Notification.agency_id == user.agency.id, or_(Notification.role == "", Notification.role == user.role.value)
-        )
-        .order_by(Notification.id.desc())
-        .limit(limit)
-    )
-    return [tuple(r) for r in rows]
-
-
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox(request: Request, user: PageUser, session: SessionDep) -> HTMLResponse:
     now = datetime.now(UTC)
     held = await lists.inbox(session=session, principal=user)
     rows = [step_row(c, s, now, agency_id=user.agency.id) for c, s in held]
-    notes = await latest_notifications(session, user)
+    notes = await notifications.inbox(session, user, limit=10)
     return render(request, "inbox.html", user, rows=rows, notes=notes)
+
+
+NOTES_PER_PAGE = 50
+
+
+@router.get("/notifications", response_class=HTMLResponse)
+async def notifications_page(
+    request: Request,
+    user: PageUser,
+    session: SessionDep,
+    unread: str = "",
+    before: Annotated[str, Query()] = "",
+) -> HTMLResponse:
+    unread_only = unread in ("1", "on", "true")
+    notes = await notifications.inbox(
+        session, user, unread_only=unread_only, limit=NOTES_PER_PAGE + 1, before_id=to_int(before)
+    )
+    more = len(notes) > NOTES_PER_PAGE
+    notes = notes[:NOTES_PER_PAGE]
+    return render(
+        request,
+        "notifications.html",
+        user,
+        notes=notes,
+        unread_only=unread_only,
+        older=notes[-1].id if more else None,
+    )
+
+
+@router.post("/notifications/read")
+async def notifications_read(request: Request, user: PageUser, session: SessionDep) -> Response:
+    await read_form(request)
+    marked = await notifications.mark_read(session, user, everything=True)
+    await session.commit()
+    flash(request, f"已将 {marked} 条通知标为已读" if marked else "没有未读通知")
+    return RedirectResponse("/notifications", status_code=303)
 
 
 @router.get("/supervision", response_class=HTMLResponse)

@@ -36,35 +36,65 @@ with workflow.unsafe.imports_passed_through():
     from workflows.oversight import Oversight
 
 
+# A run continues as new once its history is longer than this (below the server's warning at 10,240
+# events), or earlier when the server suggests it (history size). A case's input may set its own limit.
+DEFAULT_HISTORY_LIMIT = 10_000
+# A run starts with a few events of its own: a smaller limit would continue as new before doing anything.
+MIN_HISTORY_LIMIT = 20
+# Runs that grew past the limit before it existed keep their old path on replay.
+HISTORY_LIMIT_PATCH = "continue-as-new-at-history-limit"
+# How many answers a run keeps (and hands to the next run) for requests retried with the same id.
+KEPT_ANSWERS = 20
+
+
 def rejected(e: DomainError) -> ApplicationError:
     return ApplicationError(e.message, e.field, type=e.code, non_retryable=True)
 
 
 class CaseWorkflow(Oversight):
-    """Base class; a process subclass is decorated with @workflow.defn and defines `run`."""
+    """Base class; a process subclass is decorated with @workflow.defn and defines `run(self, inp)`, which
+    must take the same parameters as `__init__` (@workflow.init)."""
 
     process: ClassVar[Process]
 
-    def __init__(self) -> None:
-        self.state: CaseState | None = None
+    @workflow.init
+    def __init__(self, inp: CaseInput) -> None:
+        # A resumed case's state is set here rather than in `_run`: an Update that reaches the new run in
+        # its first workflow task is validated before the run method starts, and would be refused as busy.
+        self.state: CaseState | None = inp.resume
         self._queue: deque[ActionRequest] = deque()
         self._results: dict[str, ActionResult] = {}
+        self._answered: dict[str, ActionResult] = dict(inp.answered)  # the last KEPT_ANSWERS, oldest first
         self._recompute_requested = False
-        self._written = 0  # the last seq whose event the activity has written
+        # The last seq whose event the activity has written: all of a resumed case's (for `opened`).
+        self._written = inp.resume.seq if inp.resume else 0
+        self._history_limit = inp.history_limit  # None: the default, whatever it is in the next run
 
     # ------------------------------------------------------------------ the run loop
 
     async def _run(self, inp: CaseInput) -> CaseResult:
-        if inp.resume is not None:
-            self.state = inp.resume
-        else:
+        if inp.resume is None:
             assert inp.start is not None
             await self._open(inp.start)
         st = self._st
         while not st.closed:
-            if workflow.info().is_continue_as_new_suggested() and not self._queue:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(CaseInput(resume=st))
+            if self._should_continue_as_new():
+                # Let the handlers finish first (an `act` that has its answer but has not returned it yet).
+                # A request or a signal that comes meanwhile, or a deadline, is handled below before the run
+                # ends: a request's handler waits for this loop, so waiting for all handlers alone could
+                # never return, and deadlines would not fire while it waited.
+                try:
+                    await workflow.wait_condition(
+                        lambda: workflow.all_handlers_finished() or bool(self._queue) or self._recompute_requested,
+                        timeout=self._next_timer_in(),
+                    )
+                except TimeoutError:
+                    pass
+                else:
+                    if not self._queue and not self._recompute_requested:
+                        workflow.continue_as_new(
+                            CaseInput(resume=st, history_limit=self._history_limit, answered=self._answered)
+                        )
             timeout = self._next_timer_in()
             if timeout is not None and timeout <= timedelta(0) and not self._queue:
                 await self._fire_timers()
@@ -86,6 +116,14 @@ class CaseWorkflow(Oversight):
         await workflow.wait_condition(workflow.all_handlers_finished)
         return CaseResult(case_no=st.case_no, outcome=st.outcome, seq=st.seq)
 
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        if info.is_continue_as_new_suggested():
+            return True
+        limit = max(self._history_limit or DEFAULT_HISTORY_LIMIT, MIN_HISTORY_LIMIT)
+        # The patch is asked only past the limit, so histories that never reached it replay unchanged.
+        return info.get_current_history_length() > limit and workflow.patched(HISTORY_LIMIT_PATCH)
+
     async def _open(self, start: CaseStart) -> None:
         process = self.process
         starter = start.starter.agency
@@ -95,6 +133,7 @@ class CaseWorkflow(Oversight):
             county=start.county,
             child=start.child,
             starter=starter,
+            starter_user_id=start.starter.user_id,
             vars={},
         )
         self.state.close_at = start_of_local_day(birthday(start.child.birth_date, self.process.closes_at_age))
@@ -110,10 +149,13 @@ class CaseWorkflow(Oversight):
     @workflow.update(name="act")
     async def act(self, req: ActionRequest) -> ActionResult:
         """A person's action, or a supervisor's urge/extend/reassign. Queued for the run loop so that
-        requests are handled one at a time, in order."""
-        self._queue.append(req)
-        await workflow.wait_condition(lambda: req.request_id in self._results)
-        result = self._results.pop(req.request_id)
+        requests are handled one at a time, in order. A request id already answered (in this run or one
+        before a continue-as-new) gets its first answer again."""
+        result = self._answered.get(req.request_id)
+        if result is None:
+            self._queue.append(req)
+            await workflow.wait_condition(lambda: req.request_id in self._results)
+            result = self._results.pop(req.request_id)
         if result.error_code:
             raise ApplicationError(result.error_message or "", type=result.error_code, non_retryable=True)
         return result
@@ -122,6 +164,8 @@ class CaseWorkflow(Oversight):
     def validate_act(self, req: ActionRequest) -> None:
         if self.state is None:
             raise ApplicationError("案件正在创建，请稍后再试", type="busy", non_retryable=True)
+        if req.request_id in self._answered:
+            return  # a retry: the handler answers it as the first time, whatever the case is now
         try:
             self._check(req)
         except DomainError as e:
@@ -197,7 +241,7 @@ class CaseWorkflow(Oversight):
         try:
             req.payload = self._check(req)  # the case may have moved since the validator ran
         except DomainError as e:
-            self._results[req.request_id] = self._error(e)
+            self._answer(req, self._error(e))
             return
         if req.supervisor:
             await self._supervise(req)
@@ -207,7 +251,13 @@ class CaseWorkflow(Oversight):
             step = self._open_step(req.step)
             assert step is not None
             await self.on_action(step, req)
-        self._results[req.request_id] = self._result()
+        self._answer(req, self._result())
+
+    def _answer(self, req: ActionRequest, result: ActionResult) -> None:
+        self._results[req.request_id] = result
+        self._answered[req.request_id] = result
+        while len(self._answered) > KEPT_ANSWERS:
+            del self._answered[next(iter(self._answered))]
 
     def _result(self) -> ActionResult:
         st = self._st

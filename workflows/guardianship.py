@@ -203,11 +203,11 @@ class GuardianshipWorkflow(CaseWorkflow):
         reporter = self._agency("reporter")
         if reporter is None:
             return []
-        return [
-            self.tell(
-                reporter, "feedback", f"{self._st.case_no}：公安机关处理结果——{DECISION_LABELS.get(action, action)}"
-            )
-        ]
+        title = f"{self._st.case_no}：公安机关处理结果——{DECISION_LABELS.get(action, action)}"
+        # The person who reported is answered in person; if they no longer work there (or an integration
+        # reported), the whole reporting unit is (activities/cases.py recipients).
+        person = self._st.starter_user_id if reporter.id == self._st.starter.id else None
+        return [self.tell(reporter, "feedback", title, user_id=person)]
 
     async def _to_monitoring(self, req: ActionRequest, **kw: Any) -> None:
         vc = await self._village_committee()

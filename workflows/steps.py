@@ -46,6 +46,7 @@ class StepMachinery:
     process: Process
     state: CaseState | None
     _written: int
+    _history_limit: int | None
 
     @property
     def _st(self) -> CaseState:
@@ -453,7 +454,7 @@ class StepMachinery:
         )
         await workflow.start_child_workflow(
             self.process.name,
-            CaseInput(start=start),
+            CaseInput(start=start, history_limit=self._history_limit),  # the same limit as this case's
             id=workflow_id(case_no),
             parent_close_policy=ParentClosePolicy.ABANDON,
         )
@@ -504,6 +505,17 @@ class StepMachinery:
         payload: dict[str, Any] | None = None,
     ) -> None:
         current = self._open_step(req.step) if req and req.step else self._st.steps.get("main")
+        notes = list(notify or [])
+        if self._st.starter_user_id is not None:  # the person who opened the case learns how it ended
+            outcome_label = self.process.outcome_label(outcome)
+            notes.append(
+                self.tell(
+                    self._st.starter,
+                    "closed",
+                    f"{self._st.case_no}：您登记的案件已结案（{outcome_label}）",
+                    user_id=self._st.starter_user_id,
+                )
+            )
         await self.record(
             req,
             kind,
@@ -511,14 +523,16 @@ class StepMachinery:
             from_step=current.step if current else None,
             to_step=CLOSE,
             close=outcome,
-            notify=notify,
+            notify=notes,
             note=note,
             payload=payload,
         )
 
     @staticmethod
-    def tell(agency: AgencyRef, kind: str, title: str, role: Role | None = None) -> NotificationSpec:
-        return NotificationSpec(agency_id=agency.id, role=role, kind=kind, title=title)
+    def tell(
+        agency: AgencyRef, kind: str, title: str, role: Role | None = None, *, user_id: int | None = None
+    ) -> NotificationSpec:
+        return NotificationSpec(agency_id=agency.id, user_id=user_id, role=role, kind=kind, title=title)
 
     def label(self, step: str) -> str:
         return self.process.step_label(step)

@@ -8,14 +8,19 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, any_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defaultload
 
 from api.cases.visibility import case_visible, overseen_type_values, scope_regions
 from api.principal import Principal, agency_ref
-from db.models import Case, CaseStep
+from db.models import Case, CaseStep, Child
 from domain.deadlines import StepDeadlines
 from domain.errors import DomainError
 from domain.messages import StepState
 from domain.policy import POLICY_DEFAULTS
+
+# Lists show the child's name, never the guardians: loading them for every row cost more than the query
+# (bench/lists.py). raiseload makes a template that starts using them fail loudly instead of lazily.
+LIST_ROW = defaultload(Case.child).raiseload(Child.guardians)
 
 
 class CaseFilter(BaseModel):
@@ -62,6 +67,7 @@ async def list_cases(*, session: AsyncSession, principal: Principal, f: CaseFilt
     rows = (
         await session.execute(
             select(Case)
+            .options(LIST_ROW)
             .where(*conds)
             .order_by(due.asc().nulls_last(), Case.opened_at.desc())
             .offset((f.page - 1) * f.per_page)
@@ -75,6 +81,7 @@ async def inbox(*, session: AsyncSession, principal: Principal) -> list[tuple[Ca
     """我的待办: open steps my agency holds, the soonest due first."""
     rows = await session.execute(
         select(Case, CaseStep)
+        .options(LIST_ROW)
         .join(CaseStep, CaseStep.case_id == Case.id)
         .where(
             Case.status == "open",
@@ -110,6 +117,7 @@ async def stalled(*, session: AsyncSession, principal: Principal, include_overdu
     quiet_since = datetime.now(UTC) - timedelta(days=quiet)
     rows = await session.execute(
         select(Case, CaseStep)
+        .options(LIST_ROW)
         .join(CaseStep, CaseStep.case_id == Case.id)
         .where(
             Case.status == "open",

@@ -1,29 +1,31 @@
-"""The supervisors' monthly report of a process: the cases open during a month in their scope, counted
-by the process's report field (the school, for dropout return) and step, and listed overdue first.
-(教育局每月、全市每学期调度: views of the same data, not a second process.)"""
+"""The supervisors' report of a process: the cases open during a month or a school term in their scope,
+counted by the process's report field (the school, for dropout return) and step, and listed overdue
+first. (教育局每月、全市每学期调度: views of the same data, not a second process.)"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import audit
+from api.cases.lists import LIST_ROW
 from api.cases.visibility import case_visible, overseen_type_values
 from api.principal import Principal
 from db.models import Case, CaseStep
-from domain.deadlines import SHANGHAI, local_date
+from domain.deadlines import SHANGHAI
 from domain.errors import DomainError
+from domain.periods import Period, month_period
 from domain.process import Process
 
 
 @dataclass(frozen=True)
 class ReportGroup:
     group: str
-    step: str | None  # None: closed during the month
+    step: str | None  # None: closed during the period
     step_label: str
     cases: int
     overdue: int
@@ -40,42 +42,36 @@ class ReportRow:
 @dataclass(frozen=True)
 class Report:
     process: Process
-    month: date  # the first day
+    period: Period
     groups: list[ReportGroup]
     rows: list[ReportRow]
-    opened: int  # opened during the month
-    closed: int  # closed during the month
+    opened: int  # opened during the period
+    closed: int  # closed during the period
     still_open: int
 
 
-def month_bounds(month: date) -> tuple[datetime, datetime]:
-    start = datetime(month.year, month.month, 1, tzinfo=SHANGHAI)
-    end = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=SHANGHAI)
+def period_bounds(period: Period) -> tuple[datetime, datetime]:
+    """The period's first and first-after days, from local midnight (Beijing time), in UTC."""
+    start = datetime.combine(period.start, time(), tzinfo=SHANGHAI)
+    end = datetime.combine(period.end, time(), tzinfo=SHANGHAI)
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def parse_month(text: str | None) -> date:
-    if not text:
-        today = local_date(datetime.now(UTC))
-        return date(today.year, today.month, 1)
-    try:
-        year, month = (int(x) for x in text.split("-"))
-        if not 2000 <= year <= 2100:
-            raise ValueError
-        return date(year, month, 1)
-    except ValueError:
-        raise DomainError("field_invalid", "月份格式应为 YYYY-MM（2000至2100年）", field="month") from None
-
-
 async def monthly_report(*, session: AsyncSession, principal: Principal, process: Process, month: date) -> Report:
+    return await period_report(session=session, principal=principal, process=process, period=month_period(month))
+
+
+async def period_report(*, session: AsyncSession, principal: Principal, process: Process, period: Period) -> Report:
     if not overseen_type_values(principal):
         raise DomainError("not_permitted", "只有县级或市级主管督导可以查看统计")
-    start, end = month_bounds(month)
+    start, end = period_bounds(period)
     now = datetime.now(UTC)
     cases = list(
         (
             await session.execute(
-                select(Case).where(
+                select(Case)
+                .options(LIST_ROW)
+                .where(
                     case_visible(principal),
                     Case.process == process.name,
                     Case.opened_at < end,
@@ -107,14 +103,14 @@ async def monthly_report(*, session: AsyncSession, principal: Principal, process
         counts[k] += 1
         late[k] += r.overdue
     groups = [
-        ReportGroup(g, s, process.step_label(s) if s else "本月结案", n, late[(g, s)])
+        ReportGroup(g, s, process.step_label(s) if s else f"{period.noun}结案", n, late[(g, s)])
         for (g, s), n in sorted(counts.items(), key=lambda kv: (kv[0][0], _step_order(process, kv[0][1])))
     ]
-    audit(session, principal, "report", detail=f"{process.name}:{month:%Y-%m}: {len(rows)} cases")
+    audit(session, principal, "report", detail=f"{process.name}:{period.key}: {len(rows)} cases")
     await session.commit()
     return Report(
         process=process,
-        month=month,
+        period=period,
         groups=groups,
         rows=rows,
         opened=sum(1 for r in rows if r.case.opened_at >= start),

@@ -1,17 +1,17 @@
-"""/api/v1/cases: start, list, read, act, supervise; the inbox, the stalled list, notifications."""
+"""/api/v1/cases: start, list, read, act, supervise; the inbox, the stalled list, the monthly report."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Response
-from sqlalchemy import or_, select
 
 from api.cases import lists, service, views
-from api.cases.report import monthly_report, parse_month
-from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep
-from db.models import Case, Notification
+from api.cases.report import period_report
+from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep, now_utc
+from domain.deadlines import local_date
 from domain.messages import ActionResult
+from domain.periods import parse_period
 from domain.processes import get_process
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -129,41 +129,28 @@ async def stalled(principal: ApiUser, session: SessionDep, include_overdue: bool
     }
 
 
-@work.get("/notifications", summary="The caller's inbox of notifications")
-async def notifications(principal: ApiUser, session: SessionDep, limit: int = 50) -> dict[str, Any]:
-    rows = await session.execute(
-        select(Notification, Case.case_no)
-        .join(Case, Case.id == Notification.case_id)
-        .where(
-            Notification.agency_id == principal.agency.id,
-            or_(Notification.role == "", Notification.role == principal.role.value),
-        )
-        .order_by(Notification.id.desc())
-        .limit(min(max(limit, 1), 200))
+@work.get(
+    "/reports/{process}",
+    summary="Supervisor: a process's cases open during a month (?month=2026-11) or a school term "
+    "(?term=2026-autumn; the default for city supervisors), by group and step",
+)
+async def report(
+    process: str, principal: ApiUser, session: SessionDep, month: str | None = None, term: str | None = None
+) -> dict[str, Any]:
+    period = parse_period(
+        month=month, term=term, today=local_date(now_utc()), default="term" if principal.is_city else "month"
     )
-    return {
-        "items": [
-            {
-                "id": n.id,
-                "case_no": no,
-                "kind": n.kind,
-                "title": n.title,
-                "created_at": n.created_at.isoformat(),
-                "read": n.read_at is not None,
-            }
-            for n, no in rows
-        ]
-    }
-
-
-@work.get("/reports/{process}", summary="Supervisor: a process's cases open during a month, by group and step")
-async def report(process: str, principal: ApiUser, session: SessionDep, month: str | None = None) -> dict[str, Any]:
-    r = await monthly_report(
-        session=session, principal=principal, process=get_process(process), month=parse_month(month)
-    )
+    r = await period_report(session=session, principal=principal, process=get_process(process), period=period)
     return {
         "process": r.process.name,
-        "month": f"{r.month:%Y-%m}",
+        "period": {
+            "kind": period.kind,
+            "key": period.key,
+            "label": period.label,
+            "start": period.start.isoformat(),
+            "end": period.end.isoformat(),
+        },
+        "month": period.key if period.kind == "month" else None,
         "opened": r.opened,
         "closed": r.closed,
         "still_open": r.still_open,

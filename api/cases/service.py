@@ -3,6 +3,7 @@ the Temporal client as keyword arguments; the routers and pages stay thin."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -23,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.audit import audit
 from api.cases.visibility import case_visible, visible_from_seq
 from api.children.service import get_child_for_case
+from api.notifications import service as notifications
 from api.principal import Principal, agency_ref
 from db.models import Agency, Case, CaseRequest, Child, Document, PolicyOverrideRow, TimelineEvent
 from domain.deadlines import SHANGHAI, local_date
@@ -147,6 +149,7 @@ async def start_case(
     data: StartCaseIn,
     idempotency_key: str | None = None,
     wait_seconds: float = 20.0,
+    history_limit: int | None = None,  # continue-as-new past this many events (None: the workflow's default)
 ) -> Started:
     process = get_process(data.process)
     option = process.start_option(data.start_step)
@@ -202,19 +205,20 @@ async def start_case(
     try:
         handle = await client.start_workflow(
             process.name,
-            CaseInput(start=start),
+            CaseInput(start=start, history_limit=history_limit),
             id=workflow_id(case_no),
             task_queue=task_queue,
             # A retried request finds the running case; a closed one is never started again.
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
-        result = await handle.execute_update(
-            "opened", result_type=ActionResult, rpc_timeout=timedelta(seconds=wait_seconds)
+        result = await asyncio.wait_for(  # bounded as a whole, as in `send`
+            handle.execute_update("opened", result_type=ActionResult, rpc_timeout=timedelta(seconds=wait_seconds)),
+            timeout=wait_seconds,
         )
     except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError):
         result = None  # the case already closed: its projection answers
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
+    except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
         result = None  # started; no worker has opened it yet (it will: the start is durable)
     return Started(case_no=case_no, created=created, result=result)
 
@@ -276,6 +280,8 @@ async def get_case_detail(
     live = await live_state(client, case.case_no) if case.status == "open" else None
     if record_read:
         audit(session, principal, "read", case_no=case.case_no, child_id=case.child_id)
+        if principal.user_id is not None:  # having opened the case, its notifications are seen
+            await notifications.mark_read(session, principal, case_no=case.case_no)
         await session.commit()
     return CaseDetail(case=case, process=get_process(case.process), timeline=timeline, documents=documents, live=live)
 
@@ -321,10 +327,15 @@ async def _check_agency_fields(session: AsyncSession, fields: tuple, payload: di
 async def send(client: Client, case_no: str, req: ActionRequest, wait_seconds: float = 20.0) -> ActionResult:
     handle = client.get_workflow_handle(workflow_id(case_no))
     try:
-        return await handle.execute_update(
-            "act", req, id=req.request_id, result_type=ActionResult, rpc_timeout=timedelta(seconds=wait_seconds)
+        # rpc_timeout bounds each poll only (the client polls again when the server answers early), so the
+        # whole wait is bounded here: a person is not left waiting on a stuck case.
+        return await asyncio.wait_for(
+            handle.execute_update(
+                "act", req, id=req.request_id, result_type=ActionResult, rpc_timeout=timedelta(seconds=wait_seconds)
+            ),
+            timeout=wait_seconds,
         )
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
+    except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
         # The same request id sent again is applied at most once, so the user can simply retry.
         raise DomainError(
             "unavailable", "系统繁忙，操作可能尚未生效，请稍后刷新页面查看（重复提交不会重复办理）"

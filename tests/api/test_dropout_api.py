@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from db.models import Agency, Case, Child
 from db.seed import make_id_number
 from domain.deadlines import local_date
+from domain.periods import term_of
 from tests.api.test_cases_api import auth
 from tests.conftest import Live, make_token
 from tests.support import child_id, today_iso
@@ -237,6 +238,23 @@ async def test_monthly_report_for_the_county_supervisor(live: Live) -> None:
     assert report["groups"] == [
         {"group": "潞州区实验小学", "step": "school_contact", "step_label": "学校联系家访", "cases": 2, "overdue": 0}
     ]
+    assert report["period"]["kind"] == "month" and report["month"] == month
+    # The city's supervisor gets this school term by default, and the same cases.
+    city = await make_token(live.db, "city-edu-sup")
+    by_term = (await live.http.get("/api/v1/reports/dropout_return", headers=auth(city))).json()
+    term = term_of(local_date(datetime.now(UTC)))
+    assert by_term["period"] == {
+        "kind": "term",
+        "key": term.key,
+        "label": term.label,
+        "start": term.start.isoformat(),
+        "end": term.end.isoformat(),
+    }
+    assert by_term["groups"] == report["groups"] and by_term["month"] is None
+    r = await live.http.get(
+        "/api/v1/reports/dropout_return", params={"month": month, "term": term.key}, headers=auth(city)
+    )
+    assert r.status_code == 422 and r.json()["error"]["field"] == "term"
     other = await make_token(live.db, "shangdang-edu-sup")
     assert (await live.http.get("/api/v1/reports/dropout_return", headers=auth(other))).json()["items"] == []
     r = await live.http.get("/api/v1/reports/dropout_return", headers=auth(school))

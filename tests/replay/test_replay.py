@@ -41,6 +41,8 @@ EXPECTED = {
     "guardianship-backdated-escalation",  # a backdated start escalating through three levels at once
     "guardianship-provisional-2027",  # the recompute_deadlines signal
     "guardianship-adult",  # the child's 18th birthday timer
+    "guardianship-continued-as-new",  # a run past its history limit: the patch marker, continue-as-new
+    "guardianship-resumed-closed",  # a run resumed from the state continue-as-new carried, to the close
     "dropout-returned-at-school",  # school contact → returned → consolidation checks at 30 d and 90 d → closed
     "dropout-order-legal-unresolved",  # the 双线 team's attempts (notes on a step), written order (document,
     # explicit allowance), legal action re-armed, a supervisor's sign-off rejected then given

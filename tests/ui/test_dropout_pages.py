@@ -20,6 +20,7 @@ from domain import permissions
 from domain.deadlines import compute_deadlines, local_date
 from domain.enums import AgencyType, Role
 from domain.messages import Actor, AgencyRef, CaseState, ChildRef, StepState
+from domain.periods import month_period, term_of
 from domain.policy import Allowance
 from domain.processes.dropout import DROPOUT as DROPOUT_PROCESS
 from domain.processes.dropout import school_days_between
@@ -28,7 +29,7 @@ from tests import support
 from tests.conftest import Live
 from tests.ui.test_pages import browser, current_steps, form, forms_of, location, submit
 from ui.case_info import hidden_actions, reserved_actions
-from ui.report_pages import report_table, shift_month
+from ui.report_pages import report_table
 from ui.start_pages import start_fields_for
 
 DROPOUT = "dropout_return"
@@ -344,7 +345,7 @@ async def test_the_county_supervisor_sees_the_month_overdue_first(live: Live) ->
     month = today().strftime("%Y-%m")
     async with browser(live, "luzhou-edu-sup") as sup:
         inbox = await sup.get("/inbox")
-        assert 'href="/reports/dropout_return"' in inbox.text and "劝返复学月报" in inbox.text
+        assert 'href="/reports/dropout_return"' in inbox.text and "劝返复学统计" in inbox.text
         page = await sup.get(f"/reports/dropout_return?month={month}")
         assert page.status_code == 200
         assert "本月新立案" in page.text and "仍在办理" in page.text
@@ -370,10 +371,26 @@ async def test_the_county_supervisor_sees_the_month_overdue_first(live: Live) ->
         filtered = await sup.get("/cases?process=dropout_return&step=joint_persuasion")
         assert late not in filtered.text
 
+    # The city supervisor's report starts on this school term (全市每学期调度), across every county.
+    term = term_of(today())
+    async with browser(live, "city-edu-sup") as city:
+        page = await city.get("/reports/dropout_return")
+        assert page.status_code == 200
+        assert f'劝返复学学期统计 <span class="muted">{term.label}</span>' in page.text
+        assert "本学期新立案" in page.text and late in page.text and on_time in page.text
+        assert f'href="?term={term.shift(-1).key}"' in page.text and f'href="?month={month}"' in page.text
+        by_month = await city.get(f"/reports/dropout_return?month={month}")
+        assert "本月新立案" in by_month.text and f'href="?term={term.key}"' in by_month.text
+        wrong = await city.get("/reports/dropout_return?term=2026-summer")
+        assert wrong.status_code == 422 and "学期有误" in wrong.text and "YYYY-autumn" in wrong.text
+        before = await city.get(f"/reports/dropout_return?term={term.shift(-1).key}")
+        assert before.status_code == 200 and "本学期没有劝返复学案件" in before.text
+
     async with browser(live, "luzhou-school1") as school:
-        assert "劝返复学月报" not in (await school.get("/inbox")).text
+        assert "劝返复学统计" not in (await school.get("/inbox")).text
         refused = await school.get("/reports/dropout_return")
         assert refused.status_code == 403 and "督导" in refused.text
+        assert "潞州区实验小学经办人" in refused.text and 'href="/inbox"' in refused.text  # the top bar stays
 
 
 # ---------------------------------------------------------------------------- the pages' rules, without a server
@@ -441,7 +458,7 @@ def test_the_report_table_counts_schools_by_step_in_the_process_order() -> None:
         ReportGroup("潞州区实验小学", "school_contact", "学校联系家访", 2, 1),
         ReportGroup("潞州区第二中学", None, "本月结案", 1, 0),
     ]
-    report = Report(DROPOUT_PROCESS, date(2026, 11, 1), groups, [], opened=3, closed=1, still_open=3)
+    report = Report(DROPOUT_PROCESS, month_period(date(2026, 11, 1)), groups, [], opened=3, closed=1, still_open=3)
     table = report_table(DROPOUT_PROCESS, report)
     assert table.columns == ["学校联系家访", "联合劝返", "本月结案"]
     first = table.rows[0]
@@ -449,5 +466,4 @@ def test_the_report_table_counts_schools_by_step_in_the_process_order() -> None:
     assert (first.total.cases, first.total.overdue) == (3, 1)
     assert [(c.cases, c.overdue) for c in table.totals] == [(2, 1), (1, 0), (1, 0)]
     assert (table.total.cases, table.total.overdue) == (4, 1)
-    assert shift_month(date(2026, 1, 1), -1) == date(2025, 12, 1)
-    assert shift_month(date(2026, 12, 1), 1) == date(2027, 1, 1)
+    assert table.columns[-1] == "本月结案"

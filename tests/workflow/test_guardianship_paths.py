@@ -90,6 +90,10 @@ async def test_admonition_improved_then_two_clean_visits_closes_resolved(fresh_w
     assert events[3].payload["visit_number"] == 1 and events[4].note == "一切正常"
     assert events[3].actor_name == "潞州区东街街道城北社区居民委员会儿童主任"
     assert {a for _, a, _, _ in await c.notes()} == {"luzhou-vc1"}  # nobody else was involved
+    closed = [n for n in await s.notifications(c.db, c.no) if n.seq == 5]
+    clerk = await s.who(c.db, "luzhou-vc1")
+    assert [(n.kind, n.user_id) for n in closed] == [("closed", clerk.user_id)]  # the clerk who opened it
+    assert closed[0].title == f"{c.no}：您登记的案件已结案（已解决）"
     result = await c.handle().result()
     assert (result.outcome, result.seq) == ("resolved", 5)
 
@@ -238,6 +242,7 @@ async def test_mandatory_report_by_a_school_and_feedback(fresh_wf, decision, lab
     assert (r.seq, "luzhou-school1", "", "feedback") in told
     feedback = next(n for n in await s.notifications(c.db, c.no) if n.kind == "feedback")
     assert label in feedback.title and c.no in feedback.title
+    assert feedback.user_id == (await s.who(c.db, "luzhou-school1")).user_id  # the clerk who reported
     nxt = await c.step()
     if decision == "decide_reprimand":
         assert (nxt.step, holder(nxt)) == ("reprimand", "luzhou-police")

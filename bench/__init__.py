@@ -1,0 +1,1 @@
+"""Benchmark scripts: they print figures (our speed and memory goals are measured here, not by timed tests)."""

@@ -1,0 +1,151 @@
+"""The inbox of notifications: agency-wide and personal entries, read or unread for each person, over the
+API and on the pages. Real PostgreSQL, Temporal dev server and worker (the `live` fixture)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+
+from activities.cases import recipients
+from db.models import NotificationRead, User
+from domain.messages import NotificationSpec
+from tests import support
+from tests.api.test_cases_api import auth, start_body
+from tests.conftest import Db, Live, make_token
+from tests.ui.test_pages import browser, form, submit
+
+
+async def notes_of(live: Live, token: str, **params: object) -> dict:
+    r = await live.http.get("/api/v1/notifications", headers=auth(token), params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def reads(live: Live) -> int:
+    async with live.db.sf() as s:
+        return (await s.execute(select(func.count()).select_from(NotificationRead))).scalar_one()
+
+
+async def report_and_decide(live: Live) -> str:
+    """A school's mandatory report; the county police accept it and decide on a reprimand."""
+    school = await make_token(live.db, "luzhou-school1")
+    body = {**await start_body(live), "start_step": "police_report"}
+    body["facts"]["village_committee_id"] = None
+    r = await live.http.post("/api/v1/cases", json=body, headers=auth(school))
+    assert r.status_code == 201, r.text
+    case_no = r.json()["case_no"]
+    police = await make_token(live.db, "luzhou-police")
+    for action in ("accept", "decide_reprimand"):
+        case = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(police))).json()
+        step = case["steps"][0]
+        r = await live.http.post(
+            f"/api/v1/cases/{case_no}/actions",
+            headers=auth(police),
+            json={
+                "step": step["step"],
+                "step_seq": step["step_seq"],
+                "action": action,
+                "payload": support.form(action),
+            },
+        )
+        assert r.status_code == 200, r.text
+    return case_no
+
+
+async def test_feedback_reaches_the_reporter_in_person_and_reads_are_per_person(live: Live) -> None:
+    case_no = await report_and_decide(live)
+    school = await make_token(live.db, "luzhou-school1")
+    mine = await notes_of(live, school)
+    feedback = [n for n in mine["items"] if n["case_no"] == case_no and n["kind"] == "feedback"]
+    assert len(feedback) == 1
+    assert feedback[0]["personal"] is True and feedback[0]["read"] is False
+    assert "决定训诫" in feedback[0]["title"]
+    assert mine["unread"] >= 1
+    # Addressed to the clerk who reported, not to everyone of the school.
+    colleague = await make_token(live.db, "luzhou-school1-sup")
+    assert all(n["kind"] != "feedback" for n in (await notes_of(live, colleague))["items"])
+
+    # The police's "new step" notice is agency-wide: each officer reads it for themself.
+    police, police_sup = await make_token(live.db, "luzhou-police"), await make_token(live.db, "luzhou-police-sup")
+    new_step = next(n for n in (await notes_of(live, police))["items"] if n["case_no"] == case_no)
+    before = (await notes_of(live, police))["unread"]
+    r = await live.http.post("/api/v1/notifications/read", headers=auth(police), json={"ids": [new_step["id"]]})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"marked": 1, "unread": before - 1}
+    again = await live.http.post("/api/v1/notifications/read", headers=auth(police), json={"ids": [new_step["id"]]})
+    assert again.json()["marked"] == 0  # marking twice changes nothing
+    assert next(n for n in (await notes_of(live, police))["items"] if n["id"] == new_step["id"])["read"] is True
+    theirs = next(n for n in (await notes_of(live, police_sup))["items"] if n["id"] == new_step["id"])
+    assert theirs["read"] is False
+    unread_only = (await notes_of(live, police, unread=True))["items"]
+    assert new_step["id"] not in [n["id"] for n in unread_only]
+
+    # Opening the case marks its notifications read for the person who opened it.
+    r = await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(school))
+    assert r.status_code == 200
+    after = await notes_of(live, school)
+    assert all(n["read"] for n in after["items"] if n["case_no"] == case_no)
+    assert after["unread"] == mine["unread"] - len([n for n in mine["items"] if n["case_no"] == case_no])
+
+
+async def test_marking_read_refuses_what_is_not_yours(live: Live) -> None:
+    case_no = await report_and_decide(live)
+    school = await make_token(live.db, "luzhou-school1")
+    feedback = next(n for n in (await notes_of(live, school))["items"] if n["case_no"] == case_no)
+    police = await make_token(live.db, "luzhou-police")
+    own = next(n for n in (await notes_of(live, police))["items"] if n["case_no"] == case_no)
+    before = await reads(live)
+
+    # Someone else's notification, together with one's own: refused whole, nothing marked.
+    r = await live.http.post(
+        "/api/v1/notifications/read", headers=auth(police), json={"ids": [own["id"], feedback["id"]]}
+    )
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found" and str(feedback["id"]) in r.json()["error"]["message"]
+    r = await live.http.post("/api/v1/notifications/read", headers=auth(police), json={})
+    assert r.status_code == 422 and r.json()["error"]["message"] == "请指定要标为已读的通知"
+    integration = await make_token(live.db, agency_code="luzhou-police")
+    r = await live.http.post("/api/v1/notifications/read", headers=auth(integration), json={"all": True})
+    assert r.status_code == 403 and "集成令牌" in r.json()["error"]["message"]
+    assert (await live.http.post("/api/v1/notifications/read", json={"all": True})).status_code == 401
+    assert await reads(live) == before
+
+
+async def test_a_person_who_left_is_replaced_by_their_agency(db: Db) -> None:
+    """What was addressed to a clerk who has since left goes to their former agency as a whole."""
+    clerk = await support.who(db, "luzhou-school1")
+    spec = NotificationSpec(agency_id=clerk.agency.id, user_id=clerk.user_id, kind="feedback", title="t")
+    async with db.sf() as s:
+        assert await recipients(s, spec) == [(clerk.agency.id, clerk.user_id)]
+        await s.execute(update(User).where(User.id == clerk.user_id).values(is_active=False))
+        assert await recipients(s, spec) == [(clerk.agency.id, None)]
+        other = await support.agency_id(db, "luzhou-school2")
+        moved = spec.model_copy(update={"agency_id": other})  # no longer of that agency either way
+        assert await recipients(s, moved) == [(other, None)]
+        await s.rollback()
+
+
+async def test_notifications_page_marks_all_read(live: Live) -> None:
+    case_no = await report_and_decide(live)
+    async with browser(live, "luzhou-police-sup") as http:
+        page = await http.get("/notifications")
+        assert page.status_code == 200
+        assert "条未读" in page.text and case_no in page.text
+        assert 'class="badge badge-unread" title="未读通知"' in page.text  # the count in the top bar
+        no_csrf = await http.post("/notifications/read", data={})
+        assert no_csrf.status_code == 403 and "页面已过期" in no_csrf.text
+        r = await submit(http, form(page.text, action="/notifications/read"))
+        assert r.status_code == 303
+        page = await http.get(r.headers["location"])
+        assert "条通知标为已读" in page.text
+        assert "条未读" not in page.text and "全部标为已读" not in page.text
+        assert "note-unread" not in page.text
+        inbox = await http.get("/inbox")
+        assert "全部通知" in inbox.text and case_no in inbox.text
+    # Another officer of the same station still has them unread.
+    async with browser(live, "luzhou-police") as http:
+        assert "note-unread" in (await http.get("/notifications?unread=1")).text
+        # Opening the case reads its notifications (the only ones here): the top bar says so at once.
+        case_page = await http.get(f"/cases/{case_no}")
+        assert case_page.status_code == 200
+        assert 'title="未读通知"' not in case_page.text
+        assert "note-unread" not in (await http.get("/notifications")).text
