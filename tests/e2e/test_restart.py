@@ -65,9 +65,9 @@ class Dev:
             time.sleep(0.3)
         raise AssertionError(f"referrals dev did not start: {self.log.read_text()[-3000:]}")
 
-    def stop(self) -> None:
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGTERM)
+        os.killpg(self.proc.pid, sig)
         try:
             self.proc.wait(60)
         except subprocess.TimeoutExpired:
@@ -96,7 +96,10 @@ def dev(tmp_path: Path):
         d.stop()
 
 
-def test_stop_and_start_keeps_cases_deadlines_and_timers(dev: Dev) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
+def test_stop_and_start_keeps_cases_deadlines_and_timers(dev: Dev, sig: signal.Signals) -> None:
+    """Stopped with Ctrl-C (SIGTERM), or killed outright (SIGKILL: the web app, the worker, the Temporal
+    server and PostgreSQL die at once, mid-work); either way nothing is lost on the next start."""
     first = dev.start()
     assert "demo logins" in dev.log.read_text()
     token = dev.token("luzhou-vc1")
@@ -118,7 +121,7 @@ def test_stop_and_start_keeps_cases_deadlines_and_timers(dev: Dev) -> None:
         assert r.status_code == 201, r.text
         case_no = r.json()["case_no"]
         before = http.get(f"{base}/cases/{case_no}", headers=h).json()
-    dev.stop()
+    dev.stop(sig)
     assert dev.proc is not None and dev.proc.returncode is not None
 
     again = dev.start()
