@@ -4,16 +4,22 @@ A county supervisor starts on this month, a city supervisor on this term (教育
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.audit import audit
 from api.cases.report import Report, ReportRow, period_report
 from api.cases.visibility import overseen_type_values
 from api.deps import PageUser, SessionDep
-from domain.deadlines import local_date
+from api.principal import Principal
+from domain.deadlines import SHANGHAI, local_date
 from domain.errors import DomainError
 from domain.periods import Period, month_period, parse_period, term_of
 from domain.process import Process
@@ -22,6 +28,9 @@ from ui.filters import time_left
 from ui.render import render
 
 router = APIRouter(include_in_schema=False)
+
+# The page lists this many cases (overdue first); the export has them all.
+LISTED = 300
 
 
 @dataclass
@@ -91,25 +100,34 @@ def case_lines(process: Process, report: Report, now: datetime) -> list[CaseLine
     return out
 
 
-@router.get("/reports/{process_name}", response_class=HTMLResponse)
-async def report_page(
-    request: Request, process_name: str, user: PageUser, session: SessionDep, month: str = "", term: str = ""
-) -> HTMLResponse:
+async def _report_for(
+    user: Principal, session: AsyncSession, process_name: str, month: str, term: str
+) -> tuple[Process, Period, Report, DomainError | None, date]:
+    """The report asked for; a malformed period is reported back with the current one's report."""
     if not overseen_type_values(user):
         raise DomainError("not_permitted", "只有县级或市级主管部门的督导可以查看调度统计")
     process = PROCESSES.get(process_name)
     if process is None or not process.report_by:
         raise DomainError("not_found", "没有该流程的调度统计")
-    now = datetime.now(UTC)
-    today = local_date(now)
+    today = local_date(datetime.now(UTC))
     default = "term" if user.is_city else "month"
     error = None
     try:
         period = parse_period(month=month or None, term=term or None, today=today, default=default)
     except DomainError as e:
         error, period = e, parse_period(month=None, term=None, today=today, default=default)
-    current = month_period(today) if period.kind == "month" else term_of(today)
     report = await period_report(session=session, principal=user, process=process, period=period)
+    return process, period, report, error, today
+
+
+@router.get("/reports/{process_name}", response_class=HTMLResponse)
+async def report_page(
+    request: Request, process_name: str, user: PageUser, session: SessionDep, month: str = "", term: str = ""
+) -> HTMLResponse:
+    process, period, report, error, today = await _report_for(user, session, process_name, month, term)
+    now = datetime.now(UTC)
+    current = month_period(today) if period.kind == "month" else term_of(today)
+    lines = case_lines(process, report, now)
     return render(
         request,
         "report.html",
@@ -118,7 +136,8 @@ async def report_page(
         process=process,
         report=report,
         table=report_table(process, report),
-        lines=case_lines(process, report, now),
+        lines=lines[:LISTED],
+        listed_of=len(lines),
         period=period,
         previous=period.shift(-1),
         following=period.shift(1) if period.start < current.start else None,
@@ -127,6 +146,65 @@ async def report_page(
         error=error,
         group_label=dict(process.summary_fields).get(process.report_by, "分组"),
     )
+
+
+@router.get("/reports/{process_name}/export")
+async def report_export(
+    process_name: str, user: PageUser, session: SessionDep, month: str = "", term: str = ""
+) -> Response:
+    """The report's case list as a spreadsheet (CSV, UTF-8 with a BOM so that Excel reads the Chinese)."""
+    process, period, report, error, _ = await _report_for(user, session, process_name, month, term)
+    if error is not None:
+        raise error
+    group_label = dict(process.summary_fields).get(process.report_by or "", "分组")
+    out = io.StringIO()
+    out.write("\ufeff")
+    w = csv.writer(out)
+    w.writerow(
+        [
+            "案件编号",
+            "学生",
+            group_label,
+            "当前环节",
+            "承办单位",
+            "办理期限",
+            "已逾期",
+            "升级级别",
+            "立案时间",
+            "结案时间",
+            "结果",
+        ]
+    )
+    for line in case_lines(process, report, datetime.now(UTC)):
+        r = line.row
+        open_step = r.step if r.case.status == "open" else None
+        w.writerow(
+            [
+                r.case.case_no,
+                r.case.child.name,
+                r.group,
+                line.step_label,
+                open_step.holder.name if open_step else "",
+                _local(open_step.due_at) if open_step and open_step.due_at else "",
+                "是" if line.overdue else "",
+                open_step.escalation_level if open_step else "",
+                _local(r.case.opened_at),
+                _local(r.case.closed_at) if r.case.closed_at else "",
+                process.outcome_label(r.case.outcome) if r.case.outcome else "",
+            ]
+        )
+    audit(session, user, "export", detail=f"{process.name}:{period.key}: {len(report.rows)} cases")
+    await session.commit()
+    filename = quote(f"{process.label}{period.label}.csv")
+    return Response(
+        out.getvalue().encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{filename}"},
+    )
+
+
+def _local(at: datetime) -> str:
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
 def _months_of(term: Period, today: date) -> list[Period]:

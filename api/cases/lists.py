@@ -30,7 +30,7 @@ class CaseFilter(BaseModel):
     status: str | None = "open"
     overdue: bool | None = None
     min_level: int | None = Field(None, ge=0, le=3)
-    q: str | None = None  # a case number, or part of one
+    q: str | None = None  # a case number or a child's name, or part of one
     page: int = Field(1, ge=1)
     per_page: int = Field(20, ge=1, le=100)
 
@@ -52,7 +52,10 @@ async def list_cases(*, session: AsyncSession, principal: Principal, f: CaseFilt
     if f.county:
         conds.append(Case.county == f.county)
     if f.q:
-        conds.append(Case.case_no.ilike(f"%{f.q.strip()}%"))
+        # A case number (or part of one), or the child's name (or part of it); % and _ are literal.
+        like = "%" + f.q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        named = select(Child.id).where(Child.name.ilike(like, escape="\\"))
+        conds.append(or_(Case.case_no.ilike(like, escape="\\"), Case.child_id.in_(named)))
     step_conds = []
     if f.step:
         step_conds.append(CaseStep.step == f.step)

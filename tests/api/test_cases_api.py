@@ -78,6 +78,10 @@ async def test_start_act_and_read_back(live: Live) -> None:
 
     listed = (await live.http.get("/api/v1/cases", params={"step": "admonition_followup"}, headers=auth(vc))).json()
     assert [c["case_no"] for c in listed["items"]] == [case_no]
+    # Found by the child's name or part of the case number; a wildcard is taken literally.
+    for q, found in (("小明", [case_no]), (case_no[-4:], [case_no]), ("李娜", []), ("%", []), ("_", [])):
+        listed = (await live.http.get("/api/v1/cases", params={"q": q}, headers=auth(vc))).json()
+        assert [c["case_no"] for c in listed["items"]] == found, q
     async with live.db.sf() as s:
         reads = (
             await s.execute(
@@ -109,6 +113,8 @@ async def test_other_county_cannot_see_or_act(live: Live) -> None:
         assert r.status_code == 404, user
         listed = (await live.http.get("/api/v1/cases", headers=auth(other))).json()
         assert case_no not in [c["case_no"] for c in listed["items"]]
+        named = (await live.http.get("/api/v1/cases", params={"q": "王小明"}, headers=auth(other))).json()
+        assert named["items"] == [] and named["total"] == 0, user  # the name does not reach past the scope
     # The county's supervisor of the same agency type sees it; the city's too.
     for user in ("luzhou-vc1-sup",):
         r = await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(await make_token(live.db, user)))

@@ -360,6 +360,16 @@ async def test_the_county_supervisor_sees_the_month_overdue_first(live: Live) ->
         assert "张浩" in cases.group(0) and "已逾期" in cases.group(0) and "逾期1级" in cases.group(0)
         previous = (today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
         assert f'href="?month={previous}"' in page.text
+        export = await sup.get(f"/reports/dropout_return/export?month={month}")
+        assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+        assert "attachment" in export.headers["content-disposition"]
+        text_rows = export.content.decode("utf-8").splitlines()
+        assert text_rows[0].startswith("\ufeff案件编号,学生,学校,当前环节")  # Excel reads UTF-8 with the BOM
+        assert [r.split(",")[0] for r in text_rows[1:]] == [late, on_time]
+        assert text_rows[1].split(",")[6:8] == ["是", "1"] and "潞州区实验小学" in text_rows[2]
+        async with live.db.sf() as s:
+            exported = (await s.execute(text("SELECT detail FROM audit_log WHERE action = 'export'"))).scalars().all()
+        assert exported == [f"dropout_return:{month}: 2 cases"]
         bad = await sup.get("/reports/dropout_return?month=2026-13")
         assert bad.status_code == 422 and "月份格式应为 YYYY-MM" in bad.text
 
@@ -383,6 +393,8 @@ async def test_the_county_supervisor_sees_the_month_overdue_first(live: Live) ->
         assert "本月新立案" in by_month.text and f'href="?term={term.key}"' in by_month.text
         wrong = await city.get("/reports/dropout_return?term=2026-summer")
         assert wrong.status_code == 422 and "学期有误" in wrong.text and "YYYY-autumn" in wrong.text
+        refused = await city.get("/reports/dropout_return/export?term=2026-summer")
+        assert refused.status_code == 422 and "YYYY-autumn" in refused.text
         before = await city.get(f"/reports/dropout_return?term={term.shift(-1).key}")
         assert before.status_code == 200 and "本学期没有劝返复学案件" in before.text
 
@@ -390,6 +402,7 @@ async def test_the_county_supervisor_sees_the_month_overdue_first(live: Live) ->
         assert "劝返复学统计" not in (await school.get("/inbox")).text
         refused = await school.get("/reports/dropout_return")
         assert refused.status_code == 403 and "督导" in refused.text
+        assert (await school.get("/reports/dropout_return/export")).status_code == 403
         assert "潞州区实验小学经办人" in refused.text and 'href="/inbox"' in refused.text  # the top bar stays
 
 
