@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from domain.errors import DomainError
 
-NOT_FOUND = {"case_not_found", "child_not_found", "agency_not_found", "not_found"}
+NOT_FOUND = {"case_not_found", "child_not_found", "agency_not_found", "user_not_found", "not_found"}
 FORBIDDEN = {"not_permitted", "not_holder", "csrf", "no_personal_inbox"}
 CONFLICT = {
     "stale",
@@ -18,8 +18,10 @@ CONFLICT = {
     "already_open",
     "child_exists",
     "not_now",
+    "username_taken",
 }
-UNAUTHORIZED = {"not_authenticated"}
+UNAUTHORIZED = {"not_authenticated", "login_failed"}
+TOO_MANY = {"locked"}
 UNAVAILABLE = {"unavailable"}
 
 
@@ -34,6 +36,8 @@ def status_for(e: DomainError) -> int:
         return 401
     if e.code in UNAVAILABLE:
         return 503
+    if e.code in TOO_MANY:
+        return 429
     return 422
 
 
@@ -43,5 +47,5 @@ def error_body(e: DomainError) -> dict:
 
 async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.code in UNAUTHORIZED else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.code == "not_authenticated" else None
     return JSONResponse(error_body(exc), status_code=status_for(exc), headers=headers)

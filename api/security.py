@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+
+from domain.errors import DomainError
 
 _N, _R, _P = 2**14, 8, 1
 
@@ -24,6 +27,17 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32)
     return hmac.compare_digest(got.hex(), digest)
+
+
+MIN_PASSWORD = 8
+
+
+def check_password_strength(password: str, *, field: str = "password") -> None:
+    """At least 8 characters, with letters and digits; not the demo password. Refused in Chinese."""
+    if len(password) < MIN_PASSWORD or not re.search(r"[A-Za-z]", password) or not re.search(r"\d", password):
+        raise DomainError("weak_password", f"密码至少{MIN_PASSWORD}位，且须同时包含字母和数字", field=field)
+    if password == "demo1234":
+        raise DomainError("weak_password", "不能使用演示密码", field=field)
 
 
 def new_token() -> str:

@@ -1,5 +1,5 @@
 """The `referrals` command: `dev` (everything on embedded defaults), `worker`, `web`, `migrate`,
-`seed-demo`, `token`, `user`."""
+`seed-demo`, `token`."""
 
 from __future__ import annotations
 

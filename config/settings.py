@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # How long a request waits for the workflow to answer (start, act) before telling the user to retry.
     update_timeout_seconds: float = 20.0
+    # Password guessing: this many wrong passwords in a row lock the account for this many minutes.
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
 
 
 @lru_cache

@@ -69,6 +69,9 @@ class User(Base):
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
     role: Mapped[str] = mapped_column(String(16))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Wrong passwords in a row, and until when the account is locked after too many (ui/auth_pages.py).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
     agency: Mapped[Agency] = relationship(lazy="joined")
 
 

@@ -19,6 +19,8 @@ from domain.idnumber import check_character
 from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, all_regions
 
 DEMO_PASSWORD = "demo1234"
+# The city civil-affairs bureau runs the system: administrator accounts belong to it (api/admin/users.py).
+ADMIN_AGENCY_CODE = "city-civil"
 
 # Short ASCII names for usernames and agency codes.
 COUNTY_SLUGS: dict[str, str] = {
@@ -128,7 +130,7 @@ def demo_users(agencies: list[AgencySeed]) -> list[tuple[str, str, str, str, str
         users.append((f"{a.code}-sup", f"{a.name}督导", a.code, Role.supervisor.value, None))
         if a.agency_type == T.village_committee:
             users.append((f"{a.code}-director", f"{a.name}儿童主任", a.code, Role.operator.value, "儿童主任"))
-    users.append(("admin", "系统管理员", "city-civil", Role.admin.value, None))
+    users.append(("admin", "系统管理员", ADMIN_AGENCY_CODE, Role.admin.value, None))
     return users
 
 

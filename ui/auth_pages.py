@@ -6,17 +6,17 @@ import re
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select
 
-from api.deps import PageUser, SessionDep, csrf_token
-from api.security import hash_password, verify_password
+from api import auth
+from api.deps import PageUser, SessionDep, SettingsDep, csrf_token, now_utc
+from api.errors import status_for
 from db.models import User
+from domain.errors import DomainError
 from ui.forms import local_path, read_form
-from ui.render import render
+from ui.render import flash, render
 
 router = APIRouter(include_in_schema=False)
 
-LOGIN_FAILED = "用户名或密码错误"
 # A form posted after the session expired sends the user here with its own (POST-only) address: after
 # logging in, go to the page the form was on instead.
 _POST_ONLY = (
@@ -33,19 +33,6 @@ def after_login(target: str) -> str:
     return target
 
 
-_dummy_hash: list[str] = []
-
-
-def _password_ok(user: User | None, password: str) -> bool:
-    """Checks the password; an unknown user costs as long as a known one, so names cannot be probed."""
-    if user is None or not user.is_active:
-        if not _dummy_hash:
-            _dummy_hash.append(hash_password("-"))
-        verify_password(password, _dummy_hash[0])
-        return False
-    return verify_password(password, user.password_hash)
-
-
 @router.get("/", response_class=HTMLResponse)
 async def home(user: PageUser) -> RedirectResponse:
     return RedirectResponse("/admin" if user.is_admin else "/inbox", status_code=303)
@@ -57,22 +44,43 @@ async def login_page(request: Request, next: str = "/") -> HTMLResponse:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, session: SessionDep) -> Response:
+async def login(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     form = await read_form(request)
     username = form.get("username", "").strip()
     target = after_login(local_path(form.get("next")))
-    user = (
-        (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
-        if username
-        else None
-    )
-    if not _password_ok(user, form.get("password", "")) or user is None:
-        return render(request, "login.html", None, status=401, next=target, username=username, error=LOGIN_FAILED)
+    try:
+        user = await auth.authenticate(session, settings, username, form.get("password", ""), now=now_utc())
+    except DomainError as e:
+        return render(
+            request, "login.html", None, status=status_for(e), next=target, username=username, error=e.message
+        )
     request.session.clear()
     request.session["user_id"] = user.id
     request.session["pw"] = user.password_hash[-16:]
     csrf_token(request)  # a fresh token for the new session
     return RedirectResponse(target, status_code=303)
+
+
+@router.get("/account", response_class=HTMLResponse)
+async def account(request: Request, user: PageUser) -> HTMLResponse:
+    return render(request, "account.html", user, error=None)
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+async def change_password(request: Request, user: PageUser, session: SessionDep) -> Response:
+    form = await read_form(request)
+    row = await session.get(User, user.user_id)
+    assert row is not None  # page_principal has just loaded it
+    try:
+        await auth.change_password(
+            session, row, current=form.get("current", ""), new=form.get("new", ""), confirm=form.get("confirm", "")
+        )
+    except DomainError as e:
+        return render(request, "account.html", user, status=status_for(e), error=e)
+    # This session goes on with the new password; any other session of the user ends (api/deps.py).
+    request.session["pw"] = row.password_hash[-16:]
+    flash(request, "密码已修改；其他设备上的登录已失效")
+    return RedirectResponse("/account", status_code=303)
 
 
 @router.post("/logout")

@@ -8,12 +8,21 @@ from fastapi.responses import HTMLResponse
 
 from api.errors import status_for
 from domain.errors import DomainError
-from ui import admin_pages, auth_pages, case_pages, child_pages, report_pages, start_pages, work_pages
+from ui import admin_pages, admin_user_pages, auth_pages, case_pages, child_pages, report_pages, start_pages, work_pages
 from ui.render import render
 
 router = APIRouter(include_in_schema=False)
 # start_pages first: its /cases/new must win over /cases/{case_no}
-for module in (auth_pages, work_pages, start_pages, case_pages, child_pages, report_pages, admin_pages):
+for module in (
+    auth_pages,
+    work_pages,
+    start_pages,
+    case_pages,
+    child_pages,
+    report_pages,
+    admin_pages,
+    admin_user_pages,
+):
     router.include_router(module.router)
 
 TITLES = {403: "无权操作", 404: "未找到", 409: "操作未执行", 401: "请先登录"}

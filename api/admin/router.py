@@ -1,13 +1,13 @@
-"""/api/v1/admin: the holiday schedule of a year, per-county policy values."""
+"""/api/v1/admin: the holiday schedule of a year, per-county policy values, user accounts."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from api.admin import service
+from api.admin import service, users
 from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep
 from domain.policy import POLICY_DEFAULTS
 
@@ -73,3 +73,41 @@ async def set_policy(data: service.PolicyIn, principal: ApiUser, session: Sessio
         "value": row.value,
         "effective_from": row.effective_from.isoformat(),
     }
+
+
+@router.get("/users", summary="User accounts (filtered, paginated; by agency, then username)")
+async def list_users(
+    principal: ApiUser, session: SessionDep, f: Annotated[users.UserFilter, Depends()]
+) -> dict[str, Any]:
+    page = await users.list_users(session=session, principal=principal, f=f)
+    return {
+        "items": [users.user_json(u) for u in page.items],
+        "total": page.total,
+        "page": page.page,
+        "per_page": page.per_page,
+    }
+
+
+@router.post("/users", status_code=201, summary="Create a user account with an initial password")
+async def create_user(data: users.UserCreateIn, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+    return users.user_json(await users.create_user(session=session, principal=principal, data=data))
+
+
+@router.get("/users/{user_id}", summary="One user account")
+async def get_user(user_id: int, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+    return users.user_json(await users.get_user(session=session, principal=principal, user_id=user_id))
+
+
+@router.patch("/users/{user_id}", summary="Switch an account off or on; change its role, name or title")
+async def update_user(
+    user_id: int, data: users.UserUpdateIn, principal: ApiUser, session: SessionDep
+) -> dict[str, Any]:
+    return users.user_json(await users.update_user(session=session, principal=principal, user_id=user_id, data=data))
+
+
+@router.post("/users/{user_id}/password", summary="Reset a user's password (ends their page sessions)")
+async def reset_password(
+    user_id: int, data: users.PasswordIn, principal: ApiUser, session: SessionDep
+) -> dict[str, Any]:
+    user = await users.reset_password(session=session, principal=principal, user_id=user_id, password=data.password)
+    return {"id": user.id, "username": user.username, "password_reset": True}
