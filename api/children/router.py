@@ -16,7 +16,9 @@ from domain.regions import region_name
 router = APIRouter(prefix="/children", tags=["children"])
 
 
-def child_json(c: Child, *, full: bool = False) -> dict[str, Any]:
+def child_json(c: Child, *, full: bool = False, id_full: bool = False) -> dict[str, Any]:
+    """The record; `full` adds the address, school and guardians; `id_full` the whole ID number, which
+    only the registering agency sees (as on the pages)."""
     body: dict[str, Any] = {
         "id": c.id,
         "name": c.name,
@@ -30,7 +32,7 @@ def child_json(c: Child, *, full: bool = False) -> dict[str, Any]:
     }
     if full:
         body.update(
-            id_number=c.id_number,
+            id_number=c.id_number if id_full else None,
             address=c.address,
             school=c.school,
             residence_committee_id=c.residence_committee_id,
@@ -45,7 +47,7 @@ def child_json(c: Child, *, full: bool = False) -> dict[str, Any]:
 @router.post("", status_code=201, summary="Register a child")
 async def register(data: service.ChildIn, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
     child = await service.register_child(session=session, principal=principal, data=data)
-    return child_json(child, full=True)
+    return child_json(child, full=True, id_full=True)
 
 
 @router.get("", summary="Find children: by exact ID number, or by name in the caller's area")
@@ -62,4 +64,11 @@ async def get(child_id: int, principal: ApiUser, session: SessionDep) -> dict[st
     await session.refresh(child, ["guardians"])
     audit(session, principal, "read_child", child_id=child.id)
     await session.commit()
-    return child_json(child, full=True)
+    return child_json(child, full=True, id_full=child.created_by_agency_id == principal.agency.id)
+
+
+@router.patch("/{child_id}", summary="Correct or update a child's record (name, residence, address, school, guardians)")
+async def update(child_id: int, data: service.ChildUpdate, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+    child = await service.update_child(session=session, principal=principal, child_id=child_id, data=data)
+    await session.refresh(child, ["guardians"])
+    return child_json(child, full=True, id_full=child.created_by_agency_id == principal.agency.id)

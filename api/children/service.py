@@ -162,3 +162,69 @@ async def get_child_for_case(
     if child_id is None:
         raise DomainError("field_required", "请选择儿童", field="child_id")
     return await get_child(session=session, principal=principal, child_id=child_id)
+
+
+class ChildUpdate(BaseModel):
+    """A correction or a change of a child's record; only the fields sent change. The identity (ID number,
+    and the birth date and sex it fixes) is not changed here."""
+
+    name: str | None = None
+    residence_region: str | None = None
+    residence_committee_id: int | None = None
+    address: str | None = None
+    school: str | None = None
+    guardians: list[GuardianIn] | None = None  # the whole list, replacing the old one
+
+
+async def update_child(*, session: AsyncSession, principal: Principal, child_id: int, data: ChildUpdate) -> Child:
+    """Who can read the record (the child's county, or the registering agency) can correct it; the change
+    is audited by field names, never values. A move to another county changes no case: the hand-over
+    step of a case carries it (and the county is set by the receiving side then)."""
+    child = await get_child(session=session, principal=principal, child_id=child_id)
+    sent = data.model_fields_set
+    changed: list[str] = []
+    if "name" in sent and data.name is not None:
+        name = _required(data.name, "name", "姓名")
+        if name != child.name:
+            child.name, changed = name, [*changed, "name"]
+    residence = child.residence_region
+    if "residence_region" in sent and data.residence_region is not None:
+        residence = validate_region_code(data.residence_region, field="residence_region")
+        if not is_changzhi(residence) or residence == CITY_CODE:
+            raise DomainError("region_outside", "居住地应为长治市的县（区）", field="residence_region")
+    committee_id = child.residence_committee_id if residence == child.residence_region else None
+    if "residence_committee_id" in sent:
+        committee_id = data.residence_committee_id or None
+    if committee_id is not None:
+        committee = await session.get(Agency, committee_id)
+        if (
+            committee is None
+            or committee.agency_type != AgencyType.village_committee.value
+            or committee.region_code != residence
+        ):
+            raise DomainError("field_invalid", "所选村（居）委会不在居住地县（区）", field="residence_committee_id")
+    if residence != child.residence_region:
+        child.residence_region, changed = residence, [*changed, "residence_region"]
+    if committee_id != child.residence_committee_id:
+        child.residence_committee_id, changed = committee_id, [*changed, "residence_committee_id"]
+    if "address" in sent and data.address is not None and data.address.strip()[:256] != (child.address or ""):
+        child.address, changed = data.address.strip()[:256], [*changed, "address"]
+    if "school" in sent:
+        school = (data.school or "").strip()[:128] or None
+        if school != child.school:
+            child.school, changed = school, [*changed, "school"]
+    if "guardians" in sent and data.guardians is not None:
+        guardians = [g for g in data.guardians if (g.name or "").strip()]
+        if not guardians:
+            raise DomainError("field_required", "请至少填写一名监护人", field="guardians")
+        for i, g in enumerate(guardians):
+            _required(g.relation, f"guardians.{i}.relation", "与儿童关系", 32)
+        new = [(g.name.strip()[:64], g.relation.strip()[:32], g.phone.strip()[:32], g.is_guardian) for g in guardians]
+        old = [(g.name, g.relation, g.phone, g.is_guardian) for g in child.guardians]
+        if new != old:
+            child.guardians = [Guardian(name=n, relation=r, phone=p, is_guardian=ig) for n, r, p, ig in new]
+            changed.append("guardians")
+    if changed:
+        audit(session, principal, "update_child", child_id=child.id, detail="fields: " + ", ".join(changed))
+        await session.commit()
+    return child
