@@ -106,7 +106,11 @@ async def notifications_read(request: Request, user: PageUser, session: SessionD
 
 @router.get("/supervision", response_class=HTMLResponse)
 async def supervision(
-    request: Request, user: PageUser, session: SessionDep, show_all: Annotated[str, Query(alias="all")] = ""
+    request: Request,
+    user: PageUser,
+    session: SessionDep,
+    show_all: Annotated[str, Query(alias="all")] = "",
+    holder: str = "",
 ) -> HTMLResponse:
     if not user.is_supervisor:
         raise DomainError("not_permitted", "只有督导可以查看逾期与停滞案件")
@@ -115,4 +119,43 @@ async def supervision(
     found = await lists.stalled(session=session, principal=user, include_overdue=include_overdue)
     rows = [step_row(r.case, r.step, now, r.reasons) for r in found]
     threshold = 1 if include_overdue else (3 if user.is_city else 2)
-    return render(request, "supervision.html", user, rows=rows, include_overdue=include_overdue, threshold=threshold)
+    summary = holder_summary(rows)
+    chosen = to_int(holder)
+    if chosen is not None:
+        rows = [r for r in rows if r.step.holder_agency_id == chosen]
+    return render(
+        request,
+        "supervision.html",
+        user,
+        rows=rows,
+        summary=summary,
+        holder=chosen,
+        include_overdue=include_overdue,
+        threshold=threshold,
+    )
+
+
+@dataclass
+class HolderLine:
+    """Where things are stalled: one holding agency's count, by how far they have gone."""
+
+    agency_id: int
+    name: str
+    region: str
+    steps: int = 0
+    level2: int = 0
+    level3: int = 0
+    quiet: int = 0  # no activity for 30 days, or failing automation, without a level
+
+
+def holder_summary(rows: list[StepRow]) -> list[HolderLine]:
+    lines: dict[int, HolderLine] = {}
+    for r in rows:
+        h = r.step.holder
+        line = lines.setdefault(h.id, HolderLine(h.id, h.name, h.region_code))
+        line.steps += 1
+        level = r.step.escalation_level
+        line.level2 += level >= 2
+        line.level3 += level >= 3
+        line.quiet += level == 0
+    return sorted(lines.values(), key=lambda x: (-x.level3, -x.level2, -x.steps, x.region, x.name))
