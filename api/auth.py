@@ -20,7 +20,7 @@ _dummy_hash: list[str] = []
 
 def _password_ok(user: User | None, password: str) -> bool:
     """Checks the password; an unknown user costs as long as a known one, so names cannot be probed."""
-    if user is None or not user.is_active:
+    if user is None or not user.is_active or not user.agency.is_active:
         if not _dummy_hash:
             _dummy_hash.append(hash_password("-"))
         verify_password(password, _dummy_hash[0])

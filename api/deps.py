@@ -50,7 +50,7 @@ async def principal_from_token(session: AsyncSession, token: str) -> Principal |
         return None
     if row.user_id is not None:
         user = await session.get(User, row.user_id)
-        if user is None or not user.is_active:
+        if user is None or not user.is_active or not user.agency.is_active:
             return None
         return principal_of(user, channel="api", token_id=row.id)
     agency = await session.get(Agency, row.agency_id)
@@ -92,7 +92,12 @@ class LoginRequired(Exception):
 async def page_principal(request: Request, session: SessionDep) -> Principal:
     user_id = request.session.get("user_id")
     user = await session.get(User, user_id) if user_id else None
-    if user is None or not user.is_active or request.session.get("pw") != user.password_hash[-16:]:
+    if (
+        user is None
+        or not user.is_active
+        or not user.agency.is_active  # a switched-off agency's people are out with it
+        or request.session.get("pw") != user.password_hash[-16:]
+    ):
         request.session.clear()
         raise LoginRequired(str(request.url.path))
     principal = principal_of(user, channel="page")

@@ -19,6 +19,11 @@ CONFLICT = {
     "child_exists",
     "not_now",
     "username_taken",
+    "agency_code_taken",
+    "agency_name_taken",
+    "township_taken",
+    "agency_has_open_steps",
+    "agency_in_use",
 }
 UNAUTHORIZED = {"not_authenticated", "login_failed"}
 TOO_MANY = {"locked"}

@@ -105,7 +105,10 @@ async def users_page(
         agencies=await _agency_options(session),
         admin_agency=home.name if home else "",
         error=error,
-        values=values if values is not None else {"role": Role.operator.value},
+        # Reached from an agency's page (单位管理), the form offers that agency.
+        values=values
+        if values is not None
+        else {"role": Role.operator.value, "agency_id": str(f.agency_id) if f.agency_id is not None else ""},
     )
 
 

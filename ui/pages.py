@@ -8,7 +8,17 @@ from fastapi.responses import HTMLResponse
 
 from api.errors import status_for
 from domain.errors import DomainError
-from ui import admin_pages, admin_user_pages, auth_pages, case_pages, child_pages, report_pages, start_pages, work_pages
+from ui import (
+    admin_agency_pages,
+    admin_pages,
+    admin_user_pages,
+    auth_pages,
+    case_pages,
+    child_pages,
+    report_pages,
+    start_pages,
+    work_pages,
+)
 from ui.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -22,6 +32,7 @@ for module in (
     report_pages,
     admin_pages,
     admin_user_pages,
+    admin_agency_pages,
 ):
     router.include_router(module.router)
 

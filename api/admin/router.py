@@ -1,14 +1,16 @@
-"""/api/v1/admin: the holiday schedule of a year, per-county policy values, user accounts."""
+"""/api/v1/admin: the holiday schedule of a year, per-county policy values, user accounts, agencies."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 
-from api.admin import service, users
+from api.admin import agencies, service, users
 from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep
+from api.errors import error_body
 from domain.policy import POLICY_DEFAULTS
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -111,3 +113,73 @@ async def reset_password(
 ) -> dict[str, Any]:
     user = await users.reset_password(session=session, principal=principal, user_id=user_id, password=data.password)
     return {"id": user.id, "username": user.username, "password_reset": True}
+
+
+@router.get("/agencies", summary="Agencies (filtered, paginated; by region, type, then name)")
+async def list_agencies(
+    principal: ApiUser, session: SessionDep, f: Annotated[agencies.AgencyFilter, Depends()]
+) -> dict[str, Any]:
+    page = await agencies.list_agencies(session=session, principal=principal, f=f)
+    return {
+        "items": [agencies.agency_json(a) for a in page.items],
+        "total": page.total,
+        "page": page.page,
+        "per_page": page.per_page,
+    }
+
+
+@router.post(
+    "/agencies",
+    status_code=201,
+    summary="Add an agency (type: English value or Chinese label; region: 6-digit code or county name)",
+)
+async def create_agency(data: agencies.AgencyCreateIn, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+    return agencies.agency_json(await agencies.create_agency(session=session, principal=principal, data=data))
+
+
+# The CSV travels as the raw request body, so that a script can send a file as it is (curl --data-binary @file.csv).
+_CSV_BODY = {"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}}
+
+
+@router.post(
+    "/agencies/import",
+    summary="Import agencies from a CSV sent as the text/csv body (UTF-8; header code,name,type,region,township); "
+    "?dry_run=true checks only",
+    openapi_extra=_CSV_BODY,
+    response_model=None,
+)
+async def import_agencies(
+    request: Request, principal: ApiUser, session: SessionDep, dry_run: bool = False
+) -> dict[str, Any] | JSONResponse:
+    service.require_admin(principal)
+    text = agencies.decode_csv(await request.body())
+    try:
+        result = await agencies.import_agencies(session, principal, text, dry_run=dry_run)
+    except agencies.AgencyImportError as e:
+        # Every wrong row, one reason each, beside the joined message.
+        body = error_body(e)
+        body["error"]["rows"] = e.rows
+        return JSONResponse(body, status_code=422)
+    return agencies.import_json(result)
+
+
+@router.get("/agencies/{agency_id}", summary="One agency, its users and how many open steps it holds")
+async def get_agency(agency_id: int, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+    agency = await agencies.get_agency(session=session, principal=principal, agency_id=agency_id)
+    return agencies.agency_detail_json(
+        agency,
+        await agencies.agency_users(session, agency.id),
+        await agencies.open_steps(session, agency.id),
+        await agencies.open_cases(session, agency.id),
+    )
+
+
+@router.patch(
+    "/agencies/{agency_id}",
+    summary="Rename an agency, change its township, switch it off or on (refused while it holds open steps)",
+)
+async def update_agency(
+    agency_id: int, data: agencies.AgencyUpdateIn, principal: ApiUser, session: SessionDep
+) -> dict[str, Any]:
+    changed = await agencies.update_agency(session=session, principal=principal, agency_id=agency_id, data=data)
+    return {**agencies.agency_json(changed.agency), "moved": changed.moved}
