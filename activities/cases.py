@@ -69,7 +69,13 @@ class CaseActivities:
         self.sf = session_factory
 
     def all(self) -> list:
-        return [self.record_event, self.compute_deadlines, self.resolve_agency, self.open_follow_on]
+        return [
+            self.record_event,
+            self.compute_deadlines,
+            self.resolve_agency,
+            self.active_agencies,
+            self.open_follow_on,
+        ]
 
     # ------------------------------------------------------------------ record_event
 
@@ -230,6 +236,28 @@ class CaseActivities:
         )
 
     # ------------------------------------------------------------------ resolve_agency
+
+    @activity.defn(name=names.ACTIVE_AGENCIES)
+    async def active_agencies(self, agencies: list[AgencyRef]) -> list[AgencyRef]:
+        """The same agencies, each still active replaced by itself; one switched off since the case kept
+        it (the school, the custodian, a committee) by the agency of its type now serving its region
+        (same township first), so that no new step goes to an agency nobody can log in to."""
+        async with self.sf() as s:
+            active = set(
+                (
+                    await s.execute(
+                        select(Agency.id).where(Agency.id.in_([a.id for a in agencies]), Agency.is_active.is_(True))
+                    )
+                ).scalars()
+            )
+        out = []
+        for a in agencies:
+            if a.id in active:
+                out.append(a)
+            else:
+                q = AgencyQuery(agency_type=a.agency_type, region_code=a.region_code, township=a.township)
+                out.append(await self.resolve_agency(q))
+        return out
 
     @activity.defn(name=names.RESOLVE_AGENCY)
     async def resolve_agency(self, q: AgencyQuery) -> AgencyRef:

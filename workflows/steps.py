@@ -39,6 +39,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows import activity_names as names
     from workflows.retry import ACTIVITY_TIMEOUT, WRITE_RETRY
 
+# Runs recorded before new steps checked that their agencies are still active replay without the check.
+ACTIVE_HOLDERS_PATCH = "new-steps-go-to-active-agencies"
+
 
 class StepMachinery:
     """State and helpers shared by every case workflow; CaseWorkflow (base.py) owns the run loop."""
@@ -104,6 +107,16 @@ class StepMachinery:
         set, e.g. the compliance date of a written order)."""
         definition = self.process.step(step)
         key = None if allowance else (definition.policy_key if policy_key is ... else policy_key)
+        if workflow.patched(ACTIVE_HOLDERS_PATCH):
+            # A kept agency (the school, the custodian...) may have been switched off since it was kept.
+            holder, *co = await workflow.execute_local_activity(
+                names.ACTIVE_AGENCIES,
+                [holder, *(co_holders or [])],
+                result_type=list[AgencyRef],
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=WRITE_RETRY,
+            )
+            co_holders = [a for a in dict((c.id, c) for c in co).values() if a.id != holder.id]
         now = workflow.now()
         base = base or now
         deadlines: StepDeadlines | None = None
@@ -298,6 +311,10 @@ class StepMachinery:
             counters=counters,
             allowance=allowance,
         )
+        if nxt.holder.id != holder.id and summary:
+            # The kept agency was switched off and another serves now (new_step): facts naming it follow.
+            summary = {k: nxt.holder.name if v == holder.name else v for k, v in summary.items()}
+        holder, co_holders = nxt.holder, nxt.co_holders
         notes = list(notify or [])
         grants = list(parties or [])
         if holder.id != current.holder.id or to != current.step:
@@ -470,6 +487,7 @@ class StepMachinery:
         notify: list[NotificationSpec] | None = None,
     ) -> StepState:
         nxt = await self.new_step(track, step, holder)
+        holder = nxt.holder  # another agency, if the one asked for has been switched off (new_step)
         notes = [*(notify or []), self.tell(holder, "new_step", f"新的待办：{self.process.step_label(step)}")]
         grants = [PartyGrant(agency=holder, role="holder")]
         # Fix (tests/workflow/test_guardianship_paths.py, safety branch): the agency that opens a side track

@@ -51,6 +51,7 @@ EXPECTED = {
     "dropout-follow-on",  # the follow-on case itself: started at joint persuasion, returned to a named school
     "dropout-handover-escalation",  # police assist (added co-holder), hand-over escalating 3 levels, urged
     "dropout-aged-out",  # the 17th-birthday timer
+    "dropout-school-switched-off",  # new steps checked for active agencies (patch marker): a substitute school
 }
 PROCESSES = ("guardianship", "dropout")
 

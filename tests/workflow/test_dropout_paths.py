@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from api.cases import service
 from api.children.service import ChildIn, GuardianIn, register_child
-from db.models import Case, Child
+from db.models import Agency, Case, Child
 from db.seed import make_id_number
 from domain.deadlines import birthday
 from domain.errors import DomainError
@@ -705,3 +705,24 @@ async def test_the_case_closes_when_the_pupil_turns_17(fresh_wf):
     assert await c.steps() == {}
     assert (await c.handle().result()).outcome == "aged_out"
     await c.save_history("aged-out")
+
+
+async def test_a_school_switched_off_meanwhile_does_not_get_the_consolidation(fresh_wf):
+    """The school kept at the start has been switched off by the administrator while the bureau was
+    persuading: the pupil's return goes to the school now serving the county (new steps only go to
+    agencies someone can log in to), which is told, may read the case, and is the report's school."""
+    c = await DropoutDriver.open(fresh_wf)
+    await to_persuasion(c)
+    async with c.db.sf() as session:
+        await session.execute(update(Agency).where(Agency.code == "luzhou-school1").values(is_active=False))
+        await session.commit()
+    await c.act("luzhou-edu", "returned", form("returned"))
+    cons = await c.step()
+    assert (cons.step, holder(cons)) == ("consolidation", "luzhou-school2")
+    r_seq = (await c.events())[-1].seq
+    assert (await c.path())[-1] == ("action", "returned", "joint_persuasion", "consolidation")
+    assert (r_seq, "luzhou-school2", "", "new_step") in await c.notes(r_seq)
+    assert "luzhou-school1" not in [a for _, a, _, _ in await c.notes(r_seq)]
+    assert (await c.parties())["luzhou-school2"][0] == "holder"
+    assert (await c.summary())["school"] == SCHOOL2
+    await c.save_history("school-switched-off")
