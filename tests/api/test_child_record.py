@@ -112,7 +112,11 @@ async def test_the_edit_page_keeps_values_on_a_refusal_and_saves(live: Live) -> 
         record = await http.get(f"/children/{cid}")
         assert f'href="/children/{cid}/edit"' in record.text
         page = await http.get(f"/children/{cid}/edit")
-        assert page.status_code == 200 and "修改儿童信息" in page.text and "号码有误的，请联系管理员" in page.text
+        assert (
+            page.status_code == 200
+            and "修改儿童信息" in page.text
+            and "身份证号码及据此确定的出生日期、性别不能修改" in page.text
+        )
         f = form(page.text, action=f"/children/{cid}/edit")
         assert f.fields["name"] == "李娜" and f.fields["guardians.0.name"]  # filled from the record
         refused = await submit(http, f, **{"guardians.0.relation": "", "address": "新地址1号"})
