@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel
 
 from api.audit import audit
 from api.children import service
@@ -55,6 +56,20 @@ async def find(
     principal: ApiUser, session: SessionDep, q: str | None = None, id_number: str | None = None
 ) -> dict[str, Any]:
     rows = await service.find_children(session=session, principal=principal, q=q, id_number=id_number)
+    return {"items": [child_json(c) for c in rows]}
+
+
+class ChildSearch(BaseModel):
+    id_number: str | None = None
+    q: str | None = None
+
+
+@router.post(
+    "/search",
+    summary="Find children, with the ID number in the body rather than the URL (kept out of proxies' logs)",
+)
+async def search(body: ChildSearch, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+    rows = await service.find_children(session=session, principal=principal, q=body.q, id_number=body.id_number)
     return {"items": [child_json(c) for c in rows]}
 
 

@@ -137,3 +137,18 @@ async def test_the_edit_page_keeps_values_on_a_refusal_and_saves(live: Live) -> 
         )
     async with browser(live, "shangdang-vc1") as http:
         assert (await http.get(f"/children/{cid}/edit")).status_code == 404
+
+
+async def test_search_by_id_number_in_the_body(live: Live) -> None:
+    """A reporter finds a child anywhere by the exact ID number, sent in the body (not in the URL); by
+    name only within their own area."""
+    vc = await make_token(live.db, "luzhou-vc1")
+    async with live.db.sf() as s:
+        elsewhere = (await s.execute(select(Child).where(Child.name == "赵雨涵"))).scalar_one()
+    assert elsewhere.residence_region != "140403"
+    r = await live.http.post("/api/v1/children/search", headers=auth(vc), json={"id_number": elsewhere.id_number})
+    assert r.status_code == 200 and [c["name"] for c in r.json()["items"]] == ["赵雨涵"]
+    assert r.json()["items"][0]["id_number_masked"] != elsewhere.id_number
+    by_name = await live.http.post("/api/v1/children/search", headers=auth(vc), json={"q": "赵雨涵"})
+    assert by_name.json()["items"] == []  # not in 潞州区
+    assert (await live.http.post("/api/v1/children/search", json={"q": "王"})).status_code == 401
