@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from config.settings import Settings
+from db.embedded import pid_alive
 
 PR_SET_PDEATHSIG = 1
 
@@ -50,16 +51,6 @@ def _cmdline(pid: int) -> str:
         return out.stdout.strip()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def stop_left_behind(data: Path, timeout: float = 20.0) -> bool:
     """Stops a dev server that an earlier, killed `referrals dev` left running on this data directory;
     True if there was one. A process is stopped only if its command line names our database file, so a
@@ -69,14 +60,14 @@ def stop_left_behind(data: Path, timeout: float = 20.0) -> bool:
         pid = int(pidfile.read_text().strip())
     except (OSError, ValueError):
         return False
-    if not _alive(pid) or str(data / "temporal.db") not in _cmdline(pid):
+    if not pid_alive(pid) or str(data / "temporal.db") not in _cmdline(pid):
         pidfile.unlink(missing_ok=True)
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    if _alive(pid):
+    if pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
     pidfile.unlink(missing_ok=True)
     return True

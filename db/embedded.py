@@ -37,12 +37,13 @@ def _forget_dead_users(pgdata: Path) -> None:
         pids = json.loads(handles.read_text() or "[]")
     except (OSError, ValueError):
         return
-    alive = [p for p in pids if isinstance(p, int) and _alive(p)]
+    alive = [p for p in pids if isinstance(p, int) and pid_alive(p)]
     if alive != pids:
         handles.write_text(json.dumps(alive))
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one we may not signal counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
