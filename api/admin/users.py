@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +15,7 @@ from api.admin.service import require_admin
 from api.audit import audit
 from api.principal import Principal
 from api.security import check_password_strength, hash_password
-from db.models import Agency, User
+from db.models import Agency, ApiToken, User
 from db.seed import ADMIN_AGENCY_CODE
 from domain.enums import ROLE_LABELS, Role
 from domain.errors import DomainError
@@ -232,23 +232,35 @@ async def update_user(*, session: AsyncSession, principal: Principal, user_id: i
         audit(session, principal, "user_title", detail=who)
         user.title = title
     if active != user.is_active:
-        # Their page sessions and personal tokens stop at the next request: api/deps.py checks is_active.
+        # Their page sessions stop at the next request (api/deps.py checks is_active); their personal
+        # tokens are revoked for good, so that switching the account on again does not revive them.
         audit(session, principal, "user_reactivate" if active else "user_deactivate", detail=who)
         user.is_active = active
+        if not active:
+            await _revoke_tokens(session, user)
     await session.commit()
     return user
 
 
+async def _revoke_tokens(session: AsyncSession, user: User) -> int:
+    """Revokes the user's personal API tokens; how many were live."""
+    result = await session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=func.now())
+    )
+    return result.rowcount or 0
+
+
 async def reset_password(*, session: AsyncSession, principal: Principal, user_id: int, password: str) -> User:
-    """A new password chosen by the admin (the user forgot theirs). A new hash ends the user's page sessions
-    (api/deps.page_principal compares its tail with the one stored at login); API tokens are not passwords
-    and keep working."""
+    """A new password chosen by the admin (the user forgot theirs, or the account may be in other hands). A
+    new hash ends the user's page sessions (api/deps.page_principal compares its tail with the one stored at
+    login), and their personal API tokens are revoked: whoever had the account has nothing left of it."""
     user = await get_user(session=session, principal=principal, user_id=user_id)
     user.password_hash = _password(password, user.username)
     # Someone who forgot their password has often locked the account with wrong guesses: the reset lifts it.
     user.failed_logins = 0
     user.locked_until = None
-    audit(session, principal, "user_password_reset", detail=f"user={user.id} {user.username}")
+    revoked = await _revoke_tokens(session, user)
+    audit(session, principal, "user_password_reset", detail=f"user={user.id} {user.username}; {revoked} tokens revoked")
     await session.commit()
     return user
 

@@ -184,10 +184,12 @@ async def test_a_switched_off_account_loses_login_sessions_and_tokens(live: Live
     listed = await live.http.get("/api/v1/admin/users", params={"active": "false"}, headers=auth(admin))
     assert [u["username"] for u in listed.json()["items"]] == ["luzhou-police"]
 
-    # Switched on again: the same password and the same token work again.
+    # Switched on again: the same password works; the old token stays revoked, a new one works.
     r = await live.http.patch(f"/api/v1/admin/users/{target}", json={"is_active": True}, headers=auth(admin))
     assert r.status_code == 200 and r.json()["is_active"] is True
-    assert (await live.http.get("/api/v1/me", headers=auth(police))).status_code == 200
+    assert (await live.http.get("/api/v1/me", headers=auth(police))).status_code == 401
+    fresh = await make_token(live.db, "luzhou-police")
+    assert (await live.http.get("/api/v1/me", headers=auth(fresh))).status_code == 200
     async with page_login(live, "luzhou-police", "demo1234") as (_, login):
         assert login.status_code == 303
     assert [(e.action, e.detail) for e in await audit_rows(live)] == [
@@ -216,11 +218,13 @@ async def test_a_password_reset_ends_page_sessions(live: Live) -> None:
         assert login.status_code == 401
     async with page_login(live, "luzhou-wf", NEW_PASSWORD) as (new, login):
         assert login.status_code == 303 and (await new.get("/inbox")).status_code == 200
-    # A token is not a password: it keeps working (switching the account off is what stops it).
-    assert (await live.http.get("/api/v1/me", headers=auth(token))).status_code == 200
+    # The personal token goes with the old password: whoever had the account keeps nothing of it.
+    assert (await live.http.get("/api/v1/me", headers=auth(token))).status_code == 401
 
     entries = await audit_rows(live)
-    assert [(e.action, e.detail) for e in entries] == [("user_password_reset", f"user={target} luzhou-wf")]
+    assert [(e.action, e.detail) for e in entries] == [
+        ("user_password_reset", f"user={target} luzhou-wf; 1 tokens revoked")
+    ]
     async with live.db.sf() as s:
         details = (await s.execute(select(AuditEntry.detail))).scalars().all()
     assert not any(NEW_PASSWORD in d for d in details)
