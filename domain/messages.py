@@ -68,6 +68,9 @@ class StepState(BaseModel):
     # Supervisors' extensions, in order (e.g. ["5WD"]), so that recomputing a provisional deadline
     # (workflows/oversight.py `_recompute_provisional`) keeps them instead of falling back to the original due.
     extensions: list[str] = Field(default_factory=list)
+    # The person of the holding agency who last acted on the step: a supervisor's urge or extension
+    # reaches them in person as well as their agency.
+    worked_by: int | None = None
 
     def holder_ids(self) -> set[int]:
         return {self.holder.id, *(a.id for a in self.co_holders)}

@@ -118,7 +118,7 @@ class Oversight(StepMachinery):
                 step,
                 "urged",
                 note=req.reason,
-                notify=[self.tell(step.holder, "urged", f"{self._st.case_no}「{label}」被督办")],
+                notify=self._tell_holder(step, "urged", f"{self._st.case_no}「{label}」被督办"),
             )
         elif req.supervisor == "extend":
             assert step.deadlines is not None
@@ -150,7 +150,7 @@ class Oversight(StepMachinery):
                     "old_due_at": step.deadlines.due_at.isoformat(),
                     "new_due_at": answer.deadlines.due_at.isoformat(),
                 },
-                notify=[self.tell(step.holder, "extended", f"{self._st.case_no}「{label}」已延期")],
+                notify=self._tell_holder(step, "extended", f"{self._st.case_no}「{label}」已延期"),
             )
         elif req.supervisor == "reassign":
             assert req.new_holder is not None
@@ -168,6 +168,14 @@ class Oversight(StepMachinery):
                     self.tell(step.holder, "reassigned", f"{self._st.case_no}「{label}」已改派"),
                 ],
             )
+
+    def _tell_holder(self, step: StepState, kind: str, title: str) -> list[NotificationSpec]:
+        """The holding agency, and in person whoever of it has been working on the step (their inbox shows
+        the personal one only: api/notifications/service.py)."""
+        told = [self.tell(step.holder, kind, title)]
+        if step.worked_by is not None:
+            told.append(self.tell(step.holder, kind, title, user_id=step.worked_by))
+        return told
 
     def _step_ladder(self, step: StepState) -> tuple[str, str] | None:
         """Fix (tests/workflow/test_escalation.py): an extended deadline escalates on the step's own ladder

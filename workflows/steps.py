@@ -276,6 +276,8 @@ class StepMachinery:
         )
 
     async def record_on_step(self, req: ActionRequest | None, step: StepState, kind: str = "action", **kw: Any) -> int:
+        if req is not None and self._works_on(req, step):
+            step.worked_by = req.actor.user_id
         """An event on `step` that leaves it where it is: a note, an escalation, a supervisor's action."""
         return await self.record(req, kind, track=step.track, from_step=step.step, to_step=step.step, **kw)
 
@@ -315,6 +317,8 @@ class StepMachinery:
             # The kept agency was switched off and another serves now (new_step): facts naming it follow.
             summary = {k: nxt.holder.name if v == holder.name else v for k, v in summary.items()}
         holder, co_holders = nxt.holder, nxt.co_holders
+        if self._works_on(req, nxt):  # the same agency goes on (accepted → decision): the same person
+            nxt.worked_by = req.actor.user_id
         notes = list(notify or [])
         grants = list(parties or [])
         if holder.id != current.holder.id or to != current.step:
@@ -545,6 +549,11 @@ class StepMachinery:
             note=note,
             payload=payload,
         )
+
+    @staticmethod
+    def _works_on(req: ActionRequest, step: StepState) -> bool:
+        """A person of the holding agency acting on the step (not a supervisor's urge, not a co-holder)."""
+        return req.supervisor is None and req.actor.user_id is not None and req.actor.agency.id == step.holder.id
 
     @staticmethod
     def tell(

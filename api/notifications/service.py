@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from api.principal import Principal
 from db.models import Case, Notification, NotificationRead
@@ -31,7 +32,15 @@ def addressed_to(p: Principal) -> ColumnElement[bool]:
     those addressed to them; an integration (no user) sees only the agency-wide ones."""
     person = Notification.user_id.is_(None)
     if p.user_id is not None:
-        person = or_(person, Notification.user_id == p.user_id)
+        # Told both as one of the agency and in person (an urge to the officer on the step): show it once.
+        mine = aliased(Notification)
+        in_person = exists().where(
+            mine.case_id == Notification.case_id,
+            mine.seq == Notification.seq,
+            mine.kind == Notification.kind,
+            mine.user_id == p.user_id,
+        )
+        person = or_(and_(person, ~in_person), Notification.user_id == p.user_id)
     return and_(
         Notification.agency_id == p.agency.id,
         or_(Notification.role == "", Notification.role == p.role.value),

@@ -149,3 +149,40 @@ async def test_notifications_page_marks_all_read(live: Live) -> None:
         assert case_page.status_code == 200
         assert 'title="未读通知"' not in case_page.text
         assert "note-unread" not in (await http.get("/notifications")).text
+
+
+async def test_an_urge_reaches_the_officer_on_the_step_in_person_once(live: Live) -> None:
+    """The officer who accepted the report is working on the decision: the supervisor's urge reaches
+    them in person (once, not also as one of the station) and the rest of the station as before."""
+    school = await make_token(live.db, "luzhou-school1")
+    body = {**await start_body(live), "start_step": "police_report"}
+    body["facts"]["village_committee_id"] = None
+    case_no = (await live.http.post("/api/v1/cases", json=body, headers=auth(school))).json()["case_no"]
+    police, sup = await make_token(live.db, "luzhou-police"), await make_token(live.db, "luzhou-police-sup")
+    case = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(police))).json()
+    step = case["steps"][0]
+    r = await live.http.post(
+        f"/api/v1/cases/{case_no}/actions",
+        headers=auth(police),
+        json={
+            "step": "police_report",
+            "step_seq": step["step_seq"],
+            "action": "accept",
+            "payload": support.form("accept"),
+        },
+    )
+    assert r.status_code == 200, r.text
+    r = await live.http.post(
+        f"/api/v1/cases/{case_no}/supervision",
+        headers=auth(sup),
+        json={"kind": "urge", "step": "police_decision", "reason": "请尽快作出决定"},
+    )
+    assert r.status_code == 200, r.text
+    urged = [n for n in (await notes_of(live, police))["items"] if n["kind"] == "urged"]
+    assert [(n["case_no"], n["personal"]) for n in urged] == [(case_no, True)]
+    theirs = [n for n in (await notes_of(live, sup))["items"] if n["kind"] == "urged"]
+    assert [(n["case_no"], n["personal"]) for n in theirs] == [(case_no, False)]
+    # Reading the personal one leaves nothing unread about it: the agency-wide copy is not shown to them.
+    await live.http.post("/api/v1/notifications/read", headers=auth(police), json={"ids": [urged[0]["id"]]})
+    unread = (await notes_of(live, police, unread=True))["items"]
+    assert all(n["kind"] != "urged" for n in unread)
