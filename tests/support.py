@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from api.cases import service
 from api.principal import Principal, agency_ref, load_principal
 from db.models import Agency, Case, CaseParty, CaseStep, Child, Document, Notification, TimelineEvent
+from domain.errors import DomainError
 from domain.messages import ActionRequest, ActionResult, AgencyRef, CaseResult
 from tests.conftest import Db
 
@@ -570,3 +573,30 @@ class DropoutDriver(CaseDriver):
 
     async def summary(self) -> dict[str, Any]:
         return dict((await self.row()).summary or {})
+
+
+async def case_history(c: CaseDriver) -> list[str]:
+    """The workflow history's events other than workflow tasks, by type name."""
+    return [
+        EventType.Name(e.event_type)
+        for e in (await c.handle().fetch_history()).events
+        if not EventType.Name(e.event_type).startswith("EVENT_TYPE_WORKFLOW_TASK_")
+    ]
+
+
+async def refused(c: CaseDriver, code: str, message: str | None, attempt: Awaitable[Any]) -> DomainError:
+    """Runs `attempt`, expects a DomainError with `code` (and `message`), and checks that the case is
+    exactly as it was: the projection (timeline, steps, notifications, documents) and the workflow
+    history. Refused by the service or by the Update's validator, no Update, activity or timer reached
+    the history. (The test server records the workflow task that ran the validator; a real server drops
+    it.)"""
+    snap = await c.snapshot()
+    history = await case_history(c)
+    with pytest.raises(DomainError) as e:
+        await attempt
+    assert e.value.code == code, (e.value.code, e.value.message)
+    if message is not None:
+        assert e.value.message == message
+    assert await c.snapshot() == snap
+    assert await case_history(c) == history
+    return e.value

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from temporalio.api.enums.v1 import EventType
 
 from api.cases import lists
 from api.children.service import ChildIn, GuardianIn, register_child
@@ -16,32 +15,9 @@ from db.models import Case, CaseRequest, PolicyOverrideRow
 from db.seed import make_id_number
 from domain.errors import DomainError
 from tests import support as s
-from tests.support import DropoutDriver, form
+from tests.support import DropoutDriver, form, refused
 
 MINUTE = timedelta(minutes=1)
-
-
-async def refused(c: DropoutDriver, code: str, message: str | None, attempt) -> DomainError:
-    """Runs `attempt`, expects a DomainError with `code` (and `message`), and checks that neither the
-    projection nor the workflow history (other than workflow tasks) changed."""
-    snap = await c.snapshot()
-    history = await case_history(c)
-    with pytest.raises(DomainError) as e:
-        await attempt
-    assert e.value.code == code, (e.value.code, e.value.message)
-    if message is not None:
-        assert e.value.message == message
-    assert await c.snapshot() == snap
-    assert await case_history(c) == history
-    return e.value
-
-
-async def case_history(c: DropoutDriver) -> list[str]:
-    return [
-        EventType.Name(e.event_type)
-        for e in (await c.handle().fetch_history()).events
-        if not EventType.Name(e.event_type).startswith("EVENT_TYPE_WORKFLOW_TASK_")
-    ]
 
 
 async def at_persuasion(w) -> DropoutDriver:

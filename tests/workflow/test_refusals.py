@@ -8,41 +8,12 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
-from temporalio.api.enums.v1 import EventType
 
 from db.models import Case
 from domain.errors import DomainError
 from domain.messages import ActionResult
 from tests import support as s
-from tests.support import CaseDriver, form
-
-
-async def refused(c: CaseDriver, code: str, message: str | None, attempt) -> DomainError:
-    """Runs `attempt` (a coroutine), expects a DomainError with `code` (and `message`), and checks that
-    neither the projection nor the workflow history changed."""
-    snap = await c.snapshot()
-    history = await case_history(c)
-    with pytest.raises(DomainError) as e:
-        await attempt
-    assert e.value.code == code, (e.value.code, e.value.message)
-    if message is not None:
-        assert e.value.message == message
-    assert await c.snapshot() == snap
-    # Refused by the service or by the Update's validator: no Update, activity or timer reached the
-    # workflow's history. (The test server records the workflow task that ran the validator; a real
-    # server drops it.)
-    assert await case_history(c) == history
-    return e.value
-
-
-async def case_history(c: CaseDriver) -> list[str]:
-    """The workflow history's events other than workflow tasks, by type name."""
-    return [
-        EventType.Name(e.event_type)
-        for e in (await c.handle().fetch_history()).events
-        if not EventType.Name(e.event_type).startswith("EVENT_TYPE_WORKFLOW_TASK_")
-    ]
-
+from tests.support import CaseDriver, form, refused
 
 NOT_FOUND = "案件不存在或无权查看"
 
