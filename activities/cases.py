@@ -40,7 +40,7 @@ from domain.messages import (
     StepState,
 )
 from domain.policy import Allowance, PolicyOverride, Unit, resolve_policy
-from domain.processes import get_process
+from domain.processes import get_process, policy_default
 from domain.regions import CITY_CODE
 from domain.workdays import WorkCalendar, YearSchedule
 from workflows import activity_names as names
@@ -226,7 +226,7 @@ class CaseActivities:
                 overrides = [
                     PolicyOverride(r.key, r.region_code, Allowance.parse(r.value), r.effective_from) for r in rows
                 ]
-                allowance = resolve_policy(req.policy_key, req.county, overrides, req.at)
+                allowance = resolve_policy(policy_default(req.policy_key), req.county, overrides, req.at)
             if allowance.unit == Unit.count:
                 return DeadlineAnswer(allowance=str(allowance), deadlines=None)
             cal = await load_calendar(s)

@@ -52,9 +52,9 @@ from domain.deadlines import StepDeadlines, compute_deadlines, local_date
 from domain.enums import AgencyType as T
 from domain.ids import case_number
 from domain.oversight import overseer_type
-from domain.policy import POLICY_DEFAULTS, Allowance, Unit
+from domain.policy import Allowance, Unit
 from domain.process import CLOSE, Process
-from domain.processes import get_process
+from domain.processes import POLICY_DEFAULTS, get_process
 from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, RegionLevel, all_regions
 from domain.workdays import WorkCalendar
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
-from domain.policy import Allowance
+from domain.messages import DocumentSpec
+from domain.policy import Allowance, PolicyDefault
 
 
 class FieldKind(StrEnum):
@@ -27,6 +28,15 @@ class FieldKind(StrEnum):
     bool = "bool"
     region = "region"  # a GB/T 2260 code
     agency = "agency"  # an agency id, chosen from a list the page offers
+
+
+class FieldRole(StrEnum):
+    """What a field means to the shared machinery, whatever the process calls it."""
+
+    residence_committee = "residence_committee"  # the village committee where the child lives
+    occurred_on = "occurred_on"  # when the matter was found: a first step entered later counts from it
+    destination_region = "destination_region"  # the county a child moves to
+    destination_agency = "destination_agency"  # an agency there: offered city-wide, checked against the region
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class Field:
     not_future: bool = False  # for kind=date
     # For kind=date: the form offers today + this policy's days (e.g. an order's compliance date).
     default_policy: str | None = None
+    role: FieldRole | None = None
 
 
 @dataclass(frozen=True)
@@ -88,9 +99,60 @@ class Step:
     description: str = ""
     # Override of the ladder's level-2 and level-3 offsets from the deadline (default: half, full).
     ladder: tuple[Allowance, Allowance] | None = None
+    # A step that recurs (the next guidance session, the second visit): the policy keys of its later
+    # occurrences, the last one repeating; `policy_key` is the first's.
+    then: tuple[str, ...] = ()
+    # A count policy: how many occurrences complete the step (sessions, clean visits, attendance checks).
+    count_key: str | None = None
 
     def action(self, name: str) -> Action | None:
         return next((a for a in self.actions if a.name == name), None)
+
+    def policy_for(self, occurrence: int) -> str | None:
+        """The policy key of the step's occurrence number `occurrence` (0: the first)."""
+        if occurrence <= 0 or not self.then:
+            return self.policy_key
+        return self.then[min(occurrence, len(self.then)) - 1]
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    """A document a process issues: its title, its field labels, and whether it has a layout of its own
+    (ui/templates/docs/<kind>.html) or is listed field by field."""
+
+    kind: str
+    title: str
+    field_labels: dict[str, str]
+    layout: bool = True
+
+    def spec(self, **fields: Any) -> DocumentSpec:
+        return DocumentSpec(kind=self.kind, title=self.title, fields=fields)
+
+
+# The transfer packet every hand-over sends (workflows/handover.py).
+TRANSFER_PACKET = DocumentKind(
+    "transfer_packet",
+    "迁出移交函",
+    {
+        "destination_region": "迁入地",
+        "destination_address": "迁入地地址",
+        "destination_school": "迁入地学校",
+        "from_agency": "移交单位",
+        "school": "学校",
+    },
+)
+
+
+@dataclass(frozen=True)
+class PayloadLabel:
+    """A fact a process's workflow adds to an event (a session's number, a relapse), as a reader sees it."""
+
+    key: str
+    label: str
+    template: str = "{}"  # how the value reads, e.g. "第{}次再次辍学"
+
+    def show(self, value: Any) -> str:
+        return "是" if value is True else self.template.format(value)
 
 
 def handover_step(
@@ -169,6 +231,18 @@ class Process:
     purpose: str = ""
     # Step counters a reader sees (key → label, unit); a counter not listed is internal.
     counter_labels: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Every deadline and count the process uses, with its default and legal basis.
+    policies: tuple[PolicyDefault, ...] = ()
+    # The documents it issues (a hand-over's transfer packet is added where the process has the step).
+    documents: tuple[DocumentKind, ...] = ()
+    # Facts its workflow adds to events, for the timeline.
+    payload_labels: tuple[PayloadLabel, ...] = ()
+
+    def all_documents(self) -> tuple[DocumentKind, ...]:
+        return (*self.documents, TRANSFER_PACKET) if self.has_step(HANDOVER_STEP) else self.documents
+
+    def document(self, kind: str) -> DocumentKind | None:
+        return next((d for d in self.all_documents() if d.kind == kind), None)
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -181,6 +255,9 @@ class Process:
 
     def start_field(self, name: str) -> Field | None:
         return next((f for f in self.start_fields if f.name == name), None)
+
+    def start_field_with(self, role: FieldRole) -> Field | None:
+        return field_with(self.start_fields, role)
 
     def case_action(self, name: str) -> Action | None:
         return next((a for a in self.case_actions if a.name == name), None)
@@ -210,6 +287,10 @@ class Process:
                 return a.label
         a = self.case_action(name)
         return a.label if a else name
+
+
+def field_with(fields: tuple[Field, ...], role: FieldRole) -> Field | None:
+    return next((f for f in fields if f.role == role), None)
 
 
 def clean_payload(fields: tuple[Field, ...], raw: dict[str, Any], *, today: date) -> dict[str, Any]:

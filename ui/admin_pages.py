@@ -14,7 +14,7 @@ from api.errors import status_for
 from api.principal import Principal
 from domain.deadlines import SHANGHAI
 from domain.errors import DomainError
-from domain.policy import POLICY_DEFAULTS
+from domain.processes import POLICY_DEFAULTS
 from domain.regions import CITY_CODE
 from ui.forms import county_choices, read_form, to_int
 from ui.render import flash, render

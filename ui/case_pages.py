@@ -30,7 +30,7 @@ from domain.enums import AgencyType
 from domain.errors import DomainError
 from domain.messages import CaseState, StepState
 from domain.oversight import LOCAL_TYPES
-from domain.process import Action, FieldKind, Process
+from domain.process import Action, FieldKind, FieldRole, Process
 from domain.processes import PROCESSES, get_process
 from domain.regions import CHANGZHI_COUNTIES, full_region_name
 from ui.case_info import (
@@ -61,18 +61,6 @@ from ui.timeline import agency_ids_in, event_view, field_details, passed_steps
 router = APIRouter(include_in_schema=False)
 
 SUPERVISION_LABELS = {"urge": "督办", "extend": "延期", "reassign": "改派"}
-DOC_FIELD_LABELS = {
-    "issued_on": "日期",
-    "content": "内容",
-    "authority": "制发机关",
-    "family_education_order": "责令接受家庭教育指导",
-    "destination_region": "迁入地",
-    "destination_address": "迁入地地址",
-    "destination_school": "迁入地学校",
-    "from_agency": "移交单位",
-    "comply_by": "改正期限",
-    "school": "学校",
-}
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -192,7 +180,7 @@ async def _field_options(session: AsyncSession, actions: list[Action], county: s
         for f in action.fields:
             if f.kind != FieldKind.agency or f.agency_type is None or f.name in out:
                 continue
-            regions = None if f.name.startswith("destination") else [county]
+            regions = None if f.role == FieldRole.destination_agency else [county]
             out[f.name] = group_by_county(await agencies_of(session, f.agency_type, regions))
     return out
 
@@ -426,10 +414,6 @@ async def supervise(request: Request, case_no: str, user: PageUser, session: Ses
 
 # ---------------------------------------------------------------------------- documents
 
-# Documents with a layout of their own (ui/templates/docs/<kind>.html); others are listed field by field.
-DOC_TEMPLATES = frozenset({"reprimand", "transfer_packet", "written_order"})
-# What the receiving agency of a transfer packet is asked to carry on with.
-
 
 def packet_addressee(process: Process, destination: str) -> str:
     """Whom a transfer packet is addressed to: the usual holder of the process's hand-over step at the
@@ -459,6 +443,7 @@ async def document(request: Request, case_no: str, doc_id: str, user: PageUser, 
     committee = await session.get(Agency, committee_id) if committee_id else None
     audit(session, user, "read_document", case_no=case.case_no, child_id=case.child_id, detail=doc.kind)
     await session.commit()
+    kind = process.document(doc.kind)
     dest = str(doc.fields.get("destination_region", ""))
     destination_name = full_region_name(dest) or dest if dest else ""
     return render(
@@ -471,10 +456,10 @@ async def document(request: Request, case_no: str, doc_id: str, user: PageUser, 
         process=process,
         doc=doc,
         f=doc.fields or {},
-        field_label=lambda key: DOC_FIELD_LABELS.get(key, key),
+        field_label=lambda key: kind.field_labels.get(key, key) if kind else key,
         facts=field_details(process.start_fields, facts, names),
         raw=facts,
-        doc_template=f"docs/{doc.kind}.html" if doc.kind in DOC_TEMPLATES else "docs/generic.html",
+        doc_template=f"docs/{doc.kind}.html" if kind and kind.layout else "docs/generic.html",
         case_county_name=full_region_name(case.county) or case.county,
         addressee=packet_addressee(process, destination_name),
         purpose=process.purpose or process.label,

@@ -20,7 +20,7 @@ from db.models import Child
 from domain.enums import AgencyType
 from domain.errors import DomainError
 from domain.idnumber import mask_id_number
-from domain.process import Field, FieldKind, Process
+from domain.process import Field, FieldKind, FieldRole, Process
 from domain.processes import PROCESSES, get_process
 from ui.forms import OptionGroup, agencies_of, group_by_county, new_request_id, payload_from_form, read_form, to_int
 from ui.render import flash, render
@@ -82,8 +82,9 @@ async def _start_options(session: AsyncSession, process: Process, child: Child) 
 def _defaults(process: Process, user: Principal, child: Child) -> dict[str, Any]:
     options = process.starts_for(user.agency.agency_type)
     values: dict[str, Any] = {"start_step": options[0].step if options else ""}
-    if process.start_field("village_committee_id") and child.residence_committee_id:
-        values["village_committee_id"] = str(child.residence_committee_id)
+    committee = process.start_field_with(FieldRole.residence_committee)
+    if committee and child.residence_committee_id:
+        values[committee.name] = str(child.residence_committee_id)
     return values
 
 

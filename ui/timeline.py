@@ -7,27 +7,25 @@ from datetime import datetime
 from typing import Any
 
 from db.models import TimelineEvent
-from domain.process import CLOSE, Field, FieldKind, Process
+from domain.process import CLOSE, Field, FieldKind, PayloadLabel, Process
 from domain.regions import full_region_name
 from ui.filters import fmt_dt, yes_no
 
-EXTRA_LABELS = {
-    "session_number": "已完成指导次数",
-    "visit_number": "已完成回访次数",
-    "reported_at": "补录：情况发现时间",
-    "external": "迁入地在本市以外",
-    "relapse": "复辍",
-}
+# Facts the shared machinery adds to events (a process's own are in its definition: payload_labels).
+MACHINERY_LABELS = (PayloadLabel("external", "迁入地在本市以外"),)
 # Payload keys naming another case (shown as a link where the reader may open it).
 LINK_LABELS = {"follow_on": "迁入地继续办理的案件"}
 
 
-def extra_value(key: str, value: Any) -> str:
-    if key == "reported_at":
-        return fmt_dt(value)
-    if key == "relapse":
-        return f"第{value}次再次辍学"
-    return "是" if value is True else str(value)
+def _extra_details(process: Process, payload: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    if payload.get("reported_at"):
+        out.append(("补录：情况发现时间", fmt_dt(payload["reported_at"])))
+    for label in (*process.payload_labels, *MACHINERY_LABELS):
+        value = payload.get(label.key)
+        if value not in (None, "", False):
+            out.append((label.label, label.show(value)))
+    return out
 
 
 @dataclass
@@ -119,9 +117,7 @@ def event_steps(process: Process, e: TimelineEvent) -> str:
 def event_view(process: Process, e: TimelineEvent, agencies: dict[int, str]) -> EventView:
     payload = dict(e.payload or {})
     details = field_details(_action_fields(process, e), payload, agencies)
-    for key, label in EXTRA_LABELS.items():
-        if key in payload and payload[key] not in (None, "", False):
-            details.append((label, extra_value(key, payload[key])))
+    details += _extra_details(process, payload)
     if e.kind == "extended" and payload.get("extend_by"):
         details.append(("延长", str(payload["extend_by"])))
     return EventView(

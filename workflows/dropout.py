@@ -25,8 +25,9 @@ with workflow.unsafe.imports_passed_through():
         PartyGrant,
         StepState,
     )
-    from domain.processes.dropout import DROPOUT
+    from domain.processes.dropout import DROPOUT, WRITTEN_ORDER
     from workflows.base import CaseWorkflow
+    from workflows.steps import COUNTS_PATCH
 
 # Where a pupil who is back in school (or placed) is followed.
 TO_CONSOLIDATION = {
@@ -152,14 +153,14 @@ class DropoutWorkflow(CaseWorkflow):
                 await self.close(req, "moved")
             case ("consolidation", "record_attendance"):
                 passed = step.counters.get("checks", 0) + 1
-                if passed >= 2:
+                if passed >= await self.required(step, since=COUNTS_PATCH):
                     await self.close(req, "returned")
                 else:
-                    # The second check is due 90 days after the return (the first check's base).
+                    # The next check counts from the return (the first check's base).
                     await self.move(
                         req,
                         "consolidation",
-                        policy_key="dropout.consolidation_final",
+                        policy_key=self.policy_for(step, passed),
                         base=step.base,
                         counters={"checks": passed},
                     )
@@ -198,18 +199,14 @@ class DropoutWorkflow(CaseWorkflow):
         await self.move(req, "consolidation", holder=school, counters={"checks": 0}, summary={"school": school.name})
 
     def _written_order(self, req: ActionRequest, p: dict[str, Any]) -> DocumentSpec:
-        return DocumentSpec(
-            kind="written_order",
-            title="责令限期改正通知书",
-            fields={
-                "issued_on": p["done_on"],
-                "comply_by": p["comply_by"],
-                "content": p["content"],
-                # Fix (tests/workflow/test_dropout_rules.py): the authority is the agency that issued the
-                # order, the bureau or the township (义务教育法 Art. 58), not always the step's holder.
-                "authority": req.actor.agency.name,
-                "school": self._st.summary.get("school", ""),
-            },
+        return WRITTEN_ORDER.spec(
+            issued_on=p["done_on"],
+            comply_by=p["comply_by"],
+            content=p["content"],
+            # The agency that issued the order, the bureau or the township (义务教育法 Art. 58), not always
+            # the step's holder.
+            authority=req.actor.agency.name,
+            school=self._st.summary.get("school", ""),
         )
 
     async def _acknowledged(self, step: StepState, req: ActionRequest) -> None:

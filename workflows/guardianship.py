@@ -19,14 +19,14 @@ with workflow.unsafe.imports_passed_through():
         CaseInput,
         CaseResult,
         CaseStart,
-        DocumentSpec,
         NotificationSpec,
         PartyGrant,
         StepState,
     )
-    from domain.processes.guardianship import GUARDIANSHIP
+    from domain.processes.guardianship import GUARDIANSHIP, REPRIMAND
     from domain.regions import is_changzhi
     from workflows.base import CaseWorkflow
+    from workflows.steps import COUNTS_PATCH
 
 # The steps the village committee holds; a move can be handed over from these.
 MOVABLE_STEPS = ("admonition", "admonition_followup", "monitoring")
@@ -110,15 +110,11 @@ class GuardianshipWorkflow(CaseWorkflow):
             case ("reprimand", "issue_reprimand"):
                 # An order decided with the police's reprimand stands even if the form leaves it unticked.
                 ordered = bool(p.get("family_education_order") or self._st.vars.pop("order_requested", False))
-                doc = DocumentSpec(
-                    kind="reprimand",
-                    title="训诫书",
-                    fields={
-                        "issued_on": p["done_on"],
-                        "content": p["content"],
-                        "authority": step.holder.name,
-                        "family_education_order": ordered,
-                    },
+                doc = REPRIMAND.spec(
+                    issued_on=p["done_on"],
+                    content=p["content"],
+                    authority=step.holder.name,
+                    family_education_order=ordered,
                 )
                 if ordered:
                     self._keep("ordering_authority", step.holder)
@@ -127,15 +123,14 @@ class GuardianshipWorkflow(CaseWorkflow):
                     await self._to_monitoring(req, document=doc)
             case ("family_education_guidance", "record_session"):
                 done = step.counters.get("sessions", 0) + 1
-                required = (await self.policy("guardianship.guidance_sessions")).amount
                 self._keep("sessions_done", done)
-                if done >= required:
+                if done >= await self.required(step):
                     await self._to_monitoring(req, payload={"session_number": done})
                 else:
                     await self.move(
                         req,
                         "family_education_guidance",
-                        policy_key="guardianship.guidance_next",
+                        policy_key=self.policy_for(step, done),
                         counters={"sessions": done},
                         payload={"session_number": done},
                     )
@@ -220,7 +215,6 @@ class GuardianshipWorkflow(CaseWorkflow):
             req,
             "family_education_guidance",
             holder=wf,
-            policy_key="guardianship.guidance_first",
             counters={"sessions": done},
             **kw,
         )
@@ -228,15 +222,15 @@ class GuardianshipWorkflow(CaseWorkflow):
     async def _monitoring_visit(self, step: StepState, req: ActionRequest) -> None:
         clean = req.payload["finding"] == "clean"
         visits = step.counters.get("visits", 0) + (1 if clean else 0)
-        if visits >= 2:
+        if visits >= await self.required(step, since=COUNTS_PATCH):
             await self.close(req, "resolved")
             return
         if clean:
-            # The second visit is due 90 days after monitoring began (the first visit's base).
+            # The next visit counts from when monitoring began (the first visit's base).
             await self.move(
                 req,
                 "monitoring",
-                policy_key="guardianship.monitoring_final",
+                policy_key=self.policy_for(step, visits),
                 base=step.base,
                 counters={"visits": visits},
                 payload={"visit_number": visits},

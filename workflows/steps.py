@@ -34,13 +34,16 @@ with workflow.unsafe.imports_passed_through():
         StepState,
     )
     from domain.policy import Allowance
-    from domain.process import ACKNOWLEDGE, CLOSE, HANDOVER_STEP, RECORD_EXTERNAL_ACK, Process
+    from domain.process import ACKNOWLEDGE, CLOSE, HANDOVER_STEP, RECORD_EXTERNAL_ACK, TRANSFER_PACKET, Process
+    from domain.processes import policy_default
     from domain.regions import CITY_CODE, is_changzhi
     from workflows import activity_names as names
     from workflows.retry import ACTIVITY_TIMEOUT, WRITE_RETRY
 
 # Runs recorded before new steps checked that their agencies are still active replay without the check.
 ACTIVE_HOLDERS_PATCH = "new-steps-go-to-active-agencies"
+# Runs recorded before completion counts were read from policy used the definition's default.
+COUNTS_PATCH = "completion-counts-from-policy"
 
 
 class StepMachinery:
@@ -148,6 +151,19 @@ class StepMachinery:
             deadlines=deadlines,
             counters=counters or {},
         )
+
+    async def required(self, step: StepState, *, since: str | None = None) -> int:
+        """How many occurrences complete `step` (its definition's count policy, in force in the case's
+        county). A run recorded before the patch `since` used the default without asking."""
+        key = self.process.step(step.step).count_key
+        assert key is not None, f"step {step.step} has no count policy"
+        if since is not None and not workflow.patched(since):
+            return policy_default(key).value.amount
+        return (await self.policy(key)).amount
+
+    def policy_for(self, step: StepState, occurrence: int) -> str | None:
+        """The policy key of the step's occurrence number `occurrence` (0: the first), from its definition."""
+        return self.process.step(step.step).policy_for(occurrence)
 
     async def policy(self, key: str) -> Allowance:
         """A policy value in force now for the case's county (a count, or a duration)."""
@@ -386,10 +402,8 @@ class StepMachinery:
         this deployment the receiver holds the hand-over step and must acknowledge it; it reads the case
         from the hand-over on. Outside it, the sender holds the step until it records the receipt. Either
         way a transfer packet (迁出移交函) goes with it."""
-        document = DocumentSpec(
-            kind="transfer_packet",
-            title="迁出移交函",
-            fields={"destination_region": destination, "from_agency": req.actor.agency.name, **(packet or {})},
+        document = TRANSFER_PACKET.spec(
+            destination_region=destination, from_agency=req.actor.agency.name, **(packet or {})
         )
         self._st.vars["handover_from"] = req.actor.agency.model_dump(mode="json")
         self._st.vars["handover_external"] = not is_changzhi(destination)

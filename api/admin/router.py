@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from api.admin import agencies, service, users
 from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep
 from api.errors import error_body
-from domain.policy import POLICY_DEFAULTS
+from domain.processes import POLICY_DEFAULTS
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

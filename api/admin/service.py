@@ -16,7 +16,8 @@ from api.audit import audit
 from api.principal import Principal
 from db.models import Case, CaseStep, HolidayDay, HolidayYear, PolicyOverrideRow
 from domain.errors import DomainError
-from domain.policy import POLICY_DEFAULTS, Allowance, Unit
+from domain.policy import Allowance, Unit
+from domain.processes import POLICY_DEFAULTS
 from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
 from domain.workdays import WorkCalendar
 

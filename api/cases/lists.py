@@ -16,7 +16,7 @@ from db.models import Case, CaseStep, Child
 from domain.deadlines import StepDeadlines
 from domain.errors import DomainError
 from domain.messages import StepState
-from domain.policy import POLICY_DEFAULTS
+from domain.processes import POLICY_DEFAULTS
 
 # Lists show the child's name, never the guardians: loading them for every row cost more than the query
 # (bench/lists.py). raiseload makes a template that starts using them fail loudly instead of lazily.

@@ -33,8 +33,8 @@ from domain.errors import DomainError
 from domain.ids import case_number, workflow_id
 from domain.messages import ActionRequest, ActionResult, CaseInput, CaseStart, CaseState, ChildRef
 from domain.policy import Allowance, PolicyOverride, resolve_policy
-from domain.process import FieldKind, Process, StartContext, clean_payload
-from domain.processes import get_process
+from domain.process import FieldKind, FieldRole, Process, StartContext, clean_payload, field_with
+from domain.processes import get_process, policy_default
 from domain.regions import CITY_CODE, is_changzhi
 
 # ---------------------------------------------------------------------------- inputs
@@ -108,23 +108,26 @@ async def _reserve_case_no(
 
 
 async def _village_committee(
-    session: AsyncSession, principal: Principal, child: Child, facts: dict[str, Any], county: str
+    session: AsyncSession, principal: Principal, child: Child, chosen: int | None, county: str, name: str
 ) -> Agency | None:
+    """The committee where the child lives: the starter if it is one, else the one the form names, else
+    the child's registered one."""
     if principal.agency.agency_type == AgencyType.village_committee:
         return await session.get(Agency, principal.agency.id)
-    chosen = facts.get("village_committee_id") or child.residence_committee_id
+    chosen = chosen or child.residence_committee_id
     if chosen is None:
         return None
     vc = await session.get(Agency, int(chosen))
     if vc is None or vc.agency_type != AgencyType.village_committee.value or vc.region_code != county:
-        raise DomainError("field_invalid", "所选村（居）委会不在儿童居住的县（区）", field="village_committee_id")
+        raise DomainError("field_invalid", "所选村（居）委会不在儿童居住的县（区）", field=name)
     return vc
 
 
 def _reported_at(process: Process, start_step: str, facts: dict[str, Any], now: datetime) -> datetime | None:
     """A first step that counts from when the matter was found (补录: entered later) starts its clock
     at the end of that working day; otherwise the clock starts now."""
-    found = facts.get("occurred_on")
+    role = process.start_field_with(FieldRole.occurred_on)
+    found = facts.get(role.name) if role else None
     if not found or start_step != process.steps[0].name:
         return None
     day = datetime.fromisoformat(found).date() if isinstance(found, str) else found
@@ -169,9 +172,9 @@ async def start_case(
     facts = clean_payload(process.start_fields, data.facts, today=local_date(now))
     await _check_agency_fields(session, process.start_fields, facts, county)
     vc = None
-    if process.start_field("village_committee_id") is not None:
-        vc = await _village_committee(session, principal, child, facts, county)
-        facts["village_committee_id"] = vc.id if vc else None
+    if (committee := process.start_field_with(FieldRole.residence_committee)) is not None:
+        vc = await _village_committee(session, principal, child, facts.get(committee.name), county, committee.name)
+        facts[committee.name] = vc.id if vc else None
     if process.check_start is not None:
         process.check_start(
             StartContext(
@@ -301,7 +304,7 @@ async def policy_lookup(session: AsyncSession, county: str, at: datetime) -> Cal
     """The policy values in force in `county` at `at` (defaults and overrides)."""
     rows = (await session.execute(select(PolicyOverrideRow))).scalars()
     overrides = [PolicyOverride(r.key, r.region_code, Allowance.parse(r.value), r.effective_from) for r in rows]
-    return lambda key: resolve_policy(key, county, overrides, at)
+    return lambda key: resolve_policy(policy_default(key), county, overrides, at)
 
 
 async def _check_agency_fields(session: AsyncSession, fields: tuple, payload: dict[str, Any], county: str) -> None:
@@ -316,8 +319,9 @@ async def _check_agency_fields(session: AsyncSession, fields: tuple, payload: di
             raise DomainError("field_invalid", f"“{f.label}”无效", field=f.name) from None
         if agency is None or not agency.is_active or (f.agency_type and agency.agency_type != f.agency_type.value):
             raise DomainError("field_invalid", f"“{f.label}”不是有效的单位", field=f.name)
-        region = payload.get("destination_region")
-        if f.name.startswith("destination_"):
+        where = field_with(fields, FieldRole.destination_region)
+        region = payload.get(where.name) if where else None
+        if f.role == FieldRole.destination_agency:
             if region and agency.region_code != region:
                 raise DomainError("field_invalid", f"“{f.label}”不在所填的迁入地", field=f.name)
         elif agency.region_code not in (county, CITY_CODE):

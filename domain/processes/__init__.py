@@ -1,18 +1,29 @@
-"""The registry of process definitions, by name."""
+"""The registry: the one list of processes. The worker, the API, the pages and the replay tests all read it;
+a new process is its definition, its workflow module, and a line here."""
 
 from __future__ import annotations
 
+from domain.errors import DomainError
+from domain.policy import SHARED_POLICIES, PolicyDefault
 from domain.process import Process
 from domain.processes.dropout import DROPOUT
 from domain.processes.guardianship import GUARDIANSHIP
 
 PROCESSES: dict[str, Process] = {p.name: p for p in (GUARDIANSHIP, DROPOUT)}
 
+# Every policy of the deployment: the machinery's own and each process's, by key.
+POLICY_DEFAULTS: dict[str, PolicyDefault] = {
+    p.key: p for p in (*SHARED_POLICIES, *(d for proc in PROCESSES.values() for d in proc.policies))
+}
+
 
 def get_process(name: str) -> Process:
     try:
         return PROCESSES[name]
     except KeyError:
-        from domain.errors import DomainError
-
         raise DomainError("process_unknown", f"未知的流程“{name}”", field="process") from None
+
+
+def policy_default(key: str) -> PolicyDefault:
+    """The default of a policy key (KeyError for a key no definition declares)."""
+    return POLICY_DEFAULTS[key]

@@ -9,15 +9,19 @@ from domain.enums import AgencyType as T
 from domain.enums import Role
 from domain.errors import DomainError
 from domain.idnumber import age_on
+from domain.policy import policy
 from domain.process import (
     CLOSE,
     DATE_DONE,
     NOTE,
     NOTE_REQUIRED,
     Action,
+    DocumentKind,
     Field,
     FieldKind,
+    FieldRole,
     Outcome,
+    PayloadLabel,
     Process,
     StartContext,
     StartOption,
@@ -53,8 +57,14 @@ MEASURES = (
     ("other", "其他"),
 )
 
+WRITTEN_ORDER = DocumentKind(
+    "written_order",
+    "责令限期改正通知书",
+    {"issued_on": "日期", "comply_by": "改正期限", "content": "内容", "authority": "制发机关", "school": "学校"},
+)
+
 HANDOVER_FIELDS = (
-    Field("destination_region", "迁入地（县级行政区划代码）", FieldKind.region),
+    Field("destination_region", "迁入地（县级行政区划代码）", FieldKind.region, role=FieldRole.destination_region),
     Field("destination_address", "迁入地地址", required=False),
     Field("destination_school", "迁入地学校（如已知）", required=False),
     NOTE,
@@ -98,12 +108,30 @@ DROPOUT = Process(
     code="KC",
     description="义务教育阶段学生无正当理由连续缺课、疑似辍学：学校联系家访，县教育局会同乡镇、村（居）委会劝返复学。",
     purpose="劝返复学",
+    policies=(
+        policy("dropout.absence_threshold", "7count", "连续无故缺课达到该上学日数即按疑似辍学报告"),
+        policy("dropout.school_contact", "3WD", "学校联系监护人并家访"),
+        policy("dropout.joint_persuasion", "15WD", "县教育局会同乡镇、村（居）委会联合劝返"),
+        policy("dropout.written_order_issue", "5WD", "制发书面责令限期改正通知", "义务教育法第58条"),
+        policy(
+            "dropout.written_order_comply", "15d", "责令改正期限（默认）", "义务教育法第58条规定“限期”，未定具体天数"
+        ),
+        policy("dropout.legal_review", "30d", "依法控辍：每30日记录一次进展"),
+        policy("dropout.unresolved_signoff", "5WD", "督导审核“依法控辍用尽仍未复学”"),
+        policy("dropout.locate", "15WD", "查找去向"),
+        policy("dropout.handoff_ack", "5WD", "迁入地县教育局确认接收"),
+        policy("dropout.consolidation_check", "30d", "复学后第一次到校核查（复学后30日）"),
+        policy("dropout.consolidation_final", "90d", "复学后第二次到校核查（复学后90日）"),
+        policy("dropout.consolidation_checks", "2count", "巩固：到校核查通过该次数即结案"),
+    ),
     counter_labels={
         "attempts": ("已记录劝返", "次"),
         "home_visits": ("其中入户劝返", "次"),
         "measures": ("已记录控辍措施", "次"),
         "checks": ("已完成到校核查", "次"),
     },
+    documents=(WRITTEN_ORDER,),
+    payload_labels=(PayloadLabel("relapse", "复辍", "第{}次再次辍学"),),
     check_start=check_start,
     closes_at_age=17,
     aged_out_outcome="aged_out",
@@ -129,6 +157,7 @@ DROPOUT = Process(
             required=False,
             agency_type=T.village_committee,
             help="参与联合劝返；不填则按儿童登记的居住地",
+            role=FieldRole.residence_committee,
         ),
     ),
     starts=(StartOption("school_contact", (T.school, T.education_bureau), "报告疑似辍学"),),
@@ -347,6 +376,7 @@ DROPOUT = Process(
                     FieldKind.agency,
                     required=False,
                     agency_type=T.village_committee,
+                    role=FieldRole.destination_agency,
                 ),
             ),
         ),
@@ -355,6 +385,8 @@ DROPOUT = Process(
             "巩固跟踪",
             (T.school,),
             "dropout.consolidation_check",
+            then=("dropout.consolidation_final",),
+            count_key="dropout.consolidation_checks",
             description="复学后30日、90日各核查一次到校情况",
             actions=(
                 Action(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from domain.enums import AgencyType as T
 from domain.errors import DomainError
+from domain.policy import policy
 from domain.process import (
     CLOSE,
     DATE_DONE,
@@ -12,9 +13,12 @@ from domain.process import (
     NOTE,
     NOTE_REQUIRED,
     Action,
+    DocumentKind,
     Field,
     FieldKind,
+    FieldRole,
     Outcome,
+    PayloadLabel,
     Process,
     StartContext,
     StartOption,
@@ -23,6 +27,12 @@ from domain.process import (
 )
 
 DECIDING_AUTHORITIES = (T.police, T.procuratorate, T.court)
+
+REPRIMAND = DocumentKind(
+    "reprimand",
+    "训诫书",
+    {"issued_on": "日期", "content": "内容", "authority": "制发机关", "family_education_order": "责令接受家庭教育指导"},
+)
 
 DECISIONS = (
     ("reprimand", "训诫"),
@@ -42,12 +52,36 @@ GUARDIANSHIP = Process(
     code="JH",
     description="监护人不依法履行监护职责或侵害儿童权益：村（居）委会劝诫、制止，或强制报告公安机关。",
     purpose="关爱保护",
+    policies=(
+        policy("guardianship.admonition", "3WD", "村（居）委会记录劝诫、制止"),
+        policy("guardianship.admonition_review", "30d", "劝诫后回访复查"),
+        policy("guardianship.police_accept", "24h", "公安机关受理报告", "公安机关受案立案规定：行政案件24小时内受案"),
+        policy("guardianship.police_decision", "30d", "公安机关作出处理决定", "治安管理处罚法第99条（可延长一次30日）"),
+        policy("guardianship.reprimand_issue", "3WD", "制发训诫书"),
+        policy("guardianship.guidance_first", "15WD", "责令后首次家庭教育指导"),
+        policy("guardianship.guidance_next", "30d", "下一次家庭教育指导"),
+        policy("guardianship.guidance_sessions", "3count", "家庭教育指导应完成次数"),
+        policy("guardianship.noncompliance_decision", "15WD", "监护人拒不接受指导后，责令机关作出处理"),
+        policy("guardianship.monitoring_visit", "30d", "跟踪回访：第一次回访（开始跟踪后）"),
+        policy("guardianship.monitoring_final", "90d", "跟踪回访：第二次回访（开始跟踪后）"),
+        policy("guardianship.handover_ack", "5WD", "迁入地村（居）委会确认接收"),
+        policy("guardianship.temp_custody_accept", "24h", "未成年人救助保护机构接收儿童", "未成年人保护法第92条"),
+        policy("guardianship.temp_custody_reassess", "30d", "临时监护期间监护能力再评估"),
+        policy("guardianship.revocation_decision", "30d", "法院审理撤销监护人资格", "审理期限一个月"),
+        policy("guardianship.long_term_placement", "15WD", "儿童福利机构办理长期监护安置"),
+        policy("guardianship.monitoring_clean_visits", "2count", "跟踪回访：情况良好的回访达到该次数即结案"),
+    ),
     counter_labels={"sessions": ("已完成指导", "次"), "visits": ("已完成回访", "次")},
+    documents=(REPRIMAND,),
+    payload_labels=(
+        PayloadLabel("session_number", "已完成指导次数"),
+        PayloadLabel("visit_number", "已完成回访次数"),
+    ),
     check_start=check_start,
     tracks={"main": "主流程", "safety": "儿童安全（临时监护）"},
     start_fields=(
         Field("facts", "监护人失职的情况", FieldKind.textarea, help="发现了什么、何时、何地，儿童现状"),
-        Field("occurred_on", "发现日期", FieldKind.date, not_future=True),
+        Field("occurred_on", "发现日期", FieldKind.date, not_future=True, role=FieldRole.occurred_on),
         Field(
             "village_committee_id",
             "居住地村（居）委会",
@@ -55,6 +89,7 @@ GUARDIANSHIP = Process(
             required=False,
             agency_type=T.village_committee,
             help="负责劝诫和跟踪回访的村（居）委会；由村（居）委会立案时为本单位",
+            role=FieldRole.residence_committee,
         ),
         Field("guardian_aware", "监护人是否知情", FieldKind.bool, required=False),
     ),
@@ -207,6 +242,8 @@ GUARDIANSHIP = Process(
             "家庭教育指导",
             (T.womens_federation, T.education_bureau),
             "guardianship.guidance_first",
+            then=("guardianship.guidance_next",),
+            count_key="guardianship.guidance_sessions",
             description="妇联（或教育局家庭教育指导站）安排并记录指导",
             actions=(
                 Action(
@@ -257,6 +294,8 @@ GUARDIANSHIP = Process(
             "跟踪回访",
             (T.village_committee,),
             "guardianship.monitoring_visit",
+            then=("guardianship.monitoring_final",),
+            count_key="guardianship.monitoring_clean_visits",
             description="村（居）委会、儿童主任在30日和90日回访",
             actions=(
                 Action(
@@ -397,7 +436,12 @@ GUARDIANSHIP = Process(
             "儿童迁出，移交迁入地",
             to=("handover",),
             fields=(
-                Field("destination_region", "迁入地（县级行政区划代码）", FieldKind.region),
+                Field(
+                    "destination_region",
+                    "迁入地（县级行政区划代码）",
+                    FieldKind.region,
+                    role=FieldRole.destination_region,
+                ),
                 Field(
                     "destination_agency_id",
                     "迁入地村（居）委会",
@@ -405,6 +449,7 @@ GUARDIANSHIP = Process(
                     required=False,
                     agency_type=T.village_committee,
                     help="迁入地在本市的，选择接收的村（居）委会",
+                    role=FieldRole.destination_agency,
                 ),
                 Field("destination_address", "迁入地地址", required=False),
                 NOTE,
