@@ -65,8 +65,3 @@ class Sex(StrEnum):
 
 
 SEX_LABELS: dict[Sex, str] = {Sex.male: "男", Sex.female: "女"}
-
-
-class CaseStatus(StrEnum):
-    open = "open"
-    closed = "closed"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from domain.deadlines import StepDeadlines
 from domain.enums import AgencyType, Role
@@ -21,7 +21,6 @@ class AgencyRef(BaseModel):
     name: str
     agency_type: AgencyType
     region_code: str  # county code, or the city code for a city-level agency
-    external: bool = False  # outside this deployment (another city or province)
     township: str | None = None  # for agencies below the county: the township they are in
 
 
@@ -72,8 +71,13 @@ class StepState(BaseModel):
     # reaches them in person as well as their agency.
     worked_by: int | None = None
 
-    def holder_ids(self) -> set[int]:
-        return {self.holder.id, *(a.id for a in self.co_holders)}
+
+class Handover(BaseModel):
+    """A hand-over under way (workflows/handover.py): who sent it, and whether the receiver is outside
+    this deployment (then the sender records the receipt)."""
+
+    sender: AgencyRef
+    external: bool
 
 
 class CaseState(BaseModel):
@@ -89,10 +93,24 @@ class CaseState(BaseModel):
     steps: dict[str, StepState] = Field(default_factory=dict)  # by track
     closed: bool = False
     outcome: str | None = None
-    vars: dict[str, Any] = Field(default_factory=dict)  # the process's own facts (ordering authority, ...)
+    # The process's own facts (the school, the ordering authority...), as its workflow's typed model (`Kept`)
+    # serialises them: the workflow itself reads and writes the typed model only.
+    vars: dict[str, Any] = Field(default_factory=dict)
+    handover: Handover | None = None
     close_at: datetime | None = None  # the child reaches the process's age limit
     last_activity_at: datetime | None = None
     summary: dict[str, Any] = Field(default_factory=dict)  # facts for lists and reports (the school, ...)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _handover_from_vars(cls, data: Any) -> Any:
+        """States carried by runs before `handover` existed kept the hand-over among the process's facts."""
+        if isinstance(data, dict) and isinstance(data.get("vars"), dict) and "handover_from" in data["vars"]:
+            facts = dict(data["vars"])
+            sender = facts.pop("handover_from")
+            external = bool(facts.pop("handover_external", False))
+            data = {**data, "vars": facts, "handover": {"sender": sender, "external": external} if sender else None}
+        return data
 
 
 class CaseInput(BaseModel):

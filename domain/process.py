@@ -207,9 +207,11 @@ class StartContext:
 
 @dataclass(frozen=True)
 class Process:
-    name: str
+    name: str  # also its workflow type
     label: str
     code: str  # case-number prefix, ASCII
+    # The module of workflows/ that holds its orchestration (its saved histories are named after it too).
+    orchestration: str
     steps: tuple[Step, ...]
     starts: tuple[StartOption, ...]
     start_fields: tuple[Field, ...] = ()

@@ -1,15 +1,32 @@
-"""Every workflow class, by process name: the worker registers them, the API starts them by name."""
+"""Every workflow class, by process name, found from the registry of processes (domain/processes): the
+worker registers them, the API starts them by name."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+
 from domain.ids import workflow_id
+from domain.process import Process
+from domain.processes import PROCESSES
 from workflows.base import CaseWorkflow
 from workflows.calendar_update import CalendarUpdateWorkflow
-from workflows.dropout import DropoutWorkflow
-from workflows.guardianship import GuardianshipWorkflow
+
+
+def _workflow_of(process: Process) -> type[CaseWorkflow]:
+    module = importlib.import_module(f"workflows.{process.orchestration}")
+    found = [
+        c
+        for _, c in inspect.getmembers(module, inspect.isclass)
+        if issubclass(c, CaseWorkflow) and c.__module__ == module.__name__ and getattr(c, "process", None) is process
+    ]
+    if len(found) != 1:
+        raise LookupError(f"workflows.{process.orchestration} must define one workflow for {process.name}")
+    return found[0]
+
 
 # Case workflows by process name (the API starts them by this name).
-WORKFLOWS: dict[str, type[CaseWorkflow]] = {w.process.name: w for w in (GuardianshipWorkflow, DropoutWorkflow)}
+WORKFLOWS: dict[str, type[CaseWorkflow]] = {name: _workflow_of(p) for name, p in PROCESSES.items()}
 # Everything the worker runs.
 ALL_WORKFLOWS: list[type] = [*WORKFLOWS.values(), CalendarUpdateWorkflow]
 

@@ -16,6 +16,7 @@ from collections import deque
 from datetime import timedelta
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
@@ -33,7 +34,10 @@ with workflow.unsafe.imports_passed_through():
         StepState,
     )
     from domain.process import Process, clean_payload
+    from workflows.handover import Handovers
+    from workflows.linked import LinkedCases
     from workflows.oversight import Oversight
+    from workflows.steps import NoFacts
 
 
 # A run continues as new once its history is longer than this (below the server's warning at 10,240
@@ -51,17 +55,19 @@ def rejected(e: DomainError) -> ApplicationError:
     return ApplicationError(e.message, e.field, type=e.code, non_retryable=True)
 
 
-class CaseWorkflow(Oversight):
+class CaseWorkflow(Oversight, Handovers, LinkedCases):
     """Base class; a process subclass is decorated with @workflow.defn and defines `run(self, inp)`, which
-    must take the same parameters as `__init__` (@workflow.init)."""
+    must take the same parameters as `__init__` (@workflow.init), and names its typed facts model `Kept`."""
 
     process: ClassVar[Process]
+    Kept: ClassVar[type[BaseModel]] = NoFacts
 
     @workflow.init
     def __init__(self, inp: CaseInput) -> None:
         # A resumed case's state is set here rather than in `_run`: an Update that reaches the new run in
         # its first workflow task is validated before the run method starts, and would be refused as busy.
         self.state: CaseState | None = inp.resume
+        self.kept = self.Kept.model_validate(inp.resume.vars) if inp.resume else self.Kept()
         self._queue: deque[ActionRequest] = deque()
         self._results: dict[str, ActionResult] = {}
         self._answered: dict[str, ActionResult] = dict(inp.answered)  # the last KEPT_ANSWERS, oldest first
@@ -93,7 +99,9 @@ class CaseWorkflow(Oversight):
                 else:
                     if not self._queue and not self._recompute_requested:
                         workflow.continue_as_new(
-                            CaseInput(resume=st, history_limit=self._history_limit, answered=self._answered)
+                            CaseInput(
+                                resume=self._state_out(), history_limit=self._history_limit, answered=self._answered
+                            )
                         )
             timeout = self._next_timer_in()
             if timeout is not None and timeout <= timedelta(0) and not self._queue:
@@ -144,7 +152,11 @@ class CaseWorkflow(Oversight):
     @workflow.query(name="view")
     def view(self) -> CaseState | None:
         """The live state: open steps with holders, deadlines and levels."""
-        return self.state
+        return self._state_out() if self.state else None
+
+    def _state_out(self) -> CaseState:
+        """The state as it leaves the workflow (a Query, continue-as-new), its typed facts serialised."""
+        return self._st.model_copy(update={"vars": self.kept.model_dump(mode="json")})
 
     @workflow.update(name="act")
     async def act(self, req: ActionRequest) -> ActionResult:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -40,9 +41,18 @@ TO_CONSOLIDATION = {
 }
 
 
+class DropoutFacts(BaseModel):
+    """What the case remembers between steps."""
+
+    village_committee: AgencyRef | None = None  # where the pupil lives: the 双线 persuasion team
+    school: AgencyRef | None = None  # the pupil's school: contact, consolidation, a relapse
+
+
 @workflow.defn(name="dropout_return")
 class DropoutWorkflow(CaseWorkflow):
     process = DROPOUT
+    Kept = DropoutFacts
+    kept: DropoutFacts
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseResult:
@@ -53,7 +63,7 @@ class DropoutWorkflow(CaseWorkflow):
     async def on_start(self, start: CaseStart) -> None:
         starter = start.starter.agency
         facts = start.facts
-        self._keep("village_committee", start.village_committee)
+        self.kept.village_committee = start.village_committee
         parties = [PartyGrant(agency=starter, role="starter")]
         if start.start_step == "school_contact":
             school = (
@@ -61,7 +71,7 @@ class DropoutWorkflow(CaseWorkflow):
                 if starter.agency_type == T.school
                 else await self.resolve(T.school, prefer_id=facts.get("school_id"))
             )
-            self._keep("school", school)
+            self.kept.school = school
             first = await self.new_step("main", "school_contact", school)
             summary = {"school": school.name, "relapses": 0}
         else:
@@ -75,7 +85,7 @@ class DropoutWorkflow(CaseWorkflow):
         """Joint persuasion: the county's education bureau, with the village committee where the child
         lives and its township (the 双线 team), each of whom can see the case and record an attempt."""
         bureau = bureau or await self.resolve(T.education_bureau)
-        vc = self._agency("village_committee")
+        vc = self.kept.village_committee
         if vc is None:
             return bureau, []
         return bureau, [vc, await self.resolve(T.township, township=vc.township)]
@@ -182,19 +192,19 @@ class DropoutWorkflow(CaseWorkflow):
         # school kept at the start would otherwise get the relapse or the consolidation back.
         if step.holder.agency_type == T.school:
             return step.holder
-        return self._agency("school") or step.holder
+        return self.kept.school or step.holder
 
     async def _to_consolidation(self, step: StepState, req: ActionRequest) -> None:
         """Back at school (or placed): the school checks attendance 30 and 90 days after. The pupil may
         return to another school (a special school, or one in the county a case was taken on in)."""
         chosen = req.payload.get("school_id")
-        school = self._agency("school")
+        school = self.kept.school
         if chosen and (school is None or school.id != chosen):
             school = await self.resolve(T.school, prefer_id=chosen)
-            self._keep("school", school)
+            self.kept.school = school
         elif not chosen and step.holder.agency_type == T.school and (school is None or school.id != step.holder.id):
             school = self._school(step)  # a reassigned school contact (see _school)
-            self._keep("school", school)
+            self.kept.school = school
         assert school is not None  # check_action asks for the school where none is known
         await self.move(req, "consolidation", holder=school, counters={"checks": 0}, summary={"school": school.name})
 
@@ -229,7 +239,7 @@ class DropoutWorkflow(CaseWorkflow):
                 },
             )
         told = self.handover_acknowledged(step.holder)
-        school = self._agency("school")
+        school = self.kept.school
         if school:
             told.append(self.tell(school, "handover_acknowledged", f"{self._st.case_no}：学生已移交{step.holder.name}"))
         await self.close(req, "moved", notify=told, payload={"follow_on": follow_on} if follow_on else None)
@@ -238,7 +248,7 @@ class DropoutWorkflow(CaseWorkflow):
 
     def check_action(self, step: StepState, req: ActionRequest, payload: dict[str, Any]) -> None:
         today = local_date(workflow.now())
-        if (step.step, req.action) in TO_CONSOLIDATION and not payload.get("school_id") and not self._agency("school"):
+        if (step.step, req.action) in TO_CONSOLIDATION and not payload.get("school_id") and not self.kept.school:
             raise DomainError("field_required", "请选择复学学校", field="school_id")
         match step.step, req.action:
             case ("joint_persuasion", "refuses") if step.counters.get("home_visits", 0) < 1:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -38,9 +39,23 @@ DECISION_LABELS = {
 }
 
 
+class GuardianshipFacts(BaseModel):
+    """What the case remembers between steps."""
+
+    village_committee: AgencyRef | None = None  # where the child lives: admonition, monitoring, hand-over
+    reporter: AgencyRef | None = None  # a mandatory reporter, told the police's decision
+    deciding_authority: AgencyRef | None = None  # who decided the reprimand
+    ordering_authority: AgencyRef | None = None  # who ordered family-education guidance
+    custodian: AgencyRef | None = None  # civil affairs holding the child in temporary guardianship
+    order_requested: bool = False  # the police decided a guidance order with the reprimand
+    sessions_done: int = 0  # guidance sessions, kept across a return to the ordering authority
+
+
 @workflow.defn(name="guardianship")
 class GuardianshipWorkflow(CaseWorkflow):
     process = GUARDIANSHIP
+    Kept = GuardianshipFacts
+    kept: GuardianshipFacts
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseResult:
@@ -49,32 +64,30 @@ class GuardianshipWorkflow(CaseWorkflow):
     # ------------------------------------------------------------------ facts kept between steps
 
     async def _village_committee(self) -> AgencyRef:
-        vc = self._agency("village_committee")
-        if vc is None:
-            vc = await self.resolve(T.village_committee)
-            self._keep("village_committee", vc)
-        return vc
+        if self.kept.village_committee is None:
+            self.kept.village_committee = await self.resolve(T.village_committee)
+        return self.kept.village_committee
 
     # ------------------------------------------------------------------ start
 
     async def on_start(self, start: CaseStart) -> None:
         starter = start.starter.agency
         if start.village_committee:
-            self._keep("village_committee", start.village_committee)
+            self.kept.village_committee = start.village_committee
         elif starter.agency_type == T.village_committee:
-            self._keep("village_committee", starter)
+            self.kept.village_committee = starter
         parties = [PartyGrant(agency=starter, role="starter")]
         if start.start_step == "police_report":
             holder = starter if starter.agency_type == T.police else await self.resolve(T.police)
             if starter.agency_type != T.police:
-                self._keep("reporter", starter)  # a mandatory reporter is told the police's decision
+                self.kept.reporter = starter  # a mandatory reporter is told the police's decision
                 parties[0] = PartyGrant(agency=starter, role="reporter")
         else:
             holder = starter  # admonition by the committee, or a reprimand by the deciding authority
             if start.start_step == "reprimand":
-                self._keep("deciding_authority", starter)
+                self.kept.deciding_authority = starter
         first = await self.new_step("main", start.start_step, holder, base=start.reported_at)
-        vc = self._agency("village_committee")
+        vc = self.kept.village_committee
         if vc and vc.id not in (starter.id, holder.id):
             parties.append(PartyGrant(agency=vc, role="participant"))
         # Civil affairs leads child protection in the county and takes a child into temporary guardianship
@@ -102,14 +115,15 @@ class GuardianshipWorkflow(CaseWorkflow):
             case ("police_report", "accept"):
                 await self.move(req, "police_decision")
             case ("police_decision", "decide_reprimand"):
-                self._keep("deciding_authority", step.holder)
-                self._keep("order_requested", bool(p.get("family_education_order")))
+                self.kept.deciding_authority = step.holder
+                self.kept.order_requested = bool(p.get("family_education_order"))
                 await self.move(req, "reprimand", notify=self._feedback(req.action))
             case ("police_decision", "open_criminal_case" | "no_violation"):
                 await self._to_monitoring(req, notify=self._feedback(req.action))
             case ("reprimand", "issue_reprimand"):
                 # An order decided with the police's reprimand stands even if the form leaves it unticked.
-                ordered = bool(p.get("family_education_order") or self._st.vars.pop("order_requested", False))
+                ordered = bool(p.get("family_education_order") or self.kept.order_requested)
+                self.kept.order_requested = False
                 doc = REPRIMAND.spec(
                     issued_on=p["done_on"],
                     content=p["content"],
@@ -117,13 +131,13 @@ class GuardianshipWorkflow(CaseWorkflow):
                     family_education_order=ordered,
                 )
                 if ordered:
-                    self._keep("ordering_authority", step.holder)
+                    self.kept.ordering_authority = step.holder
                     await self._to_guidance(req, document=doc)
                 else:
                     await self._to_monitoring(req, document=doc)
             case ("family_education_guidance", "record_session"):
                 done = step.counters.get("sessions", 0) + 1
-                self._keep("sessions_done", done)
+                self.kept.sessions_done = done
                 if done >= await self.required(step):
                     await self._to_monitoring(req, payload={"session_number": done})
                 else:
@@ -135,7 +149,7 @@ class GuardianshipWorkflow(CaseWorkflow):
                         payload={"session_number": done},
                     )
             case ("family_education_guidance", "report_noncompliance"):
-                authority = self._agency("ordering_authority") or self._agency("deciding_authority")
+                authority = self.kept.ordering_authority or self.kept.deciding_authority
                 if authority is None:
                     authority = await self.resolve(T.police)
                 await self.move(req, "guidance_noncompliance", holder=authority)
@@ -151,7 +165,7 @@ class GuardianshipWorkflow(CaseWorkflow):
                 await self.close(req, "moved")
             # the child-safety branch
             case ("temporary_guardianship_intake", "accept_child"):
-                self._keep("custodian", step.holder)
+                self.kept.custodian = step.holder
                 await self.move(req, "temporary_guardianship")
             case ("temporary_guardianship", "record_reassessment"):
                 await self.move(req, "temporary_guardianship")
@@ -183,10 +197,10 @@ class GuardianshipWorkflow(CaseWorkflow):
             case ("guardianship_revocation", "support_suit"):
                 await self.record_on_step(req, step)
             case ("guardianship_revocation", "revoke"):
-                custodian = self._agency("custodian") or await self.resolve(T.civil_affairs)
+                custodian = self.kept.custodian or await self.resolve(T.civil_affairs)
                 await self.move(req, "long_term_guardianship", holder=custodian)
             case ("guardianship_revocation", "reject_revocation"):
-                custodian = self._agency("custodian") or await self.resolve(T.civil_affairs)
+                custodian = self.kept.custodian or await self.resolve(T.civil_affairs)
                 await self.move(req, "temporary_guardianship", holder=custodian)
             case ("long_term_guardianship", "confirm_placement"):
                 await self.close(req, "long_term_guardianship")
@@ -195,7 +209,7 @@ class GuardianshipWorkflow(CaseWorkflow):
 
     def _feedback(self, action: str) -> list[NotificationSpec]:
         """强制报告 feedback: the reporting agency learns what the police decided."""
-        reporter = self._agency("reporter")
+        reporter = self.kept.reporter
         if reporter is None:
             return []
         title = f"{self._st.case_no}：公安机关处理结果——{DECISION_LABELS.get(action, action)}"
@@ -210,7 +224,7 @@ class GuardianshipWorkflow(CaseWorkflow):
 
     async def _to_guidance(self, req: ActionRequest, **kw: Any) -> None:
         wf = await self.resolve(T.womens_federation)
-        done = int(self._st.vars.get("sessions_done") or 0)
+        done = self.kept.sessions_done
         await self.move(
             req,
             "family_education_guidance",
@@ -256,7 +270,7 @@ class GuardianshipWorkflow(CaseWorkflow):
                     "not_now",
                     f"案件正在“{self.label(main.step)}”环节，由{main.holder.name}办理；办结后再办理迁出移交",
                 )
-            vc = self._agency("village_committee")
+            vc = self.kept.village_committee
             if vc is None or req.actor.agency.id != vc.id:
                 raise DomainError("not_holder", "只有儿童居住地的村（居）委会可以办理迁出移交")
             dest = payload["destination_region"]

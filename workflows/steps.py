@@ -7,20 +7,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.deadlines import StepDeadlines
-    from domain.enums import AGENCY_TYPE_LABELS, AgencyType, Role
-    from domain.errors import DomainError
-    from domain.ids import workflow_id
+    from domain.enums import AgencyType, Role
     from domain.messages import (
         ActionRequest,
         Actor,
         AgencyQuery,
         AgencyRef,
-        CaseInput,
         CaseOpening,
         CaseStart,
         CaseState,
@@ -28,15 +25,13 @@ with workflow.unsafe.imports_passed_through():
         DeadlineRequest,
         DocumentSpec,
         EventRecord,
-        FollowOnRequest,
         NotificationSpec,
         PartyGrant,
         StepState,
     )
     from domain.policy import Allowance
-    from domain.process import ACKNOWLEDGE, CLOSE, HANDOVER_STEP, RECORD_EXTERNAL_ACK, TRANSFER_PACKET, Process
+    from domain.process import CLOSE, Process
     from domain.processes import policy_default
-    from domain.regions import CITY_CODE, is_changzhi
     from workflows import activity_names as names
     from workflows.retry import ACTIVITY_TIMEOUT, WRITE_RETRY
 
@@ -46,11 +41,16 @@ ACTIVE_HOLDERS_PATCH = "new-steps-go-to-active-agencies"
 COUNTS_PATCH = "completion-counts-from-policy"
 
 
+class NoFacts(BaseModel):
+    """The facts of a process that keeps none between steps."""
+
+
 class StepMachinery:
     """State and helpers shared by every case workflow; CaseWorkflow (base.py) owns the run loop."""
 
     process: Process
     state: CaseState | None
+    kept: Any  # the process's typed facts (CaseWorkflow.Kept)
     _written: int
     _history_limit: int | None
 
@@ -61,14 +61,6 @@ class StepMachinery:
 
     def _open_step(self, name: str | None) -> StepState | None:
         return next((s for s in self._st.steps.values() if s.step == name), None)
-
-    def _agency(self, key: str) -> AgencyRef | None:
-        """An agency the process kept in the case's state (the school, the ordering authority, ...)."""
-        raw = self._st.vars.get(key)
-        return AgencyRef.model_validate(raw) if raw else None
-
-    def _keep(self, key: str, value: Any) -> None:
-        self._st.vars[key] = value.model_dump(mode="json") if isinstance(value, AgencyRef) else value
 
     async def resolve(
         self,
@@ -387,113 +379,6 @@ class StepMachinery:
             payload=payload,
         )
         return updated
-
-    async def hand_over(
-        self,
-        req: ActionRequest,
-        *,
-        destination: str,
-        receiver_type: AgencyType,
-        prefer_id: int | None = None,
-        packet: dict[str, Any] | None = None,
-        step: str = HANDOVER_STEP,
-    ) -> StepState:
-        """Hand the case to the agency of `receiver_type` serving `destination` (a county code). Inside
-        this deployment the receiver holds the hand-over step and must acknowledge it; it reads the case
-        from the hand-over on. Outside it, the sender holds the step until it records the receipt. Either
-        way a transfer packet (迁出移交函) goes with it."""
-        document = TRANSFER_PACKET.spec(
-            destination_region=destination, from_agency=req.actor.agency.name, **(packet or {})
-        )
-        self._st.vars["handover_from"] = req.actor.agency.model_dump(mode="json")
-        self._st.vars["handover_external"] = not is_changzhi(destination)
-        if is_changzhi(destination):
-            receiver = await self.resolve(receiver_type, destination, prefer_id=prefer_id)
-            return await self.move(
-                req,
-                step,
-                holder=receiver,
-                document=document,
-                parties=[PartyGrant(agency=receiver, role="receiver")],
-            )
-        return await self.move(req, step, holder=req.actor.agency, document=document, payload={"external": True})
-
-    def handover_acknowledged(self, receiver: AgencyRef) -> list[NotificationSpec]:
-        """The agency that handed the case over is told it arrived."""
-        raw = self._st.vars.get("handover_from")
-        if not raw:
-            return []
-        sender = AgencyRef.model_validate(raw)
-        return [self.tell(sender, "handover_acknowledged", f"{self._st.case_no}：{receiver.name}已确认接收")]
-
-    def check_handover_close(self, step: StepState, action: str) -> None:
-        """Each kind of hand-over closes only its own way: a receiver in this deployment acknowledges
-        (with a follow-on case, if the process offers one); an external one ends with the sender's
-        record of the receipt."""
-        if step.step != HANDOVER_STEP:
-            return
-        external = bool(self._st.vars.get("handover_external"))
-        if action == ACKNOWLEDGE and external:
-            raise DomainError("action_not_allowed", "迁入地不在本系统中，请记录迁入地回执")
-        if action == RECORD_EXTERNAL_ACK and not external:
-            receiver = AGENCY_TYPE_LABELS[AgencyType(step.holder.agency_type)]
-            raise DomainError("action_not_allowed", f"迁入地{receiver}在本系统中，须由其确认接收")
-
-    def check_handover(self, destination: str) -> None:
-        """A hand-over goes to another county."""
-        if destination == self._st.county:
-            raise DomainError("same_region", "迁入地与当前所在县（区）相同，无需移交", field="destination_region")
-        # Fix (tests/workflow/test_dropout_rules.py): the city's own code is not a county. A dropout case went
-        # to the city's education bureau, which, taking it on, moved the child's registry residence to 140400
-        # (where start_case refuses every new case) and opened the follow-on case in "county" 140400.
-        if destination == CITY_CODE:
-            raise DomainError(
-                "field_invalid", "请填写迁入地的县（区）代码，而不是长治市的代码", field="destination_region"
-            )
-
-    async def start_follow_on(
-        self,
-        req: ActionRequest,
-        *,
-        county: str,
-        start_step: str,
-        facts: dict[str, Any],
-        village_committee: AgencyRef | None = None,
-    ) -> str:
-        """Open a new case of the same process for the same child in `county`, started by the request's
-        agency and linked to this one (a pupil handed to another county is taken on there). Returns the
-        new case number."""
-        st = self._st
-        case_no = await workflow.execute_activity(
-            names.OPEN_FOLLOW_ON,
-            FollowOnRequest(
-                origin_case_no=st.case_no,
-                process=self.process.name,
-                agency_id=req.actor.agency.id,
-                county=county,
-                child_id=st.child.id,
-            ),
-            result_type=str,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=WRITE_RETRY,
-        )
-        start = CaseStart(
-            case_no=case_no,
-            process=self.process.name,
-            start_step=start_step,
-            child=st.child.model_copy(update={"residence_region": county}),
-            county=county,
-            starter=req.actor,
-            facts={**facts, "follows": st.case_no},
-            village_committee=village_committee,
-        )
-        await workflow.start_child_workflow(
-            self.process.name,
-            CaseInput(start=start, history_limit=self._history_limit),  # the same limit as this case's
-            id=workflow_id(case_no),
-            parent_close_policy=ParentClosePolicy.ABANDON,
-        )
-        return case_no
 
     async def start_track(
         self,

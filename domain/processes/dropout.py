@@ -106,6 +106,7 @@ DROPOUT = Process(
     name="dropout_return",
     label="劝返复学",
     code="KC",
+    orchestration="dropout",
     description="义务教育阶段学生无正当理由连续缺课、疑似辍学：学校联系家访，县教育局会同乡镇、村（居）委会劝返复学。",
     purpose="劝返复学",
     policies=(

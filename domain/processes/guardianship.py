@@ -50,6 +50,7 @@ GUARDIANSHIP = Process(
     name="guardianship",
     label="监护干预",
     code="JH",
+    orchestration="guardianship",
     description="监护人不依法履行监护职责或侵害儿童权益：村（居）委会劝诫、制止，或强制报告公安机关。",
     purpose="关爱保护",
     policies=(
