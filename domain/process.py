@@ -73,6 +73,15 @@ class Action:
     style: str = "primary"  # primary | secondary | danger, for the page's button
 
 
+# Action.to is a contract: the machinery refuses to take an action where it does not declare. Tests set this,
+# so an undeclared move fails them; a running deployment logs it and goes on rather than stall a case.
+STRICT_TRANSITIONS = False
+
+
+class UndeclaredTransition(RuntimeError):
+    """A workflow moved a case where the action's definition does not say it may go."""
+
+
 # Fields most actions share.
 NOTE = Field("note", "情况说明", FieldKind.textarea, required=False)
 NOTE_REQUIRED = Field("note", "情况说明", FieldKind.textarea)

@@ -24,9 +24,13 @@ from db.embedded import embedded_server, with_database
 from db.migrate import upgrade
 from db.seed import seed_demo, seed_regions
 from db.session import make_engine, make_session_factory, transaction
+from domain import process as definitions
 from worker.binaries import temporal_cli, temporal_test_server
 
 TEMPLATE = "referrals_template"
+
+# A workflow that moves a case where the action does not declare fails the test (domain/process.py).
+definitions.STRICT_TRANSITIONS = True
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain import process as definitions
     from domain.deadlines import StepDeadlines
     from domain.enums import AgencyType, Role
     from domain.messages import (
@@ -30,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         StepState,
     )
     from domain.policy import Allowance
-    from domain.process import CLOSE, Process
+    from domain.process import CLOSE, END_TRACK, Process, UndeclaredTransition
     from domain.processes import policy_default
     from workflows import activity_names as names
     from workflows.retry import ACTIVITY_TIMEOUT, WRITE_RETRY
@@ -283,11 +284,38 @@ class StepMachinery:
             summary=summary,
         )
 
-    async def record_on_step(self, req: ActionRequest | None, step: StepState, kind: str = "action", **kw: Any) -> int:
+    async def record_on_step(
+        self,
+        req: ActionRequest | None,
+        step: StepState,
+        kind: str = "action",
+        *,
+        set_steps: list[StepState] | None = None,
+        **kw: Any,
+    ) -> int:
+        """An event on `step` that leaves it where it is: a note, an escalation, a supervisor's action. A
+        person of the holding agency who acts on it is the one working on it (an urge reaches them)."""
+        if req is not None and req.supervisor is None:
+            self._check_declared(req, "")
         if req is not None and self._works_on(req, step):
             step.worked_by = req.actor.user_id
-        """An event on `step` that leaves it where it is: a note, an escalation, a supervisor's action."""
-        return await self.record(req, kind, track=step.track, from_step=step.step, to_step=step.step, **kw)
+            for s in set_steps or []:
+                if s.track == step.track:
+                    s.worked_by = step.worked_by
+        return await self.record(
+            req, kind, track=step.track, from_step=step.step, to_step=step.step, set_steps=set_steps, **kw
+        )
+
+    def _check_declared(self, req: ActionRequest, to: str) -> None:
+        """Action.to is a contract (domain/process.py STRICT_TRANSITIONS): "" is the step itself."""
+        action = self.process.step(req.step).action(req.action) if req.step else self.process.case_action(req.action)
+        target = "" if to == req.step else to
+        if action is not None and target in action.to:
+            return
+        message = f"{self.process.name}: {req.step or 'case'}/{req.action} went to {to!r}, undeclared in its Action.to"
+        if definitions.STRICT_TRANSITIONS:
+            raise UndeclaredTransition(message)
+        workflow.logger.warning(message)
 
     async def move(
         self,
@@ -310,6 +338,7 @@ class StepMachinery:
         new deadline). The new holder and co-holders are told; they become parties to the case."""
         current = self._open_step(req.step) if req.step else self._st.steps.get("main")
         assert current is not None
+        self._check_declared(req, to)
         holder = holder or current.holder
         nxt = await self.new_step(
             current.track,
@@ -389,6 +418,7 @@ class StepMachinery:
         *,
         notify: list[NotificationSpec] | None = None,
     ) -> StepState:
+        self._check_declared(req, step)
         nxt = await self.new_step(track, step, holder)
         holder = nxt.holder  # another agency, if the one asked for has been switched off (new_step)
         notes = [*(notify or []), self.tell(holder, "new_step", f"新的待办：{self.process.step_label(step)}")]
@@ -411,8 +441,14 @@ class StepMachinery:
 
     async def end_track(self, req: ActionRequest, track: str, *, notify: list[NotificationSpec] | None = None) -> None:
         step = self._st.steps.get(track)
+        self._check_declared(req, END_TRACK)
         await self.record(
-            req, track=track, from_step=step.step if step else None, to_step="@end", end_tracks=[track], notify=notify
+            req,
+            track=track,
+            from_step=step.step if step else None,
+            to_step=END_TRACK,
+            end_tracks=[track],
+            notify=notify,
         )
 
     async def close(
@@ -426,6 +462,8 @@ class StepMachinery:
         payload: dict[str, Any] | None = None,
     ) -> None:
         current = self._open_step(req.step) if req and req.step else self._st.steps.get("main")
+        if req is not None:
+            self._check_declared(req, CLOSE)
         notes = list(notify or [])
         if self._st.starter_user_id is not None:  # the person who opened the case learns how it ended
             outcome_label = self.process.outcome_label(outcome)
