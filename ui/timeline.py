@@ -9,7 +9,7 @@ from typing import Any
 from db.models import TimelineEvent
 from domain.process import CLOSE, Field, FieldKind, Process
 from domain.regions import full_region_name
-from ui.filters import fmt_dt, yes_no
+from ui.filters import allowance_label, fmt_dt, yes_no
 
 EXTRA_LABELS = {
     "session_number": "已完成指导次数",
@@ -123,7 +123,7 @@ def event_view(process: Process, e: TimelineEvent, agencies: dict[int, str]) -> 
         if key in payload and payload[key] not in (None, "", False):
             details.append((label, extra_value(key, payload[key])))
     if e.kind == "extended" and payload.get("extend_by"):
-        details.append(("延长", str(payload["extend_by"])))
+        details.append(("延长", allowance_label(str(payload["extend_by"]))))
     return EventView(
         seq=e.seq,
         at=e.at,
