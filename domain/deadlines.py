@@ -70,7 +70,7 @@ def _months(allowance: Allowance) -> int | None:
     return {Unit.months: allowance.amount, Unit.years: 12 * allowance.amount}.get(allowance.unit)
 
 
-def date_after(d: date, allowance: Allowance) -> date:
+def date_after(d: date | datetime, allowance: Allowance) -> date:
     """The local date `allowance` after `d`: days, months or years on; for '1M@start' the first day of the
     next month. Working days need the calendar and hours a time of day: those go through compute_deadlines."""
     months = _months(allowance)
@@ -83,7 +83,7 @@ def date_after(d: date, allowance: Allowance) -> date:
     raise ValueError(f"{allowance} is not a calendar allowance")
 
 
-def cadence(start: date, every: Allowance, until: date) -> list[date]:
+def cadence(start: date | datetime, every: Allowance, until: date | datetime) -> list[date]:
     """The due dates of something done every `every` (months or years) from `start` up to `until`, each
     counted from `start` so that month-end clamping does not drift (domain/months.py)."""
     months = _months(every)
