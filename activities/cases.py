@@ -39,7 +39,7 @@ from domain.messages import (
     NotificationSpec,
     StepState,
 )
-from domain.policy import Allowance, PolicyOverride, Unit, resolve_policy
+from domain.policy import Allowance, PolicyOverride, resolve_policy
 from domain.processes import get_process, policy_default
 from domain.regions import CITY_CODE
 from domain.workdays import WorkCalendar, YearSchedule
@@ -227,7 +227,7 @@ class CaseActivities:
                     PolicyOverride(r.key, r.region_code, Allowance.parse(r.value), r.effective_from) for r in rows
                 ]
                 allowance = resolve_policy(policy_default(req.policy_key), req.county, overrides, req.at)
-            if allowance.unit == Unit.count:
+            if allowance.kind != "duration":  # a count, or "from the first of a month": no deadline
                 return DeadlineAnswer(allowance=str(allowance), deadlines=None)
             cal = await load_calendar(s)
         ladder = (Allowance.parse(req.ladder[0]), Allowance.parse(req.ladder[1])) if req.ladder else None

@@ -2,7 +2,11 @@
 
 Level 1 at the deadline; level 2 at deadline + half the allowance (at least 1 WD, 1 d or 1 h); level 3
 at deadline + the full allowance. A step may override the two offsets (crisis intervention does).
-Day-based deadlines fall at the end of the local day (Asia/Shanghai); hour-based ones are exact.
+Half a calendar allowance is counted as a supervisor says it: half a year is 6 months, half an even number
+of months that many months, and half an odd number in days at 15 a half month (3M → 45d: level 2 at one
+and a half months, not two; 1M → 15d, so that level 2 still comes before level 3).
+Day, month and year deadlines fall at the end of the local day (Asia/Shanghai); hour-based ones are exact.
+A month on from the 31st is the month's last day (31 January + 1M = 28/29 February).
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from domain.policy import Allowance, Unit
+from domain.months import add_months, every_months, month_start
+from domain.policy import Allowance, Anchor, Unit
 from domain.workdays import WorkCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -43,25 +48,76 @@ def end_of_local_day(d: date) -> datetime:
     return datetime.combine(d, time(23, 59, 59), tzinfo=SHANGHAI).astimezone(UTC)
 
 
+def first_of_next_month(at: date | datetime) -> date:
+    """The first day of the month after the local date of `at` (a datetime must be timezone-aware)."""
+    return month_start(_as_local_date(at), 1)
+
+
+def start_of_next_month(at: date | datetime) -> datetime:
+    """Local midnight (Asia/Shanghai) starting the month after `at`, in UTC: "from the next month"."""
+    return start_of_local_day(first_of_next_month(at))
+
+
+def _as_local_date(at: date | datetime) -> date:
+    if not isinstance(at, datetime):
+        return at
+    if at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
+    return local_date(at)
+
+
+def _months(allowance: Allowance) -> int | None:
+    return {Unit.months: allowance.amount, Unit.years: 12 * allowance.amount}.get(allowance.unit)
+
+
+def date_after(d: date | datetime, allowance: Allowance) -> date:
+    """The local date `allowance` after `d`: days, months or years on; for '1M@start' the first day of the
+    next month. Working days need the calendar and hours a time of day: those go through compute_deadlines."""
+    months = _months(allowance)
+    if allowance.anchor == Anchor.month_start:
+        return month_start(_as_local_date(d), allowance.amount)
+    if allowance.unit == Unit.days:
+        return _as_local_date(d) + timedelta(days=allowance.amount)
+    if months is not None:
+        return add_months(_as_local_date(d), months)
+    raise ValueError(f"{allowance} is not a calendar allowance")
+
+
+def cadence(start: date | datetime, every: Allowance, until: date | datetime) -> list[date]:
+    """The due dates of something done every `every` (months or years) from `start` up to `until`, each
+    counted from `start` so that month-end clamping does not drift (domain/months.py)."""
+    months = _months(every)
+    if months is None or every.anchor != Anchor.none:
+        raise ValueError(f"{every} is not a cadence in months or years")
+    return every_months(_as_local_date(start), months, _as_local_date(until))
+
+
 def _half(amount: int) -> int:
     return max(1, math.ceil(amount / 2))
 
 
 def default_ladder(allowance: Allowance) -> tuple[Allowance, Allowance]:
-    """The offsets of levels 2 and 3 from the deadline: half the allowance (at least one unit), the full one."""
+    """The offsets of levels 2 and 3 from the deadline: half the allowance (at least one unit; months and
+    years as in the module's docstring), the full one."""
+    if allowance.unit == Unit.years:
+        return Allowance(6 * allowance.amount, Unit.months), allowance
+    if allowance.unit == Unit.months and allowance.amount % 2:
+        return Allowance(15 * allowance.amount, Unit.days), allowance
+    if allowance.unit == Unit.months:
+        return Allowance(allowance.amount // 2, Unit.months), allowance
     return Allowance(_half(allowance.amount), allowance.unit), allowance
 
 
-def _after(at: datetime, amount: int, unit: Unit, cal: WorkCalendar) -> tuple[datetime, bool]:
-    """`at` moved on by `amount` of `unit`; day units land at the end of the local day."""
-    if unit == Unit.hours:
-        return at + timedelta(hours=amount), False
-    if unit == Unit.days:
-        return end_of_local_day(local_date(at) + timedelta(days=amount)), False
-    if unit == Unit.working_days:
-        d, provisional = cal.add_working_days(local_date(at), amount)
+def _after(at: datetime, allowance: Allowance, cal: WorkCalendar) -> tuple[datetime, bool]:
+    """`at` moved on by `allowance`; day, month and year units land at the end of the local day."""
+    if allowance.kind != "duration":
+        raise ValueError(f"{allowance} is not a duration")
+    if allowance.unit == Unit.hours:
+        return at + timedelta(hours=allowance.amount), False
+    if allowance.unit == Unit.working_days:
+        d, provisional = cal.add_working_days(local_date(at), allowance.amount)
         return end_of_local_day(d), provisional
-    raise ValueError(f"{unit} is not a duration")
+    return end_of_local_day(date_after(local_date(at), allowance)), False
 
 
 def compute_deadlines(
@@ -73,10 +129,10 @@ def compute_deadlines(
 ) -> StepDeadlines:
     if base.tzinfo is None:
         raise ValueError("base must be timezone-aware")
-    due, p1 = _after(base, allowance.amount, allowance.unit, cal)
+    due, p1 = _after(base, allowance, cal)
     l2_off, l3_off = ladder or default_ladder(allowance)
-    level2, p2 = _after(due, l2_off.amount, l2_off.unit, cal)
-    level3, p3 = _after(due, l3_off.amount, l3_off.unit, cal)
+    level2, p2 = _after(due, l2_off, cal)
+    level3, p3 = _after(due, l3_off, cal)
     return StepDeadlines(
         due_at=due.astimezone(UTC),
         level2_at=level2.astimezone(UTC),

@@ -225,7 +225,7 @@ class DeadlineRequest(BaseModel):
 
 class DeadlineAnswer(BaseModel):
     allowance: str
-    deadlines: StepDeadlines | None  # None for a count policy
+    deadlines: StepDeadlines | None  # None for a count or a "from the first of a month" (1M@start) policy
 
 
 class AgencyQuery(BaseModel):

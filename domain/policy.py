@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from domain.errors import DomainError
 
@@ -17,6 +18,10 @@ class Unit(StrEnum):
     working_days = "WD"
     days = "d"
     hours = "h"
+    # Calendar months are upper-case "M" (as in date patterns: "M" month, "m" minute), so that a lower-case
+    # "m" stays free and is refused rather than read as either; years are "y", like "d" and "h".
+    months = "M"
+    years = "y"
     count = "count"
 
 
@@ -24,31 +29,65 @@ UNIT_LABELS: dict[Unit, str] = {
     Unit.working_days: "个工作日",
     Unit.days: "天",
     Unit.hours: "小时",
+    Unit.months: "个月",
+    Unit.years: "年",
     Unit.count: "次",
 }
+
+
+class Anchor(StrEnum):
+    """Where a value lands: `none`, exactly the amount on; `month_start`, on the first day of the month
+    that many months on ('1M@start': from the first day of the next month)."""
+
+    none = ""
+    month_start = "@start"
+
+
+ValueKind = Literal["duration", "count", "month_start"]
+
+_FORMAT_HINT = "（例如 15WD、30d、24h、3M、1y、1M@start）"
 
 
 @dataclass(frozen=True)
 class Allowance:
     amount: int
     unit: Unit
+    anchor: Anchor = Anchor.none
+
+    @property
+    def kind(self) -> ValueKind:
+        """What the value measures: a step's time, a number of times, or "from the first of a month"."""
+        if self.anchor == Anchor.month_start:
+            return "month_start"
+        return "count" if self.unit == Unit.count else "duration"
 
     def label(self) -> str:
+        if self.anchor == Anchor.month_start:
+            return {0: "当月1日起", 1: "次月1日起"}.get(self.amount, f"{self.amount}个月后当月的1日起")
         return f"{self.amount}{UNIT_LABELS[self.unit]}"
 
     @classmethod
     def parse(cls, text: str) -> Allowance:
-        """'15WD', '30d', '24h', '3count' (the form used in policy files and the admin page)."""
+        """'15WD', '30d', '24h', '3M', '1y', '3count', '1M@start' (the form used in policy files and the admin
+        page). Only '@start' takes 0 ('0M@start': from the first day of this month)."""
         t = text.strip()
+        anchor = Anchor.month_start if t.endswith(Anchor.month_start.value) else Anchor.none
+        t = t.removesuffix(anchor.value).strip()
+        minimum = 0 if anchor == Anchor.month_start else 1
         for unit in sorted(Unit, key=lambda u: -len(u.value)):
-            if t.endswith(unit.value):
-                number = t[: -len(unit.value)].strip()
-                if number.isdigit() and int(number) > 0:
-                    return cls(int(number), unit)
-        raise DomainError("policy_value_invalid", f"期限格式不正确：“{text}”（例如 15WD、30d、24h）", field="value")
+            number = t.removesuffix(unit.value).strip()
+            if t.endswith(unit.value) and number.isdecimal() and int(number) >= minimum:
+                if anchor == Anchor.month_start and unit != Unit.months:
+                    raise DomainError(
+                        "policy_value_invalid", f"“@start”只能用于月（如 1M@start）：“{text}”", field="value"
+                    )
+                return cls(int(number), unit, anchor)
+        if t.endswith("m") and t[:-1].strip().isdecimal():
+            raise DomainError("policy_value_invalid", f"月份请用大写 M（如 3M）：“{text}”", field="value")
+        raise DomainError("policy_value_invalid", f"期限格式不正确：“{text}”{_FORMAT_HINT}", field="value")
 
     def __str__(self) -> str:
-        return f"{self.amount}{self.unit.value}"
+        return f"{self.amount}{self.unit.value}{self.anchor.value}"
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from db.models import Document, TimelineEvent
 from domain import permissions
+from domain.deadlines import date_after
 from domain.enums import ROLE_LABELS
 from domain.errors import DomainError
 from domain.messages import Actor, CaseState, StepState
@@ -22,6 +23,8 @@ from ui.timeline import LINK_LABELS
 # destination outside it, the sender records the receipt. Each hides the other.
 INTERNAL_ONLY = ACKNOWLEDGE
 EXTERNAL_ONLY = RECORD_EXTERNAL_ACK
+# A date field's default from these needs no working-day calendar nor a time of day (1M@start included).
+CALENDAR_UNITS = (Unit.days, Unit.months, Unit.years)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,6 @@ def date_defaults(process: Process, today: date, policy: Callable[[str], Allowan
     for f in [*fields, *process.start_fields]:
         if f.default_policy:
             allowance = policy(f.default_policy)
-            if allowance.unit == Unit.days:
-                out[f.name] = (today + timedelta(days=allowance.amount)).isoformat()
+            if allowance.unit in CALENDAR_UNITS:
+                out[f.name] = date_after(today, allowance).isoformat()
     return out

@@ -9,7 +9,7 @@ from typing import Any
 from db.models import TimelineEvent
 from domain.process import CLOSE, Field, FieldKind, PayloadLabel, Process
 from domain.regions import full_region_name
-from ui.filters import fmt_dt, yes_no
+from ui.filters import allowance_label, fmt_dt, yes_no
 
 # Facts the shared machinery adds to events (a process's own are in its definition: payload_labels).
 MACHINERY_LABELS = (PayloadLabel("external", "迁入地在本市以外"),)
@@ -119,7 +119,7 @@ def event_view(process: Process, e: TimelineEvent, agencies: dict[int, str]) -> 
     details = field_details(_action_fields(process, e), payload, agencies)
     details += _extra_details(process, payload)
     if e.kind == "extended" and payload.get("extend_by"):
-        details.append(("延长", str(payload["extend_by"])))
+        details.append(("延长", allowance_label(str(payload["extend_by"]))))
     return EventView(
         seq=e.seq,
         at=e.at,

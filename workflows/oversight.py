@@ -14,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.errors import DomainError
     from domain.messages import ActionRequest, DeadlineRequest, NotificationSpec, PartyGrant, StepState
     from domain.oversight import overseer_type
-    from domain.policy import Allowance, Unit
+    from domain.policy import Allowance
     from domain.regions import CITY_CODE
     from workflows.steps import StepMachinery
 
@@ -35,8 +35,8 @@ class Oversight(StepMachinery):
         if req.supervisor == "extend":
             if step.deadlines is None:
                 raise DomainError("no_deadline", "该环节没有期限，无需延期")
-            if req.extend_by and Allowance.parse(req.extend_by).unit == Unit.count:
-                raise DomainError("policy_value_invalid", "延长期限应为工作日、天或小时", field="extend_by")
+            if req.extend_by and Allowance.parse(req.extend_by).kind != "duration":
+                raise DomainError("policy_value_invalid", "延长期限应为工作日、天、小时、月或年", field="extend_by")
         if req.supervisor == "reassign":
             new = req.new_holder
             if new is None:

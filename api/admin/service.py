@@ -16,7 +16,7 @@ from api.audit import audit
 from api.principal import Principal
 from db.models import Case, CaseStep, HolidayDay, HolidayYear, PolicyOverrideRow
 from domain.errors import DomainError
-from domain.policy import Allowance, Unit
+from domain.policy import Allowance, ValueKind
 from domain.processes import POLICY_DEFAULTS
 from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
 from domain.workdays import WorkCalendar
@@ -133,6 +133,13 @@ async def calendar_status(*, session: AsyncSession, years: list[int]) -> list[Ye
     ]
 
 
+VALUE_KIND_HINTS: dict[ValueKind, str] = {
+    "duration": "期限（工作日、天、小时、月或年，如 15WD、30d、24h、3M、1y）",
+    "count": "次数（如 3count）",
+    "month_start": "起算月份（如 1M@start：次月1日起）",
+}
+
+
 class PolicyIn(BaseModel):
     key: str
     region_code: str
@@ -149,12 +156,8 @@ async def set_policy(*, session: AsyncSession, principal: Principal, data: Polic
     if data.region_code not in (CITY_CODE, *CHANGZHI_COUNTIES):
         raise DomainError("region_unknown", "只能为长治市或其所辖县（区）设置", field="region_code")
     value = Allowance.parse(data.value)
-    if (value.unit == Unit.count) != (default.value.unit == Unit.count):
-        raise DomainError(
-            "policy_value_invalid",
-            "该设置应填写" + ("次数" if default.value.unit == Unit.count else "期限（工作日、天或小时）"),
-            field="value",
-        )
+    if value.kind != default.value.kind:
+        raise DomainError("policy_value_invalid", "该设置应填写" + VALUE_KIND_HINTS[default.value.kind], field="value")
     row = PolicyOverrideRow(
         key=data.key,
         region_code=data.region_code,

@@ -191,6 +191,33 @@ async def test_login_and_front_door(live: Live) -> None:
         assert "显示所有逾期" in page.text
 
 
+async def test_admin_sets_a_policy_in_calendar_months(live: Live) -> None:
+    """A county's value in months is accepted and shown in Chinese; a date rule, a lower-case "m" or a
+    month on a count are refused with the reason. (Effective in 2099, so no other test's case sees it.)"""
+    async with browser(live, "admin") as http:
+        admin = await http.get("/admin")
+        assert "3M（月，大写M）" in admin.text and "1M@start（次月1日起）" in admin.text
+        policy = {"key": "guardianship.monitoring_final", "region_code": "140431", "effective_from": "2099-01-01"}
+        for value, says in [
+            ("1M@start", "该设置应填写期限（工作日、天、小时、月或年，如 15WD、30d、24h、3M、1y）"),
+            ("3m", "月份请用大写 M（如 3M）：“3m”"),
+        ]:
+            bad = await submit(http, form(admin.text, action="/admin/policy"), **policy, value=value)
+            assert bad.status_code == 422 and says in bad.text, value
+        bad = await submit(
+            http,
+            form(admin.text, action="/admin/policy"),
+            **{**policy, "key": "guardianship.guidance_sessions"},
+            value="3M",
+        )
+        assert bad.status_code == 422 and "该设置应填写次数（如 3count）" in bad.text
+        ok = await submit(http, form(admin.text, action="/admin/policy"), **policy, value="3M")
+        assert location(ok) == "/admin"
+        page = (await http.get("/admin")).text
+        row = re.search(r"<tr><td class=\"mono\">guardianship.monitoring_final</td>.*?</tr>", page)
+        assert row and "3M" in row.group(0) and "3个月" in row.group(0) and "沁源县" in row.group(0)
+
+
 async def test_register_child_refuses_a_wrong_check_character(live: Live) -> None:
     async with live.db.sf() as s:
         before = (await s.execute(select(func.count()).select_from(Child))).scalar_one()

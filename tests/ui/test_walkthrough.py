@@ -112,6 +112,7 @@ async def test_late_case_climbs_to_the_supervisors_who_act(live: Live) -> None:
         assert location(await submit(county, extend, reason="监护人外出，需等待返回", extend_by="5WD")) == case_url
         page = await county.get(case_url)
         assert "延期" in page.text and "监护人外出，需等待返回" in page.text
+        assert "5个工作日" in page.text  # the timeline says the extension as a reader says it, not "5WD"
         reassign = form(page.text, container="sup-admonition-reassign")
         other = re.search(r'<option value="(\d+)"[^>]*>[^<]*南庄村民委员会', page.text)
         assert other, "the other committee of the county is offered"

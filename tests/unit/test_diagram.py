@@ -120,6 +120,7 @@ def test_text_is_escaped() -> None:
         name="p<1>",
         label="测试&流程",
         code="T",
+        orchestration="test",
         steps=(step,),
         starts=(StartOption("a", (AgencyType.police,), "开始"),),
     )
@@ -154,6 +155,7 @@ def test_a_process_with_crossing_tracks_and_loops_draws() -> None:
         name="synthetic",
         label="合成流程",
         code="S",
+        orchestration="test",
         tracks={"main": "主流程", "side": "支线", "third": "第三条"},
         steps=(
             step("a", ("b", "x", "")),

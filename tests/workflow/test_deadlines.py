@@ -204,3 +204,53 @@ async def test_a_policy_change_applies_to_steps_opened_after_it(fresh_wf):
     report = await elsewhere.step()
     assert (report.step, report.holder.code, report.allowance) == ("police_report", "shangdang-police", "12h")
     assert report.due_at == report.opened_at + timedelta(hours=12)
+
+
+async def test_a_policy_in_calendar_months_and_an_extension_by_a_month(fresh_wf):
+    """潞州区 counts the police decision in calendar months (1M). Opened on 31 January 2027, it is due at the
+    end of 28 February; the county supervisor hears 15 days later (half a month), the city a month later.
+    The supervisor extends it by a month: 28 March, on the step's own ladder. A lower-case "1m" and a
+    date rule ("1M@start") are refused and leave the case as it was."""
+    if s.local(await fresh_wf.env.get_current_time()).date() > date(2027, 1, 24):
+        pytest.skip("written for January 2027")
+    async with fresh_wf.db.sf() as sess, sess.begin():
+        sess.add(
+            PolicyOverrideRow(
+                key="guardianship.police_decision",
+                region_code="140403",
+                value="1M",
+                effective_from=datetime.now(UTC) - timedelta(minutes=1),
+            )
+        )
+    await s.sleep_until(fresh_wf.env, sh(2027, 1, 31, 9, 0, 0))
+    c = await CaseDriver.open(fresh_wf, "luzhou-school1", step="police_report")
+    await c.act("luzhou-police", "accept", form("accept"))
+    decision = await c.step()
+    assert (decision.step, decision.allowance, decision.due_provisional) == ("police_decision", "1M", False)
+    assert (decision.due_at, decision.level2_at, decision.level3_at) == (
+        sh(2027, 2, 28),
+        sh(2027, 3, 15),
+        sh(2027, 3, 28),
+    )
+
+    extend = "luzhou-police-sup", "extend", "police_decision"
+    await s.refused(
+        c,
+        "policy_value_invalid",
+        "月份请用大写 M（如 3M）：“1m”",
+        c.supervise(*extend, reason="当事人外出务工", extend_by="1m"),
+    )
+    await s.refused(
+        c,
+        "policy_value_invalid",
+        "延长期限应为工作日、天、小时、月或年",
+        c.supervise(*extend, reason="当事人外出务工", extend_by="1M@start"),
+    )
+    await c.supervise(*extend, reason="当事人外出务工", extend_by="1M")
+    extended = await c.step()
+    assert (extended.due_at, extended.level2_at, extended.level3_at) == (
+        sh(2027, 3, 28),
+        sh(2027, 4, 12),
+        sh(2027, 4, 28),
+    )
+    assert (await c.events())[-1].payload["extend_by"] == "1M"
