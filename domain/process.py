@@ -9,25 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
+from domain.field_kinds import FieldKind, rules
 from domain.messages import DocumentSpec
 from domain.policy import Allowance, PolicyDefault
-
-
-class FieldKind(StrEnum):
-    text = "text"
-    textarea = "textarea"
-    date = "date"
-    int = "int"
-    choice = "choice"
-    bool = "bool"
-    region = "region"  # a GB/T 2260 code
-    agency = "agency"  # an agency id, chosen from a list the page offers
 
 
 class FieldRole(StrEnum):
@@ -312,54 +302,10 @@ def clean_payload(fields: tuple[Field, ...], raw: dict[str, Any], *, today: date
         value = raw.get(f.name)
         if isinstance(value, str):
             value = value.strip()
-        if value in (None, "") and f.kind != FieldKind.bool:
+        kind = rules(f.kind)
+        if value in (None, "") and not kind.blank_is_an_answer:
             if f.required:
                 raise DomainError("field_required", f"请填写“{f.label}”", field=f.name)
             continue
-        out[f.name] = _clean_value(f, value, today)
+        out[f.name] = kind.clean(f, value, today)
     return out
-
-
-_TRUE = {True, "true", "on", "1", "yes"}
-_FALSE = {False, "false", "off", "0", "no", None, ""}
-
-
-def _clean_value(f: Field, value: Any, today: date) -> Any:
-    if f.kind == FieldKind.bool:
-        if value in _TRUE:
-            return True
-        if value in _FALSE:
-            return False
-        raise DomainError("field_invalid", f"“{f.label}”应为是或否", field=f.name)
-    if f.kind in (FieldKind.int, FieldKind.agency):
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise DomainError("field_invalid", f"“{f.label}”应为整数", field=f.name) from None
-        if f.kind == FieldKind.int and number < 0:
-            raise DomainError("field_invalid", f"“{f.label}”不能为负数", field=f.name)
-        return number
-    if f.kind == FieldKind.date:
-        try:
-            d = value if isinstance(value, date) else date.fromisoformat(str(value))
-        except ValueError:
-            raise DomainError("field_invalid", f"“{f.label}”日期格式应为 YYYY-MM-DD", field=f.name) from None
-        if isinstance(d, datetime):
-            d = d.date()
-        if f.not_future and d > today:
-            raise DomainError("date_in_future", f"“{f.label}”不能晚于今天", field=f.name)
-        return d.isoformat()
-    if f.kind == FieldKind.choice:
-        allowed = {v for v, _ in f.choices}
-        if str(value) not in allowed:
-            raise DomainError("field_invalid", f"“{f.label}”的取值无效", field=f.name)
-        return str(value)
-    if f.kind == FieldKind.region:
-        from domain.regions import validate_region_code
-
-        return validate_region_code(str(value), field=f.name)
-    text = str(value)
-    limit = 4000 if f.kind == FieldKind.textarea else 200
-    if len(text) > limit:
-        raise DomainError("field_too_long", f"“{f.label}”不能超过{limit}字", field=f.name)
-    return text

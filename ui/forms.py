@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import check_csrf
 from db.models import Agency
 from domain.enums import AgencyType
-from domain.process import Field, FieldKind
+from domain.field_kinds import rules
+from domain.process import Field
 from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
 
 
@@ -44,10 +45,9 @@ def payload_from_form(fields: Iterable[Field], form: dict[str, str]) -> dict[str
     """An action's payload from its form: every field by name; a checkbox that is not ticked is False."""
     out: dict[str, Any] = {}
     for f in fields:
-        if f.kind == FieldKind.bool:
-            out[f.name] = form.get(f.name) in ("on", "true", "1", "yes")
-        elif f.name in form:
-            out[f.name] = form[f.name]
+        value = rules(f.kind).from_form(f, form)
+        if value is not None:
+            out[f.name] = value
     return out
 
 

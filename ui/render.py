@@ -15,6 +15,7 @@ from api.cases.visibility import overseen_type_values
 from api.deps import csrf_token
 from api.principal import Principal
 from domain.deadlines import local_date
+from domain.field_kinds import rules
 from domain.processes import PROCESSES
 from ui.filters import FILTERS
 
@@ -29,6 +30,7 @@ _env = Environment(
 )
 _env.filters.update(FILTERS)
 _env.globals["APP_NAME"] = APP_NAME
+_env.globals["kind_rules"] = rules  # a form field's widget reads its kind's rules (domain/field_kinds.py)
 templates = Jinja2Templates(env=_env)
 
 

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from db.models import TimelineEvent
-from domain.process import CLOSE, Field, FieldKind, PayloadLabel, Process
-from domain.regions import full_region_name
-from ui.filters import allowance_label, fmt_dt, yes_no
+from domain.field_kinds import FieldKind, rules
+from domain.process import CLOSE, Field, PayloadLabel, Process
+from ui.filters import allowance_label, fmt_dt
 
 # Facts the shared machinery adds to events (a process's own are in its definition: payload_labels).
 MACHINERY_LABELS = (PayloadLabel("external", "迁入地在本市以外"),)
@@ -47,19 +47,7 @@ def field_value(f: Field, value: Any, agencies: dict[int, str]) -> str:
     """A form value as a reader sees it: 是/否, a choice's label, an agency's or region's name."""
     if value is None or value == "":
         return ""
-    if f.kind == FieldKind.bool:
-        return yes_no(value)
-    if f.kind == FieldKind.choice:
-        return dict(f.choices).get(str(value), str(value))
-    if f.kind == FieldKind.agency:
-        try:
-            return agencies.get(int(value), f"单位编号{value}")
-        except (TypeError, ValueError):
-            return str(value)
-    if f.kind == FieldKind.region:
-        name = full_region_name(str(value))
-        return f"{name}（{value}）" if name else str(value)
-    return str(value)
+    return rules(f.kind).show(f, value, agencies)
 
 
 def field_details(fields: tuple[Field, ...], values: dict[str, Any], agencies: dict[int, str]) -> list[tuple[str, str]]:

@@ -1,0 +1,168 @@
+"""Field kinds: what each kind of form field accepts, how a reader sees its value, and how a posted page
+form gives it. A new kind is a member of `FieldKind`, its rules here, and its widget in
+ui/templates/fields/<kind>.html (found by name); nothing else switches on the kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from domain.errors import DomainError
+from domain.regions import full_region_name, validate_region_code
+
+if TYPE_CHECKING:
+    from domain.process import Field
+
+
+class FieldKind(StrEnum):
+    text = "text"
+    textarea = "textarea"
+    date = "date"
+    int = "int"
+    choice = "choice"
+    bool = "bool"
+    region = "region"  # a GB/T 2260 code
+    agency = "agency"  # an agency id, chosen from a list the page offers
+
+
+TEXT_LIMIT = 200
+TEXTAREA_LIMIT = 4000
+_TRUE = {True, "true", "on", "1", "yes"}
+_FALSE = {False, "false", "off", "0", "no", None, ""}
+
+
+class KindRules:
+    """The rules of a kind; the defaults are those of a line of text."""
+
+    # A checkbox left unticked is an answer (no), not a missing one.
+    blank_is_an_answer = False
+    # The widget carries its own label (a checkbox's text beside it).
+    own_label = False
+    # What the page says under the widget when the field has no help of its own.
+    hint = ""
+
+    def clean(self, f: Field, value: Any, today: date) -> Any:
+        text = str(value)
+        if len(text) > TEXT_LIMIT:
+            raise DomainError("field_too_long", f"“{f.label}”不能超过{TEXT_LIMIT}字", field=f.name)
+        return text
+
+    def show(self, f: Field, value: Any, agencies: Mapping[int, str]) -> str:
+        return str(value)
+
+    def from_form(self, f: Field, form: Mapping[str, str]) -> Any:
+        """The value a posted page form gives (None: the form does not carry the field)."""
+        return form.get(f.name)
+
+
+RULES: dict[FieldKind, KindRules] = {}
+
+
+def _rules(kind: FieldKind) -> Callable[[type[KindRules]], type[KindRules]]:
+    def register(cls: type[KindRules]) -> type[KindRules]:
+        RULES[kind] = cls()
+        return cls
+
+    return register
+
+
+def rules(kind: FieldKind) -> KindRules:
+    return RULES[kind]
+
+
+_rules(FieldKind.text)(KindRules)
+
+
+@_rules(FieldKind.textarea)
+class _Textarea(KindRules):
+    def clean(self, f: Field, value: Any, today: date) -> Any:
+        text = str(value)
+        if len(text) > TEXTAREA_LIMIT:
+            raise DomainError("field_too_long", f"“{f.label}”不能超过{TEXTAREA_LIMIT}字", field=f.name)
+        return text
+
+
+@_rules(FieldKind.bool)
+class _Bool(KindRules):
+    blank_is_an_answer = True
+    own_label = True
+
+    def clean(self, f: Field, value: Any, today: date) -> Any:
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        raise DomainError("field_invalid", f"“{f.label}”应为是或否", field=f.name)
+
+    def show(self, f: Field, value: Any, agencies: Mapping[int, str]) -> str:
+        return "是" if value else "否"
+
+    def from_form(self, f: Field, form: Mapping[str, str]) -> Any:
+        return form.get(f.name) in ("on", "true", "1", "yes")
+
+
+def _whole_number(f: Field, value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise DomainError("field_invalid", f"“{f.label}”应为整数", field=f.name) from None
+
+
+@_rules(FieldKind.int)
+class _Int(KindRules):
+    def clean(self, f: Field, value: Any, today: date) -> Any:
+        number = _whole_number(f, value)
+        if number < 0:
+            raise DomainError("field_invalid", f"“{f.label}”不能为负数", field=f.name)
+        return number
+
+
+@_rules(FieldKind.agency)
+class _Agency(KindRules):
+    def clean(self, f: Field, value: Any, today: date) -> Any:
+        return _whole_number(f, value)
+
+    def show(self, f: Field, value: Any, agencies: Mapping[int, str]) -> str:
+        try:
+            return agencies.get(int(value), f"单位编号{value}")
+        except (TypeError, ValueError):
+            return str(value)
+
+
+@_rules(FieldKind.date)
+class _Date(KindRules):
+    def clean(self, f: Field, value: Any, today: date) -> Any:
+        try:
+            d = value if isinstance(value, date) else date.fromisoformat(str(value))
+        except ValueError:
+            raise DomainError("field_invalid", f"“{f.label}”日期格式应为 YYYY-MM-DD", field=f.name) from None
+        if isinstance(d, datetime):
+            d = d.date()
+        if f.not_future and d > today:
+            raise DomainError("date_in_future", f"“{f.label}”不能晚于今天", field=f.name)
+        return d.isoformat()
+
+
+@_rules(FieldKind.choice)
+class _Choice(KindRules):
+    def clean(self, f: Field, value: Any, today: date) -> Any:
+        if str(value) not in {v for v, _ in f.choices}:
+            raise DomainError("field_invalid", f"“{f.label}”的取值无效", field=f.name)
+        return str(value)
+
+    def show(self, f: Field, value: Any, agencies: Mapping[int, str]) -> str:
+        return dict(f.choices).get(str(value), str(value))
+
+
+@_rules(FieldKind.region)
+class _Region(KindRules):
+    hint = "本市各县（区）可从列表选择；本市以外请填写迁入地的6位县级行政区划代码。"
+
+    def clean(self, f: Field, value: Any, today: date) -> Any:
+        return validate_region_code(str(value), field=f.name)
+
+    def show(self, f: Field, value: Any, agencies: Mapping[int, str]) -> str:
+        name = full_region_name(str(value))
+        return f"{name}（{value}）" if name else str(value)
