@@ -70,6 +70,7 @@ class Db:
 
 
 _databases = itertools.count(1)
+BLOCK = 1000  # case numbers per count and test database
 
 
 @pytest.fixture
@@ -78,10 +79,11 @@ async def db(pg_server_url: str, template_db: str) -> AsyncIterator[Db]:
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
     url = with_database(pg_server_url, name)
-    # Every test database numbers its cases from its own block: the Temporal servers are shared by the
-    # whole session, and a workflow ID (built from the case number) must not meet one of another test.
+    # Every test database numbers its cases from its own block (each count starts at base + 1, see
+    # db.models.CaseCounterBase): the Temporal servers are shared by the whole session, and a workflow ID
+    # (built from the case number) must not meet one of another test.
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"ALTER SEQUENCE case_no_seq RESTART WITH {next(_databases) * 1000 + 1}")
+        conn.execute("UPDATE case_counter_base SET base = %s", (next(_databases) * BLOCK,))
     engine = make_engine(url)
     yield Db(url, engine, make_session_factory(engine))
     await engine.dispose()
