@@ -141,12 +141,14 @@ class Live:
 async def live(dev_env: WorkflowEnvironment, db: Db) -> AsyncIterator[Live]:
     import httpx
 
-    from api.app import create_app
     from config.settings import Settings
+    from web.app import create_app
     from worker.client import build_worker
 
     tq = f"tq-{uuid.uuid4().hex[:8]}"
-    settings = Settings(database_url=db.url, task_queue=tq, secret_key="test-secret", secure_cookies=False)
+    settings = Settings(
+        environment="dev", database_url=db.url, task_queue=tq, secret_key="test-secret", secure_cookies=False
+    )
     app = create_app(settings, client=dev_env.client, session_factory=db.sf)
     async with (
         build_worker(dev_env.client, tq, db.sf),
