@@ -21,7 +21,7 @@ from domain.processes import get_process
 from tests.api.test_cases_api import auth, start_body
 from tests.api.test_dropout_api import report_body
 from tests.conftest import Db, Live, make_token
-from tests.support import child_id, today_iso
+from tests.support import child_id, today_iso, who
 from tests.ui.test_pages import browser
 
 GUARDIANSHIP = get_process("guardianship").code
@@ -83,6 +83,23 @@ async def test_concurrent_reservations_get_distinct_consecutive_numbers(db: Db) 
         await s.rollback()
     assert [taken] == await numbered(db, DROPOUT, "140403", 21)
     assert await reserve(db, DROPOUT, "140403") == taken
+
+
+async def test_the_same_start_sent_twice_at_once_costs_one_number(db: Db) -> None:
+    """Two requests with one idempotency key racing: the loser waits for the count, finds the winner's
+    case and gives its number back, so the next case is numbered 2."""
+    vc = await who(db, "luzhou-vc1")
+    process = get_process("guardianship")
+    async with db.sf() as first, db.sf() as second:
+        won = await service._reserve_case_no(first, vc, process, "140403", "same-key", "same-hash")
+        lost = asyncio.create_task(service._reserve_case_no(second, vc, process, "140403", "same-key", "same-hash"))
+        await asyncio.sleep(0.3)
+        assert not lost.done()  # waiting on the count the first request holds until it commits
+        await first.commit()
+        assert await lost == (won[0], False)
+        await second.commit()
+    assert [won[0]] == await numbered(db, GUARDIANSHIP, "140403", 1)
+    assert [await reserve(db, GUARDIANSHIP, "140403")] == await numbered(db, GUARDIANSHIP, "140403", 2)
 
 
 async def test_follow_on_case_takes_the_next_number_of_its_new_county(db: Db) -> None:
