@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from db.case_numbers import next_case_no
 from db.models import (
     Agency,
     Case,
@@ -28,7 +29,6 @@ from db.models import (
 )
 from db.session import transaction
 from domain.deadlines import compute_deadlines
-from domain.ids import case_number
 from domain.messages import (
     AgencyQuery,
     AgencyRef,
@@ -289,8 +289,9 @@ class CaseActivities:
 
     @activity.defn(name=names.OPEN_FOLLOW_ON)
     async def open_follow_on(self, req: FollowOnRequest) -> str:
-        """Reserves the linked case's number (once per origin case: a retry gets the same number) and
-        moves the child's residence in the registry to the new county."""
+        """Reserves the linked case's number, the next of the process's count in the new county (once per
+        origin case: a retry gets the same number), and moves the child's residence in the registry to the
+        new county."""
         key = f"follow-on:{req.origin_case_no}"
         async with transaction(self.sf) as s:
             existing = (
@@ -302,8 +303,8 @@ class CaseActivities:
             ).scalar_one_or_none()
             if existing:
                 return existing
-            n = (await s.execute(select(func.nextval("case_no_seq")))).scalar_one()
-            case_no = case_number(get_process(req.process).code, n, datetime.now(UTC))
+            code = get_process(req.process).code
+            case_no = await next_case_no(s, code=code, county=req.county, at=datetime.now(UTC))
             s.add(CaseRequest(agency_id=req.agency_id, idempotency_key=key, request_hash=key, case_no=case_no))
             await s.execute(
                 update(Child)

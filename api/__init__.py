@@ -1,1 +1,2 @@
-"""The FastAPI app: JSON API under /api/v1 and the Chinese pages, with auth and permissions."""
+"""The JSON API under /api/v1 (routers, services, auth and permissions); the pages (ui/) use its services,
+and web/ assembles both into one app."""

@@ -50,7 +50,7 @@ from db.seed import make_id_number, seed_demo, seed_regions
 from db.session import make_engine, make_session_factory, transaction
 from domain.deadlines import StepDeadlines, compute_deadlines, local_date
 from domain.enums import AgencyType as T
-from domain.ids import case_number
+from domain.ids import case_number, case_year
 from domain.oversight import overseer_type
 from domain.policy import Allowance, Unit
 from domain.process import CLOSE, Process
@@ -381,6 +381,7 @@ class Builder:
         self.kids_by_county: dict[tuple[str, bool], list[Kid]] = defaultdict(list)
         self.counts: Counter[str] = Counter()
         self.levels: Counter[int] = Counter()
+        self.serials: Counter[tuple[str, str, int]] = Counter()  # the last case number per (code, county, year)
         non_local = [
             r.code
             for r in all_regions()
@@ -491,14 +492,16 @@ class Builder:
             return r.one(elsewhere, T.education_bureau), []
         return bureau, []
 
-    def add_case(self, plan: Plan, n: int) -> None:
+    def add_case(self, plan: Plan) -> None:
         rng, reg, now = self.rng, self.reg, self.now
         process = get_process(plan.process)
         kid = plan.kid
         assert kid is not None
         county = plan.county
         case_id = self.take_id("cases")
-        case_no = case_number(process.code, n, plan.times[0])
+        count = (process.code, county, case_year(plan.times[0]))
+        self.serials[count] += 1
+        case_no = case_number(process.code, county, self.serials[count], plan.times[0])
         school = kid.school or rng.choice(reg.all(county, T.school))
         decider = reg.one(county, rng.choices((T.police, T.procuratorate, T.court), (8, 1, 1))[0])
 
@@ -843,14 +846,18 @@ def bulk_load(url: str, n: int, seed: int, open_share: float, now: datetime) -> 
             copy(table, b.rows.pop(table))
         chunk = 2000
         for start in range(0, len(plans), chunk):
-            for i, p in enumerate(plans[start : start + chunk], start + 1):
-                b.add_case(p, i)
+            for p in plans[start : start + chunk]:
+                b.add_case(p)
             for table in COLUMNS:
                 if table in b.rows:
                     copy(table, b.rows.pop(table))
         for t in SERIAL_TABLES:  # the app's own inserts must not collide with the ids given here
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT max(id) FROM {t}))")
-        conn.execute("SELECT setval('case_no_seq', %s)", (n,))
+        with conn.cursor() as cur:  # the app's own cases continue each count
+            cur.executemany(
+                "INSERT INTO case_counters (code, county, year, last) VALUES (%s, %s, %s, %s)",
+                [(*count, last) for count, last in b.serials.items()],
+            )
         conn.commit()
     loaded = time.perf_counter()
     # Production tables are vacuumed and analysed by autovacuum; do it now rather than wait for it.

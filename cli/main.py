@@ -7,13 +7,16 @@ import argparse
 import asyncio
 import logging
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
-from config.settings import Settings, get_settings
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from config.settings import Settings
 
 log = logging.getLogger("referrals")
 STARTED = time.monotonic()
@@ -29,16 +32,27 @@ def start_temporal_dev_server(settings: Settings) -> subprocess.Popen:
     return temporal_dev.start(settings, temporal_cli())
 
 
-def secret_key(settings: Settings) -> str:
-    """The configured key, or one kept in var/ so that page sessions survive a restart."""
-    if settings.secret_key:
-        return settings.secret_key
-    path = settings.var_dir / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment (and `overrides`); unsafe ones stop the command with the reason."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        raise SystemExit("refusing to start: " + "; ".join(map(_reason, e.errors()))) from None
+
+
+def _reason(err: ErrorDetails) -> str:
+    where = ".".join(map(str, err["loc"]))
+    return f"{where}: {err['msg']}" if where else err["msg"].removeprefix("Value error, ")
+
+
+def use_embedded_database(settings: Settings) -> None:
+    """No DATABASE_URL (allowed in dev only): the embedded PostgreSQL under var/, started or reused."""
+    from db.embedded import ensure_database, start_embedded
+
+    if not settings.database_url:
+        print("starting the embedded PostgreSQL (var/pg)…", file=sys.stderr, flush=True)  # `token` prints to stdout
+        server_url = start_embedded(settings.var_dir.resolve() / "pg", keep_running=False)
+        settings.database_url = ensure_database(server_url, "referrals")
 
 
 async def migrate_and_seed(url: str, *, demo: bool) -> dict[str, int]:
@@ -75,8 +89,8 @@ async def serve(settings: Settings, *, run_worker: bool, run_web: bool, banner: 
     """The worker and/or the web app in this process until interrupted."""
     import uvicorn
 
-    from api.app import create_app
     from db.session import make_engine, make_session_factory
+    from web.app import create_app
     from worker.client import build_worker
 
     engine = make_engine(settings.database_url)
@@ -122,22 +136,16 @@ async def serve(settings: Settings, *, run_worker: bool, run_web: bool, banner: 
 
 def cmd_dev(args: argparse.Namespace) -> None:
     """Everything on embedded defaults: PostgreSQL and Temporal keep their data under var/."""
-    from db.embedded import ensure_database, start_embedded
     from db.seed import DEMO_PASSWORD
 
-    settings = get_settings()
+    settings = load_settings(environment="dev", secure_cookies=False)  # plain http on localhost
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    if not settings.database_url:
-        print("starting the embedded PostgreSQL (var/pg)…", flush=True)
-        server_url = start_embedded(settings.var_dir.resolve() / "pg", keep_running=False)
-        settings.database_url = ensure_database(server_url, "referrals")
+    use_embedded_database(settings)
     temporal = None
     if settings.temporal_address == "localhost:7233" and not os.environ.get("TEMPORAL_ADDRESS"):
         print("starting the Temporal dev server (var/temporal)…", flush=True)
         temporal = start_temporal_dev_server(settings)
         settings.temporal_address = f"127.0.0.1:{settings.temporal_port}"
-    settings.secret_key = secret_key(settings)
-    settings.secure_cookies = False  # plain http on localhost
     try:
         counts = asyncio.run(migrate_and_seed(settings.database_url, demo=not args.no_demo))
         url = f"http://{settings.host}:{settings.port}/"
@@ -172,37 +180,30 @@ def cmd_dev(args: argparse.Namespace) -> None:
                 temporal.kill()
 
 
-def _need_database(settings: Settings) -> None:
-    if not settings.database_url:
-        raise SystemExit("DATABASE_URL is not set (only `referrals dev` runs an embedded PostgreSQL)")
-
-
 def cmd_worker(args: argparse.Namespace) -> None:
-    settings = get_settings()
-    _need_database(settings)
+    settings = load_settings()
+    use_embedded_database(settings)
     asyncio.run(serve(settings, run_worker=True, run_web=False, banner="worker running"))
 
 
 def cmd_web(args: argparse.Namespace) -> None:
-    settings = get_settings()
-    _need_database(settings)
-    if not settings.secret_key:
-        raise SystemExit("SECRET_KEY is not set")
+    settings = load_settings()
+    use_embedded_database(settings)
     asyncio.run(
         serve(settings, run_worker=False, run_web=True, banner=f"web app on http://{settings.host}:{settings.port}/")
     )
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    settings = get_settings()
-    _need_database(settings)
+    settings = load_settings()
+    use_embedded_database(settings)
     counts = asyncio.run(migrate_and_seed(settings.database_url, demo=False))
     print(f"migrated; {counts['regions']} region codes present")
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> None:
-    settings = get_settings()
-    _need_database(settings)
+    settings = load_settings()
+    use_embedded_database(settings)
     print(asyncio.run(migrate_and_seed(settings.database_url, demo=True)))
 
 
@@ -237,11 +238,10 @@ async def _token(settings: Settings, user: str | None, agency: str | None, name:
 
 
 def cmd_token(args: argparse.Namespace) -> None:
-    settings = get_settings()
-    if not settings.database_url:
-        from db.embedded import ensure_database, start_embedded
-
-        settings.database_url = ensure_database(start_embedded(settings.var_dir.resolve() / "pg"), "referrals")
+    # A token is made on a configured database or on the one `referrals dev` keeps under var/; it involves
+    # neither the secret key nor cookies, so the dev settings serve both.
+    settings = load_settings(environment="dev")
+    use_embedded_database(settings)
     if bool(args.user) == bool(args.agency):
         raise SystemExit("give --user USERNAME or --agency AGENCY_CODE")
     print(asyncio.run(_token(settings, args.user, args.agency, args.name or "")))
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("dev", help="run everything on embedded defaults (data under ./var/)")
     p.add_argument("--no-demo", action="store_true", help="do not load the demo agencies, users and children")
     p.set_defaults(func=cmd_dev)
-    sub.add_parser("worker", help="run the Temporal worker (DATABASE_URL, TEMPORAL_ADDRESS)").set_defaults(
+    sub.add_parser("worker", help="run the Temporal worker (DATABASE_URL, TEMPORAL_ADDRESS, SECRET_KEY)").set_defaults(
         func=cmd_worker
     )
     sub.add_parser("web", help="run the web app (DATABASE_URL, TEMPORAL_ADDRESS, SECRET_KEY)").set_defaults(

@@ -1,18 +1,31 @@
-"""All settings, from the environment (prefix REFERRALS_, plus the usual DATABASE_URL and TEMPORAL_*)."""
+"""All settings, from the environment (prefix REFERRALS_, plus the usual DATABASE_URL and TEMPORAL_*).
+
+Settings that are unsafe to serve with are refused when the settings are read, not when the first page is
+served: outside dev (REFERRALS_ENVIRONMENT=dev, what `referrals dev` and the tests run) the database must be
+named, the secret key must be set, long and not a well-known default, and cookies must be secure."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+import secrets
 from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_LENGTH = 32
+# Placeholders that turn up in examples and templates: a key anyone can read signs anyone's session.
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {"changethis", "changeme", "change-me", "secret", "secret-key", "secretkey", "test-secret", "dev", "development"}
+)
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REFERRALS_", extra="ignore")
 
-    # Empty: `referrals dev` runs the embedded PostgreSQL under var_dir and fills this in.
+    # dev: plain http, an embedded PostgreSQL when DATABASE_URL is empty, a secret key kept under var_dir.
+    environment: Literal["dev", "production"] = "production"
+    # Empty (dev only): the embedded PostgreSQL under var_dir.
     database_url: str = Field("", validation_alias=AliasChoices("DATABASE_URL", "REFERRALS_DATABASE_URL"))
     temporal_address: str = Field(
         "localhost:7233", validation_alias=AliasChoices("TEMPORAL_ADDRESS", "REFERRALS_TEMPORAL_ADDRESS")
@@ -21,23 +34,59 @@ class Settings(BaseSettings):
         "default", validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "REFERRALS_TEMPORAL_NAMESPACE")
     )
     task_queue: str = "referrals"
+    # Signs page sessions; every web process of a deployment needs the same one. Empty (dev only): one
+    # generated once and kept in var_dir/secret_key, so that sessions survive a restart.
     secret_key: str = Field("", validation_alias=AliasChoices("SECRET_KEY", "REFERRALS_SECRET_KEY"))
     # Production serves pages over HTTPS only; `referrals dev` on plain http turns this off.
     secure_cookies: bool = True
-    session_max_age: int = 8 * 3600
+    session_max_age: int = Field(8 * 3600, gt=0)
     var_dir: Path = Path("var")
     host: str = "127.0.0.1"
-    port: int = 8000
-    temporal_port: int = 7233
-    temporal_ui_port: int = 8233
-    log_level: str = "INFO"
+    port: int = Field(8000, gt=0, lt=65536)
+    temporal_port: int = Field(7233, gt=0, lt=65536)
+    temporal_ui_port: int = Field(8233, gt=0, lt=65536)
     # How long a request waits for the workflow to answer (start, act) before telling the user to retry.
-    update_timeout_seconds: float = 20.0
+    update_timeout_seconds: float = Field(20.0, gt=0)
     # Password guessing: this many wrong passwords in a row lock the account for this many minutes.
-    login_max_failures: int = 5
-    login_lockout_minutes: int = 15
+    login_max_failures: int = Field(5, ge=1)
+    login_lockout_minutes: int = Field(15, ge=1)
+
+    @model_validator(mode="after")
+    def _safe_to_serve(self) -> Self:
+        if self.environment == "dev":
+            if not self.secret_key:
+                self.secret_key = dev_secret_key(self.var_dir)
+            return self
+        problems = unsafe(self)
+        if problems:
+            raise ValueError(
+                "unsafe settings outside dev (REFERRALS_ENVIRONMENT=dev is for a developer's machine only): "
+                + "; ".join(problems)
+            )
+        return self
 
 
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()
+def unsafe(s: Settings) -> list[str]:
+    """What would make serving with these settings unsafe, one sentence each."""
+    problems = []
+    if not s.database_url:
+        problems.append("DATABASE_URL is not set (only dev runs an embedded PostgreSQL)")
+    if not s.secret_key:
+        problems.append("SECRET_KEY is not set")
+    elif s.secret_key.strip().lower() in KNOWN_DEFAULT_SECRETS:
+        problems.append("SECRET_KEY is a well-known placeholder")
+    elif len(s.secret_key) < MIN_SECRET_LENGTH:
+        problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters")
+    if not s.secure_cookies:
+        problems.append("REFERRALS_SECURE_COOKIES is off, but pages must be served over HTTPS with secure cookies")
+    return problems
+
+
+def dev_secret_key(var_dir: Path) -> str:
+    """The key kept in var_dir/secret_key (made on first use, readable by its owner only)."""
+    path = var_dir / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

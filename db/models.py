@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -134,6 +135,27 @@ class CaseRequest(Base):
     case_no: Mapped[str] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     __table_args__ = (UniqueConstraint("agency_id", "idempotency_key"),)
+
+
+class CaseCounter(Base):
+    """The last case number a process gave in a county and year (db/case_numbers.py)."""
+
+    __tablename__ = "case_counters"
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)  # the process's case-number prefix
+    county: Mapped[str] = mapped_column(String(6), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class CaseCounterBase(Base):
+    """One row: where every new count starts (its first number is base + 1). 0 in a deployment; the tests
+    give each database its own block, so that workflow IDs of two databases sharing one Temporal server
+    never meet."""
+
+    __tablename__ = "case_counter_base"
+    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, default=True)
+    base: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (CheckConstraint("id", name="case_counter_base_one_row"),)
 
 
 class Case(Base):

@@ -1,4 +1,10 @@
-"""Workflow IDs are built from the case number only: no names or ID numbers in workflow IDs."""
+"""Workflow IDs are built from the case number only: no names or ID numbers in workflow IDs.
+
+A case number is `{code}-{year}-{county}-{n:05d}`, e.g. `KC-2026-140403-00001`: the process's code, the
+year (in Shanghai), the county and the case's place in that process's count for the county and year
+(db/case_numbers.py). Cases opened before that count existed keep their numbers, `JH-2026-000123` (one
+count shared by every process); nothing parses a number beyond the workflow-ID prefix, so both stay valid.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,11 @@ def case_no_of(wid: str | None) -> str | None:
     return wid[len(PREFIX) :] if wid and wid.startswith(PREFIX) else None
 
 
-def case_number(process_code: str, n: int, at: datetime) -> str:
-    """`JH-2026-000123`: the process's code, the year (in Shanghai) and the number from the sequence."""
-    return f"{process_code}-{local_date(at).year}-{n:06d}"
+def case_year(at: datetime) -> int:
+    """The year a case opened at `at` is numbered in: the year in Shanghai."""
+    return local_date(at).year
+
+
+def case_number(process_code: str, county: str, n: int, at: datetime) -> str:
+    """`KC-2026-140403-00001`: the process's code, the year, the county and the number in their count."""
+    return f"{process_code}-{case_year(at)}-{county}-{n:05d}"

@@ -74,6 +74,7 @@ class Db:
 
 
 _databases = itertools.count(1)
+BLOCK = 1000  # case numbers per count and test database
 
 
 @pytest.fixture
@@ -82,10 +83,11 @@ async def db(pg_server_url: str, template_db: str) -> AsyncIterator[Db]:
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
     url = with_database(pg_server_url, name)
-    # Every test database numbers its cases from its own block: the Temporal servers are shared by the
-    # whole session, and a workflow ID (built from the case number) must not meet one of another test.
+    # Every test database numbers its cases from its own block (each count starts at base + 1, see
+    # db.models.CaseCounterBase): the Temporal servers are shared by the whole session, and a workflow ID
+    # (built from the case number) must not meet one of another test.
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"ALTER SEQUENCE case_no_seq RESTART WITH {next(_databases) * 1000 + 1}")
+        conn.execute("UPDATE case_counter_base SET base = %s", (next(_databases) * BLOCK,))
     engine = make_engine(url)
     yield Db(url, engine, make_session_factory(engine))
     await engine.dispose()
@@ -143,12 +145,14 @@ class Live:
 async def live(dev_env: WorkflowEnvironment, db: Db) -> AsyncIterator[Live]:
     import httpx
 
-    from api.app import create_app
     from config.settings import Settings
+    from web.app import create_app
     from worker.client import build_worker
 
     tq = f"tq-{uuid.uuid4().hex[:8]}"
-    settings = Settings(database_url=db.url, task_queue=tq, secret_key="test-secret", secure_cookies=False)
+    settings = Settings(
+        environment="dev", database_url=db.url, task_queue=tq, secret_key="test-secret", secure_cookies=False
+    )
     app = create_app(settings, client=dev_env.client, session_factory=db.sf)
     async with (
         build_worker(dev_env.client, tq, db.sf),

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
@@ -26,11 +26,12 @@ from api.cases.visibility import case_visible, visible_from_seq
 from api.children.service import get_child_for_case
 from api.notifications import service as notifications
 from api.principal import Principal, agency_ref
+from db.case_numbers import next_case_no
 from db.models import Agency, Case, CaseRequest, Child, Document, PolicyOverrideRow, TimelineEvent
 from domain.deadlines import SHANGHAI, local_date
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
-from domain.ids import case_number, workflow_id
+from domain.ids import workflow_id
 from domain.messages import ActionRequest, ActionResult, CaseInput, CaseStart, CaseState, ChildRef
 from domain.policy import Allowance, PolicyOverride, resolve_policy
 from domain.process import FieldKind, FieldRole, Process, StartContext, clean_payload, field_with
@@ -74,17 +75,21 @@ def _request_hash(data: StartCaseIn) -> str:
 
 
 async def _reserve_case_no(
-    session: AsyncSession, principal: Principal, process: Process, key: str, digest: str
+    session: AsyncSession, principal: Principal, process: Process, county: str, key: str, digest: str
 ) -> tuple[str, bool]:
-    """The case number for this idempotency key: a new one, or the one an earlier request got."""
-    existing = (
-        await session.execute(
-            select(CaseRequest).where(CaseRequest.agency_id == principal.agency.id, CaseRequest.idempotency_key == key)
+    """The case number for this idempotency key: a new one (the next of the process's count in the
+    county), or the one an earlier request got."""
+
+    def earlier() -> Select[tuple[CaseRequest]]:
+        return select(CaseRequest).where(
+            CaseRequest.agency_id == principal.agency.id, CaseRequest.idempotency_key == key
         )
-    ).scalar_one_or_none()
+
+    existing = (await session.execute(earlier())).scalar_one_or_none()
     if existing is None:
-        n = (await session.execute(select(func.nextval("case_no_seq")))).scalar_one()
-        case_no = case_number(process.code, n, datetime.now(UTC))
+        # In a savepoint: if the same key won a race meanwhile, the number taken goes back to the count.
+        savepoint = await session.begin_nested()
+        case_no = await next_case_no(session, code=process.code, county=county, at=datetime.now(UTC))
         inserted = (
             await session.execute(
                 insert(CaseRequest)
@@ -94,14 +99,10 @@ async def _reserve_case_no(
             )
         ).scalar_one_or_none()
         if inserted:
+            await savepoint.commit()
             return inserted, True
-        existing = (
-            await session.execute(
-                select(CaseRequest).where(
-                    CaseRequest.agency_id == principal.agency.id, CaseRequest.idempotency_key == key
-                )
-            )
-        ).scalar_one()
+        await savepoint.rollback()
+        existing = (await session.execute(earlier())).scalar_one()
     if existing.request_hash != digest:
         raise DomainError("idempotency_conflict", "该幂等键已用于另一项不同的立案请求")
     return existing.case_no, False
@@ -188,7 +189,7 @@ async def start_case(
     key = idempotency_key or uuid.uuid4().hex
     if len(key) > 128:
         raise DomainError("field_invalid", "幂等键过长（最多128个字符）", field="Idempotency-Key")
-    case_no, created = await _reserve_case_no(session, principal, process, key, _request_hash(data))
+    case_no, created = await _reserve_case_no(session, principal, process, county, key, _request_hash(data))
     audit(session, principal, "start", case_no=case_no, child_id=child.id, detail=f"{process.name}:{data.start_step}")
     await session.commit()  # the number is reserved before the workflow exists
 

@@ -214,7 +214,7 @@ async def test_persuasion_by_the_township_and_a_hand_over_between_counties(live:
     origin = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(edu))).json()
     assert origin["timeline"][0]["kind"] == "opened" and origin["outcome"] == "moved"
     follow_on = origin["timeline"][-1]["payload"]["follow_on"]
-    assert follow_on.startswith("KC-")
+    assert follow_on.startswith("KC-") and follow_on.split("-")[2] == "140404"  # the new county's count
     new = (await live.http.get(f"/api/v1/cases/{follow_on}", headers=auth(dest))).json()
     assert new["county"] == "140404" and new["steps"][0]["step"] == "joint_persuasion"
     assert new["steps"][0]["holder"]["name"] == "上党区教育局"

@@ -1,0 +1,105 @@
+"""The FastAPI application: the JSON API under /api/v1 and the Chinese pages, one process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.middleware.sessions import SessionMiddleware
+from temporalio.client import Client
+
+from api.admin.router import router as admin_router
+from api.cases.router import router as cases_router
+from api.cases.router import work as work_router
+from api.children.router import router as children_router
+from api.meta import router as meta_router
+from api.notifications.router import router as notifications_router
+from config.settings import Settings
+from db.session import make_engine, make_session_factory
+from ui.pages import router as pages_router
+from web.errors import add_exception_handlers
+from worker.client import connect
+
+STATIC = Path(__file__).resolve().parent.parent / "ui" / "static"
+API_ROUTERS = (cases_router, work_router, notifications_router, children_router, admin_router, meta_router)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    client: Client | None = None,
+    session_factory: async_sessionmaker[AsyncSession] | None = None,
+) -> FastAPI:
+    """`client` and `session_factory` may be given (tests, `referrals dev`); otherwise they are made from
+    the settings when the app starts."""
+    app = FastAPI(
+        title="referrals — 长治市流动儿童关爱保护转介系统",
+        version="1",
+        lifespan=lifespan(settings, client=client, session_factory=session_factory),
+        docs_url="/api/docs",
+        openapi_url="/api/v1/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.session_factory = session_factory
+    app.state.temporal_client = client
+    add_session_middleware(app, settings)
+    include_routers(app)
+    add_exception_handlers(app)
+    return app
+
+
+def lifespan(
+    settings: Settings,
+    *,
+    client: Client | None,
+    session_factory: async_sessionmaker[AsyncSession] | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Makes at start what was not given: the database engine and the Temporal client."""
+
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        engine = None
+        if session_factory is None:
+            engine = make_engine(settings.database_url)
+            app.state.session_factory = make_session_factory(engine)
+        if client is None:
+            app.state.temporal_client = await connect(settings.temporal_address, settings.temporal_namespace)
+        yield
+        if engine is not None:
+            await engine.dispose()
+
+    return run
+
+
+def add_session_middleware(app: FastAPI, settings: Settings) -> None:
+    """Page sessions in a signed cookie (config/settings.py refuses a missing or weak key)."""
+    if not settings.secret_key:
+        raise ValueError("settings without a secret key cannot sign page sessions")
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="referrals_session",
+        max_age=settings.session_max_age,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+
+
+def include_routers(app: FastAPI) -> None:
+    """The API under /api/v1, the pages, the static files and the health check."""
+    api = APIRouter(prefix="/api/v1")
+    for r in API_ROUTERS:
+        api.include_router(r)
+    app.include_router(api)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_api_route("/healthz", healthz, include_in_schema=False)
+
+
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
