@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.oversight import overseer_type
     from domain.policy import Allowance
     from domain.regions import CITY_CODE
-    from workflows.steps import StepMachinery
+    from workflows.steps import Change, StepMachinery
 
 LEVEL_LABELS = {1: "已逾期", 2: "逾期未办，已报县级督导", 3: "严重逾期，已报市级督导"}
 
@@ -100,8 +100,7 @@ class Oversight(StepMachinery):
             None,
             step,
             "escalated",
-            set_steps=[updated],
-            notify=notes,
+            Change(set_steps=[updated], notify=notes),
             payload={"level": level},
             note=LEVEL_LABELS[level],
         )
@@ -117,8 +116,8 @@ class Oversight(StepMachinery):
                 req,
                 step,
                 "urged",
+                Change(notify=self._tell_holder(step, "urged", f"{self._st.case_no}「{label}」被督办")),
                 note=req.reason,
-                notify=self._tell_holder(step, "urged", f"{self._st.case_no}「{label}」被督办"),
             )
         elif req.supervisor == "extend":
             assert step.deadlines is not None
@@ -143,14 +142,16 @@ class Oversight(StepMachinery):
                 req,
                 step,
                 "extended",
-                set_steps=[updated],
+                Change(
+                    set_steps=[updated],
+                    notify=self._tell_holder(step, "extended", f"{self._st.case_no}「{label}」已延期"),
+                ),
                 note=req.reason,
                 payload={
                     "extend_by": by,
                     "old_due_at": step.deadlines.due_at.isoformat(),
                     "new_due_at": answer.deadlines.due_at.isoformat(),
                 },
-                notify=self._tell_holder(step, "extended", f"{self._st.case_no}「{label}」已延期"),
             )
         elif req.supervisor == "reassign":
             assert req.new_holder is not None
@@ -159,14 +160,16 @@ class Oversight(StepMachinery):
                 req,
                 step,
                 "reassigned",
-                set_steps=[updated],
+                Change(
+                    set_steps=[updated],
+                    parties=[PartyGrant(agency=req.new_holder, role="holder")],
+                    notify=[
+                        self.tell(req.new_holder, "reassigned", f"改派给本单位：{self._st.case_no}「{label}」"),
+                        self.tell(step.holder, "reassigned", f"{self._st.case_no}「{label}」已改派"),
+                    ],
+                ),
                 note=req.reason,
                 payload={"from_agency": step.holder.name, "to_agency": req.new_holder.name},
-                parties=[PartyGrant(agency=req.new_holder, role="holder")],
-                notify=[
-                    self.tell(req.new_holder, "reassigned", f"改派给本单位：{self._st.case_no}「{label}」"),
-                    self.tell(step.holder, "reassigned", f"{self._st.case_no}「{label}」已改派"),
-                ],
             )
 
     def _tell_holder(self, step: StepState, kind: str, title: str) -> list[NotificationSpec]:
@@ -234,7 +237,7 @@ class Oversight(StepMachinery):
                 None,
                 step,
                 "deadline_confirmed",
-                set_steps=[updated],
+                Change(set_steps=[updated]),
                 payload={
                     "old_due_at": d.due_at.isoformat(),
                     "new_due_at": nd.due_at.isoformat(),

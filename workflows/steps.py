@@ -4,6 +4,7 @@ the next step, start or end a side track, close the case."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +41,28 @@ with workflow.unsafe.imports_passed_through():
 ACTIVE_HOLDERS_PATCH = "new-steps-go-to-active-agencies"
 # Runs recorded before completion counts were read from policy used the definition's default.
 COUNTS_PATCH = "completion-counts-from-policy"
+
+
+# Events that count as someone working on the case (the stalled list's inactivity clock).
+ACTIVITY_KINDS = frozenset({"opened", "action", "urged", "extended", "reassigned"})
+
+
+@dataclass
+class Change:
+    """What one timeline event does to the case besides being recorded: where it happens (track, from and
+    to step), the steps it opens or replaces, the tracks it ends, whether it closes the case (with the
+    outcome), who may read the case from now on, who is told, the document it issues, the summary facts."""
+
+    track: str | None = None
+    from_step: str | None = None
+    to_step: str | None = None
+    set_steps: list[StepState] = field(default_factory=list)
+    end_tracks: list[str] = field(default_factory=list)
+    close: str | None = None
+    notify: list[NotificationSpec] = field(default_factory=list)
+    parties: list[PartyGrant] = field(default_factory=list)
+    document: DocumentSpec | None = None
+    summary: dict[str, Any] | None = None
 
 
 class NoFacts(BaseModel):
@@ -177,64 +200,23 @@ class StepMachinery:
     async def record(
         self,
         req: ActionRequest | None,
-        kind: str = "action",
+        change: Change,
         *,
-        track: str | None = None,
-        from_step: str | None = None,
-        to_step: str | None = None,
-        set_steps: list[StepState] | None = None,
-        end_tracks: list[str] | None = None,
-        close: str | None = None,
-        notify: list[NotificationSpec] | None = None,
-        parties: list[PartyGrant] | None = None,
-        document: DocumentSpec | None = None,
+        kind: str = "action",
         payload: dict[str, Any] | None = None,
         note: str | None = None,
-        opening: CaseOpening | None = None,
-        action: str | None = None,
         actor: Actor | None = None,
-        summary: dict[str, Any] | None = None,
+        opening: CaseOpening | None = None,
     ) -> int:
-        """Append one timeline event and apply its projection changes; returns its seq."""
+        """Append one timeline event and apply its change to the case; returns its seq."""
         st = self._st
         st.seq += 1
-        now = workflow.now()
-        for s in set_steps or []:
-            st.steps[s.track] = s
-        for t in end_tracks or []:
-            st.steps.pop(t, None)
-        if close:
-            st.closed = True
-            st.outcome = close
-            st.steps.clear()
-        if summary:
-            st.summary.update(summary)
-        body = dict(req.payload) if req else {}
-        body.update(payload or {})
-        event = EventRecord(
-            case_no=st.case_no,
-            seq=st.seq,
-            at=now,
-            kind=kind,
-            actor=req.actor if req else actor,
-            track=track,
-            action=action or (req.action if req else None),
-            from_step=from_step,
-            to_step=to_step,
-            note=note if note is not None else str(body.pop("note", "") or ""),
-            payload=body,
-            opening=opening,
-            set_steps=list(set_steps or []),
-            end_tracks=list(end_tracks or []) + (["*"] if close else []),
-            closed_outcome=close,
-            parties=parties or [],
-            notifications=notify or [],
-            document=document,
-            main_step=st.steps["main"].step if "main" in st.steps else None,
-            summary=dict(st.summary) if summary or opening else None,
-        )
-        if kind in ("opened", "action", "urged", "extended", "reassigned"):
-            st.last_activity_at = now
+        self._apply(change)
+        if kind in ACTIVITY_KINDS:
+            st.last_activity_at = workflow.now()
+        body = {**(req.payload if req else {}), **(payload or {})}
+        note = note if note is not None else str(body.pop("note", "") or "")
+        event = self._event(req, change, kind, body, note, actor=actor, opening=opening)
         await workflow.execute_activity(
             names.RECORD_EVENT,
             event,
@@ -243,6 +225,54 @@ class StepMachinery:
         )
         self._written = event.seq
         return event.seq
+
+    def _apply(self, change: Change) -> None:
+        st = self._st
+        for s in change.set_steps:
+            st.steps[s.track] = s
+        for t in change.end_tracks:
+            st.steps.pop(t, None)
+        if change.close:
+            st.closed = True
+            st.outcome = change.close
+            st.steps.clear()
+        if change.summary:
+            st.summary.update(change.summary)
+
+    def _event(
+        self,
+        req: ActionRequest | None,
+        change: Change,
+        kind: str,
+        payload: dict[str, Any],
+        note: str,
+        *,
+        actor: Actor | None,
+        opening: CaseOpening | None,
+    ) -> EventRecord:
+        st = self._st
+        return EventRecord(
+            case_no=st.case_no,
+            seq=st.seq,
+            at=workflow.now(),
+            kind=kind,
+            actor=req.actor if req else actor,
+            track=change.track,
+            action=req.action if req else None,
+            from_step=change.from_step,
+            to_step=change.to_step,
+            note=note,
+            payload=payload,
+            opening=opening,
+            set_steps=list(change.set_steps),
+            end_tracks=[*change.end_tracks, *(["*"] if change.close else [])],
+            closed_outcome=change.close,
+            parties=list(change.parties),
+            notifications=list(change.notify),
+            document=change.document,
+            main_step=st.steps["main"].step if "main" in st.steps else None,
+            summary=dict(st.summary) if change.summary or opening else None,
+        )
 
     async def open_case(
         self,
@@ -265,13 +295,11 @@ class StepMachinery:
             grants.append(PartyGrant(agency=first.holder, role="holder"))
         await self.record(
             None,
-            "opened",
+            Change(
+                track=first.track, to_step=first.step, set_steps=[first], parties=grants, notify=notes, summary=summary
+            ),
+            kind="opened",
             actor=start.starter,
-            track=first.track,
-            to_step=first.step,
-            set_steps=[first],
-            parties=grants,
-            notify=notes,
             opening=CaseOpening(
                 process=self.process.name,
                 child_id=start.child.id,
@@ -281,7 +309,6 @@ class StepMachinery:
             ),
             payload={"reported_at": start.reported_at.isoformat()} if start.reported_at else {},
             note=note,
-            summary=summary,
         )
 
     async def record_on_step(
@@ -289,22 +316,22 @@ class StepMachinery:
         req: ActionRequest | None,
         step: StepState,
         kind: str = "action",
+        change: Change | None = None,
         *,
-        set_steps: list[StepState] | None = None,
-        **kw: Any,
+        payload: dict[str, Any] | None = None,
+        note: str | None = None,
     ) -> int:
         """An event on `step` that leaves it where it is: a note, an escalation, a supervisor's action. A
         person of the holding agency who acts on it is the one working on it (an urge reaches them)."""
         if req is not None and req.supervisor is None:
             self._check_declared(req, "")
+        change = replace(change or Change(), track=step.track, from_step=step.step, to_step=step.step)
         if req is not None and self._works_on(req, step):
             step.worked_by = req.actor.user_id
-            for s in set_steps or []:
+            for s in change.set_steps:
                 if s.track == step.track:
                     s.worked_by = step.worked_by
-        return await self.record(
-            req, kind, track=step.track, from_step=step.step, to_step=step.step, set_steps=set_steps, **kw
-        )
+        return await self.record(req, change, kind=kind, payload=payload, note=note)
 
     def _check_declared(self, req: ActionRequest, to: str) -> None:
         """Action.to is a contract (domain/process.py STRICT_TRANSITIONS): "" is the step itself."""
@@ -366,15 +393,17 @@ class StepMachinery:
                 grants.append(PartyGrant(agency=agency, role=role))
         await self.record(
             req,
-            track=current.track,
-            from_step=current.step,
-            to_step=to,
-            set_steps=[nxt],
-            notify=notes,
-            parties=grants,
-            document=document,
+            Change(
+                track=current.track,
+                from_step=current.step,
+                to_step=to,
+                set_steps=[nxt],
+                notify=notes,
+                parties=grants,
+                document=document,
+                summary=summary,
+            ),
             payload=payload,
-            summary=summary,
         )
         return nxt
 
@@ -402,9 +431,9 @@ class StepMachinery:
         await self.record_on_step(
             req,
             step,
-            set_steps=[updated],
-            notify=notes,
-            parties=[PartyGrant(agency=a, role="co_holder") for a in added],
+            change=Change(
+                set_steps=[updated], notify=notes, parties=[PartyGrant(agency=a, role="co_holder") for a in added]
+            ),
             payload=payload,
         )
         return updated
@@ -423,19 +452,12 @@ class StepMachinery:
         holder = nxt.holder  # another agency, if the one asked for has been switched off (new_step)
         notes = [*(notify or []), self.tell(holder, "new_step", f"新的待办：{self.process.step_label(step)}")]
         grants = [PartyGrant(agency=holder, role="holder")]
-        # Fix (tests/workflow/test_guardianship_paths.py, safety branch): the agency that opens a side track
-        # (the police placing a child in temporary guardianship) may not have been a party before; without
-        # this it could not read the case it has just acted on.
+        # The agency that opens a side track (the police placing a child in temporary guardianship) may not
+        # have been a party before: it reads the case it has just acted on.
         if req.actor.agency.id != holder.id:
             grants.append(PartyGrant(agency=req.actor.agency, role="participant"))
         await self.record(
-            req,
-            track=track,
-            from_step=req.step,
-            to_step=step,
-            set_steps=[nxt],
-            notify=notes,
-            parties=grants,
+            req, Change(track=track, from_step=req.step, to_step=step, set_steps=[nxt], notify=notes, parties=grants)
         )
         return nxt
 
@@ -444,11 +466,13 @@ class StepMachinery:
         self._check_declared(req, END_TRACK)
         await self.record(
             req,
-            track=track,
-            from_step=step.step if step else None,
-            to_step=END_TRACK,
-            end_tracks=[track],
-            notify=notify,
+            Change(
+                track=track,
+                from_step=step.step if step else None,
+                to_step=END_TRACK,
+                end_tracks=[track],
+                notify=list(notify or []),
+            ),
         )
 
     async def close(
@@ -477,12 +501,14 @@ class StepMachinery:
             )
         await self.record(
             req,
-            kind,
-            track=current.track if current else None,
-            from_step=current.step if current else None,
-            to_step=CLOSE,
-            close=outcome,
-            notify=notes,
+            Change(
+                track=current.track if current else None,
+                from_step=current.step if current else None,
+                to_step=CLOSE,
+                close=outcome,
+                notify=notes,
+            ),
+            kind=kind,
             note=note,
             payload=payload,
         )
