@@ -4,9 +4,9 @@ agency may start several, then the start form."""
 from __future__ import annotations
 
 import unicodedata
-from urllib.parse import urlencode
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
