@@ -457,6 +457,8 @@ async def update_child(*, session: AsyncSession, principal: Principal, child_id:
     today = local_date(datetime.now(UTC))
     sent = data.model_fields_set
     changed: list[str] = []
+    # Guardians may stay unknown on a record registered without a number, also once the number is added.
+    guardians_required = not child.provisional
     if "name" in sent and data.name is not None:
         name = _name(data.name)
         if name != child.name:
@@ -491,7 +493,7 @@ async def update_child(*, session: AsyncSession, principal: Principal, child_id:
         if school != child.school:
             child.school, changed = school, [*changed, "school"]
     if "guardians" in sent and data.guardians is not None:
-        guardians = _guardians(data.guardians, required=not child.provisional)
+        guardians = _guardians(data.guardians, required=guardians_required)
         new = [(g.name.strip()[:64], g.relation.strip()[:32], g.phone.strip()[:32], g.is_guardian) for g in guardians]
         old = [(g.name, g.relation, g.phone, g.is_guardian) for g in child.guardians]
         if new != old:
