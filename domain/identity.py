@@ -1,8 +1,8 @@
 """A child's identity in the registry: verified by an ID number, or provisional (registered with what is
 known, the number added later), and who may merge a provisional record into a registered child.
 
-A provisional record is never merged by the system: a person compares both and confirms (glossary:
-临时档案, 合并).
+A provisional record is never merged by the system: a person compares both and confirms (docs/glossary.md:
+临时档案, 合并档案).
 """
 
 from __future__ import annotations

@@ -12,17 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import audit
 from api.cases.visibility import case_visible
-from api.children.service import (
-    ChildIn,
-    ChildMerged,
-    ChildUpdate,
-    GuardianIn,
-    MergeOffered,
-    PossibleDuplicates,
-    get_child,
-    register_child,
-    update_child,
-)
+from api.children.identity import MergeOffered
+from api.children.schemas import ChildIn, ChildUpdate, GuardianIn
+from api.children.service import ChildMerged, PossibleDuplicates, get_child, register_child, update_child
 from api.deps import PageUser, SessionDep
 from api.errors import status_for
 from api.principal import Principal

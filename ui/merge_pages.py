@@ -8,15 +8,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import audit
-from api.children.service import (
-    ChildMerged,
-    MergeIn,
-    MergePair,
-    duplicate_candidates,
-    merge_child,
-    merge_pair,
-    merge_source,
-)
+from api.children.merge import MergeIn, MergePair, merge_child, merge_pair, merge_source
+from api.children.service import ChildMerged, duplicate_candidates
 from api.deps import PageUser, SessionDep
 from api.errors import status_for
 from api.principal import Principal

@@ -11,7 +11,9 @@ from pydantic import BaseModel
 
 from api.audit import audit
 from api.cases.visibility import scope_regions
+from api.children import merge as merging
 from api.children import service
+from api.children.schemas import ChildIn, ChildUpdate
 from api.deps import ApiUser, SessionDep
 from db.models import Child
 from domain.idnumber import mask_id_number
@@ -58,7 +60,7 @@ def child_json(c: Child, *, full: bool = False, id_full: bool = False) -> dict[s
     summary="Register a child; without an ID number (`no_id_number`) as a provisional record, with the "
     "records in the caller's area that may be the same child as `possible_duplicates` (a person merges)",
 )
-async def register(data: service.ChildIn, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+async def register(data: ChildIn, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
     child = await service.register_child(session=session, principal=principal, data=data)
     body = child_json(child, full=True, id_full=True)
     if child.provisional:
@@ -113,7 +115,7 @@ async def get(child_id: int, principal: ApiUser, session: SessionDep) -> dict[st
     "provisional one (sex, birth date, origin, and the ID number, which makes it verified: a number another "
     "child has is refused with `merge_into_child_id`)",
 )
-async def update(child_id: int, data: service.ChildUpdate, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+async def update(child_id: int, data: ChildUpdate, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
     child = await service.update_child(session=session, principal=principal, child_id=child_id, data=data)
     await session.refresh(child, ["guardians"])
     return child_json(child, full=True, id_full=child.created_by_agency_id == principal.agency.id)
@@ -124,8 +126,8 @@ async def update(child_id: int, data: service.ChildUpdate, principal: ApiUser, s
     summary="Merge a provisional record into the registered child (a civil-affairs supervisor of the child's "
     "county or the city): its cases move there, its guardians are appended, it is kept as merged",
 )
-async def merge(child_id: int, data: service.MergeIn, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
-    merged = await service.merge_child(session=session, principal=principal, child_id=child_id, data=data)
+async def merge(child_id: int, data: merging.MergeIn, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+    merged = await merging.merge_child(session=session, principal=principal, child_id=child_id, data=data)
     target = merged.target
     await session.refresh(target, ["guardians"])
     full = target.residence_region in scope_regions(principal) or target.created_by_agency_id == principal.agency.id

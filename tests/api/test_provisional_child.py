@@ -9,11 +9,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from activities.cases import registered_child_id
 from db.models import AuditEntry, Case, Child, Guardian
 from domain.idnumber import check_character
 from tests.api.test_cases_api import auth
 from tests.conftest import Live, make_token
-from tests.support import child_id, today_iso
+from tests.support import agency_id, child_id, today_iso
 
 
 def provisional(**over: Any) -> dict[str, Any]:
@@ -237,6 +238,9 @@ async def test_another_childs_number_offers_the_merge_which_a_supervisor_does(li
     ]
     kept = await record(live, cid)
     assert (kept.merged_into_id, kept.identity_status, kept.name) == (target, "provisional", "小明")
+    # A workflow still names the provisional record: what it writes for the child lands on the target.
+    async with live.db.sf() as s:
+        assert await registered_child_id(s, cid) == target
 
     # The case now belongs to the registered child; reads of the provisional record lead there.
     case = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(vc))).json()
@@ -274,3 +278,27 @@ async def test_only_a_provisional_record_merges_and_only_into_a_verified_one(liv
     )
     assert r.status_code == 404 and r.json()["error"]["message"] == "未找到该身份证号码的儿童"
     assert await count(live, Child, Child.merged_into_id.is_not(None)) == 0
+
+
+async def test_an_integration_registers_a_provisional_child_and_reports_it(live: Live) -> None:
+    """An agency's system (here a school's; the 12355 hotline's alike) knows only part of the name: it registers
+    the child provisionally, starts the report with the new record, and reads it back as its own."""
+    school = await make_token(live.db, agency_code="luzhou-school1")
+    committee = await agency_id(live.db, "luzhou-vc1")
+    child = await register(live, school, name="小红", sex="female", residence_committee_id=committee)
+    assert child["identity_status"] == "provisional" and child["guardians"] == []
+    body = {
+        "process": "guardianship",
+        "start_step": "police_report",
+        "child_id": child["id"],
+        "facts": {
+            "facts": "学生反映该儿童长期无人照料",
+            "occurred_on": today_iso(),
+            "village_committee_id": None,
+        },
+    }
+    r = await live.http.post("/api/v1/cases", json=body, headers={**auth(school), "Idempotency-Key": "sis-child-1"})
+    assert r.status_code == 201, r.text
+    assert r.json()["steps"][0]["holder"] == "潞州区公安局"
+    read = await live.http.get(f"/api/v1/children/{child['id']}", headers=auth(school))
+    assert read.status_code == 200 and read.json()["identity_status"] == "provisional"
