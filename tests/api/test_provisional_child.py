@@ -158,7 +158,17 @@ async def test_a_number_that_conflicts_with_the_record_is_refused(live: Live) ->
         r = await live.http.patch(f"/api/v1/children/{cid}", json={"id_number": number}, headers=auth(vc))
         assert r.status_code == 422, (number, r.text)
         assert r.json()["error"]["code"] == code and text in r.json()["error"]["message"], r.json()
+    tomorrow = (date.fromisoformat(today_iso()) + timedelta(days=1)).isoformat()
+    for change, code in (
+        ({"birth_date": tomorrow}, "date_in_future"),
+        ({"no_id_reason": "lost_it"}, "field_invalid"),
+        ({"name": ""}, "field_required"),
+        ({"sex": "x"}, "field_required"),
+    ):
+        r = await live.http.patch(f"/api/v1/children/{cid}", json=change, headers=auth(vc))
+        assert r.status_code == 422 and r.json()["error"]["code"] == code, r.text
     after = await record(live, cid)
+    assert (after.name, after.sex, after.no_id_reason) == (before.name, before.sex, before.no_id_reason)
     assert (after.identity_status, after.id_number, after.birth_date, after.origin_region) == (
         before.identity_status,
         None,
