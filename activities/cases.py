@@ -91,7 +91,7 @@ class CaseActivities:
                     .values(
                         case_no=ev.case_no,
                         process=o.process,
-                        child_id=o.child_id,
+                        child_id=await registered_child_id(s, o.child_id),
                         county=o.county,
                         status="open",
                         started_by_agency_id=o.starter.id,
@@ -308,10 +308,20 @@ class CaseActivities:
             s.add(CaseRequest(agency_id=req.agency_id, idempotency_key=key, request_hash=key, case_no=case_no))
             await s.execute(
                 update(Child)
-                .where(Child.id == req.child_id, Child.residence_region != req.county)
+                .where(Child.id == await registered_child_id(s, req.child_id), Child.residence_region != req.county)
                 .values(residence_region=req.county, residence_committee_id=None)
             )
         return case_no
+
+
+async def registered_child_id(s: AsyncSession, child_id: int) -> int:
+    """The child a workflow's child id stands for now: a provisional record merged into a registered child
+    (api/children/service.py merge_child) stands for that child. Workflows keep the id they started with;
+    the row lock waits for a merge under way, so a case opened meanwhile still lands on the right child."""
+    merged_into = (
+        await s.execute(select(Child.merged_into_id).where(Child.id == child_id).with_for_update(key_share=True))
+    ).scalar_one_or_none()
+    return merged_into or child_id
 
 
 def step_row(case_id: int, st: StepState) -> dict:

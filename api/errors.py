@@ -24,6 +24,9 @@ CONFLICT = {
     "township_taken",
     "agency_has_open_steps",
     "agency_in_use",
+    "child_merged",
+    "id_number_registered",
+    "possible_duplicate",
 }
 UNAUTHORIZED = {"not_authenticated", "login_failed"}
 TOO_MANY = {"locked"}
@@ -47,7 +50,9 @@ def status_for(e: DomainError) -> int:
 
 
 def error_body(e: DomainError) -> dict:
-    return {"error": {"code": e.code, "message": e.message, "field": e.field}}
+    """Some refusals offer a way on (the record a merged one went to, a merge): their `extra` comes along."""
+    extra = getattr(e, "extra", None) or {}
+    return {"error": {"code": e.code, "message": e.message, "field": e.field, **extra}}
 
 
 async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:

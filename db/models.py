@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -94,18 +95,36 @@ class Child(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
     sex: Mapped[str] = mapped_column(String(8))
-    id_number: Mapped[str | None] = mapped_column(String(18), unique=True)
+    # Empty for a provisional record (domain/identity.py); a real number belongs to one child only.
+    id_number: Mapped[str | None] = mapped_column(String(18))
+    identity_status: Mapped[str] = mapped_column(String(16), default="verified", server_default="verified")
+    no_id_reason: Mapped[str | None] = mapped_column(String(32))
     birth_date: Mapped[date] = mapped_column(Date)
-    origin_region: Mapped[str] = mapped_column(String(6), ForeignKey("regions.code"))
+    birth_date_estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    origin_region: Mapped[str | None] = mapped_column(String(6), ForeignKey("regions.code"))
     residence_region: Mapped[str] = mapped_column(String(6), ForeignKey("regions.code"), index=True)
     residence_committee_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
     address: Mapped[str] = mapped_column(String(256), default="")
     school: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     created_by_agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    # A provisional record a person merged into the registered child: kept, its reads lead there.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("children.id"), index=True)
+    merged_at: Mapped[datetime | None]
+    merged_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     guardians: Mapped[list[Guardian]] = relationship(
         back_populates="child", order_by="Guardian.id", cascade="all, delete-orphan", lazy="selectin"
     )
+    __table_args__ = (
+        Index("uq_children_id_number", "id_number", unique=True, postgresql_where=text("id_number IS NOT NULL")),
+        CheckConstraint(
+            "(identity_status = 'verified') = (id_number IS NOT NULL)", name="ck_children_identity_id_number"
+        ),
+    )
+
+    @property
+    def provisional(self) -> bool:
+        return self.identity_status == "provisional"
 
 
 class Guardian(Base):

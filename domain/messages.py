@@ -33,9 +33,11 @@ class Actor(BaseModel):
 
 class ChildRef(BaseModel):
     id: int
-    birth_date: date
+    birth_date: date  # estimated for some provisional records (the registry flags it)
     residence_region: str
-    origin_region: str
+    # None: not known (a provisional record, e.g. a child without household registration). No workflow
+    # reads it; histories saved before it could be empty carry a code and parse as before.
+    origin_region: str | None = None
 
 
 class CaseStart(BaseModel):

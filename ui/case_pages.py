@@ -464,6 +464,8 @@ async def document(request: Request, case_no: str, doc_id: str, user: PageUser, 
         addressee=packet_addressee(process, destination_name),
         purpose=process.purpose or process.label,
         destination=destination_name,
-        origin_name=full_region_name(case.child.origin_region) or case.child.origin_region,
+        origin_name=(full_region_name(case.child.origin_region) or case.child.origin_region)
+        if case.child.origin_region
+        else "",
         residence_name=full_region_name(case.child.residence_region) or case.child.residence_region,
     )

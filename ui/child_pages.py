@@ -1,6 +1,9 @@
-"""登记儿童 and a child's record."""
+"""登记儿童 (with or without an ID number), a child's record, correcting it (the ID number added later),
+and merging a provisional record into the registered child (合并档案)."""
 
 from __future__ import annotations
+
+from datetime import date
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -9,13 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import audit
 from api.cases.visibility import case_visible
-from api.children.service import ChildIn, ChildUpdate, GuardianIn, get_child, register_child, update_child
+from api.children.identity import MergeOffered
+from api.children.schemas import ChildIn, ChildUpdate, GuardianIn
+from api.children.service import ChildMerged, PossibleDuplicates, get_child, register_child, update_child
 from api.deps import PageUser, SessionDep
 from api.errors import status_for
 from api.principal import Principal
 from db.models import Agency, Case, Child
 from domain.enums import AgencyType
 from domain.errors import DomainError
+from domain.identity import NO_ID_REASON_LABELS, NoIdReason, may_merge
 from domain.idnumber import mask_id_number
 from domain.processes import get_process
 from domain.regions import CHANGZHI_COUNTIES, full_region_name
@@ -45,18 +51,33 @@ def child_in(form: dict[str, str]) -> tuple[ChildIn, list[int]]:
             rows.append(i)
     id_number = form.get("id_number", "").strip()
     committee = form.get("residence_committee_id", "").strip()
+    no_id = form.get("no_id_number") == "on"
     data = ChildIn(
         name=form.get("name", ""),
         sex=form.get("sex") or None,
         id_number=id_number,
-        origin_region=form.get("origin_region", "").strip() or id_number[:6],
+        birth_date=form_date(form.get("birth_date", "")) if no_id else None,
+        origin_region=form.get("origin_region", "").strip() or ("" if no_id else id_number[:6]),
         residence_region=form.get("residence_region", ""),
         residence_committee_id=to_int(committee),
         address=form.get("address", ""),
         school=form.get("school") or None,
         guardians=guardians,
+        no_id_number=no_id,
+        no_id_reason=form.get("no_id_reason") or None,
+        birth_date_estimated=form.get("birth_date_estimated") == "on",
     )
     return data, rows
+
+
+def form_date(value: str) -> date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise DomainError("field_invalid", "出生日期格式不正确，请按“年-月-日”填写", field="birth_date") from None
 
 
 def form_field(field: str | None, rows: list[int]) -> str | None:
@@ -78,6 +99,7 @@ async def _form_page(
     field: str | None = None,
     status: int = 200,
     editing: Child | None = None,
+    candidates: list[Child] | None = None,
 ) -> HTMLResponse:
     committees = group_by_county(await agencies_of(session, AgencyType.village_committee, list(CHANGZHI_COUNTIES)))
     return render(
@@ -94,13 +116,22 @@ async def _form_page(
         relations=RELATIONS,
         editing=editing,
         id_shown=_id_shown(editing, user) if editing else "",
+        reasons=list(NO_ID_REASON_LABELS.items()),
+        candidates=candidates or [],
+        masked=_masked,
+        merge_offer=error.other_id if isinstance(error, MergeOffered) else None,
+        may_merge=bool(editing and may_merge(user.role, user.agency, editing.residence_region)),
     )
+
+
+def _masked(child: Child) -> str:
+    return mask_id_number(child.id_number) if child.id_number else "暂无"
 
 
 def _id_shown(child: Child, user: Principal) -> str:
     """The whole ID number for the registering agency; masked for everyone else."""
     if not child.id_number:
-        return "（未登记）"
+        return "暂无"
     return child.id_number if child.created_by_agency_id == user.agency.id else mask_id_number(child.id_number)
 
 
@@ -112,6 +143,14 @@ def _values_of(child: Child) -> dict[str, str]:
         "address": child.address or "",
         "school": child.school or "",
     }
+    if child.provisional:
+        values.update(
+            sex=child.sex,
+            birth_date=child.birth_date.isoformat(),
+            birth_date_estimated="on" if child.birth_date_estimated else "",
+            origin_region=child.origin_region or "",
+            no_id_reason=child.no_id_reason or "",
+        )
     for i, g in enumerate(child.guardians):
         values.update({f"guardians.{i}.name": g.name, f"guardians.{i}.relation": g.relation})
         values[f"guardians.{i}.phone"] = g.phone
@@ -143,13 +182,47 @@ async def register(request: Request, user: PageUser, session: SessionDep) -> Res
     rows: list[int] = []
     try:
         data, rows = child_in(form)
-        child = await register_child(session=session, principal=user, data=data)
+        child = await register_child(
+            session=session, principal=user, data=data, refuse_possible_duplicates=form.get("confirm_new") != "on"
+        )
+    except PossibleDuplicates as e:
+        # Not refused: the clerk looks at the records that may be this child, then registers or uses one.
+        return await _form_page(request, user, session, values=values, candidates=e.candidates)
     except DomainError as e:
         return await _form_page(
             request, user, session, values=values, error=e, field=form_field(e.field, rows), status=status_for(e)
         )
-    flash(request, "儿童已登记，可以为其立案")
+    if child.provisional:
+        flash(request, "儿童已登记为临时档案（身份待核实），可以为其立案；核实后请补录身份证号码")
+    else:
+        flash(request, "儿童已登记，可以为其立案")
     return RedirectResponse(f"/cases/new?child_id={child.id}", status_code=303)
+
+
+def _update_of(form: dict[str, str], child: Child) -> tuple[ChildUpdate, list[int]]:
+    """The edit form as the service's change; a provisional record's form also completes its identity. The
+    origin counts as confirmed against the ID number when changed or ticked as checked."""
+    data, rows = child_in({**form, "id_number": "", "no_id_number": ""})
+    fields: dict = {
+        "name": data.name,
+        "residence_region": data.residence_region,
+        "residence_committee_id": data.residence_committee_id,
+        "address": data.address,
+        "school": data.school,
+        "guardians": data.guardians,
+    }
+    if child.provisional:
+        fields.update(
+            id_number=form.get("id_number", "").strip() or None,
+            sex=form.get("sex") or None,
+            birth_date=form_date(form.get("birth_date", "")),
+            birth_date_estimated=form.get("birth_date_estimated") == "on",
+            no_id_reason=form.get("no_id_reason") or None,
+        )
+        origin = form.get("origin_region", "").strip()
+        if origin != (child.origin_region or "") or form.get("confirm_origin") == "on":
+            fields["origin_region"] = origin
+    return ChildUpdate(**fields), rows
 
 
 async def _editable(session: AsyncSession, user: Principal, child_id: str) -> Child:
@@ -162,8 +235,12 @@ async def _editable(session: AsyncSession, user: Principal, child_id: str) -> Ch
 
 
 @router.get("/children/{child_id}/edit", response_class=HTMLResponse)
-async def edit_child(request: Request, child_id: str, user: PageUser, session: SessionDep) -> HTMLResponse:
-    child = await _editable(session, user, child_id)
+async def edit_child(request: Request, child_id: str, user: PageUser, session: SessionDep) -> Response:
+    try:
+        child = await _editable(session, user, child_id)
+    except ChildMerged as merged:
+        flash(request, "该临时档案已合并到本儿童档案，请在本档案中修改", "warn")
+        return RedirectResponse(f"/children/{merged.into_id}/edit", status_code=303)
     return await _form_page(request, user, session, values=_values_of(child), editing=child)
 
 
@@ -174,15 +251,8 @@ async def save_child(request: Request, child_id: str, user: PageUser, session: S
     values = {k: v for k, v in form.items() if k != "csrf"}
     rows: list[int] = []
     try:
-        data, rows = child_in({**form, "id_number": child.id_number or ""})
-        update = ChildUpdate(
-            name=data.name,
-            residence_region=data.residence_region,
-            residence_committee_id=data.residence_committee_id,
-            address=data.address,
-            school=data.school,
-            guardians=data.guardians,
-        )
+        was_provisional = child.provisional
+        update, rows = _update_of(form, child)
         await update_child(session=session, principal=user, child_id=child.id, data=update)
     except DomainError as e:
         await session.rollback()
@@ -197,6 +267,8 @@ async def save_child(request: Request, child_id: str, user: PageUser, session: S
             status=status_for(e),
             editing=child,
         )
+    if was_provisional and not child.provisional:
+        flash(request, "身份证号码已补录，儿童身份已核实")
     flash(request, "儿童信息已保存")
     try:
         await get_child(session=session, principal=user, child_id=child.id)
@@ -208,11 +280,15 @@ async def save_child(request: Request, child_id: str, user: PageUser, session: S
 
 
 @router.get("/children/{child_id}", response_class=HTMLResponse)
-async def child_record(request: Request, child_id: str, user: PageUser, session: SessionDep) -> HTMLResponse:
+async def child_record(request: Request, child_id: str, user: PageUser, session: SessionDep) -> Response:
     number = to_int(child_id)
     if number is None:
         raise DomainError("child_not_found", "儿童不存在或无权查看")
-    child = await get_child(session=session, principal=user, child_id=number)
+    try:
+        child = await get_child(session=session, principal=user, child_id=number)
+    except ChildMerged as merged:
+        flash(request, "该临时档案已合并到本儿童档案，原档案的案件均已转入本档案", "warn")
+        return RedirectResponse(f"/children/{merged.into_id}", status_code=303)
     cases = list(
         (
             await session.execute(
@@ -233,8 +309,17 @@ async def child_record(request: Request, child_id: str, user: PageUser, session:
         id_shown=id_shown,
         id_full=full,
         committee=committee,
-        origin_name=full_region_name(child.origin_region) or child.origin_region,
+        origin_name=region_text(child.origin_region),
         residence_name=full_region_name(child.residence_region) or child.residence_region,
         cases=[(c, get_process(c.process)) for c in cases],
         processes=startable(user),
+        reason=NO_ID_REASON_LABELS.get(NoIdReason(child.no_id_reason)) if child.no_id_reason else None,
+        may_merge=child.provisional and may_merge(user.role, user.agency, child.residence_region),
     )
+
+
+def region_text(code: str | None) -> str:
+    """A region's full name with its code, or 不详."""
+    if not code:
+        return "不详"
+    return f"{full_region_name(code) or code}（{code}）"

@@ -6,13 +6,14 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.cases import service
-from api.children.service import find_children, get_child
+from api.children.service import ChildMerged, find_children, get_child
 from api.deps import ClientDep, PageUser, SessionDep, SettingsDep
 from api.errors import status_for
 from api.principal import Principal
@@ -177,13 +178,18 @@ def _search_page(
 @router.get("/cases/new", response_class=HTMLResponse)
 async def new_case(
     request: Request, user: PageUser, session: SessionDep, child_id: str = "", process: str = ""
-) -> HTMLResponse:
+) -> Response:
     if user.is_admin:
         raise DomainError("not_permitted", "管理员账号不能立案")
     number = to_int(child_id)
     if number is None:
         return _search_page(request, user)
-    child = await get_child(session=session, principal=user, child_id=number)
+    try:
+        child = await get_child(session=session, principal=user, child_id=number)
+    except ChildMerged as merged:
+        flash(request, "该临时档案已合并到以下儿童档案，请为该儿童立案", "warn")
+        query = {"child_id": merged.into_id, **({"process": process} if process else {})}
+        return RedirectResponse(f"/cases/new?{urlencode(query)}", status_code=303)
     return await form_or_choice(request, user, session, child, process)
 
 

@@ -69,7 +69,7 @@ def case_summary_json(case: Case) -> dict[str, Any]:
         "status": case.status,
         "outcome": case.outcome,
         "outcome_label": process.outcome_label(case.outcome) if case.outcome else None,
-        "child": {"id": case.child_id, "name": case.child.name},
+        "child": {"id": case.child_id, "name": case.child.name, "identity_status": case.child.identity_status},
         "county": case.county,
         "county_name": region_name(case.county),
         "main_step": case.main_step,

@@ -1,14 +1,19 @@
-"""/api/v1/children: register (ID number checked), find, read."""
+"""/api/v1/children: register (ID number checked, or provisionally without one), find, read, correct (the
+ID number added later), merge a provisional record into the registered child."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 
 from api.audit import audit
+from api.cases.visibility import scope_regions
+from api.children import merge as merging
 from api.children import service
+from api.children.schemas import ChildIn, ChildUpdate
 from api.deps import ApiUser, SessionDep
 from db.models import Child
 from domain.idnumber import mask_id_number
@@ -26,10 +31,14 @@ def child_json(c: Child, *, full: bool = False, id_full: bool = False) -> dict[s
         "sex": c.sex,
         "birth_date": c.birth_date.isoformat(),
         "id_number_masked": mask_id_number(c.id_number) if c.id_number else None,
+        "identity_status": c.identity_status,
+        "no_id_reason": c.no_id_reason,
+        "birth_date_estimated": c.birth_date_estimated,
         "origin_region": c.origin_region,
-        "origin_region_name": region_name(c.origin_region),
+        "origin_region_name": region_name(c.origin_region) if c.origin_region else None,
         "residence_region": c.residence_region,
         "residence_region_name": region_name(c.residence_region),
+        "merged_into_id": c.merged_into_id,
     }
     if full:
         body.update(
@@ -45,10 +54,21 @@ def child_json(c: Child, *, full: bool = False, id_full: bool = False) -> dict[s
     return body
 
 
-@router.post("", status_code=201, summary="Register a child")
-async def register(data: service.ChildIn, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+@router.post(
+    "",
+    status_code=201,
+    summary="Register a child; without an ID number (`no_id_number`) as a provisional record, with the "
+    "records in the caller's area that may be the same child as `possible_duplicates` (a person merges)",
+)
+async def register(data: ChildIn, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
     child = await service.register_child(session=session, principal=principal, data=data)
-    return child_json(child, full=True, id_full=True)
+    body = child_json(child, full=True, id_full=True)
+    if child.provisional:
+        candidates = await service.duplicate_candidates(
+            session=session, principal=principal, name=child.name, birth_date=child.birth_date, exclude_id=child.id
+        )
+        body["possible_duplicates"] = [child_json(c) for c in candidates]
+    return body
 
 
 @router.get("", summary="Find children: by exact ID number, or by name in the caller's area")
@@ -73,17 +93,47 @@ async def search(body: ChildSearch, principal: ApiUser, session: SessionDep) -> 
     return {"items": [child_json(c) for c in rows]}
 
 
-@router.get("/{child_id}", summary="One child's record")
-async def get(child_id: int, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
-    child = await service.get_child(session=session, principal=principal, child_id=child_id)
+@router.get(
+    "/{child_id}",
+    summary="One child's record; a provisional record merged into another child's redirects there (301)",
+    response_model=None,
+)
+async def get(child_id: int, principal: ApiUser, session: SessionDep) -> dict[str, Any] | RedirectResponse:
+    try:
+        child = await service.get_child(session=session, principal=principal, child_id=child_id)
+    except service.ChildMerged as merged:
+        return RedirectResponse(f"/api/v1/children/{merged.into_id}", status_code=301)
     await session.refresh(child, ["guardians"])
     audit(session, principal, "read_child", child_id=child.id)
     await session.commit()
     return child_json(child, full=True, id_full=child.created_by_agency_id == principal.agency.id)
 
 
-@router.patch("/{child_id}", summary="Correct or update a child's record (name, residence, address, school, guardians)")
-async def update(child_id: int, data: service.ChildUpdate, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+@router.patch(
+    "/{child_id}",
+    summary="Correct or update a child's record (name, residence, address, school, guardians); complete a "
+    "provisional one (sex, birth date, origin, and the ID number, which makes it verified: a number another "
+    "child has is refused with `merge_into_child_id`)",
+)
+async def update(child_id: int, data: ChildUpdate, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
     child = await service.update_child(session=session, principal=principal, child_id=child_id, data=data)
     await session.refresh(child, ["guardians"])
     return child_json(child, full=True, id_full=child.created_by_agency_id == principal.agency.id)
+
+
+@router.post(
+    "/{child_id}/merge",
+    summary="Merge a provisional record into the registered child (a civil-affairs supervisor of the child's "
+    "county or the city): its cases move there, its guardians are appended, it is kept as merged",
+)
+async def merge(child_id: int, data: merging.MergeIn, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+    merged = await merging.merge_child(session=session, principal=principal, child_id=child_id, data=data)
+    target = merged.target
+    await session.refresh(target, ["guardians"])
+    full = target.residence_region in scope_regions(principal) or target.created_by_agency_id == principal.agency.id
+    return {
+        "child": child_json(target, full=full, id_full=target.created_by_agency_id == principal.agency.id),
+        "merged_child_id": child_id,
+        "cases": merged.case_nos,
+        "guardians_added": merged.guardians_added,
+    }
