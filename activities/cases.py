@@ -361,6 +361,8 @@ async def recipients(s: AsyncSession, spec: NotificationSpec) -> list[tuple[int,
         stmt = stmt.where(Agency.agency_type == spec.agency_type.value)
     if spec.region_code is not None:
         stmt = stmt.where(Agency.region_code == spec.region_code)
+    if spec.township is not None:
+        stmt = stmt.where(Agency.township == spec.township)
     return [(a, None) for a in (await s.execute(stmt)).scalars()]
 
 

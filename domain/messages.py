@@ -53,6 +53,16 @@ class CaseStart(BaseModel):
     reported_at: datetime | None = None
 
 
+class ExternalParty(BaseModel):
+    """A party outside this deployment that holds a step (another province's civil-affairs office, a
+    hospital without an account). The step's deadline and ladder run as for any step; its holder is the
+    local agency that records the party's answer when it arrives."""
+
+    name: str
+    region_code: str | None = None
+    agency_type: AgencyType | None = None
+
+
 class StepState(BaseModel):
     track: str
     step: str
@@ -72,6 +82,7 @@ class StepState(BaseModel):
     # The person of the holding agency who last acted on the step: a supervisor's urge or extension
     # reaches them in person as well as their agency.
     worked_by: int | None = None
+    external: ExternalParty | None = None  # held outside this deployment; `holder` records its answer
 
 
 class Handover(BaseModel):
@@ -167,6 +178,7 @@ class NotificationSpec(BaseModel):
     user_id: int | None = None
     agency_type: AgencyType | None = None
     region_code: str | None = None
+    township: str | None = None  # with agency_type: only agencies in this township
     role: Role | None = None
     kind: str
     title: str

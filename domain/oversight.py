@@ -10,6 +10,10 @@ only their own agency.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
+
+from domain.enums import AGENCY_TYPE_LABELS
 from domain.enums import AgencyType as T
 
 OVERSEER: dict[T, T] = {
@@ -33,3 +37,37 @@ def overseen_types(agency_type: T) -> frozenset[T]:
     if t in LOCAL_TYPES:
         return frozenset()
     return frozenset({t, *(k for k, v in OVERSEER.items() if v == t)})
+
+
+class Scope(StrEnum):
+    """Where the agencies told at an escalation level are, relative to the step's holder."""
+
+    holder = "holder"  # the holding agency itself
+    township = "township"  # in the holder's township (the township's child supervisor, 儿童督导员)
+    county = "county"  # in the holder's county
+    city = "city"
+
+
+SCOPE_LABELS = {Scope.township: "乡镇（街道）", Scope.county: "县级", Scope.city: "市级"}
+
+
+@dataclass(frozen=True)
+class Rung:
+    """Who is told when a step reaches one level of its escalation ladder: the holder, or the supervisors
+    of an agency type (by default the type that oversees the holder) in a scope around the holder."""
+
+    scope: Scope
+    agency_type: T | None = None
+
+    def audience_type(self, holder_type: T) -> T:
+        return self.agency_type or overseer_type(holder_type)
+
+    def describe(self, holder_type: T) -> str:
+        if self.scope == Scope.holder:
+            return "承办单位"
+        t = self.audience_type(holder_type)
+        return f"{SCOPE_LABELS[self.scope]}{AGENCY_TYPE_LABELS[t]}"
+
+
+# processes.md "What every step has": the holder, then the county's supervisors, then the city's.
+DEFAULT_AUDIENCE: tuple[Rung, Rung, Rung] = (Rung(Scope.holder), Rung(Scope.county), Rung(Scope.city))

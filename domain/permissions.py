@@ -30,6 +30,8 @@ def check_step_action(process: Process, state: CaseState, step: StepState, actio
     action = definition.action(action_name)
     if action is None:
         raise DomainError("action_not_allowed", f"“{definition.label}”环节不能进行“{action_name}”操作")
+    if action.by_system:
+        raise DomainError("action_not_allowed", f"“{action.label}”在期限届满时由系统自动办理")
     if action.holder_types and step.holder.agency_type not in action.holder_types:
         raise DomainError("action_not_allowed", f"承办单位类型不能进行“{action.label}”")
     if action.roles and actor.role not in action.roles:

@@ -17,6 +17,7 @@ from domain.enums import AgencyType, Role
 from domain.errors import DomainError
 from domain.field_kinds import FieldKind, rules
 from domain.messages import DocumentSpec
+from domain.oversight import DEFAULT_AUDIENCE, Rung
 from domain.policy import Allowance, PolicyDefault
 
 
@@ -60,6 +61,8 @@ class Action:
     # Co-holders of the step (the township and committee in joint persuasion) may take it too; other
     # actions are the holder's alone.
     by_co_holders: bool = False
+    # Taken by the system when the step's deadline passes (Step.on_deadline), never offered to a person.
+    by_system: bool = False
     style: str = "primary"  # primary | secondary | danger, for the page's button
 
 
@@ -76,6 +79,12 @@ class UndeclaredTransition(RuntimeError):
 NOTE = Field("note", "情况说明", FieldKind.textarea, required=False)
 NOTE_REQUIRED = Field("note", "情况说明", FieldKind.textarea)
 DATE_DONE = Field("done_on", "日期", FieldKind.date, not_future=True)
+# What a local clerk records when the answer of a party outside this deployment arrives.
+EXTERNAL_ANSWER: tuple[Field, ...] = (
+    Field("doc_no", "来文文号", required=False),
+    Field("received_on", "收到日期", FieldKind.date, not_future=True),
+    Field("answer_from", "答复单位"),
+)
 
 CLOSE = "@close"  # pseudo-step: the case closes
 END_TRACK = "@end"  # pseudo-step: a side track ends, the main track continues
@@ -103,6 +112,12 @@ class Step:
     then: tuple[str, ...] = ()
     # A count policy: how many occurrences complete the step (sessions, clean visits, attendance checks).
     count_key: str | None = None
+    # Who is told at escalation levels 1, 2 and 3 (a crisis step's third goes to the political-legal
+    # committee; a committee's first beyond itself to the township's child supervisor).
+    audience: tuple[Rung, Rung, Rung] = DEFAULT_AUDIENCE
+    # An action (by_system) the workflow takes when the deadline passes, instead of escalating: the
+    # applicant's time to supplement lapses, so the application is withdrawn.
+    on_deadline: str | None = None
 
     def action(self, name: str) -> Action | None:
         return next((a for a in self.actions if a.name == name), None)

@@ -11,9 +11,17 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.enums import AGENCY_TYPE_LABELS, AgencyType
     from domain.errors import DomainError
-    from domain.messages import ActionRequest, AgencyRef, Handover, NotificationSpec, PartyGrant, StepState
+    from domain.messages import (
+        ActionRequest,
+        AgencyRef,
+        ExternalParty,
+        Handover,
+        NotificationSpec,
+        PartyGrant,
+        StepState,
+    )
     from domain.process import ACKNOWLEDGE, HANDOVER_STEP, RECORD_EXTERNAL_ACK, TRANSFER_PACKET
-    from domain.regions import CITY_CODE, is_changzhi
+    from domain.regions import CITY_CODE, full_region_name, is_changzhi
     from workflows.steps import StepMachinery
 
 
@@ -45,7 +53,14 @@ class Handovers(StepMachinery):
                 document=document,
                 parties=[PartyGrant(agency=receiver, role="receiver")],
             )
-        return await self.move(req, step, holder=req.actor.agency, document=document, payload={"external": True})
+        receiver = ExternalParty(
+            name=f"{full_region_name(destination) or destination}{AGENCY_TYPE_LABELS[receiver_type]}",
+            region_code=destination,
+            agency_type=receiver_type,
+        )
+        return await self.move(
+            req, step, holder=req.actor.agency, document=document, payload={"external": True}, external=receiver
+        )
 
     def handover_acknowledged(self, receiver: AgencyRef) -> list[NotificationSpec]:
         """The agency that handed the case over is told it arrived."""

@@ -12,8 +12,16 @@ with workflow.unsafe.imports_passed_through():
     from domain.deadlines import StepDeadlines, default_ladder
     from domain.enums import Role
     from domain.errors import DomainError
-    from domain.messages import ActionRequest, DeadlineRequest, NotificationSpec, PartyGrant, StepState
-    from domain.oversight import overseer_type
+    from domain.messages import (
+        ActionRequest,
+        Actor,
+        AgencyRef,
+        DeadlineRequest,
+        NotificationSpec,
+        PartyGrant,
+        StepState,
+    )
+    from domain.oversight import DEFAULT_AUDIENCE, Rung, Scope
     from domain.policy import Allowance
     from domain.regions import CITY_CODE
     from workflows.steps import Change, StepMachinery
@@ -68,8 +76,25 @@ class Oversight(StepMachinery):
             return
         for step in list(st.steps.values()):
             due = self._escalation_due(step)
-            if due and now >= due:
+            if not due or now < due:
+                continue
+            lapse = self.process.step(step.step).on_deadline
+            if lapse and step.level == 0:
+                await self._lapse(step, lapse)
+            else:
                 await self._escalate(step)
+
+    async def _lapse(self, step: StepState, action: str) -> None:
+        """The step's deadline passed and its definition says what follows (the application is withdrawn):
+        the system takes that action, as the process handles it from a person."""
+        req = ActionRequest(
+            request_id=f"deadline-{self._st.case_no}-{step.seq}",
+            actor=Actor(user_id=None, user_name="系统（期限届满）", agency=step.holder, role=Role.operator),
+            action=action,
+            step=step.step,
+            step_seq=step.seq,
+        )
+        await self.on_action(step, req)
 
     async def on_child_adult(self) -> None:
         age = self.process.closes_at_age
@@ -77,24 +102,9 @@ class Oversight(StepMachinery):
 
     async def _escalate(self, step: StepState) -> None:
         level = step.level + 1
-        holder = step.holder
-        county = holder.region_code
-        label = self.label(step.step)
-        title = f"{self._st.case_no}「{label}」{LEVEL_LABELS[level]}"
-        # Each level tells its own audience: the holder, then the supervisors of the agency type that
-        # oversees the holder (domain/oversight.py) in the county, then at the city.
-        if level == 1:
-            note = self.tell(holder, "overdue", title)
-        else:
-            region = county if level == 2 else CITY_CODE
-            note = NotificationSpec(
-                agency_type=overseer_type(holder.agency_type),
-                region_code=region,
-                role=Role.supervisor,
-                kind="escalated",
-                title=title,
-            )
-        notes = [note]
+        rung = self.process.step(step.step).audience[level - 1]
+        text = self._level_label(step, level, rung)
+        notes = [self._audience(step.holder, rung, f"{self._st.case_no}「{self.label(step.step)}」{text}")]
         updated = step.model_copy(update={"level": level})
         await self.record_on_step(
             None,
@@ -102,7 +112,27 @@ class Oversight(StepMachinery):
             "escalated",
             Change(set_steps=[updated], notify=notes),
             payload={"level": level},
-            note=LEVEL_LABELS[level],
+            note=text,
+        )
+
+    def _level_label(self, step: StepState, level: int, rung: Rung) -> str:
+        if rung == DEFAULT_AUDIENCE[level - 1]:
+            return LEVEL_LABELS[level]
+        if rung.scope == Scope.holder:
+            return f"逾期{level}级"
+        return f"逾期{level}级，已报{rung.describe(step.holder.agency_type)}"
+
+    def _audience(self, holder: AgencyRef, rung: Rung, title: str) -> NotificationSpec:
+        """The agencies a rung of the ladder names, around the holder (domain/oversight.py)."""
+        if rung.scope == Scope.holder:
+            return self.tell(holder, "overdue", title)
+        return NotificationSpec(
+            agency_type=rung.audience_type(holder.agency_type),
+            region_code=CITY_CODE if rung.scope == Scope.city else holder.region_code,
+            township=holder.township if rung.scope == Scope.township else None,
+            role=Role.supervisor,
+            kind="escalated",
+            title=title,
         )
 
     # ------------------------------------------------------------------ supervisor actions

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         DeadlineRequest,
         DocumentSpec,
         EventRecord,
+        ExternalParty,
         NotificationSpec,
         PartyGrant,
         StepState,
@@ -360,9 +361,12 @@ class StepMachinery:
         payload: dict[str, Any] | None = None,
         allowance: str | None = None,
         summary: dict[str, Any] | None = None,
+        external: ExternalParty | None = None,
     ) -> StepState:
         """Record the request's action and open `to` on the same track (it may be the same step, with a
-        new deadline). The new holder and co-holders are told; they become parties to the case."""
+        new deadline). The new holder and co-holders are told; they become parties to the case. A step
+        held by a party outside this deployment (`external`) is held here by the agency that records its
+        answer."""
         current = self._open_step(req.step) if req.step else self._st.steps.get("main")
         assert current is not None
         self._check_declared(req, to)
@@ -380,14 +384,16 @@ class StepMachinery:
         if nxt.holder.id != holder.id and summary:
             # The kept agency was switched off and another serves now (new_step): facts naming it follow.
             summary = {k: nxt.holder.name if v == holder.name else v for k, v in summary.items()}
+        nxt.external = external
         holder, co_holders = nxt.holder, nxt.co_holders
         if self._works_on(req, nxt):  # the same agency goes on (accepted → decision): the same person
             nxt.worked_by = req.actor.user_id
         notes = list(notify or [])
         grants = list(parties or [])
         if holder.id != current.holder.id or to != current.step:
+            waiting = f"（等待{external.name}答复）" if external else ""
             for agency in (holder, *(co_holders or [])):
-                notes.append(self.tell(agency, "new_step", f"新的待办：{self.process.step_label(to)}"))
+                notes.append(self.tell(agency, "new_step", f"新的待办：{self.process.step_label(to)}{waiting}"))
         for agency, role in ((holder, "holder"), *((a, "co_holder") for a in co_holders or [])):
             if all(g.agency.id != agency.id for g in grants):
                 grants.append(PartyGrant(agency=agency, role=role))

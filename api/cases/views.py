@@ -43,6 +43,7 @@ def step_json(process: Process, st: StepState) -> dict[str, Any]:
             "region_code": st.holder.region_code,
         },
         "co_holders": [{"id": a.id, "name": a.name} for a in st.co_holders],
+        "external": st.external.model_dump(mode="json") if st.external else None,
         "opened_at": st.opened_at.isoformat(),
         "due_at": d.due_at.isoformat() if d else None,
         "level2_at": d.level2_at.isoformat() if d else None,
