@@ -22,10 +22,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    any_,
     func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, foreign, mapped_column, relationship, remote
 
 JsonDict = dict[str, Any]
 
@@ -181,7 +182,21 @@ class CaseStep(Base):
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     counters: Mapped[JsonDict] = mapped_column(default=dict)
     holder: Mapped[Agency] = relationship(lazy="joined")
+    # The agencies of co_holder_ids (which owns the fact), so that lists and pages name them as the case
+    # page does: one batched query per list, not one per row. Annotated as one-to-many so that a batch
+    # without any co-holder loads empty lists, not None.
+    co_holder_agencies: Mapped[list[Agency]] = relationship(
+        primaryjoin=lambda: foreign(remote(Agency.id)) == any_(CaseStep.co_holder_ids),
+        viewonly=True,
+        lazy="selectin",
+    )
     __table_args__ = (Index("ix_case_steps_holder_type_region", "holder_type", "holder_region"),)
+
+    @property
+    def co_holders(self) -> list[Agency]:
+        """The co-holding agencies in the order the step named them."""
+        order = {agency_id: i for i, agency_id in enumerate(self.co_holder_ids)}
+        return sorted(self.co_holder_agencies, key=lambda a: order[a.id])
 
 
 class CaseParty(Base):

@@ -166,6 +166,7 @@ def step_state_of(row: CaseStep) -> StepState:
         opened_at=row.opened_at,
         base=row.opened_at,
         holder=agency_ref(row.holder),
+        co_holders=[agency_ref(a) for a in row.co_holders],
         deadlines=deadlines,
         level=row.escalation_level,
         counters=dict(row.counters or {}),
