@@ -1,7 +1,9 @@
 """Policy: every deadline and count a process uses, with its default and legal basis.
 
 A deployment changes a number per county through the policy_overrides table; the value is read when a
-step opens, so a change applies to steps opened after it (see activities/deadlines.py).
+step opens, so a change applies to steps opened after it (see activities/cases.py `compute_deadlines`).
+`stalled_after` is read by the stalled list itself (db/policy.py), so a change applies to every open case
+from when it takes effect.
 """
 
 from __future__ import annotations
@@ -57,16 +59,20 @@ class PolicyDefault:
     value: Allowance
     basis: str  # legal basis, or that the number is a reasonable default
     description: str
+    # Decided in SQL against timestamps (db/policy.py), so counted in calendar days or hours only.
+    calendar_only: bool = False
 
 
-def _p(key: str, value: str, description: str, basis: str = "默认值（无法定期限）") -> PolicyDefault:
-    return PolicyDefault(key, Allowance.parse(value), basis, description)
+def _p(
+    key: str, value: str, description: str, basis: str = "默认值（无法定期限）", *, calendar_only: bool = False
+) -> PolicyDefault:
+    return PolicyDefault(key, Allowance.parse(value), basis, description, calendar_only)
 
 
 POLICY_DEFAULTS: dict[str, PolicyDefault] = {
     p.key: p
     for p in [
-        _p("stalled_after", "30d", "无任何进展即视为停滞"),
+        _p("stalled_after", "30d", "无任何进展即视为停滞", calendar_only=True),
         # guardianship intervention (processes.md §1)
         _p("guardianship.admonition", "3WD", "村（居）委会记录劝诫、制止"),
         _p("guardianship.admonition_review", "30d", "劝诫后回访复查"),

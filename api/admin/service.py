@@ -154,6 +154,10 @@ async def set_policy(*, session: AsyncSession, principal: Principal, data: Polic
             "该设置应填写" + ("次数" if default.value.unit == Unit.count else "期限（工作日、天或小时）"),
             field="value",
         )
+    if default.calendar_only and value.unit == Unit.working_days:
+        raise DomainError(
+            "policy_value_invalid", "该设置按自然日或小时计算，请填写天数或小时数（例如 30d）", field="value"
+        )
     row = PolicyOverrideRow(
         key=data.key,
         region_code=data.region_code,
