@@ -16,7 +16,7 @@ from db.models import Case, CaseStep, Child
 from db.policy import calendar_interval, policy_in_force
 from domain.deadlines import StepDeadlines
 from domain.errors import DomainError
-from domain.messages import StepState
+from domain.messages import AgencyRef, StepState
 from domain.oversight import supervision_level
 from domain.policy import Allowance
 
@@ -168,7 +168,7 @@ def step_state_of(row: CaseStep) -> StepState:
         opened_at=row.opened_at,
         base=row.opened_at,
         holder=agency_ref(row.holder),
-        co_holders=[agency_ref(a) for a in row.co_holders],
+        co_holders=[AgencyRef.model_validate(a) for a in row.co_holders],
         deadlines=deadlines,
         level=row.escalation_level,
         counters=dict(row.counters or {}),
