@@ -96,9 +96,16 @@ def _half(amount: int) -> int:
     return max(1, math.ceil(amount / 2))
 
 
-def default_ladder(allowance: Allowance) -> tuple[Allowance, Allowance]:
-    """The offsets of levels 2 and 3 from the deadline: half the allowance (at least one unit; months and
-    years as in the module's docstring), the full one."""
+Ladder = tuple[Allowance, Allowance]  # the offsets of levels 2 and 3 from the deadline
+
+
+def escalation_ladder(allowance: Allowance, own: Ladder | None = None) -> Ladder:
+    """A step's ladder: its own when the process sets one (crisis intervention), else half the step's
+    allowance (at least one unit; months and years as in the module's docstring) and the full one. The one
+    place that decides it: a step's opening (compute_deadlines) and a supervisor's extension
+    (`ladder_request`) both ask here."""
+    if own is not None:
+        return own
     if allowance.unit == Unit.years:
         return Allowance(6 * allowance.amount, Unit.months), allowance
     if allowance.unit == Unit.months and allowance.amount % 2:
@@ -106,6 +113,17 @@ def default_ladder(allowance: Allowance) -> tuple[Allowance, Allowance]:
     if allowance.unit == Unit.months:
         return Allowance(allowance.amount // 2, Unit.months), allowance
     return Allowance(_half(allowance.amount), allowance.unit), allowance
+
+
+def ladder_request(own: Ladder | None, allowance: str | None) -> tuple[str, str] | None:
+    """The ladder of a step whose allowance is known (e.g. "15WD"), as a DeadlineRequest carries it, so that
+    a deadline counted from something else (an extension of "2WD") still escalates on the step's own
+    ladder. None when the step has neither: the computation then takes the allowance it counts."""
+    if own is None:
+        if not allowance:
+            return None
+        own = escalation_ladder(Allowance.parse(allowance))
+    return str(own[0]), str(own[1])
 
 
 def _after(at: datetime, allowance: Allowance, cal: WorkCalendar) -> tuple[datetime, bool]:
@@ -125,12 +143,12 @@ def compute_deadlines(
     allowance: Allowance,
     cal: WorkCalendar,
     *,
-    ladder: tuple[Allowance, Allowance] | None = None,
+    ladder: Ladder | None = None,
 ) -> StepDeadlines:
     if base.tzinfo is None:
         raise ValueError("base must be timezone-aware")
     due, p1 = _after(base, allowance, cal)
-    l2_off, l3_off = ladder or default_ladder(allowance)
+    l2_off, l3_off = escalation_ladder(allowance, ladder)
     level2, p2 = _after(due, l2_off, cal)
     level3, p3 = _after(due, l3_off, cal)
     return StepDeadlines(

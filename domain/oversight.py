@@ -39,6 +39,14 @@ def overseen_types(agency_type: T) -> frozenset[T]:
     return frozenset({t, *(k for k, v in OVERSEER.items() if v == t)})
 
 
+def supervision_level(city: bool, include_overdue: bool = False) -> int:
+    """The escalation level from which a step is on a supervisor's stalled list: level 2 reaches the
+    county's supervisors and level 3 the city's (workflows/oversight.py); all overdue steps on request."""
+    if include_overdue:
+        return 1
+    return 3 if city else 2
+
+
 class Scope(StrEnum):
     """Where the agencies told at an escalation level are, relative to the step's holder."""
 

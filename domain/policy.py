@@ -1,7 +1,9 @@
 """Policy: the deadlines and counts processes use, each with its default and legal basis.
 
 A deployment changes a number per county through the policy_overrides table; the value is read when a
-step opens, so a change applies to steps opened after it (see activities/deadlines.py).
+step opens, so a change applies to steps opened after it (see activities/cases.py `compute_deadlines`).
+`stalled_after` is read by the stalled list itself (db/policy.py), so a change applies to every open case
+from when it takes effect.
 """
 
 from __future__ import annotations
@@ -96,16 +98,22 @@ class PolicyDefault:
     value: Allowance
     basis: str  # legal basis, or that the number is a reasonable default
     description: str
+    # Decided in SQL against timestamps (db/policy.py), so counted in calendar days or hours only.
+    calendar_only: bool = False
 
 
-def policy(key: str, value: str, description: str, basis: str = "默认值（无法定期限）") -> PolicyDefault:
+def policy(
+    key: str, value: str, description: str, basis: str = "默认值（无法定期限）", *, calendar_only: bool = False
+) -> PolicyDefault:
     """A policy default as a process definition declares it: `policy("x.y", "3WD", "...", "legal basis")`."""
-    return PolicyDefault(key, Allowance.parse(value), basis, description)
+    return PolicyDefault(key, Allowance.parse(value), basis, description, calendar_only)
 
 
 # Policies of the shared machinery; each process declares its own in its definition (Process.policies), and
 # the registry (domain/processes) joins them into one table.
-SHARED_POLICIES: tuple[PolicyDefault, ...] = (policy("stalled_after", "30d", "无任何进展即视为停滞"),)
+SHARED_POLICIES: tuple[PolicyDefault, ...] = (
+    policy("stalled_after", "30d", "无任何进展即视为停滞", calendar_only=True),
+)
 
 
 @dataclass(frozen=True)

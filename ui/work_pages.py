@@ -15,6 +15,8 @@ from api.deps import PageUser, SessionDep
 from api.notifications import service as notifications
 from db.models import Case, CaseStep
 from domain.errors import DomainError
+from domain.oversight import supervision_level
+from domain.policy import POLICY_DEFAULTS
 from domain.processes import get_process
 from ui.case_info import summary_items
 from ui.filters import overdue_for, time_left
@@ -118,7 +120,7 @@ async def supervision(
     now = datetime.now(UTC)
     found = await lists.stalled(session=session, principal=user, include_overdue=include_overdue)
     rows = [step_row(r.case, r.step, now, r.reasons) for r in found]
-    threshold = 1 if include_overdue else (3 if user.is_city else 2)
+    threshold = supervision_level(user.is_city, include_overdue)
     summary = holder_summary(rows)
     chosen = to_int(holder)
     if chosen is not None:
@@ -132,6 +134,7 @@ async def supervision(
         holder=chosen,
         include_overdue=include_overdue,
         threshold=threshold,
+        quiet_default=POLICY_DEFAULTS["stalled_after"].value.label(),
     )
 
 
@@ -145,7 +148,7 @@ class HolderLine:
     steps: int = 0
     level2: int = 0
     level3: int = 0
-    quiet: int = 0  # no activity for 30 days, or failing automation, without a level
+    quiet: int = 0  # no activity for the county's stalled_after, or failing automation, without a level
 
 
 def holder_summary(rows: list[StepRow]) -> list[HolderLine]:

@@ -9,7 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain import permissions
-    from domain.deadlines import StepDeadlines, default_ladder
+    from domain.deadlines import StepDeadlines, ladder_request
     from domain.enums import Role
     from domain.errors import DomainError
     from domain.messages import (
@@ -211,16 +211,9 @@ class Oversight(StepMachinery):
         return told
 
     def _step_ladder(self, step: StepState) -> tuple[str, str] | None:
-        """Fix (tests/workflow/test_escalation.py): an extended deadline escalates on the step's own ladder
-        (processes.md: level 2 at deadline + half *the step's* allowance), not on one derived from the
-        extension's amount, which made a short extension escalate to the city within hours."""
-        definition = self.process.step(step.step)
-        if definition.ladder:
-            return str(definition.ladder[0]), str(definition.ladder[1])
-        if not step.allowance:
-            return None
-        level2, level3 = default_ladder(Allowance.parse(step.allowance))
-        return str(level2), str(level3)
+        """An extended deadline escalates on the step's own ladder (processes.md: level 2 at deadline + half
+        *the step's* allowance), not on one derived from the extension's amount."""
+        return ladder_request(self.process.step(step.step).ladder, step.allowance)
 
     def _capped_level(self, level: int, d: StepDeadlines) -> int:
         """After a deadline moves, the level is at most the number of thresholds already passed; the

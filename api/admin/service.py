@@ -16,7 +16,7 @@ from api.audit import audit
 from api.principal import Principal
 from db.models import Case, CaseStep, HolidayDay, HolidayYear, PolicyOverrideRow
 from domain.errors import DomainError
-from domain.policy import Allowance, ValueKind
+from domain.policy import Allowance, Unit, ValueKind
 from domain.processes import POLICY_DEFAULTS
 from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
 from domain.workdays import WorkCalendar
@@ -158,6 +158,10 @@ async def set_policy(*, session: AsyncSession, principal: Principal, data: Polic
     value = Allowance.parse(data.value)
     if value.kind != default.value.kind:
         raise DomainError("policy_value_invalid", "该设置应填写" + VALUE_KIND_HINTS[default.value.kind], field="value")
+    if default.calendar_only and value.unit not in (Unit.days, Unit.hours):
+        raise DomainError(
+            "policy_value_invalid", "该设置按自然日或小时计算，请填写天数或小时数（例如 30d）", field="value"
+        )
     row = PolicyOverrideRow(
         key=data.key,
         region_code=data.region_code,

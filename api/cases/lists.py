@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, any_, func, or_, select
+from sqlalchemy import and_, any_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defaultload
 
 from api.cases.visibility import case_visible, overseen_type_values, scope_regions
 from api.principal import Principal, agency_ref
 from db.models import Case, CaseStep, Child
+from db.policy import calendar_interval, policy_in_force
 from domain.deadlines import StepDeadlines
 from domain.errors import DomainError
-from domain.messages import StepState
-from domain.processes import POLICY_DEFAULTS
+from domain.messages import AgencyRef, StepState
+from domain.oversight import supervision_level
+from domain.policy import Allowance
 
 # Lists show the child's name, never the guardians: loading them for every row cost more than the query
 # (bench/lists.py). raiseload makes a template that starts using them fail loudly instead of lazily.
@@ -105,10 +107,12 @@ class StalledRow:
 async def stalled(*, session: AsyncSession, principal: Principal, include_overdue: bool = False) -> list[StalledRow]:
     """A supervisor's overdue and stalled list: steps held by agencies they oversee in their scope
     that reached their level (2 for a county supervisor, 3 for the city's; 1 with include_overdue), or
-    whose case has had no activity for `stalled_after`, or whose automation is failing."""
+    whose case has had no activity for the `stalled_after` in force in its county, or whose automation
+    is failing."""
     if not principal.is_supervisor:
         raise DomainError("not_permitted", "只有督导可以查看逾期和停滞案件")
-    threshold = 1 if include_overdue else (3 if principal.is_city else 2)
+    now = datetime.now(UTC)
+    threshold = supervision_level(principal.is_city, include_overdue)
     types = overseen_type_values(principal)
     # A supervisor in a local agency (a committee, a school) watches their own agency's steps.
     held = (
@@ -116,30 +120,28 @@ async def stalled(*, session: AsyncSession, principal: Principal, include_overdu
         if types
         else CaseStep.holder_agency_id == principal.agency.id
     )
-    quiet = POLICY_DEFAULTS["stalled_after"].value.amount
-    quiet_since = datetime.now(UTC) - timedelta(days=quiet)
+    # Each case's own county decides how long is too quiet: one lateral lookup per row, same query.
+    quiet_after = select(policy_in_force("stalled_after", Case.county, now).label("value")).lateral("quiet_after")
+    quiet = Case.last_activity_at < now - calendar_interval(quiet_after.c.value)
     rows = await session.execute(
-        select(Case, CaseStep)
+        select(Case, CaseStep, quiet_after.c.value, quiet)
         .options(LIST_ROW)
         .join(CaseStep, CaseStep.case_id == Case.id)
+        .join(quiet_after, true())
         .where(
             Case.status == "open",
             held,
-            or_(
-                CaseStep.escalation_level >= threshold,
-                Case.last_activity_at < quiet_since,
-                Case.automation_error.is_not(None),
-            ),
+            or_(CaseStep.escalation_level >= threshold, quiet, Case.automation_error.is_not(None)),
         )
         .order_by(CaseStep.escalation_level.desc(), CaseStep.due_at.asc().nulls_last())
     )
     out = []
-    for case, step in rows:
+    for case, step, quiet_value, is_quiet in rows:
         reasons = []
         if step.escalation_level >= 1:
             reasons.append(f"逾期（{step.escalation_level}级）")
-        if case.last_activity_at < quiet_since:
-            reasons.append(f"{quiet}天无进展")
+        if is_quiet:
+            reasons.append(f"{Allowance.parse(quiet_value).label()}无进展")
         if case.automation_error:
             reasons.append("系统处理异常")
         out.append(StalledRow(case, step, reasons))
@@ -166,6 +168,7 @@ def step_state_of(row: CaseStep) -> StepState:
         opened_at=row.opened_at,
         base=row.opened_at,
         holder=agency_ref(row.holder),
+        co_holders=[AgencyRef.model_validate(a) for a in row.co_holders],
         deadlines=deadlines,
         level=row.escalation_level,
         counters=dict(row.counters or {}),

@@ -226,6 +226,41 @@ async def test_persuasion_by_the_township_and_a_hand_over_between_counties(live:
     assert (await live.http.get(f"/api/v1/cases/{follow_on}", headers=auth(edu))).status_code == 404
 
 
+async def test_the_inbox_and_the_lists_name_the_co_holders_as_the_case_page_does(live: Live) -> None:
+    school = await make_token(live.db, "luzhou-school1")
+    case_no = (await live.http.post("/api/v1/cases", json=await report_body(live), headers=auth(school))).json()[
+        "case_no"
+    ]
+    r = await act(
+        live,
+        school,
+        case_no,
+        "school_contact",
+        "not_returned",
+        contacted_on=today_iso(),
+        visited_on=today_iso(),
+        family_says="孩子不愿上学",
+    )
+    assert r.status_code == 200, r.text
+    town = await make_token(live.db, "luzhou-town1")
+    page = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(town))).json()
+    assert page["live"] is True
+    team = page["steps"][0]["co_holders"]
+    assert [a["name"] for a in team] == ["潞州区东街街道城北社区居民委员会", "潞州区东街街道办事处"]
+
+    # The township helps on the step: its 我的待办 shows the case, with the bureau and the whole team.
+    inbox = (await live.http.get("/api/v1/inbox", headers=auth(town))).json()["items"]
+    assert [(i["case_no"], i["step"]["step"], i["step"]["holder"]["name"]) for i in inbox] == [
+        (case_no, "joint_persuasion", "潞州区教育局")
+    ]
+    assert inbox[0]["step"]["co_holders"] == team
+    listed = (await live.http.get("/api/v1/cases", headers=auth(town))).json()["items"]
+    assert [(c["case_no"], c["steps"][0]["co_holders"]) for c in listed] == [(case_no, team)]
+    bureau = await make_token(live.db, "luzhou-edu")
+    inbox = (await live.http.get("/api/v1/inbox", headers=auth(bureau))).json()["items"]
+    assert [(i["case_no"], i["step"]["co_holders"]) for i in inbox] == [(case_no, team)]
+
+
 async def test_monthly_report_for_the_county_supervisor(live: Live) -> None:
     school = await make_token(live.db, "luzhou-school1")
     for child in ("王小明", "李娜"):

@@ -7,12 +7,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import literal, select, update
 
-from db.models import Agency, Case, CaseStep
+from db.models import Agency, Case, CaseStep, PolicyOverrideRow
+from db.policy import policy_in_force
+from domain.policy import Allowance, PolicyOverride, resolve_policy
+from domain.regions import CHANGZHI_COUNTIES
 from domain.workdays import WorkCalendar
 from tests.api.test_cases_api import auth, start_body
-from tests.conftest import Live, make_token
+from tests.conftest import Db, Live, make_token
 from tests.support import today_iso, wait_for
 
 
@@ -80,6 +83,93 @@ async def test_quiet_case_shows_as_stalled(live: Live) -> None:
     assert [(i["case_no"], i["reasons"]) for i in items] == [(case_no, ["30天无进展"])]
     other = await make_token(live.db, "shangdang-civil-sup")
     assert (await live.http.get("/api/v1/stalled", headers=auth(other))).json()["items"] == []
+
+
+async def quiet_for(live: Live, reporter: str, child: str, days: int) -> str:
+    """A guardianship case on which nothing has happened for `days` days."""
+    token = await make_token(live.db, reporter)
+    r = await live.http.post("/api/v1/cases", json=await start_body(live, child=child), headers=auth(token))
+    assert r.status_code == 201, r.text
+    case_no = r.json()["case_no"]
+    async with live.db.sf() as s, s.begin():
+        await s.execute(
+            update(Case)
+            .where(Case.case_no == case_no)
+            .values(last_activity_at=datetime.now(UTC) - timedelta(days=days))
+        )
+    return case_no
+
+
+async def test_a_county_or_city_stalled_after_decides_when_a_case_is_quiet(live: Live) -> None:
+    luzhou = await quiet_for(live, "luzhou-vc1", "王小明", 12)
+    shangdang = await quiet_for(live, "shangdang-vc1", "赵雨涵", 12)
+    xiangyuan = await quiet_for(live, "xiangyuan-vc1", "刘子轩", 12)
+    admin = await make_token(live.db, "admin")
+    city_sup = await make_token(live.db, "city-civil-sup")
+
+    async def policy(region: str, value: str, effective_from: datetime) -> None:
+        body = {
+            "key": "stalled_after",
+            "region_code": region,
+            "value": value,
+            "effective_from": effective_from.isoformat(),
+        }
+        r = await live.http.post("/api/v1/admin/policy", json=body, headers=auth(admin))
+        assert r.status_code == 201, r.text
+
+    async def stalled(token: str) -> dict[str, list[str]]:
+        items = (await live.http.get("/api/v1/stalled", headers=auth(token))).json()["items"]
+        return {i["case_no"]: i["reasons"] for i in items}
+
+    assert await stalled(city_sup) == {}  # 12 days is not the default's 30
+    now = datetime.now(UTC)
+    await policy("140403", "10d", now - timedelta(hours=1))
+    await policy("140404", "5d", now + timedelta(days=1))  # not yet in force
+    assert await stalled(city_sup) == {luzhou: ["10天无进展"]}
+    assert await stalled(await make_token(live.db, "luzhou-civil-sup")) == {luzhou: ["10天无进展"]}
+    assert await stalled(await make_token(live.db, "shangdang-civil-sup")) == {}
+
+    # The city's value applies to every county without its own; 潞州区 keeps its own.
+    await policy("140400", "11d", now - timedelta(hours=1))
+    assert await stalled(city_sup) == {
+        luzhou: ["10天无进展"],
+        shangdang: ["11天无进展"],
+        xiangyuan: ["11天无进展"],
+    }
+
+    # Decided in SQL against timestamps, the value is in calendar days or hours, never working days.
+    body = {"key": "stalled_after", "region_code": "140403", "value": "8WD"}
+    r = await live.http.post("/api/v1/admin/policy", json=body, headers=auth(admin))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "policy_value_invalid"
+    assert await stalled(city_sup) == {
+        luzhou: ["10天无进展"],
+        shangdang: ["11天无进展"],
+        xiangyuan: ["11天无进展"],
+    }
+
+
+async def test_the_sql_policy_in_force_agrees_with_resolve_policy(db: Db) -> None:
+    """db/policy.py and domain/policy.py state one rule; every county, at times around each override."""
+    t0 = datetime(2026, 6, 1, tzinfo=UTC)
+    rows = [
+        ("stalled_after", "140403", "10d", t0),
+        ("stalled_after", "140403", "12d", t0 + timedelta(days=10)),
+        ("stalled_after", "140400", "20d", t0 + timedelta(days=5)),
+        ("stalled_after", "140404", "48h", t0 + timedelta(days=20)),
+        ("guardianship.admonition", "140405", "5WD", t0),  # another key changes nothing
+    ]
+    async with db.sf() as s, s.begin():
+        s.add_all(PolicyOverrideRow(key=k, region_code=r, value=v, effective_from=at) for k, r, v, at in rows)
+    overrides = [PolicyOverride(k, r, Allowance.parse(v), at) for k, r, v, at in rows]
+    checked = 0
+    async with db.sf() as s:
+        for county in CHANGZHI_COUNTIES:
+            for days in (-1, 0, 3, 5, 10, 15, 20, 30):
+                at = t0 + timedelta(days=days)
+                got = (await s.execute(select(policy_in_force("stalled_after", literal(county), at)))).scalar_one()
+                assert got == str(resolve_policy("stalled_after", county, overrides, at)), (county, at)
+                checked += 1
+    assert checked == len(CHANGZHI_COUNTIES) * 8
 
 
 async def test_failing_automation_shows_and_the_action_is_not_lost(live: Live) -> None:

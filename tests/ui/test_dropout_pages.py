@@ -33,6 +33,8 @@ from ui.report_pages import report_table
 from ui.start_pages import start_fields_for
 
 DROPOUT = "dropout_return"
+# The 双线 team on 王小明's joint persuasion, as a list or inbox row names it.
+TEAM = "协办单位：</span>潞州区东街街道城北社区居民委员会、潞州区东街街道办事处"
 
 
 def today() -> date:
@@ -184,6 +186,13 @@ async def test_school_reports_the_team_persuades_the_bureau_orders(live: Live) -
     async with browser(live, "luzhou-town1") as town:
         inbox = await town.get("/inbox")
         assert case_no in inbox.text and "联合劝返" in inbox.text and "协办" in inbox.text
+        # The row names the holder and the whole team, as the case page does.
+        row = re.search(rf"<tr[^>]*>\s*<td><a href=\"/cases/{case_no}\">.*?</tr>", inbox.text, re.S)
+        assert row, "the case is not in the township's inbox"
+        assert "承办单位：</span>潞州区教育局" in row.group(0)
+        assert TEAM in row.group(0)
+        listed = await town.get("/cases")
+        assert case_no in listed.text and TEAM in listed.text
         page = await act(
             town,
             case_url,

@@ -14,7 +14,7 @@ from domain.deadlines import (
     cadence,
     compute_deadlines,
     date_after,
-    default_ladder,
+    escalation_ladder,
     first_of_next_month,
     start_of_next_month,
 )
@@ -132,9 +132,9 @@ def test_from_the_month_after_approval_and_until_the_month_after_the_18th_birthd
 
 
 def test_the_ladder_of_a_3_month_allowance_escalates_after_one_and_a_half_months() -> None:
-    assert default_ladder(Allowance.parse("3M")) == (Allowance(45, Unit.days), Allowance(3, Unit.months))
-    assert default_ladder(Allowance.parse("1M")) == (Allowance(15, Unit.days), Allowance(1, Unit.months))
-    assert default_ladder(Allowance.parse("6M")) == (Allowance(3, Unit.months), Allowance(6, Unit.months))
+    assert escalation_ladder(Allowance.parse("3M")) == (Allowance(45, Unit.days), Allowance(3, Unit.months))
+    assert escalation_ladder(Allowance.parse("1M")) == (Allowance(15, Unit.days), Allowance(1, Unit.months))
+    assert escalation_ladder(Allowance.parse("6M")) == (Allowance(3, Unit.months), Allowance(6, Unit.months))
     d = deadlines(sh(2026, 1, 31, 10, 0, 0), "3M")
     assert d.due_at == datetime(2026, 4, 30, 15, 59, 59, tzinfo=UTC)  # 31 January + 3 months
     assert d.level2_at == datetime(2026, 6, 14, 15, 59, 59, tzinfo=UTC)  # + 45 days: county supervisor
@@ -144,8 +144,8 @@ def test_the_ladder_of_a_3_month_allowance_escalates_after_one_and_a_half_months
 
 
 def test_the_ladder_of_a_yearly_allowance_escalates_after_half_a_year() -> None:
-    assert default_ladder(Allowance.parse("1y")) == (Allowance(6, Unit.months), Allowance(1, Unit.years))
-    assert default_ladder(Allowance.parse("2y")) == (Allowance(12, Unit.months), Allowance(2, Unit.years))
+    assert escalation_ladder(Allowance.parse("1y")) == (Allowance(6, Unit.months), Allowance(1, Unit.years))
+    assert escalation_ladder(Allowance.parse("2y")) == (Allowance(12, Unit.months), Allowance(2, Unit.years))
     d = deadlines(datetime(2026, 3, 31, 2, 0, 0, tzinfo=UTC), "1y")  # 10:00 in Changzhi
     assert d.due_at == datetime(2027, 3, 31, 15, 59, 59, tzinfo=UTC)
     assert d.level2_at == datetime(2027, 9, 30, 15, 59, 59, tzinfo=UTC)  # 31 September does not exist
