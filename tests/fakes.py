@@ -32,6 +32,7 @@ from temporalio.worker import Worker
 from api.cases.service import send
 from domain.deadlines import compute_deadlines, local_date
 from domain.enums import AgencyType, Role
+from domain.errors import DomainError
 from domain.ids import case_number, workflow_id
 from domain.messages import (
     ActionRequest,
@@ -89,6 +90,7 @@ AGENCIES: dict[str, AgencyRef] = {
     "sd-vc": _a(21, "韩店村委会", T.village_committee, SHANGDANG, "韩店街道"),
     "sd-edu": _a(22, "上党区教育局", T.education_bureau, SHANGDANG),
     "sd-town": _a(23, "韩店街道办事处", T.township, SHANGDANG, "韩店街道"),
+    "sd-school": _a(24, "上党区韩店小学", T.school, SHANGDANG, "韩店街道"),
     "city-civil": _a(31, "长治市民政局", T.civil_affairs, CITY_CODE),
     "city-police": _a(32, "长治市公安局", T.police, CITY_CODE),
     "city-edu": _a(33, "长治市教育局", T.education_bureau, CITY_CODE),
@@ -127,6 +129,7 @@ class Fakes:
     inactive: set[int] = field(default_factory=set)  # agency ids switched off
     follow_ons: dict[str, str] = field(default_factory=dict)  # origin case → linked case
     numbers: int = 0
+    failures: list[str] = field(default_factory=list)  # what an activity could not do (it retries for ever)
 
     def calendar(self) -> WorkCalendar:
         return WorkCalendar(self.schedules)
@@ -171,6 +174,7 @@ class Fakes:
             found.sort(key=lambda a: (a.id != q.prefer_id, (a.township or "") != (q.township or "")))
             if found:
                 return found[0]
+        self.failures.append(f"resolve_agency: no {q.agency_type.value} in {q.region_code}")
         raise ApplicationError(f"no active {q.agency_type.value} agency serves region {q.region_code}")
 
     @activity.defn(name=names.ACTIVE_AGENCIES)
@@ -254,6 +258,8 @@ async def start_fake_env(runtime: Runtime | None = None) -> AsyncIterator[FakeEn
 
 
 Path = tuple[str, str | None, str | None, str | None]
+# An answer takes milliseconds here; one that does not come is a stuck case (e.g. an agency missing).
+WAIT_SECONDS = 5.0
 
 
 class FakeCase:
@@ -320,7 +326,12 @@ class FakeCase:
             payload=payload or {},
             **kw,
         )
-        return await send(self.f.client, self.no, req)
+        try:
+            return await send(self.f.client, self.no, req, wait_seconds=WAIT_SECONDS)
+        except DomainError as e:
+            if e.code == "unavailable":  # the case is stuck: say why rather than only that it is
+                raise AssertionError(f"{self.no} did not answer {action}: {self.f.fakes.failures}") from None
+            raise
 
     async def supervise(self, actor: Actor, kind: str, step: str, **kw: Any) -> ActionResult:
         return await self.act(actor, kind, step=step, supervisor=kind, **kw)
