@@ -9,9 +9,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from domain.deadlines import end_of_local_day, local_date
+from domain.deadlines import compute_deadlines, end_of_local_day, local_date
 from domain.errors import DomainError
-from domain.workdays import WorkCalendar
+from domain.policy import Allowance, Unit
+from domain.workdays import WorkCalendar, YearSchedule
 from tests.fakes import FakeCase, FakeEnv, agency, holders, op, sup
 from tests.support import dropout_facts, form
 
@@ -309,3 +310,36 @@ async def test_the_case_closes_when_the_pupil_turns_17(fake_env: FakeEnv) -> Non
     await c.sleep(timedelta(days=6))
     last = (await c.wait_closed())[-1]
     assert (last.kind, last.closed_outcome, local_date(last.at)) == ("closed", "aged_out", turns_17)
+
+
+# ---------------------------------------------------------------------------- a year's holidays published
+
+
+async def test_provisional_deadlines_become_exact_when_the_year_is_loaded(fake_env: FakeEnv) -> None:
+    """Persuasion opened in late December runs into a year whose holidays are not known: its deadline is
+    provisional until an admin loads the schedule, and the calendar update makes it exact."""
+    now = await fake_env.env.get_current_time()
+    year = local_date(now).year
+    while CAL.is_exact(year):
+        year += 1  # the first year the calendar does not know
+    if CAL.is_exact(year - 1):
+        await fake_env.env.sleep(max(end_of_local_day(date(year - 1, 12, 20)) - now, timedelta(0)))
+    c = await open_case(fake_env)
+    await to_persuasion(c)
+    before = await c.step()
+    assert before.deadlines.provisional
+
+    off = frozenset(date(year, 1, d) for d in range(1, 16))  # a made-up fortnight off
+    fake_env.fakes.schedules[year] = YearSchedule(year, holidays=off)
+    handle = await fake_env.client.start_workflow(
+        "calendar_update", year, id=f"calendar-{year}", task_queue=fake_env.tq, result_type=int
+    )
+    assert await handle.result() == 1  # one case held a provisional deadline
+    ev = (await c.wait_seq(before.seq + 1))[-1]
+    assert (ev.kind, ev.from_step, ev.payload["provisional"]) == ("deadline_confirmed", "joint_persuasion", False)
+    after = await c.step()
+    assert after.deadlines == compute_deadlines(
+        before.base, Allowance(15, Unit.working_days), fake_env.fakes.calendar()
+    )
+    assert after.deadlines.due_at > before.deadlines.due_at and not after.deadlines.provisional
+    assert after.seq == before.seq  # the same step: forms already open stay valid

@@ -329,6 +329,26 @@ async def test_escalation_levels_reach_the_holder_then_county_then_city(
     assert events[-1].notifications[0].title == f"{c.no}「{label}」严重逾期，已报市级督导"
 
 
+async def test_a_backdated_report_escalates_level_by_level_at_once(fake_env: FakeEnv) -> None:
+    """Entered 20 days late (补录), the first step is past all three thresholds: each level is recorded and
+    its audience told, in order, without waiting."""
+    reported = await fake_env.env.get_current_time() - timedelta(days=20)
+    c = await FakeCase.open(fake_env, "guardianship", op("vc1"), "admonition", FACTS, reported_at=reported)
+    events = await c.wait_seq(4)
+    first = events[0].set_steps[0]
+    assert (first.base, first.level, first.deadlines.due_at) == (reported, 0, wd_end(reported, 3))
+    assert [(e.kind, e.payload.get("level")) for e in events[1:]] == [
+        ("escalated", 1),
+        ("escalated", 2),
+        ("escalated", 3),
+    ]
+    assert [w for _, w, k in c.told() if k in ("overdue", "escalated")] == [
+        "vc1",
+        "civil_affairs@140403:supervisor",
+        "civil_affairs@140400:supervisor",
+    ]
+
+
 async def test_a_supervisors_urge_extension_and_reassignment(fake_env: FakeEnv) -> None:
     c = await open_admonition(fake_env)
     first = await c.step()
