@@ -257,7 +257,7 @@ async def start_fake_env(runtime: Runtime | None = None) -> AsyncIterator[FakeEn
         await env.shutdown()
 
 
-Path = tuple[str, str | None, str | None, str | None]
+Move = tuple[str, str | None, str | None, str | None]  # (kind, action, from step, to step)
 # An answer takes milliseconds here; one that does not come is a stuck case (e.g. an agency missing).
 WAIT_SECONDS = 5.0
 
@@ -351,7 +351,7 @@ class FakeCase:
     def events(self) -> list[EventRecord]:
         return self.f.fakes.case_events(self.no)
 
-    def path(self) -> list[Path]:
+    def path(self) -> list[Move]:
         """(kind, action, from step, to step) of each recorded event: what the timeline shows."""
         return [(e.kind, e.action, e.from_step, e.to_step) for e in self.events()]
 
