@@ -42,7 +42,8 @@ def speed_marker(item: pytest.Item) -> str:
     """live: PostgreSQL or the dev server; workflow: workflow code on the time-skipping server with fake
     activities, or replayed from saved histories; unit: everything else (pure Python)."""
     names = set(getattr(item, "fixturenames", ()))
-    folders = Path(str(item.path)).relative_to(Path(__file__).parent).parts[:-1]
+    here = Path(__file__).parent
+    folders = item.path.relative_to(here).parts[:-1] if item.path.is_relative_to(here) else ()
     if names & LIVE_FIXTURES or any(f in folders for f in LIVE_FOLDERS):
         return "live"
     if names & WORKFLOW_FIXTURES or any(f in folders for f in WORKFLOW_FOLDERS):
