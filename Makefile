@@ -1,12 +1,13 @@
-# `make run` starts the whole system on embedded defaults; `make test` runs every test.
-# Both create .venv when it is missing and install the project into it.
+# `make run` starts the whole system on embedded defaults; `make test` runs every test; `make test-fast`
+# the tests that need no PostgreSQL and no Temporal dev server (unit, workflow: under 30 s).
+# Each creates .venv when it is missing and installs the project into it.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean-var
+.PHONY: run test test-fast lint clean-var
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +20,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q --junitxml=var/junit.xml $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not live" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

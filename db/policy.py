@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Integer, case, cast, func, or_, select
 
 from db.models import PolicyOverrideRow
-from domain.policy import POLICY_DEFAULTS, Unit
+from domain.policy import Unit
+from domain.processes import POLICY_DEFAULTS
 
 
 def policy_in_force(key: str, county: ColumnElement[str], at: datetime) -> ColumnElement[str]:

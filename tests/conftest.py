@@ -32,6 +32,36 @@ TEMPLATE = "referrals_template"
 # A workflow that moves a case where the action does not declare fails the test (domain/process.py).
 definitions.STRICT_TRANSITIONS = True
 
+# Fixtures that start (or need) PostgreSQL or the Temporal dev server; a test using any of them, directly
+# or through another fixture, is `live`. Tests under tests/e2e run `referrals dev` itself.
+LIVE_FIXTURES = frozenset({"pg_server_url", "template_db", "db", "dev_env", "live", "wf", "fresh_wf", "dev_wf"})
+LIVE_FOLDERS = ("e2e",)
+# Fixtures of workflow code run without a database: the time-skipping server, or fake activities.
+WORKFLOW_FIXTURES = frozenset({"ts_env", "fake_env"})
+WORKFLOW_FOLDERS = ("replay",)
+SPEED_MARKERS = ("unit", "workflow", "live")
+
+
+def speed_marker(item: pytest.Item) -> str:
+    """live: PostgreSQL or the dev server; workflow: workflow code on the time-skipping server with fake
+    activities, or replayed from saved histories; unit: everything else (pure Python)."""
+    names = set(getattr(item, "fixturenames", ()))
+    here = Path(__file__).parent
+    folders = item.path.relative_to(here).parts[:-1] if item.path.is_relative_to(here) else ()
+    if names & LIVE_FIXTURES or any(f in folders for f in LIVE_FOLDERS):
+        return "live"
+    if names & WORKFLOW_FIXTURES or any(f in folders for f in WORKFLOW_FOLDERS):
+        return "workflow"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test gets exactly one of the markers unit, workflow, live (`make test-fast` runs the first
+    two); one set by hand wins."""
+    for item in items:
+        if not any(item.get_closest_marker(m) for m in SPEED_MARKERS):
+            item.add_marker(speed_marker(item))
+
 
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:

@@ -16,8 +16,7 @@ from api.notifications import service as notifications
 from db.models import Case, CaseStep
 from domain.errors import DomainError
 from domain.oversight import supervision_level
-from domain.policy import POLICY_DEFAULTS
-from domain.processes import get_process
+from domain.processes import POLICY_DEFAULTS, get_process
 from ui.case_info import summary_items
 from ui.filters import overdue_for, time_left
 from ui.forms import read_form, to_int

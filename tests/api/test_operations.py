@@ -12,6 +12,7 @@ from sqlalchemy import literal, select, update
 from db.models import Agency, Case, CaseStep, PolicyOverrideRow
 from db.policy import policy_in_force
 from domain.policy import Allowance, PolicyOverride, resolve_policy
+from domain.processes import policy_default
 from domain.regions import CHANGZHI_COUNTIES
 from domain.workdays import WorkCalendar
 from tests.api.test_cases_api import auth, start_body
@@ -167,7 +168,7 @@ async def test_the_sql_policy_in_force_agrees_with_resolve_policy(db: Db) -> Non
             for days in (-1, 0, 3, 5, 10, 15, 20, 30):
                 at = t0 + timedelta(days=days)
                 got = (await s.execute(select(policy_in_force("stalled_after", literal(county), at)))).scalar_one()
-                assert got == str(resolve_policy("stalled_after", county, overrides, at)), (county, at)
+                assert got == str(resolve_policy(policy_default("stalled_after"), county, overrides, at)), (county, at)
                 checked += 1
     assert checked == len(CHANGZHI_COUNTIES) * 8
 

@@ -11,6 +11,7 @@ from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import Db, quiet_runtime
+from tests.fakes import FakeEnv, start_fake_env
 from worker.binaries import temporal_test_server
 from worker.client import build_worker
 
@@ -51,3 +52,11 @@ async def fresh_wf(db: Db, quiet: Runtime) -> AsyncIterator[Wf]:
             yield Wf(env, env.client, tq, db)
     finally:
         await env.shutdown()
+
+
+@pytest.fixture
+async def fake_env(quiet: Runtime) -> AsyncIterator[FakeEnv]:
+    """The real workflows with in-memory fake activities (tests/fakes.py) on a time-skipping server of
+    their own: no database, each test's clock starting at real time."""
+    async with start_fake_env(quiet) as env:
+        yield env

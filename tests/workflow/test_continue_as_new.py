@@ -467,6 +467,7 @@ async def _run_changed(c: CaseDriver, first: str) -> bool:
     return (await c.handle().describe()).run_id != first
 
 
+@pytest.mark.workflow  # a replay: no server
 async def test_a_run_longer_than_the_limit_before_the_limit_existed_replays(monkeypatch):
     """A case whose run grew past the limit on the code before the limit (no patch marker in its history)
     keeps its old path on replay rather than failing as nondeterministic: here a saved 177-event history
