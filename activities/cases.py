@@ -292,7 +292,7 @@ class CaseActivities:
         """Reserves the linked case's number, the next of the process's count in the new county (once per
         origin case: a retry gets the same number), and moves the child's residence in the registry to the
         new county."""
-        key = f"follow-on:{req.origin_case_no}"
+        key = req.key or f"follow-on:{req.origin_case_no}"
         async with transaction(self.sf) as s:
             existing = (
                 await s.execute(

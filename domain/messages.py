@@ -257,3 +257,5 @@ class FollowOnRequest(BaseModel):
     agency_id: int  # the agency that takes the case on
     county: str
     child_id: int
+    # Reserves one number per key (a retry gets the same); None: one per origin case (a hand-over's).
+    key: str | None = None

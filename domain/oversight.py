@@ -74,6 +74,8 @@ class Rung:
         if self.scope == Scope.holder:
             return "承办单位"
         t = self.audience_type(holder_type)
+        if self.scope == Scope.township and t == T.township:
+            return "乡镇（街道）儿童督导员"
         return f"{SCOPE_LABELS[self.scope]}{AGENCY_TYPE_LABELS[t]}"
 
 

@@ -52,8 +52,8 @@ from domain.messages import (
     NotificationSpec,
     StepState,
 )
-from domain.policy import Allowance, PolicyOverride, Unit, resolve_policy
-from domain.process import clean_payload
+from domain.policy import Allowance, PolicyDefault, PolicyOverride, Unit, resolve_policy
+from domain.process import Process, clean_payload
 from domain.processes import get_process, policy_default
 from domain.regions import CITY_CODE
 from domain.workdays import WorkCalendar, YearSchedule
@@ -96,6 +96,20 @@ AGENCIES: dict[str, AgencyRef] = {
     "city-edu": _a(33, "长治市教育局", T.education_bureau, CITY_CODE),
 }
 BY_ID: dict[int, str] = {a.id: key for key, a in AGENCIES.items()}
+
+
+# Processes of the tests only (tests/sample_process.py), beside the registry's.
+TEST_PROCESSES: dict[str, Process] = {}
+
+
+def definition(name: str) -> Process:
+    return TEST_PROCESSES.get(name) or get_process(name)
+
+
+def default_of(key: str) -> PolicyDefault:
+    """A policy's default: a test process's own, else the registry's."""
+    own = {p.key: p for proc in TEST_PROCESSES.values() for p in proc.policies}
+    return own.get(key) or policy_default(key)
 
 
 def agency(key: str) -> AgencyRef:
@@ -153,7 +167,7 @@ class Fakes:
             allowance = Allowance.parse(req.allowance)
         else:
             assert req.policy_key
-            allowance = resolve_policy(policy_default(req.policy_key), req.county, self.overrides, req.at)
+            allowance = resolve_policy(default_of(req.policy_key), req.county, self.overrides, req.at)
         if allowance.unit == Unit.count:
             return DeadlineAnswer(allowance=str(allowance), deadlines=None)
         ladder = (Allowance.parse(req.ladder[0]), Allowance.parse(req.ladder[1])) if req.ladder else None
@@ -191,7 +205,7 @@ class Fakes:
     @activity.defn(name=names.OPEN_FOLLOW_ON)
     async def open_follow_on(self, req: FollowOnRequest) -> str:
         if req.origin_case_no not in self.follow_ons:
-            code = get_process(req.process).code
+            code = definition(req.process).code
             self.follow_ons[req.origin_case_no] = self.next_case_no(code, req.county, datetime.now(UTC))
         return self.follow_ons[req.origin_case_no]
 
@@ -240,9 +254,9 @@ class FakeEnv:
 
 
 @asynccontextmanager
-async def start_fake_env(runtime: Runtime | None = None) -> AsyncIterator[FakeEnv]:
+async def start_fake_env(runtime: Runtime | None = None, extra: Iterable[type] = ()) -> AsyncIterator[FakeEnv]:
     """A time-skipping server of its own (its clock starts at real time) and a worker running the real
-    workflows with the fake activities on a unique task queue."""
+    workflows (and `extra` ones of the tests) with the fake activities on a unique task queue."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server(), runtime=runtime
     )
@@ -250,7 +264,11 @@ async def start_fake_env(runtime: Runtime | None = None) -> AsyncIterator[FakeEn
         fakes = Fakes()
         tq = f"fast-{uuid.uuid4().hex[:8]}"
         async with Worker(
-            env.client, task_queue=tq, workflows=ALL_WORKFLOWS, activities=fakes.all(), workflow_runner=SANDBOX
+            env.client,
+            task_queue=tq,
+            workflows=[*ALL_WORKFLOWS, *extra],
+            activities=fakes.all(),
+            workflow_runner=SANDBOX,
         ):
             yield FakeEnv(env, env.client, tq, fakes)
     finally:
@@ -282,9 +300,9 @@ class FakeCase:
         village_committee: str | None = None,
         reported_at: datetime | None = None,
     ) -> FakeCase:
-        definition = get_process(process)
+        defined = definition(process)
         now = await f.env.get_current_time()
-        case_no = f.fakes.next_case_no(definition.code, LUZHOU, now)
+        case_no = f.fakes.next_case_no(defined.code, LUZHOU, now)
         start = CaseStart(
             case_no=case_no,
             process=process,
@@ -292,7 +310,7 @@ class FakeCase:
             child=child(born),
             county=LUZHOU,
             starter=starter,
-            facts=clean_payload(definition.start_fields, facts, today=local_date(now)),
+            facts=clean_payload(defined.start_fields, facts, today=local_date(now)),
             village_committee=AGENCIES[village_committee] if village_committee else None,
             reported_at=reported_at,
         )
@@ -315,7 +333,7 @@ class FakeCase:
         other ActionRequest fields (supervisor, reason, extend_by, new_holder, step_seq, request_id)."""
         if step == "":
             state = await self.view()
-            offering = [s.step for s in state.steps.values() if get_process(state.process).step(s.step).action(action)]
+            offering = [s.step for s in state.steps.values() if definition(state.process).step(s.step).action(action)]
             assert len(offering) == 1, f"{action}: open steps {offering}"
             step = offering[0]
         req = ActionRequest(

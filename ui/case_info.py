@@ -54,6 +54,8 @@ def linked_cases(facts: dict[str, Any], events: Iterable[TimelineEvent]) -> list
     out = []
     if facts.get("follows"):
         out.append(CaseLink("由原案件移交而来", str(facts["follows"])))
+    if facts.get("linked_from"):
+        out.append(CaseLink("由关联案件转来", str(facts["linked_from"])))
     for e in events:
         payload = e.payload or {}
         out += [CaseLink(label, str(payload[key])) for key, label in LINK_LABELS.items() if payload.get(key)]

@@ -14,7 +14,7 @@ from ui.filters import allowance_label, fmt_dt
 # Facts the shared machinery adds to events (a process's own are in its definition: payload_labels).
 MACHINERY_LABELS = (PayloadLabel("external", "迁入地在本市以外"),)
 # Payload keys naming another case (shown as a link where the reader may open it).
-LINK_LABELS = {"follow_on": "迁入地继续办理的案件"}
+LINK_LABELS = {"follow_on": "迁入地继续办理的案件", "linked_case": "由此开立的关联案件"}
 
 
 def _extra_details(process: Process, payload: dict[str, Any]) -> list[tuple[str, str]]:
@@ -89,6 +89,8 @@ def event_what(process: Process, e: TimelineEvent) -> str:
             return f"期限已确定（{fmt_dt(p.get('old_due_at'))} → {fmt_dt(p.get('new_due_at'))}）"
         case "closed":
             return "结案"
+        case "age_reached":
+            return "年龄届满，案件继续"
         case "action":
             label = process.action_label(e.from_step, e.action) if e.action else "办理"
             return f"{label}（结案）" if e.to_step == CLOSE else label

@@ -98,7 +98,18 @@ class Oversight(StepMachinery):
 
     async def on_child_adult(self) -> None:
         age = self.process.closes_at_age
+        going_on = self.continues_past_age()
+        if going_on is not None:
+            until, why = going_on
+            self._st.close_at = until
+            await self.record(None, Change(), kind="age_reached", note=f"儿童已年满{age}周岁；{why}")
+            return
         await self.close(None, self.process.aged_out_outcome, kind="closed", note=f"儿童已年满{age}周岁，案件自动结案")
+
+    def continues_past_age(self) -> tuple[datetime, str] | None:
+        """A process whose case goes on past its age limit under a condition (support continues while the
+        child is in full-time education) returns until when and why; None closes the case."""
+        return None
 
     async def _escalate(self, step: StepState) -> None:
         level = step.level + 1
@@ -126,6 +137,8 @@ class Oversight(StepMachinery):
         """The agencies a rung of the ladder names, around the holder (domain/oversight.py)."""
         if rung.scope == Scope.holder:
             return self.tell(holder, "overdue", title)
+        if rung.scope == Scope.township and not holder.township:
+            rung = Rung(Scope.county)  # a county-level holder has no township: its county overseers instead
         return NotificationSpec(
             agency_type=rung.audience_type(holder.agency_type),
             region_code=CITY_CODE if rung.scope == Scope.city else holder.region_code,
