@@ -52,7 +52,9 @@ EXPECTED = {
     "dropout-follow-on",  # the follow-on case itself: started at joint persuasion, returned to a named school
     "dropout-handover-escalation",  # police assist (added co-holder), hand-over escalating 3 levels, urged
     "dropout-aged-out",  # the 17th-birthday timer
-    "dropout-school-switched-off",  # new steps checked for active agencies (patch marker): a substitute school
+    "dropout-school-switched-off",
+    "guardianship-monitoring-counts-from-policy",  # monitoring's clean visits read from policy (patch marker)
+    "dropout-consolidation-counts-from-policy",  # consolidation checks read from policy (patch marker)  # new steps checked for active agencies (patch marker): a substitute school
 }
 # Histories are named after each registered process's workflow module.
 PREFIXES = tuple(f"{p.orchestration}-" for p in PROCESSES.values())
@@ -64,10 +66,10 @@ def load(path: Path) -> WorkflowHistory:
 
 def test_the_saved_histories_are_all_there():
     assert {p.stem for p in HISTORIES} >= EXPECTED
-    # Keep the repository small: each process's set under 500 kB.
+    # Keep the repository small: each process's set under 800 kB.
     for prefix in PREFIXES:
         size = sum(p.stat().st_size for p in HISTORIES if p.stem.startswith(prefix))
-        assert 0 < size < 500_000, (prefix, size)
+        assert 0 < size < 800_000, (prefix, size)
     assert all(p.stem.startswith(PREFIXES) for p in HISTORIES)
 
 

@@ -173,6 +173,7 @@ async def test_not_improved_police_reprimand_with_order_guidance_then_monitoring
     assert [e.payload.get("session_number") for e in events[6:9]] == [1, 2, 3]
     assert events[4].payload["decision"] == "reprimand" and events[4].actor_agency_name == "潞州区公安局"
     await c.save_history("police-reprimand-guidance")
+    await c.save_history("monitoring-counts-from-policy")  # with the patch marker of the counts read from policy
 
 
 async def test_guidance_sessions_follow_the_county_policy(fresh_wf):
