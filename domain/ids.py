@@ -1,8 +1,8 @@
 """Workflow IDs are built from the case number only: no names or ID numbers in workflow IDs.
 
-A case number is `{code}-{year}-{county}-{n:05d}`, e.g. `KC-2026-140403-00001`: the process's code, the
+A case number is `{code}-{year}-{county}-{n:05d}`, e.g. `XX-2026-140403-00001`: the process's code, the
 year (in Shanghai), the county and the case's place in that process's count for the county and year
-(db/case_numbers.py). Cases opened before that count existed keep their numbers, `JH-2026-000123` (one
+(db/case_numbers.py). Cases opened before that count existed keep their numbers, `XX-2026-000123` (one
 count shared by every process); nothing parses a number beyond the workflow-ID prefix, so both stay valid.
 """
 
@@ -29,5 +29,5 @@ def case_year(at: datetime) -> int:
 
 
 def case_number(process_code: str, county: str, n: int, at: datetime) -> str:
-    """`KC-2026-140403-00001`: the process's code, the year, the county and the number in their count."""
+    """`XX-2026-140403-00001`: the process's code, the year, the county and the number in their count."""
     return f"{process_code}-{case_year(at)}-{county}-{n:05d}"

@@ -238,7 +238,7 @@ async def _step_views(
 
 def _already_running(process: Process, action: Action, live: CaseState | None) -> bool:
     """A case-level action whose step is open already, or whose side track is running (a child already
-    in temporary guardianship): the workflow would refuse it, so the page does not offer it."""
+    in a side track that forbids it): the workflow would refuse it, so the page does not offer it."""
     if live is None:
         return False
     open_steps = {s.step for s in live.steps.values()}

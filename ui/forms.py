@@ -52,7 +52,7 @@ def payload_from_form(fields: Iterable[Field], form: dict[str, str]) -> dict[str
 
 
 def local_path(target: str | None, default: str = "/") -> str:
-    """`target` if it is a path on this site ("/cases/JH-…"), else `default`: never another host."""
+    """`target` if it is a path on this site ("/cases/<case_no>"), else `default`: never another host."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     if any(ord(c) < 32 for c in target):

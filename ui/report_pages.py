@@ -1,5 +1,5 @@
 """月度/学期调度: a process's cases open during a month or a school term in a supervisor's scope, counted by
-the process's report field (the school, for dropout return) and step, overdue first (api/cases/report.py).
+the process's report field (e.g. the school) and step, overdue first (api/cases/report.py).
 A county supervisor starts on this month, a city supervisor on this term (教育局每月、全市每学期)."""
 
 from __future__ import annotations

@@ -187,9 +187,8 @@ class DropoutWorkflow(CaseWorkflow):
                 raise DomainError("action_not_allowed", "该操作在本环节没有处理方式")  # pragma: no cover
 
     def _school(self, step: StepState) -> AgencyRef:
-        # Fix (tests/workflow/test_dropout_rules.py, reassign): a school-held step (school contact,
-        # consolidation) that a supervisor reassigned to another school is that school's pupil now; the
-        # school kept at the start would otherwise get the relapse or the consolidation back.
+        # A school-held step (school contact, consolidation) that a supervisor reassigned to another school
+        # is that school's pupil now: the relapse or the consolidation goes there, not to the school kept.
         if step.holder.agency_type == T.school:
             return step.holder
         return self.kept.school or step.holder

@@ -1,5 +1,5 @@
 """Linked cases: a case opens another for the same child, of its own process (a county that takes a
-hand-over goes on in a case of its own) or of another (a key-child visit finds harm: a guardianship case),
+hand-over goes on in a case of its own) or of another (a visit finds harm: a case of the process that deals with it),
 started as an abandoned child workflow so that each lives on its own. Both show the link: the new case's
 facts name the case it came from; the event that opened it names the new case."""
 

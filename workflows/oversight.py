@@ -252,8 +252,8 @@ class Oversight(StepMachinery):
                 )
             )
             nd = answer.deadlines
-            # Fix (tests/workflow/test_deadlines.py): re-apply the supervisors' extensions, each counted from
-            # the deadline before it (as `_supervise` did); recomputing from the base alone dropped them.
+            # The supervisors' extensions are applied again, each counted from the deadline before it (as
+            # `_supervise` did).
             for by in step.extensions:
                 assert nd is not None
                 extended = await self._deadlines(

@@ -458,7 +458,7 @@ class StepMachinery:
         holder = nxt.holder  # another agency, if the one asked for has been switched off (new_step)
         notes = [*(notify or []), self.tell(holder, "new_step", f"新的待办：{self.process.step_label(step)}")]
         grants = [PartyGrant(agency=holder, role="holder")]
-        # The agency that opens a side track (the police placing a child in temporary guardianship) may not
+        # The agency that opens a side track (the police placing a child in safety) may not
         # have been a party before: it reads the case it has just acted on.
         if req.actor.agency.id != holder.id:
             grants.append(PartyGrant(agency=req.actor.agency, role="participant"))

@@ -1,7 +1,7 @@
 """单位管理 (admins): the agencies cases are carried between: list, add, rename, move to another township,
 switch off and on, and a CSV import that adds and renames hundreds at once. Every change leaves an audit entry.
 
-The township (乡镇/街道) ties the agencies below a county together: joint persuasion (workflows/dropout.py)
+The township (乡镇/街道) ties the agencies below a county together: a step held jointly (co-holders)
 finds the township government of a child's village committee through activities/cases.resolve_agency, by an
 exact match of their `township`. So a committee must name a township that has an active government in its
 county, a county has one active government per township, and a government's new township name carries its

@@ -1,5 +1,5 @@
 """The supervisors' report of a process: the cases open during a month or a school term in their scope,
-counted by the process's report field (the school, for dropout return) and step, and listed overdue
+counted by the process's report field (e.g. the school) and step, and listed overdue
 first. (教育局每月、全市每学期调度: views of the same data, not a second process.)"""
 
 from __future__ import annotations

@@ -356,13 +356,9 @@ async def send(client: Client, case_no: str, req: ActionRequest, wait_seconds: f
 async def _case_to_act_on(session: AsyncSession, principal: Principal, case_no: str, data: ActIn) -> Case:
     """The case, if the principal may read it; or, for a case-level action the definition opens to
     agencies of the principal's type serving the case's county, the case even when the principal's agency
-    is not a party yet.
-
-    Fix (tests/workflow/test_guardianship_paths.py, safety branch): placing a child in temporary
-    guardianship is open to the county's police and civil affairs at any step (processes.md §1), but
-    civil affairs is never a party before it and the police are not before the police report, so the
-    visibility check alone refused them with case_not_found. Reading stays party-only; the workflow's
-    validator still checks the agency type and county."""
+    is not a party yet (a case action open to the county's agencies of a type at any step, such as
+    placing a child in safety). Reading stays party-only; the workflow's validator still checks the agency
+    type and county."""
     try:
         return await get_visible_case(session, principal, case_no)
     except DomainError:

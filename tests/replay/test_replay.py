@@ -52,9 +52,9 @@ EXPECTED = {
     "dropout-follow-on",  # the follow-on case itself: started at joint persuasion, returned to a named school
     "dropout-handover-escalation",  # police assist (added co-holder), hand-over escalating 3 levels, urged
     "dropout-aged-out",  # the 17th-birthday timer
-    "dropout-school-switched-off",
+    "dropout-school-switched-off",  # new steps checked for active agencies (patch marker): a substitute school
     "guardianship-monitoring-counts-from-policy",  # monitoring's clean visits read from policy (patch marker)
-    "dropout-consolidation-counts-from-policy",  # consolidation checks read from policy (patch marker)  # new steps checked for active agencies (patch marker): a substitute school
+    "dropout-consolidation-counts-from-policy",  # consolidation checks read from policy (patch marker)
 }
 # Histories are named after each registered process's workflow module.
 PREFIXES = tuple(f"{p.orchestration}-" for p in PROCESSES.values())

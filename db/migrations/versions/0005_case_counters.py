@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.execute("INSERT INTO case_counter_base (id, base) VALUES (true, 0)")
-    # Numbers already given keep their own shape (`JH-2026-000123`), which no new number can take.
+    # Numbers already given keep their own shape (`<code>-2026-000123`), which no new number can take.
     op.execute("DROP SEQUENCE case_no_seq")
 
 
