@@ -30,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.base import CaseWorkflow
     from workflows.steps import COUNTS_PATCH
 
+ORDER_STEPS = ("written_order", "order_compliance", "legal_action", "unresolved_signoff")
+WHEREABOUTS_STEPS = ("locate", "handover")
 # Where a pupil who is back in school (or placed) is followed.
 TO_CONSOLIDATION = {
     ("school_contact", "returned"),
@@ -97,38 +99,60 @@ class DropoutWorkflow(CaseWorkflow):
     # ------------------------------------------------------------------ step actions
 
     async def on_action(self, step: StepState, req: ActionRequest) -> None:
-        p = req.payload
         key = (step.step, req.action)
         if key in TO_CONSOLIDATION:
             await self._to_consolidation(step, req)
-            return
-        match key:
+        elif step.step in ORDER_STEPS:
+            await self._on_order_step(step, req)
+        elif step.step in WHEREABOUTS_STEPS:
+            await self._on_whereabouts_step(step, req)
+        else:
+            await self._on_school_step(step, req)
+
+    async def _on_school_step(self, step: StepState, req: ActionRequest) -> None:
+        """School contact, joint persuasion and consolidation: the pupil is in the county."""
+        match step.step, req.action:
             case ("school_contact", "not_returned"):
                 await self._to_persuasion(req)
             case ("school_contact" | "joint_persuasion", "moved_or_unknown"):
                 await self.move(req, "locate", holder=await self.resolve(T.education_bureau))
             case ("joint_persuasion", "record_attempt"):
-                home = 1 if p["kind"] == "home_visit" else 0
-                await self.note_on_step(
-                    req,
-                    counters={
-                        "attempts": step.counters.get("attempts", 0) + 1,
-                        "home_visits": step.counters.get("home_visits", 0) + home,
-                    },
-                )
+                home = 1 if req.payload["kind"] == "home_visit" else 0
+                counters = {
+                    "attempts": step.counters.get("attempts", 0) + 1,
+                    "home_visits": step.counters.get("home_visits", 0) + home,
+                }
+                await self.note_on_step(req, counters=counters)
             case ("joint_persuasion", "refuses"):
                 # The township may issue the order too (义务教育法 Art. 58); the committee follows the case.
                 towns = [a for a in step.co_holders if a.agency_type == T.township]
                 await self.move(req, "written_order", co_holders=towns)
+            case ("consolidation", "record_attendance"):
+                await self._attendance_checked(step, req)
+            case ("consolidation", "dropped_again"):
+                relapses = int(self._st.summary.get("relapses") or 0) + 1
+                await self.move(
+                    req,
+                    "school_contact",
+                    holder=self._school(step),
+                    summary={"relapses": relapses},
+                    payload={"relapse": relapses},
+                )
+            case _:
+                raise DomainError("action_not_allowed", "该操作在本环节没有处理方式")  # pragma: no cover
+
+    async def _on_order_step(self, step: StepState, req: ActionRequest) -> None:
+        """The written order, its compliance, legal action and the supervisor's sign-off."""
+        match step.step, req.action:
             case ("written_order", "issue_order"):
-                comply_by = date.fromisoformat(p["comply_by"])
+                comply_by = date.fromisoformat(req.payload["comply_by"])
                 days = (comply_by - local_date(workflow.now())).days
                 await self.move(
                     req,
                     "order_compliance",
                     allowance=f"{days}d",
                     co_holders=step.co_holders,
-                    document=self._written_order(req, p),
+                    document=self._written_order(req, req.payload),
                 )
             case ("order_compliance", "not_complied"):
                 await self.move(req, "legal_action", co_holders=[], counters={"measures": 0})
@@ -141,16 +165,21 @@ class DropoutWorkflow(CaseWorkflow):
                 await self.close(req, "unresolved")
             case ("unresolved_signoff", "reject_signoff"):
                 await self.move(req, "legal_action", counters={"measures": 0})
+            case _:
+                raise DomainError("action_not_allowed", "该操作在本环节没有处理方式")  # pragma: no cover
+
+    async def _on_whereabouts_step(self, step: StepState, req: ActionRequest) -> None:
+        """Locating a pupil who left, and the hand-over to another county."""
+        p = req.payload
+        match step.step, req.action:
             case ("locate", "hand_over"):
+                packet = {
+                    "destination_address": p.get("destination_address", ""),
+                    "destination_school": p.get("destination_school", ""),
+                    "school": self._st.summary.get("school", ""),
+                }
                 await self.hand_over(
-                    req,
-                    destination=p["destination_region"],
-                    receiver_type=T.education_bureau,
-                    packet={
-                        "destination_address": p.get("destination_address", ""),
-                        "destination_school": p.get("destination_school", ""),
-                        "school": self._st.summary.get("school", ""),
-                    },
+                    req, destination=p["destination_region"], receiver_type=T.education_bureau, packet=packet
                 )
             case ("locate", "request_police_assist"):
                 police = await self.resolve(T.police)
@@ -161,30 +190,18 @@ class DropoutWorkflow(CaseWorkflow):
                 await self._acknowledged(step, req)
             case ("handover", "record_external_ack"):
                 await self.close(req, "moved")
-            case ("consolidation", "record_attendance"):
-                passed = step.counters.get("checks", 0) + 1
-                if passed >= await self.required(step, since=COUNTS_PATCH):
-                    await self.close(req, "returned")
-                else:
-                    # The next check counts from the return (the first check's base).
-                    await self.move(
-                        req,
-                        "consolidation",
-                        policy_key=self.policy_for(step, passed),
-                        base=step.base,
-                        counters={"checks": passed},
-                    )
-            case ("consolidation", "dropped_again"):
-                relapses = int(self._st.summary.get("relapses") or 0) + 1
-                await self.move(
-                    req,
-                    "school_contact",
-                    holder=self._school(step),
-                    summary={"relapses": relapses},
-                    payload={"relapse": relapses},
-                )
             case _:
                 raise DomainError("action_not_allowed", "该操作在本环节没有处理方式")  # pragma: no cover
+
+    async def _attendance_checked(self, step: StepState, req: ActionRequest) -> None:
+        passed = step.counters.get("checks", 0) + 1
+        if passed >= await self.required(step, since=COUNTS_PATCH):
+            await self.close(req, "returned")
+            return
+        # The next check counts from the return (the first check's base).
+        await self.move(
+            req, "consolidation", policy_key=self.policy_for(step, passed), base=step.base, counters={"checks": passed}
+        )
 
     def _school(self, step: StepState) -> AgencyRef:
         # A school-held step (school contact, consolidation) that a supervisor reassigned to another school

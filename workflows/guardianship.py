@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
 
 # The steps the village committee holds; a move can be handed over from these.
 MOVABLE_STEPS = ("admonition", "admonition_followup", "monitoring")
+COMMITTEE_STEPS = (*MOVABLE_STEPS, "handover")
 
 DECISION_LABELS = {
     "decide_reprimand": "决定训诫",
@@ -100,70 +101,61 @@ class GuardianshipWorkflow(CaseWorkflow):
     # ------------------------------------------------------------------ step actions
 
     async def on_action(self, step: StepState, req: ActionRequest) -> None:
-        p = req.payload
+        if step.track == "safety":
+            await self._on_safety(step, req)
+        elif step.step in COMMITTEE_STEPS:
+            await self._on_committee_step(step, req)
+        else:
+            await self._on_authority_step(step, req)
+
+    async def _on_committee_step(self, step: StepState, req: ActionRequest) -> None:
+        """Admonition, its follow-up, monitoring and the hand-over: the village committee's steps."""
         match step.step, req.action:
             case ("admonition", "record_admonition"):
                 await self.move(req, "admonition_followup")
-            case (
-                ("admonition", "report_serious")
-                | ("admonition_followup", "not_improved")
-                | ("monitoring", "report_new_harm")
-            ):
+            case ("admonition", "report_serious") | ("admonition_followup", "not_improved"):
+                await self.move(req, "police_report", holder=await self.resolve(T.police))
+            case ("monitoring", "report_new_harm"):
                 await self.move(req, "police_report", holder=await self.resolve(T.police))
             case ("admonition_followup", "improved"):
                 await self._to_monitoring(req)
-            case ("police_report", "accept"):
-                await self.move(req, "police_decision")
-            case ("police_decision", "decide_reprimand"):
-                self.kept.deciding_authority = step.holder
-                self.kept.order_requested = bool(p.get("family_education_order"))
-                await self.move(req, "reprimand", notify=self._feedback(req.action))
-            case ("police_decision", "open_criminal_case" | "no_violation"):
-                await self._to_monitoring(req, notify=self._feedback(req.action))
-            case ("reprimand", "issue_reprimand"):
-                # An order decided with the police's reprimand stands even if the form leaves it unticked.
-                ordered = bool(p.get("family_education_order") or self.kept.order_requested)
-                self.kept.order_requested = False
-                doc = REPRIMAND.spec(
-                    issued_on=p["done_on"],
-                    content=p["content"],
-                    authority=step.holder.name,
-                    family_education_order=ordered,
-                )
-                if ordered:
-                    self.kept.ordering_authority = step.holder
-                    await self._to_guidance(req, document=doc)
-                else:
-                    await self._to_monitoring(req, document=doc)
-            case ("family_education_guidance", "record_session"):
-                done = step.counters.get("sessions", 0) + 1
-                self.kept.sessions_done = done
-                if done >= await self.required(step):
-                    await self._to_monitoring(req, payload={"session_number": done})
-                else:
-                    await self.move(
-                        req,
-                        "family_education_guidance",
-                        policy_key=self.policy_for(step, done),
-                        counters={"sessions": done},
-                        payload={"session_number": done},
-                    )
-            case ("family_education_guidance", "report_noncompliance"):
-                authority = self.kept.ordering_authority or self.kept.deciding_authority
-                if authority is None:
-                    authority = await self.resolve(T.police)
-                await self.move(req, "guidance_noncompliance", holder=authority)
-            case ("guidance_noncompliance", "reprimand_again"):
-                await self.move(req, "reprimand")
-            case ("guidance_noncompliance", "penalise" | "issue_guidance_order"):
-                await self._to_guidance(req)
             case ("monitoring", "record_visit"):
                 await self._monitoring_visit(step, req)
             case ("handover", "acknowledge_handover"):
                 await self.close(req, "moved", notify=self.handover_acknowledged(step.holder))
             case ("handover", "record_external_ack"):
                 await self.close(req, "moved")
-            # the child-safety branch
+            case _:
+                raise DomainError("action_not_allowed", "该操作在本环节没有处理方式")  # pragma: no cover
+
+    async def _on_authority_step(self, step: StepState, req: ActionRequest) -> None:
+        """The police report and decision, the reprimand, family-education guidance and non-compliance."""
+        match step.step, req.action:
+            case ("police_report", "accept"):
+                await self.move(req, "police_decision")
+            case ("police_decision", "decide_reprimand"):
+                self.kept.deciding_authority = step.holder
+                self.kept.order_requested = bool(req.payload.get("family_education_order"))
+                await self.move(req, "reprimand", notify=self._feedback(req.action))
+            case ("police_decision", "open_criminal_case" | "no_violation"):
+                await self._to_monitoring(req, notify=self._feedback(req.action))
+            case ("reprimand", "issue_reprimand"):
+                await self._issue_reprimand(step, req)
+            case ("family_education_guidance", "record_session"):
+                await self._record_session(step, req)
+            case ("family_education_guidance", "report_noncompliance"):
+                authority = self.kept.ordering_authority or self.kept.deciding_authority
+                await self.move(req, "guidance_noncompliance", holder=authority or await self.resolve(T.police))
+            case ("guidance_noncompliance", "reprimand_again"):
+                await self.move(req, "reprimand")
+            case ("guidance_noncompliance", "penalise" | "issue_guidance_order"):
+                await self._to_guidance(req)
+            case _:
+                raise DomainError("action_not_allowed", "该操作在本环节没有处理方式")  # pragma: no cover
+
+    async def _on_safety(self, step: StepState, req: ActionRequest) -> None:
+        """The child-safety branch beside the main track (未保法 Arts. 92-94)."""
+        match step.step, req.action:
             case ("temporary_guardianship_intake", "accept_child"):
                 self.kept.custodian = step.holder
                 await self.move(req, "temporary_guardianship")
@@ -171,29 +163,10 @@ class GuardianshipWorkflow(CaseWorkflow):
                 await self.move(req, "temporary_guardianship")
             case ("temporary_guardianship", "return_home"):
                 vc = await self._village_committee()
-                await self.end_track(
-                    req,
-                    "safety",
-                    notify=[
-                        self.tell(vc, "child_returned", f"{self._st.case_no}：儿童已送回监护人，请加强跟踪回访"),
-                    ],
-                )
+                told = self.tell(vc, "child_returned", f"{self._st.case_no}：儿童已送回监护人，请加强跟踪回访")
+                await self.end_track(req, "safety", notify=[told])
             case ("temporary_guardianship", "apply_revocation"):
-                court = await self.resolve(T.court)
-                procuratorate = await self.resolve(T.procuratorate)
-                await self.move(
-                    req,
-                    "guardianship_revocation",
-                    holder=court,
-                    parties=[PartyGrant(agency=procuratorate, role="participant")],
-                    notify=[
-                        self.tell(
-                            procuratorate,
-                            "revocation_filed",
-                            f"{self._st.case_no}：民政部门申请撤销监护人资格，可支持起诉",
-                        )
-                    ],
-                )
+                await self._apply_revocation(req)
             case ("guardianship_revocation", "support_suit"):
                 await self.record_on_step(req, step)
             case ("guardianship_revocation", "revoke"):
@@ -206,6 +179,49 @@ class GuardianshipWorkflow(CaseWorkflow):
                 await self.close(req, "long_term_guardianship")
             case _:
                 raise DomainError("action_not_allowed", "该操作在本环节没有处理方式")  # pragma: no cover
+
+    async def _issue_reprimand(self, step: StepState, req: ActionRequest) -> None:
+        p = req.payload
+        # An order decided with the police's reprimand stands even if the form leaves it unticked.
+        ordered = bool(p.get("family_education_order") or self.kept.order_requested)
+        self.kept.order_requested = False
+        doc = REPRIMAND.spec(
+            issued_on=p["done_on"], content=p["content"], authority=step.holder.name, family_education_order=ordered
+        )
+        if ordered:
+            self.kept.ordering_authority = step.holder
+            await self._to_guidance(req, document=doc)
+        else:
+            await self._to_monitoring(req, document=doc)
+
+    async def _record_session(self, step: StepState, req: ActionRequest) -> None:
+        done = step.counters.get("sessions", 0) + 1
+        self.kept.sessions_done = done
+        if done >= await self.required(step):
+            await self._to_monitoring(req, payload={"session_number": done})
+            return
+        await self.move(
+            req,
+            "family_education_guidance",
+            policy_key=self.policy_for(step, done),
+            counters={"sessions": done},
+            payload={"session_number": done},
+        )
+
+    async def _apply_revocation(self, req: ActionRequest) -> None:
+        court = await self.resolve(T.court)
+        procuratorate = await self.resolve(T.procuratorate)
+        await self.move(
+            req,
+            "guardianship_revocation",
+            holder=court,
+            parties=[PartyGrant(agency=procuratorate, role="participant")],
+            notify=[
+                self.tell(
+                    procuratorate, "revocation_filed", f"{self._st.case_no}：民政部门申请撤销监护人资格，可支持起诉"
+                )
+            ],
+        )
 
     def _feedback(self, action: str) -> list[NotificationSpec]:
         """强制报告 feedback: the reporting agency learns what the police decided."""
