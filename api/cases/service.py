@@ -155,14 +155,10 @@ async def start_case(
     wait_seconds: float = 20.0,
     history_limit: int | None = None,  # continue-as-new past this many events (None: the workflow's default)
 ) -> Started:
+    """Checks the start, reserves the case number (once per idempotency key), starts the workflow and
+    waits for its first step."""
     process = get_process(data.process)
-    option = process.start_option(data.start_step)
-    if option is None:
-        raise DomainError("field_invalid", "该流程不能从所选环节开始", field="start_step")
-    if principal.role == Role.admin:
-        raise DomainError("not_permitted", "管理员账号不能立案")
-    if principal.agency.agency_type not in option.agency_types:
-        raise DomainError("not_permitted", f"本单位类型不能以“{option.label}”方式立案", field="start_step")
+    _check_starter(process, data.start_step, principal)
     child = await get_child_for_case(
         session=session, principal=principal, child_id=data.child_id, id_number=data.id_number
     )
@@ -170,22 +166,7 @@ async def start_case(
     if not is_changzhi(county) or county == CITY_CODE:
         raise DomainError("field_invalid", "儿童居住地不在本市各县（区）", field="child_id")
     now = datetime.now(UTC)
-    facts = clean_payload(process.start_fields, data.facts, today=local_date(now))
-    await _check_agency_fields(session, process.start_fields, facts, county)
-    vc = None
-    if (committee := process.start_field_with(FieldRole.residence_committee)) is not None:
-        vc = await _village_committee(session, principal, child, facts.get(committee.name), county, committee.name)
-        facts[committee.name] = vc.id if vc else None
-    if process.check_start is not None:
-        process.check_start(
-            StartContext(
-                facts=facts,
-                birth_date=child.birth_date,
-                today=local_date(now),
-                starter_type=principal.agency.agency_type,
-                policy=await policy_lookup(session, county, now),
-            )
-        )
+    facts, vc = await _start_facts(session, process, principal, child, data.facts, now)
     key = idempotency_key or uuid.uuid4().hex
     if len(key) > 128:
         raise DomainError("field_invalid", "幂等键过长（最多128个字符）", field="Idempotency-Key")
@@ -206,25 +187,67 @@ async def start_case(
         village_committee=agency_ref(vc) if vc else None,
         reported_at=_reported_at(process, data.start_step, facts, now),
     )
+    result = await _launch(client, task_queue, CaseInput(start=start, history_limit=history_limit), wait_seconds)
+    return Started(case_no=case_no, created=created, result=result)
+
+
+def _check_starter(process: Process, start_step: str, principal: Principal) -> None:
+    option = process.start_option(start_step)
+    if option is None:
+        raise DomainError("field_invalid", "该流程不能从所选环节开始", field="start_step")
+    if principal.role == Role.admin:
+        raise DomainError("not_permitted", "管理员账号不能立案")
+    if principal.agency.agency_type not in option.agency_types:
+        raise DomainError("not_permitted", f"本单位类型不能以“{option.label}”方式立案", field="start_step")
+
+
+async def _start_facts(
+    session: AsyncSession, process: Process, principal: Principal, child: Child, raw: dict[str, Any], now: datetime
+) -> tuple[dict[str, Any], Agency | None]:
+    """The start form cleaned and checked (its agencies, the residence committee, the process's own start
+    check), and the committee where the child lives."""
+    county = child.residence_region
+    facts = clean_payload(process.start_fields, raw, today=local_date(now))
+    await _check_agency_fields(session, process.start_fields, facts, county)
+    vc = None
+    if (committee := process.start_field_with(FieldRole.residence_committee)) is not None:
+        vc = await _village_committee(session, principal, child, facts.get(committee.name), county, committee.name)
+        facts[committee.name] = vc.id if vc else None
+    if process.check_start is not None:
+        process.check_start(
+            StartContext(
+                facts=facts,
+                birth_date=child.birth_date,
+                today=local_date(now),
+                starter_type=principal.agency.agency_type,
+                policy=await policy_lookup(session, county, now),
+            )
+        )
+    return facts, vc
+
+
+async def _launch(client: Client, task_queue: str, inp: CaseInput, wait_seconds: float) -> ActionResult | None:
+    """Starts the case's workflow (a retried request finds the running one; a closed one is never started
+    again) and waits, bounded, for its first step. None: closed already, or not opened yet (it will be:
+    the start is durable)."""
+    assert inp.start is not None
     try:
         handle = await client.start_workflow(
-            process.name,
-            CaseInput(start=start, history_limit=history_limit),
-            id=workflow_id(case_no),
+            inp.start.process,
+            inp,
+            id=workflow_id(inp.start.case_no),
             task_queue=task_queue,
-            # A retried request finds the running case; a closed one is never started again.
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
-        result = await asyncio.wait_for(  # bounded as a whole, as in `send`
+        return await asyncio.wait_for(  # bounded as a whole, as in `send`
             handle.execute_update("opened", result_type=ActionResult, rpc_timeout=timedelta(seconds=wait_seconds)),
             timeout=wait_seconds,
         )
     except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError):
-        result = None  # the case already closed: its projection answers
+        return None  # the case already closed: its projection answers
     except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
-        result = None  # started; no worker has opened it yet (it will: the start is durable)
-    return Started(case_no=case_no, created=created, result=result)
+        return None
 
 
 # ---------------------------------------------------------------------------- reading one case
