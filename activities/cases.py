@@ -85,74 +85,90 @@ class CaseActivities:
         the event was already recorded (a retry), in which case nothing changes."""
         async with transaction(self.sf) as s:
             if ev.opening is not None:
-                o = ev.opening
-                await s.execute(
-                    insert(Case)
-                    .values(
-                        case_no=ev.case_no,
-                        process=o.process,
-                        child_id=await registered_child_id(s, o.child_id),
-                        county=o.county,
-                        status="open",
-                        started_by_agency_id=o.starter.id,
-                        facts=o.facts,
-                        opened_at=ev.at,
-                        last_activity_at=ev.at,
-                        last_seq=0,
-                    )
-                    .on_conflict_do_nothing(index_elements=[Case.case_no])
-                )
+                await self._open_case_row(s, ev)
             case_id = (
                 await s.execute(select(Case.id).where(Case.case_no == ev.case_no).with_for_update())
             ).scalar_one_or_none()
             if case_id is None:
                 # The opening event always comes first; if it is missing something is badly wrong.
                 raise ApplicationError(f"case {ev.case_no} has no projection row")
-            due = next((st.deadlines.due_at for st in ev.set_steps if st.deadlines), None)
-            inserted = (
-                await s.execute(
-                    insert(TimelineEvent)
-                    .values(
-                        case_id=case_id,
-                        seq=ev.seq,
-                        at=ev.at,
-                        kind=ev.kind,
-                        track=ev.track,
-                        action=ev.action,
-                        from_step=ev.from_step,
-                        to_step=ev.to_step,
-                        actor_user_id=ev.actor.user_id if ev.actor else None,
-                        actor_agency_id=ev.actor.agency.id if ev.actor else None,
-                        actor_name=ev.actor.user_name if ev.actor else None,
-                        actor_agency_name=ev.actor.agency.name if ev.actor else None,
-                        note=ev.note,
-                        payload=ev.payload,
-                        due_at=due,
-                    )
-                    .on_conflict_do_nothing(index_elements=[TimelineEvent.case_id, TimelineEvent.seq])
-                    .returning(TimelineEvent.id)
-                )
-            ).scalar_one_or_none()
-            if inserted is None:
+            if not await self._append(s, case_id, ev):
                 return False
             await self._apply_steps(s, case_id, ev)
             await self._apply_case(s, case_id, ev)
             await self._apply_parties(s, case_id, ev)
             await self._apply_notifications(s, case_id, ev)
             if ev.document is not None:
-                await s.execute(
-                    insert(Document)
-                    .values(
-                        case_id=case_id,
-                        seq=ev.seq,
-                        kind=ev.document.kind,
-                        title=ev.document.title,
-                        fields=ev.document.fields,
-                        created_at=ev.at,
-                    )
-                    .on_conflict_do_nothing()
-                )
+                await self._file_document(s, case_id, ev)
         return True
+
+    @staticmethod
+    async def _open_case_row(s: AsyncSession, ev: EventRecord) -> None:
+        o = ev.opening
+        assert o is not None
+        await s.execute(
+            insert(Case)
+            .values(
+                case_no=ev.case_no,
+                process=o.process,
+                child_id=await registered_child_id(s, o.child_id),
+                county=o.county,
+                status="open",
+                started_by_agency_id=o.starter.id,
+                facts=o.facts,
+                opened_at=ev.at,
+                last_activity_at=ev.at,
+                last_seq=0,
+            )
+            .on_conflict_do_nothing(index_elements=[Case.case_no])
+        )
+
+    @staticmethod
+    async def _append(s: AsyncSession, case_id: int, ev: EventRecord) -> bool:
+        """The timeline line, once per case and seq: False when it is there already."""
+        due = next((st.deadlines.due_at for st in ev.set_steps if st.deadlines), None)
+        actor = ev.actor
+        inserted = (
+            await s.execute(
+                insert(TimelineEvent)
+                .values(
+                    case_id=case_id,
+                    seq=ev.seq,
+                    at=ev.at,
+                    kind=ev.kind,
+                    track=ev.track,
+                    action=ev.action,
+                    from_step=ev.from_step,
+                    to_step=ev.to_step,
+                    actor_user_id=actor.user_id if actor else None,
+                    actor_agency_id=actor.agency.id if actor else None,
+                    actor_name=actor.user_name if actor else None,
+                    actor_agency_name=actor.agency.name if actor else None,
+                    note=ev.note,
+                    payload=ev.payload,
+                    due_at=due,
+                )
+                .on_conflict_do_nothing(index_elements=[TimelineEvent.case_id, TimelineEvent.seq])
+                .returning(TimelineEvent.id)
+            )
+        ).scalar_one_or_none()
+        return inserted is not None
+
+    @staticmethod
+    async def _file_document(s: AsyncSession, case_id: int, ev: EventRecord) -> None:
+        assert ev.document is not None
+        await s.execute(
+            insert(Document)
+            .values(
+                case_id=case_id,
+                seq=ev.seq,
+                kind=ev.document.kind,
+                title=ev.document.title,
+                fields=ev.document.fields,
+                created_at=ev.at,
+            )
+            .on_conflict_do_nothing()
+        )
 
     @staticmethod
     async def _apply_steps(s: AsyncSession, case_id: int, ev: EventRecord) -> None:

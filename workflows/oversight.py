@@ -153,67 +153,71 @@ class Oversight(StepMachinery):
     async def _supervise(self, req: ActionRequest) -> None:
         step = self._open_step(req.step)
         assert step is not None
-        label = self.label(step.step)
         if req.supervisor == "urge":
-            await self.record_on_step(
-                req,
-                step,
-                "urged",
-                Change(notify=self._tell_holder(step, "urged", f"{self._st.case_no}「{label}」被督办")),
-                note=req.reason,
-            )
+            await self._urge(req, step)
         elif req.supervisor == "extend":
-            assert step.deadlines is not None
-            by = req.extend_by or step.allowance
-            answer = await self._deadlines(
-                DeadlineRequest(
-                    base=step.deadlines.due_at,
-                    at=workflow.now(),
-                    county=self._st.county,
-                    allowance=by,
-                    ladder=self._step_ladder(step),
-                )
-            )
-            updated = step.model_copy(
-                update={
-                    "deadlines": answer.deadlines,
-                    "level": self._capped_level(step.level, answer.deadlines),
-                    "extensions": [*step.extensions, by],
-                }
-            )
-            await self.record_on_step(
-                req,
-                step,
-                "extended",
-                Change(
-                    set_steps=[updated],
-                    notify=self._tell_holder(step, "extended", f"{self._st.case_no}「{label}」已延期"),
-                ),
-                note=req.reason,
-                payload={
-                    "extend_by": by,
-                    "old_due_at": step.deadlines.due_at.isoformat(),
-                    "new_due_at": answer.deadlines.due_at.isoformat(),
-                },
-            )
+            await self._extend(req, step)
         elif req.supervisor == "reassign":
-            assert req.new_holder is not None
-            updated = step.model_copy(update={"holder": req.new_holder})
-            await self.record_on_step(
-                req,
-                step,
-                "reassigned",
-                Change(
-                    set_steps=[updated],
-                    parties=[PartyGrant(agency=req.new_holder, role="holder")],
-                    notify=[
-                        self.tell(req.new_holder, "reassigned", f"改派给本单位：{self._st.case_no}「{label}」"),
-                        self.tell(step.holder, "reassigned", f"{self._st.case_no}「{label}」已改派"),
-                    ],
-                ),
-                note=req.reason,
-                payload={"from_agency": step.holder.name, "to_agency": req.new_holder.name},
+            await self._reassign(req, step)
+
+    async def _urge(self, req: ActionRequest, step: StepState) -> None:
+        title = f"{self._st.case_no}「{self.label(step.step)}」被督办"
+        await self.record_on_step(
+            req, step, "urged", Change(notify=self._tell_holder(step, "urged", title)), note=req.reason
+        )
+
+    async def _extend(self, req: ActionRequest, step: StepState) -> None:
+        assert step.deadlines is not None
+        by = req.extend_by or step.allowance
+        answer = await self._deadlines(
+            DeadlineRequest(
+                base=step.deadlines.due_at,
+                at=workflow.now(),
+                county=self._st.county,
+                allowance=by,
+                ladder=self._step_ladder(step),
             )
+        )
+        updated = step.model_copy(
+            update={
+                "deadlines": answer.deadlines,
+                "level": self._capped_level(step.level, answer.deadlines),
+                "extensions": [*step.extensions, by],
+            }
+        )
+        title = f"{self._st.case_no}「{self.label(step.step)}」已延期"
+        await self.record_on_step(
+            req,
+            step,
+            "extended",
+            Change(set_steps=[updated], notify=self._tell_holder(step, "extended", title)),
+            note=req.reason,
+            payload={
+                "extend_by": by,
+                "old_due_at": step.deadlines.due_at.isoformat(),
+                "new_due_at": answer.deadlines.due_at.isoformat(),
+            },
+        )
+
+    async def _reassign(self, req: ActionRequest, step: StepState) -> None:
+        new = req.new_holder
+        assert new is not None
+        label = self.label(step.step)
+        await self.record_on_step(
+            req,
+            step,
+            "reassigned",
+            Change(
+                set_steps=[step.model_copy(update={"holder": new})],
+                parties=[PartyGrant(agency=new, role="holder")],
+                notify=[
+                    self.tell(new, "reassigned", f"改派给本单位：{self._st.case_no}「{label}」"),
+                    self.tell(step.holder, "reassigned", f"{self._st.case_no}「{label}」已改派"),
+                ],
+            ),
+            note=req.reason,
+            payload={"from_agency": step.holder.name, "to_agency": new.name},
+        )
 
     def _tell_holder(self, step: StepState, kind: str, title: str) -> list[NotificationSpec]:
         """The holding agency, and in person whoever of it has been working on the step (their inbox shows
