@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import audit
 from api.cases.visibility import case_visible
+from api.children.cases_told import tell_open_cases
 from api.children.identity import MergeOffered
 from api.children.schemas import ChildIn, ChildUpdate, GuardianIn
 from api.children.service import ChildMerged, PossibleDuplicates, get_child, register_child, update_child
-from api.deps import PageUser, SessionDep
+from api.deps import ClientDep, PageUser, SessionDep
 from api.errors import status_for
 from api.principal import Principal
 from db.models import Agency, Case, Child
@@ -245,7 +246,9 @@ async def edit_child(request: Request, child_id: str, user: PageUser, session: S
 
 
 @router.post("/children/{child_id}/edit", response_class=HTMLResponse)
-async def save_child(request: Request, child_id: str, user: PageUser, session: SessionDep) -> Response:
+async def save_child(
+    request: Request, child_id: str, user: PageUser, session: SessionDep, client: ClientDep
+) -> Response:
     form = await read_form(request)
     child = await _editable(session, user, child_id)
     values = {k: v for k, v in form.items() if k != "csrf"}
@@ -269,6 +272,7 @@ async def save_child(request: Request, child_id: str, user: PageUser, session: S
         )
     if was_provisional and not child.provisional:
         flash(request, "身份证号码已补录，儿童身份已核实")
+    await tell_open_cases(session, client, child)
     flash(request, "儿童信息已保存")
     try:
         await get_child(session=session, principal=user, child_id=child.id)

@@ -8,9 +8,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import audit
+from api.children.cases_told import tell_open_cases
 from api.children.merge import MergeIn, MergePair, merge_child, merge_pair, merge_source
 from api.children.service import ChildMerged, duplicate_candidates
-from api.deps import PageUser, SessionDep
+from api.deps import ClientDep, PageUser, SessionDep
 from api.errors import status_for
 from api.principal import Principal
 from db.models import Child
@@ -117,7 +118,7 @@ async def merge_page(request: Request, child_id: str, user: PageUser, session: S
 
 
 @router.post("/children/{child_id}/merge", response_class=HTMLResponse)
-async def merge(request: Request, child_id: str, user: PageUser, session: SessionDep) -> Response:
+async def merge(request: Request, child_id: str, user: PageUser, session: SessionDep, client: ClientDep) -> Response:
     """Finds the registered child by ID number (the number stays out of the URL) and compares; with the
     confirmation ticked, merges."""
     form = await read_form(request)
@@ -134,5 +135,6 @@ async def merge(request: Request, child_id: str, user: PageUser, session: Sessio
             raise
         await session.rollback()
         return await _find_page(request, session, user, source, error=e)
+    await tell_open_cases(session, client, merged.target)
     flash(request, f"已合并：原临时档案的{len(merged.case_nos)}件案件已转入该儿童档案，原档案保留为“已合并”")
     return RedirectResponse(f"/children/{merged.target.id}", status_code=303)

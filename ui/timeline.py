@@ -91,6 +91,8 @@ def event_what(process: Process, e: TimelineEvent) -> str:
             return "结案"
         case "age_reached":
             return "年龄届满，案件继续"
+        case "child_updated":
+            return "儿童档案已核实"
         case "action":
             label = process.action_label(e.from_step, e.action) if e.action else "办理"
             return f"{label}（结案）" if e.to_step == CLOSE else label

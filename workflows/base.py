@@ -31,13 +31,14 @@ with workflow.unsafe.imports_passed_through():
         CaseResult,
         CaseStart,
         CaseState,
+        ChildRef,
         StepState,
     )
     from domain.process import Process, clean_payload
     from workflows.handover import Handovers
     from workflows.linked import LinkedCases
     from workflows.oversight import Oversight
-    from workflows.steps import NoFacts
+    from workflows.steps import Change, NoFacts
 
 
 # A run continues as new once its history is longer than this (below the server's warning at 10,240
@@ -72,6 +73,7 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
         self._results: dict[str, ActionResult] = {}
         self._answered: dict[str, ActionResult] = dict(inp.answered)  # the last KEPT_ANSWERS, oldest first
         self._recompute_requested = False
+        self._child_update: ChildRef | None = None
         # The last seq whose event the activity has written: all of a resumed case's (for `opened`).
         self._written = inp.resume.seq if inp.resume else 0
         self._history_limit = inp.history_limit  # None: the default, whatever it is in the next run
@@ -91,13 +93,13 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
                 # never return, and deadlines would not fire while it waited.
                 try:
                     await workflow.wait_condition(
-                        lambda: workflow.all_handlers_finished() or bool(self._queue) or self._recompute_requested,
+                        lambda: workflow.all_handlers_finished() or bool(self._queue) or self._signalled(),
                         timeout=self._next_timer_in(),
                     )
                 except TimeoutError:
                     pass
                 else:
-                    if not self._queue and not self._recompute_requested:
+                    if not self._queue and not self._signalled():
                         workflow.continue_as_new(
                             CaseInput(
                                 resume=self._state_out(), history_limit=self._history_limit, answered=self._answered
@@ -108,13 +110,16 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
                 await self._fire_timers()
                 continue
             try:
-                await workflow.wait_condition(lambda: bool(self._queue) or self._recompute_requested, timeout=timeout)
+                await workflow.wait_condition(lambda: bool(self._queue) or self._signalled(), timeout=timeout)
             except TimeoutError:
                 await self._fire_timers()
                 continue
             if self._recompute_requested:
                 self._recompute_requested = False
                 await self._recompute_provisional()
+            if self._child_update is not None:
+                child, self._child_update = self._child_update, None
+                await self._child_changed(child)
             if self._queue:
                 await self._handle(self._queue.popleft())
         # Answer anything still queued, then let handlers finish before completing.
@@ -196,6 +201,27 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
     def recompute_deadlines(self) -> None:
         """An admin loaded a year's holiday schedule: provisional deadlines can become exact."""
         self._recompute_requested = True
+
+    @workflow.signal(name="child_changed")
+    def child_changed(self, child: ChildRef) -> None:
+        """The child's record changed under the case: a provisional record was merged into a registered
+        child, or its ID number was added (the birth date it gives decides the age limit)."""
+        self._child_update = child
+
+    def _signalled(self) -> bool:
+        return self._recompute_requested or self._child_update is not None
+
+    async def _child_changed(self, child: ChildRef) -> None:
+        st = self._st
+        known = (st.child.id, st.child.birth_date, st.child.origin_region)
+        if st.closed or (child.id, child.birth_date, child.origin_region) == known:
+            return
+        # The case stays in its county: the record's residence moves with a hand-over, not here.
+        st.child = child.model_copy(update={"residence_region": st.child.residence_region})
+        st.close_at = start_of_local_day(birthday(child.birth_date, self.process.closes_at_age))
+        await self.record(
+            None, Change(), kind="child_updated", note="儿童档案已核实或已合并，按核实后的出生日期计算年龄届满"
+        )
 
     # ------------------------------------------------------------------ checks (validator and loop)
 

@@ -13,8 +13,9 @@ from api.audit import audit
 from api.cases.visibility import scope_regions
 from api.children import merge as merging
 from api.children import service
+from api.children.cases_told import tell_open_cases
 from api.children.schemas import ChildIn, ChildUpdate
-from api.deps import ApiUser, SessionDep
+from api.deps import ApiUser, ClientDep, SessionDep
 from db.models import Child
 from domain.idnumber import mask_id_number
 from domain.regions import region_name
@@ -115,8 +116,11 @@ async def get(child_id: int, principal: ApiUser, session: SessionDep) -> dict[st
     "provisional one (sex, birth date, origin, and the ID number, which makes it verified: a number another "
     "child has is refused with `merge_into_child_id`)",
 )
-async def update(child_id: int, data: ChildUpdate, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+async def update(
+    child_id: int, data: ChildUpdate, principal: ApiUser, session: SessionDep, client: ClientDep
+) -> dict[str, Any]:
     child = await service.update_child(session=session, principal=principal, child_id=child_id, data=data)
+    await tell_open_cases(session, client, child)
     await session.refresh(child, ["guardians"])
     return child_json(child, full=True, id_full=child.created_by_agency_id == principal.agency.id)
 
@@ -126,9 +130,12 @@ async def update(child_id: int, data: ChildUpdate, principal: ApiUser, session: 
     summary="Merge a provisional record into the registered child (a civil-affairs supervisor of the child's "
     "county or the city): its cases move there, its guardians are appended, it is kept as merged",
 )
-async def merge(child_id: int, data: merging.MergeIn, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+async def merge(
+    child_id: int, data: merging.MergeIn, principal: ApiUser, session: SessionDep, client: ClientDep
+) -> dict[str, Any]:
     merged = await merging.merge_child(session=session, principal=principal, child_id=child_id, data=data)
     target = merged.target
+    await tell_open_cases(session, client, target)
     await session.refresh(target, ["guardians"])
     full = target.residence_region in scope_regions(principal) or target.created_by_agency_id == principal.agency.id
     return {

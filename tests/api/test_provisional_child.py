@@ -312,3 +312,61 @@ async def test_an_integration_registers_a_provisional_child_and_reports_it(live:
     assert r.json()["steps"][0]["holder"] == "潞州区公安局"
     read = await live.http.get(f"/api/v1/children/{child['id']}", headers=auth(school))
     assert read.status_code == 200 and read.json()["identity_status"] == "provisional"
+
+
+async def live_child(live: Live, case_no: str) -> Any:
+    """The child the case's workflow holds (its Query), once it has taken in the change."""
+    from domain.ids import workflow_id
+    from domain.messages import CaseState
+
+    handle = live.temporal.get_workflow_handle(workflow_id(case_no))
+    return (await handle.query("view", result_type=CaseState)).child
+
+
+async def eventually(probe: Any, want: Any) -> Any:
+    import asyncio
+
+    for _ in range(100):
+        got = await probe()
+        if got == want:
+            return got
+        await asyncio.sleep(0.05)
+    return got
+
+
+async def test_the_open_cases_learn_the_verified_birth_date_and_the_merge(live: Live) -> None:
+    """The workflow counts the age limit from the child it holds: the number added later (or a merge)
+    changes it, and the timeline says so."""
+    vc = await make_token(live.db, "luzhou-vc1")
+    cid = (await register(live, vc, birth_date="2016-01-01"))["id"]  # estimated
+    case_no = await start_case(live, vc, cid)
+    assert (await live_child(live, case_no)).birth_date == date(2016, 1, 1)
+    r = await live.http.patch(
+        f"/api/v1/children/{cid}", json={"id_number": id_number("41072120160105003")}, headers=auth(vc)
+    )
+    assert r.status_code == 200, r.text
+
+    async def held() -> tuple[int, date, str | None]:
+        c = await live_child(live, case_no)
+        return c.id, c.birth_date, c.origin_region
+
+    assert await eventually(held, (cid, date(2016, 1, 5), "410721")) == (cid, date(2016, 1, 5), "410721")
+    r = await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(vc))
+    kinds = [e["kind"] for e in r.json()["timeline"]]
+    assert kinds.count("child_updated") == 1
+
+    # A merge: the case now holds the registered child.
+    other = (await register(live, vc, name="小红", sex="female", birth_date="2017-03-01"))["id"]
+    second = await start_case(live, vc, other)
+    target = await child_id(live.db, "王小明")
+    async with live.db.sf() as s:
+        born = (await s.get(Child, target)).birth_date  # type: ignore[union-attr]
+    sup = await make_token(live.db, "luzhou-civil-sup")
+    r = await live.http.post(f"/api/v1/children/{other}/merge", json={"into_child_id": target}, headers=auth(sup))
+    assert r.status_code == 200, r.text
+
+    async def merged() -> tuple[int, date]:
+        c = await live_child(live, second)
+        return c.id, c.birth_date
+
+    assert await eventually(merged, (target, born)) == (target, born)
