@@ -14,7 +14,7 @@ from domain.deadlines import local_date
 from domain.periods import term_of
 from tests.api.test_cases_api import auth
 from tests.conftest import Live, make_token
-from tests.support import child_id, today_iso
+from tests.support import child_id, today_iso, wait_for
 
 
 def absence(days_back: int = 14, length: int = 10) -> dict[str, str]:
@@ -215,7 +215,12 @@ async def test_persuasion_by_the_township_and_a_hand_over_between_counties(live:
     assert origin["timeline"][0]["kind"] == "opened" and origin["outcome"] == "moved"
     follow_on = origin["timeline"][-1]["payload"]["follow_on"]
     assert follow_on.startswith("KC-") and follow_on.split("-")[2] == "140404"  # the new county's count
-    new = (await live.http.get(f"/api/v1/cases/{follow_on}", headers=auth(dest))).json()
+    async def opened() -> dict | None:
+        # The linked case is its own workflow: it opens moments after the origin closes.
+        r = await live.http.get(f"/api/v1/cases/{follow_on}", headers=auth(dest))
+        return r.json() if r.status_code == 200 else None
+
+    new = await wait_for(opened, what="the follow-on case")
     assert new["county"] == "140404" and new["steps"][0]["step"] == "joint_persuasion"
     assert new["steps"][0]["holder"]["name"] == "上党区教育局"
     # The committee the receiving bureau named, and its township, persuade with it there.
