@@ -280,6 +280,13 @@ Move = tuple[str, str | None, str | None, str | None]  # (kind, action, from ste
 WAIT_SECONDS = 5.0
 
 
+def on_server_day(payload: dict[str, Any], today: date) -> dict[str, Any]:
+    """tests.support.form() dates a form "today" by the wall clock; on the time-skipping server, whose clock
+    runs ahead, today is the server's: a date naming the wall clock's today names the server's."""
+    wall = local_date(datetime.now(UTC)).isoformat()
+    return {k: today.isoformat() if v == wall else v for k, v in payload.items()}
+
+
 class FakeCase:
     """One case: started as the API starts it, acted on through the Update the API sends."""
 
@@ -320,6 +327,10 @@ class FakeCase:
         await handle.execute_update("opened", result_type=ActionResult)
         return cls(f, case_no)
 
+    async def today(self) -> date:
+        """The local date on the time-skipping server's clock."""
+        return local_date(await self.now())
+
     def of(self, case_no: str) -> FakeCase:
         """Another case of the same environment (a linked follow-on case)."""
         return FakeCase(self.f, case_no)
@@ -341,7 +352,7 @@ class FakeCase:
             actor=actor,
             action=action,
             step=step,
-            payload=payload or {},
+            payload=on_server_day(payload or {}, local_date(await self.now())),
             **kw,
         )
         try:
