@@ -57,6 +57,7 @@ from domain.process import Process, clean_payload
 from domain.processes import get_process, policy_default
 from domain.regions import CITY_CODE
 from domain.workdays import WorkCalendar, YearSchedule
+from tests.support import on_server_day
 from worker.binaries import temporal_test_server
 from worker.client import SANDBOX
 from worker.registry import ALL_WORKFLOWS
@@ -278,13 +279,6 @@ async def start_fake_env(runtime: Runtime | None = None, extra: Iterable[type] =
 Move = tuple[str, str | None, str | None, str | None]  # (kind, action, from step, to step)
 # An answer takes milliseconds here; one that does not come is a stuck case (e.g. an agency missing).
 WAIT_SECONDS = 5.0
-
-
-def on_server_day(payload: dict[str, Any], today: date) -> dict[str, Any]:
-    """tests.support.form() dates a form "today" by the wall clock; on the time-skipping server, whose clock
-    runs ahead, today is the server's: a date naming the wall clock's today names the server's."""
-    wall = local_date(datetime.now(UTC)).isoformat()
-    return {k: today.isoformat() if v == wall else v for k, v in payload.items()}
 
 
 class FakeCase:

@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.cases import service
 from api.principal import Principal, agency_ref, load_principal
 from db.models import Agency, Case, CaseParty, CaseStep, Child, Document, Notification, TimelineEvent
+from domain.deadlines import local_date, start_of_local_day
 from domain.errors import DomainError
 from domain.messages import ActionRequest, ActionResult, AgencyRef, CaseResult
 from tests.conftest import Db
@@ -213,6 +214,13 @@ async def sleep_until(env: WorkflowEnvironment, at: datetime) -> None:
         await env.sleep(at - now)
 
 
+def on_server_day(payload: dict[str, Any], today: date) -> dict[str, Any]:
+    """tests.support.form() dates a form "today" by the wall clock; on the time-skipping server, whose clock
+    runs ahead, today is the server's: a date naming the wall clock's today names the server's."""
+    wall = today_iso()
+    return {k: today.isoformat() if v == wall else v for k, v in payload.items()}
+
+
 async def server_today(env: WorkflowEnvironment) -> date:
     return local(await env.get_current_time()).date()
 
@@ -349,11 +357,13 @@ class CaseDriver:
         return cls(w, await open_case(w.db, w.client, w.tq, username, **kw))
 
     async def act(self, username: str, action: str, payload: dict[str, Any] | None = None, **kw: Any) -> ActionResult:
+        payload = on_server_day(payload or {}, await server_today(self.w.env))
         return await act(self.db, self.w.client, self.no, username, action, payload, **kw)
 
     async def act_on(
         self, username: str, action: str, payload: dict[str, Any] | None = None, **kw: Any
     ) -> ActionResult:
+        payload = on_server_day(payload or {}, await server_today(self.w.env))
         return await act_on(self.db, self.w.client, self.no, username, action, payload, **kw)
 
     async def supervise(self, username: str, kind: str, step: str, **kw: Any) -> ActionResult:
@@ -397,6 +407,12 @@ class CaseDriver:
 
     async def now(self) -> datetime:
         return await self.w.env.get_current_time()
+
+    async def sleep_to_window(self, track: str = "main") -> None:
+        """Until the open scheduled visit or check may be recorded: 7 days before its date (the window
+        policies' default)."""
+        due = local_date((await self.step(track)).due_at)
+        await self.sleep_until(start_of_local_day(due - timedelta(days=7)))
 
     def handle(self) -> WorkflowHandle:
         return self.w.client.get_workflow_handle(f"case-{self.no}", result_type=CaseResult)
