@@ -8,21 +8,32 @@ import json
 import os
 import time as _time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from api.cases import service
 from api.principal import Principal, agency_ref, load_principal
-from db.models import Agency, Case, CaseParty, CaseStep, Child, Document, Notification, TimelineEvent
+from db.models import (
+    Agency,
+    Case,
+    CaseParty,
+    CaseStep,
+    Child,
+    Document,
+    Notification,
+    PolicyOverrideRow,
+    TimelineEvent,
+)
 from domain.deadlines import local_date, start_of_local_day
 from domain.errors import DomainError
 from domain.messages import ActionRequest, ActionResult, AgencyRef, CaseResult
@@ -219,6 +230,28 @@ def on_server_day(payload: dict[str, Any], today: date) -> dict[str, Any]:
     runs ahead, today is the server's: a date naming the wall clock's today names the server's."""
     wall = today_iso()
     return {k: today.isoformat() if v == wall else v for k, v in payload.items()}
+
+
+WINDOWS = ("guardianship.monitoring_window", "dropout.consolidation_window")
+
+
+@asynccontextmanager
+async def visits_any_day(db: Db, county: str = "140403") -> AsyncIterator[None]:
+    """A test on the real clock cannot wait for a scheduled visit's window: the county opens its windows
+    from 120 days before the date (a policy override) while the block runs."""
+    since = datetime.now(UTC) - timedelta(days=1)
+    async with db.sf() as s, s.begin():
+        for key in WINDOWS:
+            s.add(PolicyOverrideRow(key=key, region_code=county, value="120d", effective_from=since))
+    try:
+        yield
+    finally:
+        async with db.sf() as s, s.begin():
+            await s.execute(
+                delete(PolicyOverrideRow).where(
+                    PolicyOverrideRow.key.in_(WINDOWS), PolicyOverrideRow.region_code == county
+                )
+            )
 
 
 async def server_today(env: WorkflowEnvironment) -> date:
