@@ -140,7 +140,7 @@ class _Date(KindRules):
             raise DomainError("field_invalid", f"“{f.label}”日期格式应为 YYYY-MM-DD", field=f.name) from None
         if isinstance(d, datetime):
             d = d.date()
-        if f.not_future and d > today:
+        if (f.not_future or f.happened) and d > today:
             raise DomainError("date_in_future", f"“{f.label}”不能晚于今天", field=f.name)
         return d.isoformat()
 

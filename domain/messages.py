@@ -83,6 +83,8 @@ class StepState(BaseModel):
     # reaches them in person as well as their agency.
     worked_by: int | None = None
     external: ExternalParty | None = None  # held outside this deployment; `holder` records its answer
+    # A scheduled step (Step.window_key): from when it may be recorded, before its deadline.
+    window_opens_at: datetime | None = None
 
 
 class Handover(BaseModel):

@@ -43,6 +43,16 @@ class Field:
     # For kind=date: the form offers today + this policy's days (e.g. an order's compliance date).
     default_policy: str | None = None
     role: FieldRole | None = None
+    # For kind=date: when something happened (done on, visited on, returned on). Not in the future, not
+    # before the step opened (domain/timing.py), and what the next step's deadline counts from.
+    happened: bool = False
+
+
+class NotBefore(StrEnum):
+    """When an action of a step becomes possible (Action.not_before)."""
+
+    window = "window"  # once the step's window opens (Step.window_key before its deadline): a scheduled visit
+    deadline = "deadline"  # once the step's deadline has passed: "not complied by the date the order set"
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,8 @@ class Action:
     by_co_holders: bool = False
     # Taken by the system when the step's deadline passes (Step.on_deadline), never offered to a person.
     by_system: bool = False
+    # Possible only from a time of the step (offered, with that time, only from then on).
+    not_before: NotBefore | None = None
     style: str = "primary"  # primary | secondary | danger, for the page's button
 
 
@@ -78,11 +90,11 @@ class UndeclaredTransition(RuntimeError):
 # Fields most actions share.
 NOTE = Field("note", "情况说明", FieldKind.textarea, required=False)
 NOTE_REQUIRED = Field("note", "情况说明", FieldKind.textarea)
-DATE_DONE = Field("done_on", "日期", FieldKind.date, not_future=True)
+DATE_DONE = Field("done_on", "日期", FieldKind.date, not_future=True, happened=True)
 # What a local clerk records when the answer of a party outside this deployment arrives.
 EXTERNAL_ANSWER: tuple[Field, ...] = (
     Field("doc_no", "来文文号", required=False),
-    Field("received_on", "收到日期", FieldKind.date, not_future=True),
+    Field("received_on", "收到日期", FieldKind.date, not_future=True, happened=True),
     Field("answer_from", "答复单位"),
 )
 
@@ -118,6 +130,11 @@ class Step:
     # An action (by_system) the workflow takes when the deadline passes, instead of escalating: the
     # applicant's time to supplement lapses, so the application is withdrawn.
     on_deadline: str | None = None
+    # A scheduled step (a visit, an attendance check): the policy of how long before its deadline it may
+    # be recorded (Action.not_before=NotBefore.window). The deadline is the date it is due.
+    window_key: str | None = None
+    # What the step's deadline is called where the page says when an action becomes possible.
+    due_label: str = "办理期限"
 
     def action(self, name: str) -> Action | None:
         return next((a for a in self.actions if a.name == name), None)

@@ -57,6 +57,7 @@ from domain.process import Process, clean_payload
 from domain.processes import get_process, policy_default
 from domain.regions import CITY_CODE
 from domain.workdays import WorkCalendar, YearSchedule
+from tests.support import on_server_day
 from worker.binaries import temporal_test_server
 from worker.client import SANDBOX
 from worker.registry import ALL_WORKFLOWS
@@ -320,6 +321,10 @@ class FakeCase:
         await handle.execute_update("opened", result_type=ActionResult)
         return cls(f, case_no)
 
+    async def today(self) -> date:
+        """The local date on the time-skipping server's clock."""
+        return local_date(await self.now())
+
     def of(self, case_no: str) -> FakeCase:
         """Another case of the same environment (a linked follow-on case)."""
         return FakeCase(self.f, case_no)
@@ -341,7 +346,7 @@ class FakeCase:
             actor=actor,
             action=action,
             step=step,
-            payload=payload or {},
+            payload=on_server_day(payload or {}, local_date(await self.now())),
             **kw,
         )
         try:

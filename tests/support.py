@@ -8,21 +8,33 @@ import json
 import os
 import time as _time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from api.cases import service
 from api.principal import Principal, agency_ref, load_principal
-from db.models import Agency, Case, CaseParty, CaseStep, Child, Document, Notification, TimelineEvent
+from db.models import (
+    Agency,
+    Case,
+    CaseParty,
+    CaseStep,
+    Child,
+    Document,
+    Notification,
+    PolicyOverrideRow,
+    TimelineEvent,
+)
+from domain.deadlines import local_date, start_of_local_day
 from domain.errors import DomainError
 from domain.messages import ActionRequest, ActionResult, AgencyRef, CaseResult
 from tests.conftest import Db
@@ -213,6 +225,35 @@ async def sleep_until(env: WorkflowEnvironment, at: datetime) -> None:
         await env.sleep(at - now)
 
 
+def on_server_day(payload: dict[str, Any], today: date) -> dict[str, Any]:
+    """tests.support.form() dates a form "today" by the wall clock; on the time-skipping server, whose clock
+    runs ahead, today is the server's: a date naming the wall clock's today names the server's."""
+    wall = today_iso()
+    return {k: today.isoformat() if v == wall else v for k, v in payload.items()}
+
+
+WINDOWS = ("guardianship.monitoring_window", "dropout.consolidation_window")
+
+
+@asynccontextmanager
+async def visits_any_day(db: Db, county: str = "140403") -> AsyncIterator[None]:
+    """A test on the real clock cannot wait for a scheduled visit's window: the county opens its windows
+    from 120 days before the date (a policy override) while the block runs."""
+    since = datetime.now(UTC) - timedelta(days=1)
+    async with db.sf() as s, s.begin():
+        for key in WINDOWS:
+            s.add(PolicyOverrideRow(key=key, region_code=county, value="120d", effective_from=since))
+    try:
+        yield
+    finally:
+        async with db.sf() as s, s.begin():
+            await s.execute(
+                delete(PolicyOverrideRow).where(
+                    PolicyOverrideRow.key.in_(WINDOWS), PolicyOverrideRow.region_code == county
+                )
+            )
+
+
 async def server_today(env: WorkflowEnvironment) -> date:
     return local(await env.get_current_time()).date()
 
@@ -349,11 +390,13 @@ class CaseDriver:
         return cls(w, await open_case(w.db, w.client, w.tq, username, **kw))
 
     async def act(self, username: str, action: str, payload: dict[str, Any] | None = None, **kw: Any) -> ActionResult:
+        payload = on_server_day(payload or {}, await server_today(self.w.env))
         return await act(self.db, self.w.client, self.no, username, action, payload, **kw)
 
     async def act_on(
         self, username: str, action: str, payload: dict[str, Any] | None = None, **kw: Any
     ) -> ActionResult:
+        payload = on_server_day(payload or {}, await server_today(self.w.env))
         return await act_on(self.db, self.w.client, self.no, username, action, payload, **kw)
 
     async def supervise(self, username: str, kind: str, step: str, **kw: Any) -> ActionResult:
@@ -397,6 +440,12 @@ class CaseDriver:
 
     async def now(self) -> datetime:
         return await self.w.env.get_current_time()
+
+    async def sleep_to_window(self, track: str = "main") -> None:
+        """Until the open scheduled visit or check may be recorded: 7 days before its date (the window
+        policies' default)."""
+        due = local_date((await self.step(track)).due_at)
+        await self.sleep_until(start_of_local_day(due - timedelta(days=7)))
 
     def handle(self) -> WorkflowHandle:
         return self.w.client.get_workflow_handle(f"case-{self.no}", result_type=CaseResult)

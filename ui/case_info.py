@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from db.models import Document, TimelineEvent
@@ -16,7 +16,8 @@ from domain.enums import ROLE_LABELS
 from domain.errors import DomainError
 from domain.messages import Actor, CaseState, StepState
 from domain.policy import Allowance, Unit
-from domain.process import ACKNOWLEDGE, HANDOVER_STEP, RECORD_EXTERNAL_ACK, Process
+from domain.process import ACKNOWLEDGE, HANDOVER_STEP, RECORD_EXTERNAL_ACK, Action, Process
+from domain.timing import not_yet
 from ui.timeline import LINK_LABELS
 
 # The hand-over step's two ways to end: the receiving agency in this deployment acknowledges; for a
@@ -92,6 +93,24 @@ def hidden_actions(step: StepState, events: Iterable[TimelineEvent]) -> set[str]
     if step.step != HANDOVER_STEP:
         return set()
     return {INTERNAL_ONLY} if is_external_handover(step, events) else {EXTERNAL_ONLY}
+
+
+def possible_now(
+    process: Process, step: StepState, actions: list[Action], now: datetime
+) -> tuple[list[Action], list[tuple[str, str]]]:
+    """A step's offers split into those that can be taken now and those that become possible later, as
+    (label, when: "改正期限2026-12-20届满后可办理"), so the page offers only what it can do."""
+    if not process.has_step(step.step):
+        return actions, []
+    definition = process.step(step.step)
+    now_, later = [], []
+    for action in actions:
+        reason = not_yet(definition, action, step, now)
+        if reason is None:
+            now_.append(action)
+        else:
+            later.append((action.label, reason))
+    return now_, later
 
 
 def step_documents(step: StepState, documents: Iterable[Document]) -> list[Document]:

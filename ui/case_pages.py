@@ -39,6 +39,7 @@ from ui.case_info import (
     hidden_actions,
     is_external_handover,
     linked_cases,
+    possible_now,
     reserved_actions,
     step_documents,
     summary_items,
@@ -154,6 +155,7 @@ class StepView:
     reassign_to: list[OptionGroup] = field(default_factory=list)
     counters: list[tuple[str, str]] = field(default_factory=list)
     reserved: list[tuple[str, str]] = field(default_factory=list)  # (action, who may take it)
+    later: list[tuple[str, str]] = field(default_factory=list)  # (action, from when it can be taken)
     documents: list[Document] = field(default_factory=list)
     external: bool = False  # a hand-over to a destination outside this deployment
 
@@ -210,6 +212,8 @@ async def _step_views(
         definition = process.step(st.step) if process.has_step(st.step) else None
         left, overdue = time_left(st.deadlines.due_at if st.deadlines else None, now)
         hidden = hidden_actions(st, records.events)
+        mine = [o.action for o in offers if o.step and o.step.track == st.track and o.action.name not in hidden]
+        can, later = possible_now(process, st, mine, now)
         view = StepView(
             state=st,
             label=process.step_label(st.step),
@@ -218,11 +222,8 @@ async def _step_views(
             holder_type=agency_type_label(st.holder.agency_type),
             left=left,
             overdue=overdue,
-            offers=[
-                o.action
-                for o in offers
-                if o.step is not None and o.step.track == st.track and o.action.name not in hidden
-            ],
+            offers=can,
+            later=later,
             supervise=st.track in supervisable,
             counters=counter_items(process, st.counters),
             reserved=reserved_actions(process, live, st, actor) if live is not None else [],

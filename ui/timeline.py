@@ -8,8 +8,8 @@ from typing import Any
 
 from db.models import TimelineEvent
 from domain.field_kinds import FieldKind, rules
-from domain.process import CLOSE, Field, PayloadLabel, Process
-from ui.filters import allowance_label, fmt_dt
+from domain.process import CLOSE, Field, FieldRole, PayloadLabel, Process
+from ui.filters import allowance_label, as_datetime, fmt_date, fmt_dt
 
 # Facts the shared machinery adds to events (a process's own are in its definition: payload_labels).
 MACHINERY_LABELS = (PayloadLabel("external", "迁入地在本市以外"),)
@@ -20,7 +20,11 @@ LINK_LABELS = {"follow_on": "迁入地继续办理的案件", "linked_case": "�
 def _extra_details(process: Process, payload: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
     if payload.get("reported_at"):
-        out.append(("补录：情况发现时间", fmt_dt(payload["reported_at"])))
+        # A first step entered later counts from the end of the day the matter was found (18:00): the
+        # clerk entered a date, and the date is what the timeline shows.
+        found = process.start_field_with(FieldRole.occurred_on)
+        label = f"补录：{found.label if found else '情况发现日期'}"
+        out.append((label, fmt_date(as_datetime(payload["reported_at"]))))
     for label in (*process.payload_labels, *MACHINERY_LABELS):
         value = payload.get(label.key)
         if value not in (None, "", False):

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         StepState,
     )
     from domain.process import Process, clean_payload
+    from domain.timing import check_happened, check_not_before, happened_fields
     from workflows.handover import Handovers
     from workflows.linked import LinkedCases
     from workflows.oversight import Oversight
@@ -48,6 +49,8 @@ DEFAULT_HISTORY_LIMIT = 10_000
 MIN_HISTORY_LIMIT = 20
 # Runs that grew past the limit before it existed keep their old path on replay.
 HISTORY_LIMIT_PATCH = "continue-as-new-at-history-limit"
+# Runs recorded before dates of what happened were checked against the step's opening replay without it.
+HAPPENED_DATES_PATCH = "happened-dates-within-the-step"
 # How many answers a run keeps (and hands to the next run) for requests retried with the same id.
 KEPT_ANSWERS = 20
 
@@ -228,8 +231,9 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
     def _today(self):
         return local_date(workflow.now())
 
-    def _check(self, req: ActionRequest) -> dict[str, Any]:
-        """Refuses what the case cannot take now; returns the cleaned form."""
+    def _check(self, req: ActionRequest, *, dates: bool | None = True) -> dict[str, Any]:
+        """Refuses what the case cannot take now; returns the cleaned form. `dates`: whether the dates of
+        what happened are checked against the step; None: as the run was recorded (the patch)."""
         st = self._st
         if st.closed:
             raise DomainError("case_closed", "案件已结案，不能再办理")
@@ -248,7 +252,10 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
         if req.step_seq is not None and req.step_seq != step.seq:
             raise DomainError("stale", "该环节已有新的办理记录，请刷新页面后再操作")
         action = permissions.check_step_action(self.process, st, step, req.action, req.actor)
+        check_not_before(self.process.step(step.step), action, step, workflow.now())
         payload = clean_payload(action.fields, req.payload, today=self._today())
+        if happened_fields(action.fields) and (dates if dates is not None else workflow.patched(HAPPENED_DATES_PATCH)):
+            check_happened(action.fields, payload, step, self._today())
         self.check_handover_close(step, req.action)
         self.check_action(step, req, payload)
         return payload
@@ -277,7 +284,9 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
 
     async def _handle(self, req: ActionRequest) -> None:
         try:
-            req.payload = self._check(req)  # the case may have moved since the validator ran
+            # The case may have moved since the validator ran. (A validator cannot ask for a patch: the
+            # handler does, and is the only one that runs on replay.)
+            req.payload = self._check(req, dates=None)
         except DomainError as e:
             self._answer(req, self._error(e))
             return

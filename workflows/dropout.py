@@ -273,10 +273,6 @@ class DropoutWorkflow(CaseWorkflow):
                 comply_by = date.fromisoformat(payload["comply_by"])
                 if comply_by <= today:
                     raise DomainError("field_invalid", "改正期限应晚于今天", field="comply_by")
-            case ("order_compliance", "not_complied"):
-                due = step.deadlines.due_at if step.deadlines else None
-                if due is not None and workflow.now() < due:
-                    raise DomainError("not_now", f"改正期限{local_date(due).isoformat()}尚未届满")
             case ("locate", "hand_over"):
                 self.check_handover(payload["destination_region"])
 

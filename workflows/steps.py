@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import Allowance
     from domain.process import CLOSE, END_TRACK, Process, UndeclaredTransition
     from domain.processes import policy_default
+    from domain.timing import counts_from, happened_on, window_opens
     from workflows import activity_names as names
     from workflows.retry import ACTIVITY_TIMEOUT, WRITE_RETRY
 
@@ -42,6 +43,10 @@ with workflow.unsafe.imports_passed_through():
 ACTIVE_HOLDERS_PATCH = "new-steps-go-to-active-agencies"
 # Runs recorded before completion counts were read from policy used the definition's default.
 COUNTS_PATCH = "completion-counts-from-policy"
+# Runs recorded before scheduled steps had a window (Step.window_key) replay without one.
+WINDOW_PATCH = "scheduled-steps-open-a-window-before-their-date"
+# Runs recorded before a next step counted from the date its action was done counted from the recording.
+DONE_DATE_PATCH = "next-step-counts-from-the-date-done"
 
 
 # Events that count as someone working on the case (the stalled list's inactivity clock).
@@ -152,6 +157,9 @@ class StepMachinery:
                 )
             )
             deadlines, allowance = answer.deadlines, answer.allowance
+        window = None
+        if definition.window_key and deadlines is not None and workflow.patched(WINDOW_PATCH):
+            window = window_opens(deadlines.due_at, await self.policy(definition.window_key))
         # seq: the event that records this step (the next one) opens it. A step opened already late (a
         # backdated report) starts at level 0 and the loop escalates it at once, level by level, so that
         # every level's audience is told.
@@ -167,6 +175,7 @@ class StepMachinery:
             allowance=allowance,
             deadlines=deadlines,
             counters=counters or {},
+            window_opens_at=window,
         )
 
     async def required(self, step: StepState, *, since: str | None = None) -> int:
@@ -371,6 +380,8 @@ class StepMachinery:
         assert current is not None
         self._check_declared(req, to)
         holder = holder or current.holder
+        if base is None and allowance is None:
+            base = self._done_at(req)
         nxt = await self.new_step(
             current.track,
             to,
@@ -412,6 +423,14 @@ class StepMachinery:
             payload=payload,
         )
         return nxt
+
+    def _done_at(self, req: ActionRequest) -> datetime | None:
+        """What the next step counts from: the day the form says the action was done, if before today (a
+        follow-up counts from the admonition, not from when it was typed); None: now."""
+        definition = self.process.step(req.step).action(req.action) if req.step else None
+        day = happened_on(definition.fields, req.payload) if definition else None
+        at = counts_from(day, workflow.now()) if day else None
+        return at if at is not None and workflow.patched(DONE_DATE_PATCH) else None
 
     async def note_on_step(
         self,

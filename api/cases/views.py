@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from api.cases.lists import step_state_of
@@ -14,6 +15,7 @@ from domain.messages import CaseState, StepState
 from domain.process import Field, Process
 from domain.processes import get_process
 from domain.regions import region_name
+from domain.timing import available_from, not_yet
 
 
 def field_json(f: Field) -> dict[str, Any]:
@@ -52,6 +54,7 @@ def step_json(process: Process, st: StepState) -> dict[str, Any]:
         "allowance": st.allowance,
         "escalation_level": st.level,
         "counters": st.counters,
+        "window_opens_at": st.window_opens_at.isoformat() if st.window_opens_at else None,
     }
 
 
@@ -109,14 +112,20 @@ def allowed_actions_json(process: Process, state: CaseState | None, principal: P
     if state is None:
         return []
     out = []
+    now = datetime.now(UTC)
     for offer in permissions.offers(process, state, principal.actor()):
+        step = offer.step
+        at = available_from(offer.action, step) if step else None
         out.append(
             {
-                "step": offer.step.step if offer.step else None,
-                "step_seq": offer.step.seq if offer.step else None,
+                "step": step.step if step else None,
+                "step_seq": step.seq if step else None,
                 "action": offer.action.name,
                 "label": offer.action.label,
                 "fields": [field_json(f) for f in offer.action.fields],
+                # An action possible only from a time of its step (a visit's window, an order's date).
+                "available_from": at.isoformat() if at else None,
+                "not_yet": not_yet(process.step(step.step), offer.action, step, now) if step else None,
             }
         )
     return out

@@ -20,6 +20,7 @@ from domain.process import (
     Field,
     FieldKind,
     FieldRole,
+    NotBefore,
     Outcome,
     PayloadLabel,
     Process,
@@ -30,7 +31,7 @@ from domain.process import (
 )
 from domain.workdays import WorkCalendar
 
-RETURNED_ON = Field("returned_on", "复学日期", FieldKind.date, not_future=True)
+RETURNED_ON = Field("returned_on", "复学日期", FieldKind.date, not_future=True, happened=True)
 RETURN_SCHOOL = Field(
     "school_id",
     "复学学校",
@@ -124,6 +125,7 @@ DROPOUT = Process(
         policy("dropout.consolidation_check", "30d", "复学后第一次到校核查（复学后30日）"),
         policy("dropout.consolidation_final", "90d", "复学后第二次到校核查（复学后90日）"),
         policy("dropout.consolidation_checks", "2count", "巩固：到校核查通过该次数即结案"),
+        policy("dropout.consolidation_window", "7d", "到校核查：应核查日期前该天数起可记录（默认）"),
     ),
     counter_labels={
         "attempts": ("已记录劝返", "次"),
@@ -182,8 +184,8 @@ DROPOUT = Process(
                     "联系家访后仍未返校，提请联合劝返",
                     to=("joint_persuasion",),
                     fields=(
-                        Field("contacted_on", "联系监护人日期", FieldKind.date, not_future=True),
-                        Field("visited_on", "家访日期", FieldKind.date, not_future=True),
+                        Field("contacted_on", "联系监护人日期", FieldKind.date, not_future=True, happened=True),
+                        Field("visited_on", "家访日期", FieldKind.date, not_future=True, happened=True),
                         Field("family_says", "家长/学生的说法", FieldKind.textarea),
                     ),
                     style="danger",
@@ -279,6 +281,7 @@ DROPOUT = Process(
             (T.education_bureau, T.township),
             None,  # due on the date the order sets
             description="改正期限内复学则转入巩固；期满仍未复学则依法控辍",
+            due_label="改正期限",
             actions=(
                 # The township that issued the order may follow its compliance too.
                 Action(
@@ -295,6 +298,7 @@ DROPOUT = Process(
                     fields=(NOTE_REQUIRED,),
                     style="danger",
                     by_co_holders=True,
+                    not_before=NotBefore.deadline,
                 ),
             ),
         ),
@@ -388,6 +392,8 @@ DROPOUT = Process(
             "dropout.consolidation_check",
             then=("dropout.consolidation_final",),
             count_key="dropout.consolidation_checks",
+            window_key="dropout.consolidation_window",
+            due_label="应核查日期",
             description="复学后30日、90日各核查一次到校情况",
             actions=(
                 Action(
@@ -395,6 +401,7 @@ DROPOUT = Process(
                     "记录到校核查（正常在校）",
                     to=("", CLOSE),
                     fields=(DATE_DONE, Field("attendance", "到校情况", FieldKind.textarea)),
+                    not_before=NotBefore.window,
                 ),
                 Action("dropped_again", "再次辍学", to=("school_contact",), fields=(NOTE_REQUIRED,), style="danger"),
             ),

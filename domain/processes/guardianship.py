@@ -17,6 +17,7 @@ from domain.process import (
     Field,
     FieldKind,
     FieldRole,
+    NotBefore,
     Outcome,
     PayloadLabel,
     Process,
@@ -71,6 +72,7 @@ GUARDIANSHIP = Process(
         policy("guardianship.revocation_decision", "30d", "法院审理撤销监护人资格", "审理期限一个月"),
         policy("guardianship.long_term_placement", "15WD", "儿童福利机构办理长期监护安置"),
         policy("guardianship.monitoring_clean_visits", "2count", "跟踪回访：情况良好的回访达到该次数即结案"),
+        policy("guardianship.monitoring_window", "7d", "跟踪回访：应回访日期前该天数起可记录（默认）"),
     ),
     counter_labels={"sessions": ("已完成指导", "次"), "visits": ("已完成回访", "次")},
     documents=(REPRIMAND,),
@@ -297,6 +299,8 @@ GUARDIANSHIP = Process(
             "guardianship.monitoring_visit",
             then=("guardianship.monitoring_final",),
             count_key="guardianship.monitoring_clean_visits",
+            window_key="guardianship.monitoring_window",
+            due_label="应回访日期",
             description="村（居）委会、儿童主任在30日和90日回访",
             actions=(
                 Action(
@@ -313,6 +317,7 @@ GUARDIANSHIP = Process(
                         ),
                         NOTE,
                     ),
+                    not_before=NotBefore.window,
                 ),
                 Action(
                     "report_new_harm",

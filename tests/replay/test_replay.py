@@ -55,6 +55,10 @@ EXPECTED = {
     "dropout-school-switched-off",  # new steps checked for active agencies (patch marker): a substitute school
     "guardianship-monitoring-counts-from-policy",  # monitoring's clean visits read from policy (patch marker)
     "dropout-consolidation-counts-from-policy",  # consolidation checks read from policy (patch marker)
+    # Dates of what happened checked against the step, the next step counted from the date done, scheduled
+    # visits and checks recorded from their windows (patch markers)
+    "guardianship-dates-done-and-visit-windows",
+    "dropout-dates-done-and-check-windows",
 }
 # Histories are named after each registered process's workflow module.
 PREFIXES = tuple(f"{p.orchestration}-" for p in PROCESSES.values())

@@ -223,6 +223,9 @@ async def test_school_reports_the_team_persuades_the_bureau_orders(live: Live) -
         assert location(r) == case_url
         page = (await bureau.get(case_url)).text
         assert current_steps(page) == {"order_compliance"} and "限期改正" in page
+        # Only what can be done now is offered; the rest says from when.
+        assert "act-order_compliance-returned" in page and "act-order_compliance-not_complied" not in page
+        assert f"“期满仍未复学，依法控辍”改正期限{comply_by.isoformat()}届满后可办理" in page
         history = timeline_of(page)
         assert (
             "制发责令改正通知书" in history and f"改正期限（送学截止日期）：</span>{comply_by.isoformat()}" in history
@@ -248,6 +251,12 @@ async def test_school_reports_the_team_persuades_the_bureau_orders(live: Live) -
         assert current_steps(page) == {"consolidation"}
 
     async with browser(live, "luzhou-school1") as school:
+        # The attendance check is due 30 days after the return and may be recorded from 7 days before.
+        page = (await school.get(case_url)).text
+        due, opens = today() + timedelta(days=30), today() + timedelta(days=23)
+        assert "act-consolidation-record_attendance" not in page and "act-consolidation-dropped_again" in page
+        assert f"<dt>可记录时间</dt><dd>{opens.isoformat()}起</dd>" in page
+        assert f"“记录到校核查（正常在校）”{opens.isoformat()}起可办理（应核查日期{due.isoformat()}）" in page
         page = await act(school, case_url, "consolidation", "dropped_again", note="再次连续无故缺课")
         assert current_steps(page) == {"school_contact"}
         assert summary_value(page, "复辍次数") == "1"

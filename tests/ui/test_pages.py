@@ -191,6 +191,12 @@ async def test_login_and_front_door(live: Live) -> None:
         assert "显示所有逾期" in page.text
 
 
+@pytest.fixture
+async def visits_any_day(live: Live) -> AsyncIterator[None]:
+    async with support.visits_any_day(live.db):
+        yield
+
+
 async def test_admin_sets_a_policy_in_calendar_months(live: Live) -> None:
     """A county's value in months is accepted and shown in Chinese; a date rule, a lower-case "m" or a
     month on a count are refused with the reason. (Effective in 2099, so no other test's case sees it.)"""
@@ -263,7 +269,9 @@ async def _unavailable(client: object, case_no: str) -> None:
     return None
 
 
-async def test_a_guardianship_case_through_the_pages(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_guardianship_case_through_the_pages(
+    live: Live, monkeypatch: pytest.MonkeyPatch, visits_any_day: None
+) -> None:
     async with browser(live, "luzhou-vc1") as clerk:
         # find the child and open the start form
         search = await clerk.get("/cases/new")

@@ -5,8 +5,10 @@ and reassign."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 
 from tests import support
 from tests.conftest import Live
@@ -31,7 +33,13 @@ async def start_for(http: httpx.AsyncClient, child: str, **values: str) -> str:
     return location(await submit(http, start_form, **values))
 
 
-async def test_case_from_admonition_to_resolved(live: Live) -> None:
+@pytest.fixture
+async def visits_any_day(live: Live) -> AsyncIterator[None]:
+    async with support.visits_any_day(live.db):
+        yield
+
+
+async def test_case_from_admonition_to_resolved(live: Live, visits_any_day: None) -> None:
     today = support.today_iso()
     async with browser(live, "luzhou-vc1") as clerk:
         case_url = await start_for(clerk, "李娜", facts="父亲长期酗酒，儿童经常无人照料", occurred_on=today)
@@ -106,6 +114,8 @@ async def test_late_case_climbs_to_the_supervisors_who_act(live: Live) -> None:
         assert case_no in listed.text and "逾期（3级）" in listed.text
         page = await county.get(case_url)
         assert "2026-10-10 23:59" in page.text  # 3 working days across the holiday, to the make-up Saturday
+        # The timeline shows the date the clerk entered, not the time its clock counts from.
+        assert "补录：发现日期：</span>2026-09-30</div>" in page.text and "2026-09-30 18:00" not in page.text
         assert location(await submit(county, form(page.text, container="sup-admonition-urge"), reason="请立即劝诫"))
         page = await county.get(case_url)
         extend = form(page.text, container="sup-admonition-extend")

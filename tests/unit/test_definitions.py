@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.process import CLOSE, END_TRACK, DocumentKind, Process
+from domain.process import CLOSE, END_TRACK, DocumentKind, NotBefore, Process
 from domain.processes import POLICY_DEFAULTS, PROCESSES
 from worker.registry import WORKFLOWS
 from workflows import handover
@@ -174,6 +174,25 @@ def test_every_policy_key_has_a_default(process: Process) -> None:
     assert workflow_policies(process) - keys == set()
     # A step's deadline is a duration; a count (sessions, a threshold) is asked by the workflow.
     assert all(POLICY_DEFAULTS[k].value.unit != "count" for k in of_steps)
+
+
+@pytest.mark.parametrize("process", CASES)
+def test_windows_and_not_before_fit_their_steps(process: Process) -> None:
+    """A window is a number of days the process declares, on a step with a deadline; an action waiting for
+    it is on such a step, and one waiting for the deadline on a step that has one (a policy or a date set)."""
+    declared = {p.key for p in process.policies}
+    for s in process.steps:
+        waits = {a.not_before for a in s.actions if a.not_before}
+        if s.window_key:
+            assert s.window_key in declared and POLICY_DEFAULTS[s.window_key].value.unit == "d", s.name
+            assert s.policy_key, f"{s.name}: a window opens before a deadline"
+        assert (NotBefore.window in waits) == bool(s.window_key), s.name
+        if NotBefore.deadline in waits:
+            assert s.due_label != "办理期限", f"{s.name}: say what the date is"
+        # Something can always be done on a step: not every action waits.
+        assert any(a.not_before is None for a in s.actions), s.name
+    happened = [f for s in process.steps for a in s.actions for f in a.fields if f.happened]
+    assert happened and all(f.kind == "date" for f in happened)
 
 
 @pytest.mark.parametrize("process", CASES)

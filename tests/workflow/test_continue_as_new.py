@@ -180,7 +180,9 @@ async def test_a_long_guardianship_case_continues_as_new_and_loses_nothing(fresh
         step = await c.step()
         assert (step.step, step.counters, step.step_seq) == ("family_education_guidance", {"sessions": n}, r.seq)
     await act("luzhou-wf", "record_session", form("record_session"))
+    await c.sleep_to_window()
     await act("luzhou-vc1-director", "record_visit", form("record_visit", finding="concern"))
+    await c.sleep_to_window()
     r = await act("luzhou-vc1-director", "record_visit", form("record_visit"))
     monitoring = await c.step()
     assert (monitoring.step, monitoring.counters, monitoring.step_seq, monitoring.allowance) == (
@@ -200,6 +202,7 @@ async def test_a_long_guardianship_case_continues_as_new_and_loses_nothing(fresh
     assert_chained(chain)
     assert all(len(h.events) < 2 * LIMIT for h in chain), [len(h.events) for h in chain]
 
+    await c.sleep_to_window()
     r = await c.act("luzhou-vc1-director", "record_visit", form("record_visit", note="一切正常"))
     assert r.closed and r.outcome == "resolved"
     result = await c.handle().result()  # follows the runs to the last
@@ -258,10 +261,12 @@ async def test_a_dropout_case_keeps_its_counters_and_summary_across_runs(fresh_w
     await c.act("luzhou-school1", "dropped_again", form("dropped_again"))
     assert await c.summary() == {"school": school, "relapses": 1}
     await c.act("luzhou-school1", "returned", form("returned"))
+    await c.sleep_to_window()
     await c.act("luzhou-school1", "record_attendance", form("record_attendance"))
     state = await assert_live_matches_projection(c)
     assert state.summary == {"school": school, "relapses": 1}
     assert state.vars["school"]["name"] == school
+    await c.sleep_to_window()
     r = await c.act("luzhou-school1", "record_attendance", form("record_attendance"))
     assert r.closed and r.outcome == "returned"
 

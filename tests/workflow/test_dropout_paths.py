@@ -13,7 +13,7 @@ from api.cases import service
 from api.children.service import ChildIn, GuardianIn, register_child
 from db.models import Agency, Case, Child
 from db.seed import make_id_number
-from domain.deadlines import birthday
+from domain.deadlines import birthday, local_date
 from domain.errors import DomainError
 from domain.workdays import WorkCalendar
 from tests import support as s
@@ -128,7 +128,8 @@ async def test_returned_at_school_contact_then_two_attendance_checks_close_retur
         ("action", "record_attendance", "consolidation", "consolidation"),
         ("action", "record_attendance", "consolidation", CLOSE),
     ]
-    assert events[1].payload["returned_on"] == s.today_iso() and events[1].note == "学生已返校上课"
+    assert events[1].payload["returned_on"] == local_date(cons.opened_at).isoformat()
+    assert events[1].note == "学生已返校上课"
     assert events[3].payload["attendance"] == "出勤正常，成绩回升"
     assert (events[1].actor_agency_name, events[1].actor_name) == (SCHOOL1, "潞州区实验小学经办人")
     assert {a for _, a, _, _ in await c.notes()} == {"luzhou-school1"}
@@ -235,11 +236,12 @@ async def test_persuasion_order_legal_action_and_the_supervisors_sign_off(fresh_
     # Not complied: refused before the compliance date has passed, allowed after.
     with pytest.raises(DomainError) as e:
         await c.act("luzhou-edu", "not_complied", form("not_complied"))
-    assert (e.value.code, e.value.message) == ("not_now", f"改正期限{comply.isoformat()}尚未届满")
+    said = f"“期满仍未复学，依法控辍”改正期限{comply.isoformat()}届满后可办理"
+    assert (e.value.code, e.value.message) == ("not_yet", said)
     await c.sleep_until(oc.due_at - MINUTE)
     with pytest.raises(DomainError) as e:
         await c.act("luzhou-edu", "not_complied", form("not_complied"))
-    assert e.value.code == "not_now"
+    assert e.value.code == "not_yet"
     seq = (await c.row()).last_seq
     await c.sleep_until(oc.due_at + MINUTE)
     assert (await c.wait_seq(seq + 1))[-1].payload == {"level": 1}  # the compliance date has passed

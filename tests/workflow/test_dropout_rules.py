@@ -263,8 +263,8 @@ async def test_the_township_issues_the_order_in_its_own_name(fresh_wf):
     # The township, co-holder, records the outcome once the date has passed.
     await refused(
         c,
-        "not_now",
-        f"改正期限{comply.isoformat()}尚未届满",
+        "not_yet",
+        f"“期满仍未复学，依法控辍”改正期限{comply.isoformat()}届满后可办理",
         c.act("luzhou-town1", "not_complied", form("not_complied")),
     )
     await c.sleep_until(oc.due_at + MINUTE)

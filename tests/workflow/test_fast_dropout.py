@@ -67,6 +67,7 @@ async def test_returned_at_school_then_two_checks_close_it(fake_env: FakeEnv) ->
     second = await c.step()
     assert (second.allowance, second.base, second.counters) == ("90d", check.base, {"checks": 1})
     assert second.deadlines.due_at == day_end(check.base, 90)  # 90 days after the return
+    await c.sleep_until(second.window_opens_at)
     r = await c.act(op("school1"), "record_attendance", form("record_attendance"))
     assert (r.closed, r.outcome) == (True, "returned")
     assert c.path() == [
@@ -138,7 +139,7 @@ async def test_persuasion_order_legal_action_and_the_supervisors_sign_off(fake_e
     )
     with pytest.raises(DomainError) as e:
         await c.act(op("edu"), "not_complied", form("not_complied"))
-    assert e.value.message == f"改正期限{comply_by.isoformat()}尚未届满"
+    assert e.value.message == f"“期满仍未复学，依法控辍”改正期限{comply_by.isoformat()}届满后可办理"
 
     await c.sleep_until(compliance.deadlines.due_at + timedelta(hours=1))
     await c.act(op("edu"), "not_complied", form("not_complied"))

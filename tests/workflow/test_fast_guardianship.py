@@ -81,6 +81,7 @@ async def test_admonition_follow_up_monitoring_closed(fake_env: FakeEnv) -> None
     assert second.deadlines.due_at == day_end(monitoring.base, 90)
     assert second.worked_by == 777
 
+    await c.sleep_until(second.window_opens_at)
     r = await c.act(director, "record_visit", form("record_visit", note="一切正常"))
     assert (r.closed, r.outcome, r.steps) == (True, "resolved", [])
     assert c.path() == [
@@ -225,6 +226,7 @@ async def test_a_mandatory_report_is_answered_to_the_reporter(fake_env: FakeEnv)
 async def test_new_harm_in_monitoring_goes_back_to_the_police(fake_env: FakeEnv) -> None:
     c = await open_admonition(fake_env)
     await to_monitoring(c)
+    await c.sleep_until((await c.step()).window_opens_at)
     await c.act(op("vc1"), "record_visit", form("record_visit", finding="concern"))
     concern = await c.step()
     assert (concern.step, concern.counters, concern.allowance) == ("monitoring", {"visits": 0}, "30d")  # not counted

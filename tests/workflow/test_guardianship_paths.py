@@ -38,8 +38,9 @@ async def to_police_decision(c: CaseDriver) -> None:
 
 
 async def two_clean_visits(c: CaseDriver, user: str = "luzhou-vc1-director") -> None:
-    await c.act(user, "record_visit", form("record_visit"))
-    await c.act(user, "record_visit", form("record_visit"))
+    for _ in range(2):
+        await c.sleep_to_window()
+        await c.act(user, "record_visit", form("record_visit"))
 
 
 # ---------------------------------------------------------------------------- admonition paths
@@ -71,7 +72,7 @@ async def test_admonition_improved_then_two_clean_visits_closes_resolved(fresh_w
     assert second.due_at == day_end(monitoring.opened_at, 90)  # second visit at 90 d after monitoring began
     assert (await c.row()).status == "open"
 
-    await c.sleep(timedelta(days=50))
+    await c.sleep(timedelta(days=60))  # the 90-day visit may be recorded from day 83
     r = await c.act("luzhou-vc1-director", "record_visit", form("record_visit", note="一切正常"))
     assert r.closed and r.outcome == "resolved"
 
@@ -359,15 +360,19 @@ async def test_procuratorate_starts_at_reprimand_without_order(fresh_wf):
 async def test_a_concern_visit_does_not_count(fresh_wf):
     c = await CaseDriver.open(fresh_wf, "luzhou-vc1")
     await to_monitoring(c)
+    await c.sleep_to_window()
     await c.act("luzhou-vc1", "record_visit", form("record_visit", finding="concern"))
     assert ((await c.step()).counters, (await c.step()).allowance) == ({"visits": 0}, "30d")
+    await c.sleep_to_window()
     await c.act("luzhou-vc1", "record_visit", form("record_visit"))
     assert (await c.step()).counters == {"visits": 1}
+    await c.sleep_to_window()
     await c.act("luzhou-vc1", "record_visit", form("record_visit", finding="concern"))
     step = await c.step()
     assert (step.counters, step.allowance) == ({"visits": 1}, "30d")
     assert step.due_at == day_end(step.opened_at, 30)
     assert (await c.row()).status == "open"
+    await c.sleep_to_window()
     r = await c.act("luzhou-vc1", "record_visit", form("record_visit"))
     assert r.closed and r.outcome == "resolved"
     assert [e.payload.get("finding") for e in (await c.events())[-4:]] == ["concern", "clean", "concern", "clean"]

@@ -77,8 +77,9 @@ async def test_a_start_retried_after_the_case_closed_names_the_closed_case(fresh
     c = CaseDriver(w, case_no)
     await c.act("luzhou-vc1", "record_admonition", form("record_admonition"))
     await c.act("luzhou-vc1", "improved", form("improved"))
-    await c.act("luzhou-vc1", "record_visit", form("record_visit"))
-    await c.act("luzhou-vc1", "record_visit", form("record_visit"))
+    for _ in range(2):
+        await c.sleep_to_window()
+        await c.act("luzhou-vc1", "record_visit", form("record_visit"))
     assert (await c.row()).status == "closed"
     assert await s.open_case(w.db, w.client, w.tq, "luzhou-vc1", key=key) == case_no
     assert await count(w.db, Case) == 1

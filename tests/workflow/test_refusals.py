@@ -256,8 +256,9 @@ async def test_a_closed_case_takes_no_action(fresh_wf):
     c = await CaseDriver.open(fresh_wf, "luzhou-vc1")
     await c.act("luzhou-vc1", "record_admonition", form("record_admonition"))
     await c.act("luzhou-vc1", "improved", form("improved"))
-    await c.act("luzhou-vc1", "record_visit", form("record_visit"))
-    await c.act("luzhou-vc1", "record_visit", form("record_visit"))
+    for _ in range(2):
+        await c.sleep_to_window()
+        await c.act("luzhou-vc1", "record_visit", form("record_visit"))
     assert (await c.row()).status == "closed"
     closed = "案件已结案，不能再办理"
     await refused(
