@@ -22,9 +22,9 @@ def _extra_details(process: Process, payload: dict[str, Any]) -> list[tuple[str,
     if payload.get("reported_at"):
         out.append(("补录：情况发现时间", fmt_dt(payload["reported_at"])))
     for label in (*process.payload_labels, *MACHINERY_LABELS):
-        value = payload.get(label.key)
-        if value not in (None, "", False):
-            out.append((label.label, label.show(value)))
+        shown = label.read(payload)
+        if shown is not None:
+            out.append((label.label, shown))
     return out
 
 

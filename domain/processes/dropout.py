@@ -388,6 +388,7 @@ DROPOUT = Process(
             "dropout.consolidation_check",
             then=("dropout.consolidation_final",),
             count_key="dropout.consolidation_checks",
+            counter="checks",
             description="复学后30日、90日各核查一次到校情况",
             actions=(
                 Action(

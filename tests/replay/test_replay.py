@@ -55,6 +55,10 @@ EXPECTED = {
     "dropout-school-switched-off",  # new steps checked for active agencies (patch marker): a substitute school
     "guardianship-monitoring-counts-from-policy",  # monitoring's clean visits read from policy (patch marker)
     "dropout-consolidation-counts-from-policy",  # consolidation checks read from policy (patch marker)
+    # the guidance order asked once (kept from the decision, standing on a reprimand again), given by a
+    # guidance station; each session and visit of how many; the police decision extended once (patch markers)
+    "guardianship-order-once-station",
+    "guardianship-long-term-goes-on",  # long-term guardianship ends the safety track; monitoring goes on
 }
 # Histories are named after each registered process's workflow module.
 PREFIXES = tuple(f"{p.orchestration}-" for p in PROCESSES.values())
