@@ -55,12 +55,12 @@ async def test_the_order_is_asked_once_and_the_station_gives_the_guidance(fake_e
     # Each session's event says which it was, of how many.
     sessions = [e.payload for e in c.events() if e.action == "record_session"]
     assert [(p["session_number"], p["sessions_required"]) for p in sessions] == [(1, 3), (2, 3), (3, 3)]
+    await save_history_as(c.f.client, c.no, "guardianship-order-once-station")  # kept small: up to here
     await c.act(op("vc1"), "record_visit", form("record_visit"))
     r = await c.act(op("vc1"), "record_visit", form("record_visit"))
     assert r.closed
     visits = [e.payload for e in c.events() if e.action == "record_visit"]
     assert [(p["visit_number"], p["visits_required"]) for p in visits] == [(1, 2), (2, 2)]
-    await save_history_as(c.f.client, c.no, "guardianship-order-once-station")
 
 
 async def test_a_decision_without_order_stands_against_the_reprimands_form(fake_env: FakeEnv) -> None:
@@ -148,10 +148,10 @@ async def test_long_term_guardianship_ends_the_safety_track_and_the_case_goes_on
         ["safety"],
     )
     assert c.told(r.seq) == [(r.seq, "vc2", "long_term_guardianship")]
+    await save_history_as(c.f.client, c.no, "guardianship-long-term-goes-on")
     await c.act(op("vc2"), "record_visit", form("record_visit"))
     r = await c.act(op("vc2"), "record_visit", form("record_visit"))
     assert (r.closed, r.outcome) == (True, "resolved")
-    await save_history_as(c.f.client, c.no, "guardianship-long-term-goes-on")
 
 
 async def test_a_committees_step_reaches_the_township_child_supervisor_first(fake_env: FakeEnv) -> None:
