@@ -46,9 +46,9 @@ class Oversight(StepMachinery):
         if req.supervisor == "extend":
             if step.deadlines is None:
                 raise DomainError("no_deadline", "该环节没有期限，无需延期")
-            self._check_extension_rule(req, step)
             if req.extend_by and Allowance.parse(req.extend_by).kind != "duration":
                 raise DomainError("policy_value_invalid", "延长期限应为工作日、天、小时、月或年", field="extend_by")
+            self._check_extension_rule(req, step)
         if req.supervisor == "reassign":
             new = req.new_holder
             if new is None:
