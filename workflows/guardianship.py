@@ -237,9 +237,8 @@ class GuardianshipWorkflow(CaseWorkflow):
         if main is None or not workflow.patched(LONG_TERM_PATCH):
             await self.close(req, "long_term_guardianship")
             return
-        told = self.tell(
-            main.holder, "long_term_guardianship", f"{self._st.case_no}：儿童已由儿童福利机构长期监护，本环节继续办理"
-        )
+        title = f"{self._st.case_no}：儿童已转入儿童福利机构长期监护，“{self.label(main.step)}”继续办理"
+        told = self.tell(main.holder, "long_term_guardianship", title)
         await self.end_track(req, "safety", notify=[told])
 
     async def _record_session(self, step: StepState, req: ActionRequest) -> None:
