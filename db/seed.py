@@ -118,7 +118,16 @@ def demo_agencies() -> list[AgencySeed]:
         out.append(AgencySeed(f"{slug}-vc2", f"{county}{town2}南庄村民委员会", T.village_committee, code, town2))
         out.append(AgencySeed(f"{slug}-school1", f"{county}实验小学", T.school, code, town1, True))
         out.append(AgencySeed(f"{slug}-school2", f"{county}第二中学", T.school, code, town1))
-    return out
+    return [*out, *guidance_stations()]
+
+
+def guidance_stations() -> list[AgencySeed]:
+    """Each county's family-education guidance station (家庭教育指导站), run by its education bureau: an agency
+    of the bureau's type, not its default (the bureau itself answers for dropout cases)."""
+    return [
+        AgencySeed(f"{COUNTY_SLUGS[code]}-guidance", f"{county}家庭教育指导站", T.education_bureau, code)
+        for code, county in CHANGZHI_COUNTIES.items()
+    ]
 
 
 def demo_users(agencies: list[AgencySeed]) -> list[tuple[str, str, str, str, str | None]]:

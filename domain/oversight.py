@@ -66,6 +66,8 @@ class Rung:
 
     scope: Scope
     agency_type: T | None = None
+    # The holder is told as well (a committee's overdue step reaches it and its township's supervisor).
+    holder_too: bool = False
 
     def audience_type(self, holder_type: T) -> T:
         return self.agency_type or overseer_type(holder_type)

@@ -18,7 +18,7 @@ from domain.errors import DomainError
 from domain.field_kinds import FieldKind, rules
 from domain.messages import DocumentSpec
 from domain.oversight import DEFAULT_AUDIENCE, Rung
-from domain.policy import Allowance, PolicyDefault
+from domain.policy import Allowance, PolicyDefault, Unit
 
 
 class FieldRole(StrEnum):
@@ -46,6 +46,9 @@ class Field:
     # For kind=date: when something happened (done on, visited on, returned on). Not in the future, not
     # before the step opened (domain/timing.py), and what the next step's deadline counts from.
     happened: bool = False
+    # Asked once: where the action that opened the step already answered it (a field of the same name in
+    # that event), the form shows that answer instead of asking again (an order decided with the decision).
+    once: bool = False
 
 
 class NotBefore(StrEnum):
@@ -109,6 +112,30 @@ RECORD_EXTERNAL_ACK = "record_external_ack"
 
 
 @dataclass(frozen=True)
+class ExtensionRule:
+    """A bounded extension (治安管理处罚法 Art. 99: once, by 30 days): how many times, and at most how long
+    each, in days or hours."""
+
+    times: int
+    at_most: str  # e.g. "30d"
+
+    def refusal(self, done: int, by: str) -> str | None:
+        """Why an extension by `by`, after `done` earlier ones, is not allowed; None if it is."""
+        limit = Allowance.parse(self.at_most)
+        if done >= self.times:
+            return f"本环节依法只能延期{self.times}次，已延期{done}次"
+        asked = Allowance.parse(by)
+        if _hours(asked) is None or _hours(asked) > _hours(limit):  # type: ignore[operator]
+            return f"本环节每次延期不得超过{limit.label()}"
+        return None
+
+
+def _hours(a: Allowance) -> int | None:
+    """A duration in days or hours as hours; None for units a calendar decides (working days, months)."""
+    return {Unit.days: 24, Unit.hours: 1}.get(a.unit, 0) * a.amount or None
+
+
+@dataclass(frozen=True)
 class Step:
     name: str
     label: str
@@ -122,8 +149,10 @@ class Step:
     # A step that recurs (the next guidance session, the second visit): the policy keys of its later
     # occurrences, the last one repeating; `policy_key` is the first's.
     then: tuple[str, ...] = ()
-    # A count policy: how many occurrences complete the step (sessions, clean visits, attendance checks).
+    # A count policy: how many occurrences complete the step (sessions, clean visits, attendance checks),
+    # and the step's counter (StepState.counters) that counts them, shown as "已完成 2/3 次".
     count_key: str | None = None
+    counter: str | None = None
     # Who is told at escalation levels 1, 2 and 3 (a crisis step's third goes to the political-legal
     # committee; a committee's first beyond itself to the township's child supervisor).
     audience: tuple[Rung, Rung, Rung] = DEFAULT_AUDIENCE
@@ -135,6 +164,8 @@ class Step:
     window_key: str | None = None
     # What the step's deadline is called where the page says when an action becomes possible.
     due_label: str = "办理期限"
+    # How far a supervisor may extend the deadline, where a law bounds it (None: at will).
+    extension: ExtensionRule | None = None
 
     def action(self, name: str) -> Action | None:
         return next((a for a in self.actions if a.name == name), None)
@@ -181,9 +212,19 @@ class PayloadLabel:
     key: str
     label: str
     template: str = "{}"  # how the value reads, e.g. "第{}次再次辍学"
+    # A payload key holding the total it counts towards: "第2次（共3次）" where the template is "第{}次".
+    of: str | None = None
 
     def show(self, value: Any) -> str:
         return "是" if value is True else self.template.format(value)
+
+    def read(self, payload: dict[str, Any]) -> str | None:
+        """How the event's payload reads under this label; None where it does not have the fact."""
+        value = payload.get(self.key)
+        if value in (None, "", False):
+            return None
+        total = payload.get(self.of) if self.of else None
+        return f"{self.show(value)}（共{total}次）" if total else self.show(value)
 
 
 def handover_step(
@@ -192,6 +233,7 @@ def handover_step(
     policy_key: str,
     description: str,
     ack_fields: tuple[Field, ...] = (),
+    audience: tuple[Rung, Rung, Rung] = DEFAULT_AUDIENCE,
 ) -> Step:
     """The hand-over step of a process whose cases follow a child who moves."""
     return Step(
@@ -199,6 +241,7 @@ def handover_step(
         label,
         (receiver,),
         policy_key,
+        audience=audience,
         description=description,
         actions=(
             Action(ACKNOWLEDGE, "确认接收", to=(CLOSE,), fields=(*ack_fields, NOTE)),

@@ -88,6 +88,7 @@ AGENCIES: dict[str, AgencyRef] = {
     "school1": _a(11, "潞州区实验小学", T.school, LUZHOU, "东街街道"),
     "school2": _a(12, "潞州区西街小学", T.school, LUZHOU, "西街街道"),
     "hospital": _a(13, "潞州区人民医院", T.hospital, LUZHOU),
+    "station": _a(14, "潞州区家庭教育指导站", T.education_bureau, LUZHOU),  # not the county's default bureau
     "sd-vc": _a(21, "韩店村委会", T.village_committee, SHANGDANG, "韩店街道"),
     "sd-edu": _a(22, "上党区教育局", T.education_bureau, SHANGDANG),
     "sd-town": _a(23, "韩店街道办事处", T.township, SHANGDANG, "韩店街道"),

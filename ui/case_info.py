@@ -14,9 +14,10 @@ from domain import permissions
 from domain.deadlines import date_after
 from domain.enums import ROLE_LABELS
 from domain.errors import DomainError
+from domain.field_kinds import FieldKind, rules
 from domain.messages import Actor, CaseState, StepState
 from domain.policy import Allowance, Unit
-from domain.process import ACKNOWLEDGE, HANDOVER_STEP, RECORD_EXTERNAL_ACK, Action, Process
+from domain.process import ACKNOWLEDGE, HANDOVER_STEP, RECORD_EXTERNAL_ACK, Action, Field, Process
 from domain.timing import not_yet
 from ui.timeline import LINK_LABELS
 
@@ -44,9 +45,86 @@ def summary_items(process: Process, summary: dict[str, Any] | None) -> list[tupl
     return out
 
 
-def counter_items(process: Process, counters: dict[str, int]) -> list[tuple[str, str]]:
+def counter_items(process: Process, counters: dict[str, int], skip: str | None = None) -> list[tuple[str, str]]:
     labels = process.counter_labels
-    return [(label, f"{counters[key]}{unit}") for key, (label, unit) in labels.items() if key in counters]
+    return [
+        (label, f"{counters[key]}{unit}") for key, (label, unit) in labels.items() if key in counters and key != skip
+    ]
+
+
+def step_progress(
+    process: Process, step: str, counters: dict[str, int], policy: Callable[[str], Allowance]
+) -> str | None:
+    """How far a counted step is (sessions, clean visits, attendance checks): "已完成 2/3 次", from the step's
+    counter and its count policy in force in the case's county (what the workflow compares it with)."""
+    definition = process.step(step) if process.has_step(step) else None
+    if definition is None or not definition.count_key or not definition.counter:
+        return None
+    unit = process.counter_labels.get(definition.counter, ("", "次"))[1]
+    done = counters.get(definition.counter, 0)
+    return f"已完成 {done}/{policy(definition.count_key).amount} {unit}"
+
+
+def counted_key(process: Process, step: StepState) -> str | None:
+    """The counter a step's progress shows (not listed again among its counters)."""
+    return process.step(step.step).counter if process.has_step(step.step) else None
+
+
+@dataclass(frozen=True)
+class GivenAnswer:
+    """A field of a step's form answered by the action that opened the step (Field.once)."""
+
+    label: str
+    value: str
+    source: str  # the action that answered it
+
+
+def given_answers(
+    process: Process, step: StepState, events: Iterable[TimelineEvent], agencies: dict[int, str]
+) -> dict[str, GivenAnswer]:
+    """The `once` fields of the step's actions that the event opening the step answered (it carries the
+    field, or its action asks it): the form shows these instead of asking again."""
+    opened = opening_event(step, events)
+    if opened is None or not opened.action or not process.has_step(step.step):
+        return {}
+    payload = opened.payload or {}
+    asked = {f.name for f in _event_fields(process, opened)}
+    source = process.action_label(opened.from_step, opened.action)
+    out: dict[str, GivenAnswer] = {}
+    for f in _once_fields(process, step.step):
+        if f.name in payload or f.name in asked:
+            value = payload.get(f.name)
+            shown = rules(f.kind).show(f, value, agencies) if value not in (None, "") else ""
+            out[f.name] = GivenAnswer(f.label, shown or ("否" if f.kind == FieldKind.bool else "未选"), source)
+    return out
+
+
+def given_agency_ids(process: Process, steps: Iterable[StepState], events: Iterable[TimelineEvent]) -> set[int]:
+    """The agencies named by the answers that opened these steps (given_answers shows their names)."""
+    events = list(events)
+    ids = set()
+    for st in steps:
+        opened = opening_event(st, events)
+        for f in _once_fields(process, st.step):
+            value = (opened.payload or {}).get(f.name) if opened else None
+            if f.kind == FieldKind.agency and isinstance(value, int):
+                ids.add(value)
+    return ids
+
+
+def _once_fields(process: Process, step: str) -> list[Field]:
+    if not process.has_step(step):
+        return []
+    return [f for a in process.step(step).actions for f in a.fields if f.once]
+
+
+def _event_fields(process: Process, e: TimelineEvent) -> tuple[Field, ...]:
+    if e.from_step and process.has_step(e.from_step):
+        action = process.step(e.from_step).action(e.action or "")
+        if action:
+            return action.fields
+    action = process.case_action(e.action or "")
+    return action.fields if action else ()
 
 
 def linked_cases(facts: dict[str, Any], events: Iterable[TimelineEvent]) -> list[CaseLink]:

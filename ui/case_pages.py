@@ -34,14 +34,19 @@ from domain.process import Action, FieldKind, FieldRole, Process
 from domain.processes import PROCESSES, get_process
 from domain.regions import CHANGZHI_COUNTIES, full_region_name
 from ui.case_info import (
+    GivenAnswer,
+    counted_key,
     counter_items,
     date_defaults,
+    given_agency_ids,
+    given_answers,
     hidden_actions,
     is_external_handover,
     linked_cases,
     possible_now,
     reserved_actions,
     step_documents,
+    step_progress,
     summary_items,
 )
 from ui.diagram import process_svg
@@ -154,6 +159,8 @@ class StepView:
     supervise: bool = False
     reassign_to: list[OptionGroup] = field(default_factory=list)
     counters: list[tuple[str, str]] = field(default_factory=list)
+    progress: str | None = None  # a counted step's "已完成 2/3 次"
+    given: dict[str, GivenAnswer] = field(default_factory=dict)  # form fields an earlier action answered
     reserved: list[tuple[str, str]] = field(default_factory=list)  # (action, who may take it)
     later: list[tuple[str, str]] = field(default_factory=list)  # (action, from when it can be taken)
     documents: list[Document] = field(default_factory=list)
@@ -202,8 +209,11 @@ async def _step_views(
     steps: list[StepState],
     live: CaseState | None,
     records: CaseRecords,
+    county: str,
 ) -> tuple[list[StepView], list[Action]]:
     actor = user.actor()
+    policy = await service.policy_lookup(session, county, datetime.now(UTC))
+    names = await _agency_names(session, given_agency_ids(process, steps, records.events))
     offers = permissions.offers(process, live, actor) if live is not None else []
     supervisable = {s.track for s in permissions.supervisable_steps(live, actor)} if live is not None else set()
     now = datetime.now(UTC)
@@ -225,7 +235,9 @@ async def _step_views(
             offers=can,
             later=later,
             supervise=st.track in supervisable,
-            counters=counter_items(process, st.counters),
+            counters=counter_items(process, st.counters, skip=counted_key(process, st)),
+            progress=step_progress(process, st.step, st.counters, policy),
+            given=given_answers(process, st, records.events, names),
             reserved=reserved_actions(process, live, st, actor) if live is not None else [],
             documents=step_documents(st, records.documents),
             external=is_external_handover(st, records.events),
@@ -279,7 +291,7 @@ async def case_page(
     case, process, live = detail.case, detail.process, detail.live
     steps = current_steps(case, live) if case.status == "open" else []
     records = CaseRecords(detail.timeline, detail.documents)
-    views, case_actions = await _step_views(session, process, user, steps, live, records)
+    views, case_actions = await _step_views(session, process, user, steps, live, records, case.county)
     current = {s.step for s in steps}
     facts = dict(case.facts or {})
     names = await _agency_names(session, agency_ids_in(process, detail.timeline, facts))

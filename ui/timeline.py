@@ -26,9 +26,9 @@ def _extra_details(process: Process, payload: dict[str, Any]) -> list[tuple[str,
         label = f"补录：{found.label if found else '情况发现日期'}"
         out.append((label, fmt_date(as_datetime(payload["reported_at"]))))
     for label in (*process.payload_labels, *MACHINERY_LABELS):
-        value = payload.get(label.key)
-        if value not in (None, "", False):
-            out.append((label.label, label.show(value)))
+        shown = label.read(payload)
+        if shown is not None:
+            out.append((label.label, shown))
     return out
 
 

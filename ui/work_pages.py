@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
@@ -11,13 +12,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.cases import lists
+from api.cases.service import policy_lookup
 from api.deps import PageUser, SessionDep
 from api.notifications import service as notifications
 from db.models import Case, CaseStep
 from domain.errors import DomainError
 from domain.oversight import supervision_level
+from domain.policy import Allowance
 from domain.processes import POLICY_DEFAULTS, get_process
-from ui.case_info import summary_items
+from ui.case_info import step_progress, summary_items
 from ui.filters import overdue_for, time_left
 from ui.forms import read_form, to_int
 from ui.render import flash, render
@@ -39,10 +42,16 @@ class StepRow:
     overdue_for: str
     co_holder: bool = False  # my agency helps on the step (协办) rather than holding it
     summary: list[tuple[str, str]] = field(default_factory=list)
+    progress: str | None = None  # a counted step's "已完成 2/3 次"
 
 
 def step_row(
-    case: Case, step: CaseStep, now: datetime, reasons: list[str] | None = None, agency_id: int | None = None
+    case: Case,
+    step: CaseStep,
+    now: datetime,
+    reasons: list[str] | None = None,
+    agency_id: int | None = None,
+    policy: Callable[[str], Allowance] | None = None,
 ) -> StepRow:
     process = get_process(case.process)
     left, overdue = time_left(step.due_at, now)
@@ -57,6 +66,7 @@ def step_row(
         overdue_for(step.due_at, now),
         co_holder=agency_id is not None and step.holder_agency_id != agency_id,
         summary=summary_items(process, case.summary),
+        progress=step_progress(process, step.step, dict(step.counters or {}), policy) if policy else None,
     )
 
 
@@ -64,7 +74,8 @@ def step_row(
 async def inbox(request: Request, user: PageUser, session: SessionDep) -> HTMLResponse:
     now = datetime.now(UTC)
     held = await lists.inbox(session=session, principal=user)
-    rows = [step_row(c, s, now, agency_id=user.agency.id) for c, s in held]
+    policies = {county: await policy_lookup(session, county, now) for county in {c.county for c, _ in held}}
+    rows = [step_row(c, s, now, agency_id=user.agency.id, policy=policies[c.county]) for c, s in held]
     notes = await notifications.inbox(session, user, limit=10)
     return render(request, "inbox.html", user, rows=rows, notes=notes)
 

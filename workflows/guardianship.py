@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         PartyGrant,
         StepState,
     )
-    from domain.processes.guardianship import GUARDIANSHIP, REPRIMAND
+    from domain.processes.guardianship import GUARDIANSHIP, REPRIMAND, WITH_PENALTY
     from domain.regions import is_changzhi
     from workflows.base import CaseWorkflow
     from workflows.steps import COUNTS_PATCH
@@ -32,6 +32,16 @@ with workflow.unsafe.imports_passed_through():
 # The steps the village committee holds; a move can be handed over from these.
 MOVABLE_STEPS = ("admonition", "admonition_followup", "monitoring")
 COMMITTEE_STEPS = (*MOVABLE_STEPS, "handover")
+
+# Runs recorded before these rules keep their old path on replay:
+# the order of family-education guidance (and who gives it) is asked once, where the reprimand is decided;
+ORDER_ONCE_PATCH = "guidance-order-asked-once"
+# a timeline event says which session or visit it was, of how many;
+PROGRESS_PATCH = "guidance-progress-in-timeline"
+# a penalty decision names its penalty;
+PENALTY_PATCH = "penalty-decision-names-penalty"
+# long-term guardianship ends the safety track, and closes the case only when no other track is open.
+LONG_TERM_PATCH = "long-term-guardianship-ends-safety-track"
 
 DECISION_LABELS = {
     "decide_reprimand": "决定训诫",
@@ -48,7 +58,12 @@ class GuardianshipFacts(BaseModel):
     deciding_authority: AgencyRef | None = None  # who decided the reprimand
     ordering_authority: AgencyRef | None = None  # who ordered family-education guidance
     custodian: AgencyRef | None = None  # civil affairs holding the child in temporary guardianship
-    order_requested: bool = False  # the police decided a guidance order with the reprimand
+    order_requested: bool = False  # the police decided a guidance order with the reprimand (older runs)
+    # Whether the reprimand comes with a guidance order, where that was decided before the reprimand's
+    # form (the police's decision; a reprimand again after non-compliance); None: the reprimand asks.
+    order_decided: bool | None = None
+    guidance_station_id: int | None = None  # the education bureau's guidance station chosen with the order
+    guidance_by: AgencyRef | None = None  # who gives the guidance: the station, else the women's federation
     sessions_done: int = 0  # guidance sessions, kept across a return to the ordering authority
 
 
@@ -136,6 +151,9 @@ class GuardianshipWorkflow(CaseWorkflow):
             case ("police_decision", "decide_reprimand"):
                 self.kept.deciding_authority = step.holder
                 self.kept.order_requested = bool(req.payload.get("family_education_order"))
+                if workflow.patched(ORDER_ONCE_PATCH):
+                    self.kept.order_decided = self.kept.order_requested
+                    self.kept.guidance_station_id = req.payload.get("guidance_agency_id")
                 await self.move(req, "reprimand", notify=self._feedback(req.action))
             case ("police_decision", "open_criminal_case" | "no_violation"):
                 await self._to_monitoring(req, notify=self._feedback(req.action))
@@ -147,7 +165,7 @@ class GuardianshipWorkflow(CaseWorkflow):
                 authority = self.kept.ordering_authority or self.kept.deciding_authority
                 await self.move(req, "guidance_noncompliance", holder=authority or await self.resolve(T.police))
             case ("guidance_noncompliance", "reprimand_again"):
-                await self.move(req, "reprimand")
+                await self._reprimand_again(req)
             case ("guidance_noncompliance", "penalise" | "issue_guidance_order"):
                 await self._to_guidance(req)
             case _:
@@ -176,37 +194,73 @@ class GuardianshipWorkflow(CaseWorkflow):
                 custodian = self.kept.custodian or await self.resolve(T.civil_affairs)
                 await self.move(req, "temporary_guardianship", holder=custodian)
             case ("long_term_guardianship", "confirm_placement"):
-                await self.close(req, "long_term_guardianship")
+                await self._long_term_placement(req)
             case _:
                 raise DomainError("action_not_allowed", "该操作在本环节没有处理方式")  # pragma: no cover
 
     async def _issue_reprimand(self, step: StepState, req: ActionRequest) -> None:
         p = req.payload
-        # An order decided with the police's reprimand stands even if the form leaves it unticked.
-        ordered = bool(p.get("family_education_order") or self.kept.order_requested)
+        decided, station = self.kept.order_decided, self.kept.guidance_station_id
+        if decided is None:  # asked here: the case started at the reprimand
+            # An order decided with the police's reprimand (before it was asked once) stands even if the
+            # form leaves it unticked.
+            decided = bool(p.get("family_education_order") or self.kept.order_requested)
+            station = p.get("guidance_agency_id")
         self.kept.order_requested = False
+        self.kept.order_decided = None
         doc = REPRIMAND.spec(
-            issued_on=p["done_on"], content=p["content"], authority=step.holder.name, family_education_order=ordered
+            issued_on=p["done_on"], content=p["content"], authority=step.holder.name, family_education_order=decided
         )
-        if ordered:
+        if decided:
             self.kept.ordering_authority = step.holder
+            if station and workflow.patched(ORDER_ONCE_PATCH):
+                self.kept.guidance_by = await self.resolve(T.education_bureau, prefer_id=int(station))
             await self._to_guidance(req, document=doc)
         else:
             await self._to_monitoring(req, document=doc)
 
+    async def _reprimand_again(self, req: ActionRequest) -> None:
+        """After non-compliance the authority reprimands again; the order of guidance stands, so the
+        reprimand's form does not ask it again (the event says so: Field.once)."""
+        if not workflow.patched(ORDER_ONCE_PATCH):
+            await self.move(req, "reprimand")
+            return
+        self.kept.order_decided = True
+        station = self.kept.guidance_by.id if self.kept.guidance_by else None
+        self.kept.guidance_station_id = station
+        await self.move(req, "reprimand", payload={"family_education_order": True, "guidance_agency_id": station})
+
+    async def _long_term_placement(self, req: ActionRequest) -> None:
+        """Long-term guardianship ends the safety track; the case goes on while another track is open (a
+        criminal case's monitoring, the police's decision), whose holder is told."""
+        main = self._st.steps.get("main")
+        if main is None or not workflow.patched(LONG_TERM_PATCH):
+            await self.close(req, "long_term_guardianship")
+            return
+        title = f"{self._st.case_no}：儿童已转入儿童福利机构长期监护，“{self.label(main.step)}”继续办理"
+        told = self.tell(main.holder, "long_term_guardianship", title)
+        await self.end_track(req, "safety", notify=[told])
+
     async def _record_session(self, step: StepState, req: ActionRequest) -> None:
         done = step.counters.get("sessions", 0) + 1
         self.kept.sessions_done = done
-        if done >= await self.required(step):
-            await self._to_monitoring(req, payload={"session_number": done})
+        required = await self.required(step)
+        payload = self._progress("session_number", done, "sessions_required", required)
+        if done >= required:
+            await self._to_monitoring(req, payload=payload)
             return
         await self.move(
             req,
             "family_education_guidance",
             policy_key=self.policy_for(step, done),
             counters={"sessions": done},
-            payload={"session_number": done},
+            payload=payload,
         )
+
+    @staticmethod
+    def _progress(key: str, done: int, of: str, required: int) -> dict[str, int]:
+        """Which occurrence an event records, and (runs recorded since PROGRESS_PATCH) of how many."""
+        return {key: done, of: required} if workflow.patched(PROGRESS_PATCH) else {key: done}
 
     async def _apply_revocation(self, req: ActionRequest) -> None:
         court = await self.resolve(T.court)
@@ -239,12 +293,12 @@ class GuardianshipWorkflow(CaseWorkflow):
         await self.move(req, "monitoring", holder=vc, counters={"visits": 0}, **kw)
 
     async def _to_guidance(self, req: ActionRequest, **kw: Any) -> None:
-        wf = await self.resolve(T.womens_federation)
+        by = self.kept.guidance_by or await self.resolve(T.womens_federation)
         done = self.kept.sessions_done
         await self.move(
             req,
             "family_education_guidance",
-            holder=wf,
+            holder=by,
             counters={"sessions": done},
             **kw,
         )
@@ -252,8 +306,10 @@ class GuardianshipWorkflow(CaseWorkflow):
     async def _monitoring_visit(self, step: StepState, req: ActionRequest) -> None:
         clean = req.payload["finding"] == "clean"
         visits = step.counters.get("visits", 0) + (1 if clean else 0)
-        if visits >= await self.required(step, since=COUNTS_PATCH):
-            await self.close(req, "resolved")
+        required = await self.required(step, since=COUNTS_PATCH)
+        if visits >= required:
+            last = self._progress("visit_number", visits, "visits_required", required)
+            await self.close(req, "resolved", payload=last if "visits_required" in last else None)
             return
         if clean:
             # The next visit counts from when monitoring began (the first visit's base).
@@ -263,12 +319,21 @@ class GuardianshipWorkflow(CaseWorkflow):
                 policy_key=self.policy_for(step, visits),
                 base=step.base,
                 counters={"visits": visits},
-                payload={"visit_number": visits},
+                payload=self._progress("visit_number", visits, "visits_required", required),
             )
         else:
             await self.move(req, "monitoring", counters={"visits": visits})
 
     # ------------------------------------------------------------------ case-level actions
+
+    def check_action(self, step: StepState, req: ActionRequest, payload: dict[str, Any]) -> None:
+        if (
+            req.action == "decide_reprimand"
+            and payload.get("decision") == WITH_PENALTY
+            and not payload.get("penalty")
+            and self.refuses_since(PENALTY_PATCH)
+        ):
+            raise DomainError("field_required", "决定给予治安管理处罚的，请填写“治安管理处罚内容”", field="penalty")
 
     def check_case_action(self, req: ActionRequest, payload: dict[str, Any]) -> None:
         st = self._st

@@ -26,6 +26,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.regions import CITY_CODE
     from workflows.steps import Change, StepMachinery
 
+# Runs recorded before a step's extension rule (Step.extension) was checked extended it as asked.
+EXTENSION_RULE_PATCH = "extension-rule-per-step"
+
 LEVEL_LABELS = {1: "已逾期", 2: "逾期未办，已报县级督导", 3: "严重逾期，已报市级督导"}
 
 
@@ -45,6 +48,7 @@ class Oversight(StepMachinery):
                 raise DomainError("no_deadline", "该环节没有期限，无需延期")
             if req.extend_by and Allowance.parse(req.extend_by).kind != "duration":
                 raise DomainError("policy_value_invalid", "延长期限应为工作日、天、小时、月或年", field="extend_by")
+            self._check_extension_rule(req, step)
         if req.supervisor == "reassign":
             new = req.new_holder
             if new is None:
@@ -55,6 +59,16 @@ class Oversight(StepMachinery):
                 raise DomainError("not_permitted", "改派单位与当前承办单位相同", field="new_holder")
             if scope != CITY_CODE and new.region_code != scope:
                 raise DomainError("not_permitted", "县级督导只能改派给本县（区）的单位", field="new_holder")
+
+    def _check_extension_rule(self, req: ActionRequest, step: StepState) -> None:
+        """A deadline the law bounds (Step.extension) is extended only as far as it allows. Runs recorded
+        before the rule took each extension as asked."""
+        rule = self.process.step(step.step).extension
+        if rule is None:
+            return
+        why = rule.refusal(len(step.extensions), req.extend_by or step.allowance or "")
+        if why and self.refuses_since(EXTENSION_RULE_PATCH):
+            raise DomainError("extension_limit", why, field="extend_by")
 
     def _next_timer_in(self) -> timedelta | None:
         times = [t for t in (self._escalation_due(s) for s in self._st.steps.values()) if t]
@@ -115,7 +129,10 @@ class Oversight(StepMachinery):
         level = step.level + 1
         rung = self.process.step(step.step).audience[level - 1]
         text = self._level_label(step, level, rung)
-        notes = [self._audience(step.holder, rung, f"{self._st.case_no}「{self.label(step.step)}」{text}")]
+        title = f"{self._st.case_no}「{self.label(step.step)}」{text}"
+        notes = [self._audience(step.holder, rung, title)]
+        if rung.holder_too and rung.scope != Scope.holder:
+            notes.insert(0, self.tell(step.holder, "overdue", title))
         updated = step.model_copy(update={"level": level})
         await self.record_on_step(
             None,

@@ -92,6 +92,13 @@ class StepMachinery:
     def _open_step(self, name: str | None) -> StepState | None:
         return next((s for s in self._st.steps.values() if s.step == name), None)
 
+    @staticmethod
+    def refuses_since(patch: str) -> bool:
+        """Whether a refusal added by `patch` applies: always to a new request (the Update's validator);
+        in the run loop's re-check, only to runs recorded with the patch, so that a request an older run
+        accepted is handled as it was then."""
+        return workflow.unsafe.is_read_only() or workflow.patched(patch)
+
     async def resolve(
         self,
         agency_type: AgencyType,

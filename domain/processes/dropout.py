@@ -394,6 +394,7 @@ DROPOUT = Process(
             count_key="dropout.consolidation_checks",
             window_key="dropout.consolidation_window",
             due_label="应核查日期",
+            counter="checks",
             description="复学后30日、90日各核查一次到校情况",
             actions=(
                 Action(

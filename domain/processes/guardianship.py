@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from domain.enums import AgencyType as T
 from domain.errors import DomainError
+from domain.oversight import Rung, Scope
 from domain.policy import policy
 from domain.process import (
     CLOSE,
@@ -14,6 +15,7 @@ from domain.process import (
     NOTE_REQUIRED,
     Action,
     DocumentKind,
+    ExtensionRule,
     Field,
     FieldKind,
     FieldRole,
@@ -38,6 +40,26 @@ REPRIMAND = DocumentKind(
 DECISIONS = (
     ("reprimand", "训诫"),
     ("reprimand_penalty", "训诫并给予治安管理处罚"),
+)
+WITH_PENALTY = "reprimand_penalty"
+
+# A village committee's step: overdue, the committee and the township's child supervisor (儿童督导员) are
+# told; then county civil affairs; then the city's (processes.md §1, clarifications).
+COMMITTEE_LADDER = (Rung(Scope.township, T.township, holder_too=True), Rung(Scope.county), Rung(Scope.city))
+
+# The order to receive family-education guidance, and who gives it: asked where the reprimand is decided
+# (the police's decision, or the reprimand itself where a procuratorate or court starts the case), once.
+ORDER_FIELDS = (
+    Field("family_education_order", "责令接受家庭教育指导", FieldKind.bool, required=False, once=True),
+    Field(
+        "guidance_agency_id",
+        "家庭教育指导站",
+        FieldKind.agency,
+        required=False,
+        agency_type=T.education_bureau,
+        help="责令接受家庭教育指导的，默认由本县（区）妇联指导；由教育局家庭教育指导站指导的，在此选择",
+        once=True,
+    ),
 )
 
 
@@ -77,8 +99,8 @@ GUARDIANSHIP = Process(
     counter_labels={"sessions": ("已完成指导", "次"), "visits": ("已完成回访", "次")},
     documents=(REPRIMAND,),
     payload_labels=(
-        PayloadLabel("session_number", "已完成指导次数"),
-        PayloadLabel("visit_number", "已完成回访次数"),
+        PayloadLabel("session_number", "家庭教育指导", "第{}次", of="sessions_required"),
+        PayloadLabel("visit_number", "情况良好的回访", "第{}次", of="visits_required"),
     ),
     check_start=check_start,
     tracks={"main": "主流程", "safety": "儿童安全（临时监护）"},
@@ -111,6 +133,8 @@ GUARDIANSHIP = Process(
                 T.social_work_org,
                 T.youth_league,
                 T.police,
+                T.procuratorate,
+                T.court,
             ),
             "强制报告：报告公安机关",
         ),
@@ -128,6 +152,7 @@ GUARDIANSHIP = Process(
             "劝诫、制止",
             (T.village_committee,),
             "guardianship.admonition",
+            audience=COMMITTEE_LADDER,
             description="村（居）委会对监护人进行劝诫、制止，并记录",
             actions=(
                 Action(
@@ -150,6 +175,7 @@ GUARDIANSHIP = Process(
             "劝诫后回访",
             (T.village_committee,),
             "guardianship.admonition_review",
+            audience=COMMITTEE_LADDER,
             description="劝诫后复查监护人是否改正",
             actions=(
                 Action("improved", "已改正，转入跟踪回访", to=("monitoring",), fields=(DATE_DONE, NOTE)),
@@ -182,6 +208,7 @@ GUARDIANSHIP = Process(
             "公安机关处理",
             (T.police,),
             "guardianship.police_decision",
+            extension=ExtensionRule(times=1, at_most="30d"),  # 治安管理处罚法 Art. 99
             description="调查后作出处理决定；结果反馈报告单位",
             actions=(
                 Action(
@@ -190,13 +217,10 @@ GUARDIANSHIP = Process(
                     to=("reprimand",),
                     fields=(
                         Field("decision", "处理决定", FieldKind.choice, choices=DECISIONS),
+                        *ORDER_FIELDS,
                         Field(
-                            "family_education_order",
-                            "同时责令接受家庭教育指导",
-                            FieldKind.bool,
-                            required=False,
+                            "penalty", "治安管理处罚内容", required=False, help="决定给予治安管理处罚的，填写处罚种类"
                         ),
-                        Field("penalty", "治安管理处罚内容", required=False, help="如给予处罚，填写处罚种类"),
                         NOTE,
                     ),
                 ),
@@ -230,12 +254,7 @@ GUARDIANSHIP = Process(
                     fields=(
                         DATE_DONE,
                         Field("content", "训诫内容", FieldKind.textarea),
-                        Field(
-                            "family_education_order",
-                            "责令接受家庭教育指导",
-                            FieldKind.bool,
-                            required=False,
-                        ),
+                        *ORDER_FIELDS,
                     ),
                 ),
             ),
@@ -247,6 +266,7 @@ GUARDIANSHIP = Process(
             "guardianship.guidance_first",
             then=("guardianship.guidance_next",),
             count_key="guardianship.guidance_sessions",
+            counter="sessions",
             description="妇联（或教育局家庭教育指导站）安排并记录指导",
             actions=(
                 Action(
@@ -301,6 +321,8 @@ GUARDIANSHIP = Process(
             count_key="guardianship.monitoring_clean_visits",
             window_key="guardianship.monitoring_window",
             due_label="应回访日期",
+            counter="visits",
+            audience=COMMITTEE_LADDER,
             description="村（居）委会、儿童主任在30日和90日回访",
             actions=(
                 Action(
@@ -333,6 +355,7 @@ GUARDIANSHIP = Process(
             T.village_committee,
             "guardianship.handover_ack",
             "儿童迁往他处：迁入地村（居）委会确认接收；辖区外的，由原村（居）委会记录对方回执",
+            audience=COMMITTEE_LADDER,
         ),
         # The child-safety branch, running beside the main track (未保法 Arts. 92-94).
         Step(
@@ -422,7 +445,7 @@ GUARDIANSHIP = Process(
                 Action(
                     "confirm_placement",
                     "确认长期监护安置",
-                    to=(CLOSE,),
+                    to=(CLOSE, END_TRACK),
                     fields=(DATE_DONE, Field("institution", "儿童福利机构"), NOTE),
                 ),
             ),

@@ -215,6 +215,7 @@ async def test_persuasion_by_the_township_and_a_hand_over_between_counties(live:
     assert origin["timeline"][0]["kind"] == "opened" and origin["outcome"] == "moved"
     follow_on = origin["timeline"][-1]["payload"]["follow_on"]
     assert follow_on.startswith("KC-") and follow_on.split("-")[2] == "140404"  # the new county's count
+
     async def opened() -> dict | None:
         # The linked case is its own workflow: it opens moments after the origin closes.
         r = await live.http.get(f"/api/v1/cases/{follow_on}", headers=auth(dest))

@@ -39,15 +39,19 @@ async def test_backdated_admonition_crosses_national_day_and_the_makeup_saturday
         ("escalated", None, "admonition", "admonition"),
     ]
     assert [(e.payload["level"], e.note) for e in events[1:]] == [
-        (1, "已逾期"),
+        (1, "逾期1级，已报乡镇（街道）儿童督导员"),
         (2, "逾期未办，已报县级督导"),
         (3, "严重逾期，已报市级督导"),
     ]
     assert [e.actor_agency_id for e in events[1:]] == [None, None, None]  # the system, not a person
 
-    # Level 1: the holder. Village committees are overseen by civil affairs (domain/oversight.py): level 2
-    # tells the supervisors of 潞州区民政局, level 3 those of the city's.
-    assert await c.notes(2) == [(2, "luzhou-vc1", "", "overdue")]
+    # Level 1: the holder and its township's child supervisor (processes.md §1). Village committees are
+    # overseen by civil affairs (domain/oversight.py): level 2 tells the supervisors of 潞州区民政局, level 3
+    # those of the city's.
+    assert sorted(await c.notes(2)) == [
+        (2, "luzhou-town1", "supervisor", "escalated"),
+        (2, "luzhou-vc1", "", "overdue"),
+    ]
     assert await c.notes(3) == [(3, "luzhou-civil", "supervisor", "escalated")]
     assert await c.notes(4) == [(4, "city-civil", "supervisor", "escalated")]
 
@@ -246,11 +250,18 @@ async def test_a_policy_in_calendar_months_and_an_extension_by_a_month(fresh_wf)
         "延长期限应为工作日、天、小时、月或年",
         c.supervise(*extend, reason="当事人外出务工", extend_by="1M@start"),
     )
-    await c.supervise(*extend, reason="当事人外出务工", extend_by="1M")
+    # 治安管理处罚法 Art. 99 bounds this step's extension to 30 days (Step.extension): a month may be more.
+    await s.refused(
+        c,
+        "extension_limit",
+        "本环节每次延期不得超过30天",
+        c.supervise(*extend, reason="当事人外出务工", extend_by="1M"),
+    )
+    await c.supervise(*extend, reason="当事人外出务工", extend_by="28d")
     extended = await c.step()
     assert (extended.due_at, extended.level2_at, extended.level3_at) == (
         sh(2027, 3, 28),
         sh(2027, 4, 12),
         sh(2027, 4, 28),
     )
-    assert (await c.events())[-1].payload["extend_by"] == "1M"
+    assert (await c.events())[-1].payload["extend_by"] == "28d"

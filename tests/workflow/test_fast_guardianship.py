@@ -241,7 +241,7 @@ async def test_new_harm_in_monitoring_goes_back_to_the_police(fake_env: FakeEnv)
 # ---------------------------------------------------------------------------- the child-safety branch
 
 
-async def test_safety_branch_revocation_rejected_then_granted_closes(fake_env: FakeEnv) -> None:
+async def test_safety_branch_revocation_rejected_then_granted_ends_the_branch(fake_env: FakeEnv) -> None:
     c = await open_admonition(fake_env)
     await to_monitoring(c)
     r = await c.act(op("police"), "place_temporary_guardianship", form("place_temporary_guardianship"), step=None)
@@ -281,8 +281,8 @@ async def test_safety_branch_revocation_rejected_then_granted_closes(fake_env: F
     assert holders(r.steps)["safety"] == ("long_term_guardianship", "civil")
     assert (await c.step("safety")).allowance == "15WD"
     r = await c.act(op("civil"), "confirm_placement", form("confirm_placement"))
-    assert (r.closed, r.outcome) == (True, "long_term_guardianship")
-    assert (await c.result()).outcome == "long_term_guardianship"
+    # Long-term guardianship ends the safety track; the main track (monitoring) goes on.
+    assert (r.closed, holders(r.steps)) == (False, {"main": ("monitoring", "vc1")})
 
 
 async def test_return_home_ends_the_branch_and_the_case_goes_on(fake_env: FakeEnv) -> None:
@@ -300,12 +300,16 @@ async def test_return_home_ends_the_branch_and_the_case_goes_on(fake_env: FakeEn
 
 
 @pytest.mark.parametrize(
-    ("start", "holder", "overseer"),
-    [("admonition", "vc1", "civil_affairs"), ("police_report", "police", "police")],
+    ("start", "first", "overseer", "first_note"),
+    [
+        # A committee's step: the committee and the township's child supervisor (processes.md §1).
+        ("admonition", ["vc1", "township@140403:supervisor"], "civil_affairs", "逾期1级，已报乡镇（街道）儿童督导员"),
+        ("police_report", ["police"], "police", "已逾期"),
+    ],
     ids=["committee", "police"],
 )
 async def test_escalation_levels_reach_the_holder_then_county_then_city(
-    fake_env: FakeEnv, start: str, holder: str, overseer: str
+    fake_env: FakeEnv, start: str, first: list[str], overseer: str, first_note: str
 ) -> None:
     c = await FakeCase.open(fake_env, "guardianship", op("vc1"), start, FACTS)
     d = (await c.step()).deadlines
@@ -315,14 +319,14 @@ async def test_escalation_levels_reach_the_holder_then_county_then_city(
     await c.sleep_until(d.level3_at + timedelta(seconds=1))
     events = await c.wait_seq(4)
     assert [(e.kind, e.payload.get("level"), e.note) for e in events[1:]] == [
-        ("escalated", 1, "已逾期"),
+        ("escalated", 1, first_note),
         ("escalated", 2, "逾期未办，已报县级督导"),
         ("escalated", 3, "严重逾期，已报市级督导"),
     ]
     for e, due in zip(events[1:], (d.due_at, d.level2_at, d.level3_at), strict=True):  # each at its own time
         assert due <= e.at < due + timedelta(seconds=1)
-    assert [w for _, w, _ in c.told()[-3:]] == [
-        holder,
+    assert [w for _, w, _ in c.told()[-2 - len(first) :]] == [
+        *first,
         f"{overseer}@140403:supervisor",
         f"{overseer}@140400:supervisor",
     ]
@@ -346,6 +350,7 @@ async def test_a_backdated_report_escalates_level_by_level_at_once(fake_env: Fak
     ]
     assert [w for _, w, k in c.told() if k in ("overdue", "escalated")] == [
         "vc1",
+        "township@140403:supervisor",
         "civil_affairs@140403:supervisor",
         "civil_affairs@140400:supervisor",
     ]
