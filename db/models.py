@@ -308,6 +308,12 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(24))
     title: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime]
+    # The step a notice about a step announced (new, overdue, escalated, urged): the notice is settled
+    # (no longer unread, shown as 已办结) once that step is done, moved away from its recipient, or the case
+    # closes (activities/cases.py `settle_notifications`).
+    track: Mapped[str | None] = mapped_column(String(16))
+    step_seq: Mapped[int | None] = mapped_column(Integer)
+    settled_at: Mapped[datetime | None]
     # One row per event and recipient: a retried activity writes nothing twice (NULL user = the agency).
     __table_args__ = (
         UniqueConstraint(
