@@ -384,3 +384,18 @@ class HolidayDay(Base):
     year: Mapped[int] = mapped_column(ForeignKey("holiday_years.year", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(8))  # holiday | workday
     name: Mapped[str] = mapped_column(String(32), default="")
+
+
+class SchoolTermRow(Base):
+    """A county's school term and the holidays within it (校历), set by its education bureau each term
+    (domain/school_calendar.py). School days are counted on it; its holidays are {starts_on, ends_on, label}."""
+
+    __tablename__ = "school_terms"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    county: Mapped[str] = mapped_column(String(6), index=True)
+    label: Mapped[str] = mapped_column(String(64))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    holidays: Mapped[list[JsonDict]] = mapped_column(JSONB, default=list)
+    set_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -19,6 +19,7 @@ from domain.field_kinds import FieldKind, rules
 from domain.messages import DocumentSpec
 from domain.oversight import DEFAULT_AUDIENCE, Rung
 from domain.policy import Allowance, PolicyDefault
+from domain.school_calendar import SchoolCalendar
 
 
 class FieldRole(StrEnum):
@@ -217,6 +218,8 @@ class StartContext:
     today: date
     starter_type: AgencyType
     policy: Callable[[str], Allowance]  # the value in force in the case's county
+    # The county's school terms and holidays, over the statutory calendar (domain/school_calendar.py).
+    school_calendar: SchoolCalendar = field(default_factory=SchoolCalendar)
 
 
 @dataclass(frozen=True)
