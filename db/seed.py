@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api.security import hash_password
-from db.models import Agency, Child, Guardian, Region, User
+from db.models import Agency, CaseRequest, Child, Guardian, Region, User
 from domain.enums import AgencyType as T
 from domain.enums import Role
 from domain.idnumber import check_character
@@ -321,7 +321,8 @@ async def seed_overdue_demo(
 ) -> int:
     """Starts the OVERDUE_DEMO cases through the normal start path, each with the date found far enough
     back to be at its level now, so that the stalled lists (逾期与停滞) have content on first start.
-    Idempotent: a case already started for an entry (same idempotency key) is not started again.
+    Idempotent: an entry started once (its idempotency key is known) is not started again, on a later
+    day either (when the day found would differ).
     Needs a worker on `task_queue`. Returns how many cases were started."""
     from activities.cases import load_calendar
     from api.cases import service
@@ -333,7 +334,8 @@ async def seed_overdue_demo(
         async with session_factory() as s:
             principal = await load_principal(s, demo.starter, channel="api")
             child_id = (await s.execute(select(Child.id).where(Child.name == demo.child))).scalar_one_or_none()
-            if principal is None or child_id is None:
+            key = f"demo-overdue-{demo.level}-{demo.child}"
+            if principal is None or child_id is None or await _started(s, principal.agency.id, key):
                 continue
             found = _found_on_for_level(demo, await load_calendar(s), now)
             committee = principal.agency.id
@@ -348,10 +350,17 @@ async def seed_overdue_demo(
                     child_id=child_id,
                     facts={**demo.facts, _found_field(demo): found.isoformat(), "village_committee_id": committee},
                 ),
-                idempotency_key=f"demo-overdue-{demo.level}-{demo.child}",
+                idempotency_key=key,
             )
             started += int(result.created)
     return started
+
+
+async def _started(session: AsyncSession, agency_id: int, key: str) -> bool:
+    found = await session.execute(
+        select(CaseRequest.id).where(CaseRequest.agency_id == agency_id, CaseRequest.idempotency_key == key)
+    )
+    return found.scalar_one_or_none() is not None
 
 
 def _found_field(demo: OverdueDemo) -> str:

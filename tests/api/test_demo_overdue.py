@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from db.seed import OVERDUE_DEMO, seed_overdue_demo
 from tests.api.test_cases_api import auth
 from tests.conftest import Live, make_token
@@ -28,8 +30,10 @@ async def test_the_demo_has_cases_at_every_escalation_level(live: Live) -> None:
     assert await stalled_levels(live, "luzhou-civil-sup") == [2, 3]  # the county's list: level 2 on
     assert await stalled_levels(live, "city-civil-sup") == [3]  # the city's: level 3
     assert await stalled_levels(live, "city-civil-sup", include_overdue=True) == [1, 2, 3]
-    # Loading the demo again starts nothing twice.
+    # Loading the demo again starts nothing twice, on a later day either (when the day found would differ).
     assert await seed_overdue_demo(live.db.sf, live.temporal, live.task_queue) == 0
+    later = datetime.now(UTC) + timedelta(days=3)
+    assert await seed_overdue_demo(live.db.sf, live.temporal, live.task_queue, now=later) == 0
     assert await stalled_levels(live, "luzhou-civil-sup", include_overdue=True) == [1, 2, 3]
 
 
