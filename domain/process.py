@@ -244,6 +244,9 @@ class Process:
     summary_fields: tuple[tuple[str, str], ...] = ()
     # The summary key the supervisors' report groups by (with the step).
     report_by: str | None = None
+    # The start check counts school days (StartContext.school_calendar): the start form says on which
+    # calendar, the county's school calendar or, where none is set, the statutory working days.
+    counts_school_days: bool = False
     # What the process is for, in a sentence, where a clerk chooses one; and the purpose a transfer
     # packet names (关爱保护, 劝返复学).
     description: str = ""

@@ -139,6 +139,7 @@ DROPOUT = Process(
     aged_out_outcome="aged_out",
     summary_fields=(("school", "学校"), ("relapses", "复辍次数")),
     report_by="school",
+    counts_school_days=True,
     start_fields=(
         Field(
             "school_id",

@@ -10,6 +10,7 @@ from domain.deadlines import local_date
 from tests.api.test_cases_api import auth
 from tests.api.test_dropout_api import report_body
 from tests.conftest import Live, make_token
+from tests.support import child_id
 from tests.ui.test_pages import browser, csrf_of, form, submit
 
 
@@ -70,6 +71,10 @@ async def test_without_a_calendar_the_refusal_says_working_days_were_counted(liv
 async def test_the_bureau_sets_a_term_on_the_page(live: Live) -> None:
     term, _ = this_term_with_a_holiday()
     holiday = term["holidays"][0]
+    start_form = f"/cases/new?child_id={await child_id(live.db, '王小明')}&process=dropout_return"
+    async with browser(live, "luzhou-school1") as http:
+        page = await http.get(start_form)
+        assert "潞州区教育局尚未设置当前学期的校历：上学日暂按法定工作日计算" in page.text
     async with browser(live, "luzhou-edu") as http:
         page = await http.get("/school-calendar")
         assert page.status_code == 200 and "尚未设置校历" in page.text and 'href="/school-calendar"' in page.text
@@ -84,5 +89,7 @@ async def test_the_bureau_sets_a_term_on_the_page(live: Live) -> None:
     async with browser(live, "luzhou-school1") as http:
         page = await http.get("/school-calendar?county=140403")
         assert "本学期（测试）" in page.text and "设置一个学期" not in page.text
+        page = await http.get(start_form)
+        assert "上学日按潞州区教育局设置的校历计算" in page.text and "尚未设置" not in page.text
         r = await http.post("/school-calendar/140403/terms", data={"csrf": csrf_of(page.text), "label": "x"})
         assert r.status_code == 403 and "只有本县（区）教育局" in r.text
