@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
+from db.models import Notification
 from db.seed import OVERDUE_DEMO, seed_overdue_demo
 from tests.api.test_cases_api import auth
 from tests.conftest import Live, make_token
@@ -27,6 +30,11 @@ async def test_the_demo_has_cases_at_every_escalation_level(live: Live) -> None:
 
     # The workflow escalates each level by level on start.
     assert await wait_for(escalated, what="the demo cases escalated") == [1, 2, 3]
+    async with live.db.sf() as s:
+        told = (await s.execute(select(Notification.kind, Notification.step_seq, Notification.settled_at))).all()
+    # The escalations' notices name the step they are about, which is still open: none settled yet.
+    assert {k for k, _, _ in told} >= {"overdue", "escalated"}
+    assert all(seq is not None and settled is None for k, seq, settled in told if k in ("overdue", "escalated"))
     assert await stalled_levels(live, "luzhou-civil-sup") == [2, 3]  # the county's list: level 2 on
     assert await stalled_levels(live, "city-civil-sup") == [3]  # the city's: level 3
     assert await stalled_levels(live, "city-civil-sup", include_overdue=True) == [1, 2, 3]
