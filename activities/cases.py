@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, any_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -46,6 +46,11 @@ from domain.workdays import WorkCalendar, YearSchedule
 from workflows import activity_names as names
 
 ACTIVITY_KINDS = {"opened", "action", "urged", "extended", "reassigned"}
+# Notices that ask someone to work on a step: they are settled when the step is.
+STEP_NOTICES = ("new_step", "overdue", "escalated", "urged")
+# Of those, the ones addressed to the step's holders (the others reach supervisors): a step moved to
+# another agency settles them for the agency it left.
+HOLDER_NOTICES = ("new_step", "overdue", "urged")
 
 
 def agency_ref(a: Agency) -> AgencyRef:
@@ -98,6 +103,7 @@ class CaseActivities:
             await self._apply_case(s, case_id, ev)
             await self._apply_parties(s, case_id, ev)
             await self._apply_notifications(s, case_id, ev)
+            await settle_notifications(s, case_id, ev.at)
             if ev.document is not None:
                 await self._file_document(s, case_id, ev)
         return True
@@ -210,7 +216,14 @@ class CaseActivities:
 
     @staticmethod
     async def _apply_notifications(s: AsyncSession, case_id: int, ev: EventRecord) -> None:
+        track = ev.track or (ev.set_steps[0].track if ev.set_steps else None)
+        step_seq = None
+        if track is not None and any(spec.kind in STEP_NOTICES for spec in ev.notifications):
+            step_seq = (
+                await s.execute(select(CaseStep.step_seq).where(CaseStep.case_id == case_id, CaseStep.track == track))
+            ).scalar_one_or_none()
         for spec in ev.notifications:
+            about = step_seq if spec.kind in STEP_NOTICES else None
             for agency_id, user_id in await recipients(s, spec):
                 await s.execute(
                     insert(Notification)
@@ -223,6 +236,8 @@ class CaseActivities:
                         kind=spec.kind,
                         title=spec.title,
                         created_at=ev.at,
+                        track=track if about is not None else None,
+                        step_seq=about,
                     )
                     .on_conflict_do_nothing()
                 )
@@ -380,6 +395,36 @@ async def recipients(s: AsyncSession, spec: NotificationSpec) -> list[tuple[int,
     if spec.township is not None:
         stmt = stmt.where(Agency.township == spec.township)
     return [(a, None) for a in (await s.execute(stmt)).scalars()]
+
+
+async def settle_notifications(s: AsyncSession, case_id: int, at: datetime) -> None:
+    """Settles the case's notices about a step that is no longer open (done, moved on, the case closed), and
+    those to the holders of a step that now another agency holds: they stop counting as unread."""
+    step = (
+        select(CaseStep)
+        .where(
+            CaseStep.case_id == Notification.case_id,
+            CaseStep.track == Notification.track,
+            CaseStep.step_seq == Notification.step_seq,
+        )
+        .correlate(Notification)
+    )
+    still_held = step.where(
+        or_(CaseStep.holder_agency_id == Notification.agency_id, Notification.agency_id == any_(CaseStep.co_holder_ids))
+    )
+    await s.execute(
+        update(Notification)
+        .where(
+            Notification.case_id == case_id,
+            Notification.step_seq.is_not(None),
+            Notification.settled_at.is_(None),
+            or_(
+                ~step.exists(),
+                and_(Notification.kind.in_(HOLDER_NOTICES), ~still_held.exists()),
+            ),
+        )
+        .values(settled_at=at)
+    )
 
 
 async def mark_automation(session_factory: async_sessionmaker[AsyncSession], case_no: str, error: str | None) -> None:

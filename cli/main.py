@@ -85,8 +85,28 @@ async def _wait_temporal(settings: Settings):
     raise RuntimeError(f"cannot reach Temporal at {settings.temporal_address}: {last}")
 
 
-async def serve(settings: Settings, *, run_worker: bool, run_web: bool, banner: str = "") -> None:
-    """The worker and/or the web app in this process until interrupted."""
+async def seed_demo_cases(settings: Settings, client: Any | None = None) -> int:
+    """The demo cases already overdue (db/seed.py `seed_overdue_demo`), started with a worker of this
+    process running so that each is opened and escalated now; returns how many were started."""
+    from db.seed import seed_overdue_demo
+    from db.session import make_engine, make_session_factory
+    from worker.client import build_worker
+
+    client = client or await _wait_temporal(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        sf = make_session_factory(engine)
+        async with build_worker(client, settings.task_queue, sf):
+            return await seed_overdue_demo(sf, client, settings.task_queue)
+    finally:
+        await engine.dispose()
+
+
+async def serve(
+    settings: Settings, *, run_worker: bool, run_web: bool, banner: str = "", demo_cases: bool = False
+) -> None:
+    """The worker and/or the web app in this process until interrupted; with `demo_cases`, the demo cases
+    already overdue are started once the worker runs."""
     import uvicorn
 
     from db.session import make_engine, make_session_factory
@@ -100,6 +120,12 @@ async def serve(settings: Settings, *, run_worker: bool, run_web: bool, banner: 
     worker = build_worker(client, settings.task_queue, sf) if run_worker else None
     if worker is not None:
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
+    seeding = None
+    if demo_cases and worker is not None:
+        from db.seed import seed_overdue_demo
+
+        # Not one of `tasks`: serving goes on when it is done.
+        seeding = asyncio.create_task(seed_overdue_demo(sf, client, settings.task_queue), name="demo cases")
     server = None
     if run_web:
         app = create_app(settings, client=client, session_factory=sf)
@@ -123,6 +149,8 @@ async def serve(settings: Settings, *, run_worker: bool, run_web: bool, banner: 
     for t in done:
         if t is not waiter and t.exception():
             log.error("%s stopped: %r", t.get_name(), t.exception())
+    if seeding is not None and seeding.done() and seeding.exception():
+        log.error("demo cases not started: %r", seeding.exception())
     if server is not None:
         server.should_exit = True
     if worker is not None:
@@ -170,7 +198,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
                 "Press Ctrl-C to stop; `make run` again continues where it left off.",
             ]
         )
-        asyncio.run(serve(settings, run_worker=True, run_web=True, banner=banner))
+        asyncio.run(serve(settings, run_worker=True, run_web=True, banner=banner, demo_cases=not args.no_demo))
     finally:
         if temporal is not None:
             temporal.terminate()
@@ -202,9 +230,13 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> None:
+    """The demo registry, then (unless --no-cases) the demo cases already overdue, which need Temporal."""
     settings = load_settings()
     use_embedded_database(settings)
-    print(asyncio.run(migrate_and_seed(settings.database_url, demo=True)))
+    counts = asyncio.run(migrate_and_seed(settings.database_url, demo=True))
+    if not args.no_cases:
+        counts["overdue_cases"] = asyncio.run(seed_demo_cases(settings))
+    print(counts)
 
 
 async def _token(settings: Settings, user: str | None, agency: str | None, name: str) -> str:
@@ -265,7 +297,9 @@ def main(argv: list[str] | None = None) -> None:
         func=cmd_web
     )
     sub.add_parser("migrate", help="apply database migrations and load reference data").set_defaults(func=cmd_migrate)
-    sub.add_parser("seed-demo", help="load the demo agencies, users and children").set_defaults(func=cmd_seed_demo)
+    seed = sub.add_parser("seed-demo", help="load the demo agencies, users and children, and a few overdue cases")
+    seed.add_argument("--no-cases", action="store_true", help="only the registry (no Temporal needed)")
+    seed.set_defaults(func=cmd_seed_demo)
     p = sub.add_parser("token", help="create an API bearer token for a user or an integration")
     p.add_argument("--user")
     p.add_argument("--agency", help="agency code, for an integration's token")

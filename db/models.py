@@ -308,6 +308,12 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(24))
     title: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime]
+    # The step a notice about a step announced (new, overdue, escalated, urged): the notice is settled
+    # (no longer unread, shown as 已办结) once that step is done, moved away from its recipient, or the case
+    # closes (activities/cases.py `settle_notifications`).
+    track: Mapped[str | None] = mapped_column(String(16))
+    step_seq: Mapped[int | None] = mapped_column(Integer)
+    settled_at: Mapped[datetime | None]
     # One row per event and recipient: a retried activity writes nothing twice (NULL user = the agency).
     __table_args__ = (
         UniqueConstraint(
@@ -378,3 +384,18 @@ class HolidayDay(Base):
     year: Mapped[int] = mapped_column(ForeignKey("holiday_years.year", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(8))  # holiday | workday
     name: Mapped[str] = mapped_column(String(32), default="")
+
+
+class SchoolTermRow(Base):
+    """A county's school term and the holidays within it (校历), set by its education bureau each term
+    (domain/school_calendar.py). School days are counted on it; its holidays are {starts_on, ends_on, label}."""
+
+    __tablename__ = "school_terms"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    county: Mapped[str] = mapped_column(String(6), index=True)
+    label: Mapped[str] = mapped_column(String(64))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    holidays: Mapped[list[JsonDict]] = mapped_column(JSONB, default=list)
+    set_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

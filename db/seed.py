@@ -5,18 +5,20 @@ only what is missing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 
 from api.security import hash_password
-from db.models import Agency, Child, Guardian, Region, User
+from db.models import Agency, CaseRequest, Child, Guardian, Region, User
 from domain.enums import AgencyType as T
 from domain.enums import Role
 from domain.idnumber import check_character
 from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, all_regions
+from domain.workdays import WorkCalendar
 
 DEMO_PASSWORD = "demo1234"
 # The city civil-affairs bureau runs the system: administrator accounts belong to it (api/admin/users.py).
@@ -288,3 +290,112 @@ async def seed_demo(session: AsyncSession) -> dict[str, int]:
         session.add(child)
         added_children += 1
     return {"agencies": len(agencies), "users": len(new_users), "children": added_children}
+
+
+# ---------------------------------------------------------------------------- demo cases already overdue
+
+
+@dataclass(frozen=True)
+class OverdueDemo:
+    """A demo case reported as found some days ago, far enough back that its first step has passed
+    `level` escalation thresholds when the demo is loaded (the workflow escalates it on start)."""
+
+    level: int
+    child: str
+    starter: str  # username; the child's committee
+    process: str
+    start_step: str
+    facts: dict
+
+
+OVERDUE_DEMO = tuple(
+    OverdueDemo(
+        level,
+        child,
+        committee,
+        "guardianship",
+        "admonition",
+        {"facts": text, "guardian_aware": True},
+    )
+    for level, child, committee, text in (
+        (1, "王小明", "luzhou-vc1", "（演示）父母外出务工，儿童独自在家，邻居反映夜间无人照看"),
+        (2, "李娜", "luzhou-vc1", "（演示）监护人长期酗酒，儿童多日未按时吃饭"),
+        (3, "张浩", "luzhou-vc2", "（演示）祖父年老多病，无力照看，儿童经常夜不归宿"),
+    )
+)
+
+
+async def seed_overdue_demo(
+    session_factory: async_sessionmaker[AsyncSession], client: Client, task_queue: str, *, now: datetime | None = None
+) -> int:
+    """Starts the OVERDUE_DEMO cases through the normal start path, each with the date found far enough
+    back to be at its level now, so that the stalled lists (逾期与停滞) have content on first start.
+    Idempotent: an entry started once (its idempotency key is known) is not started again, on a later
+    day either (when the day found would differ).
+    Needs a worker on `task_queue`. Returns how many cases were started."""
+    from activities.cases import load_calendar
+    from api.cases import service
+    from api.principal import load_principal
+
+    now = now or datetime.now(UTC)
+    started = 0
+    for demo in OVERDUE_DEMO:
+        async with session_factory() as s:
+            principal = await load_principal(s, demo.starter, channel="api")
+            child_id = (await s.execute(select(Child.id).where(Child.name == demo.child))).scalar_one_or_none()
+            key = f"demo-overdue-{demo.level}-{demo.child}"
+            if principal is None or child_id is None or await _started(s, principal.agency.id, key):
+                continue
+            found = _found_on_for_level(demo, await load_calendar(s), now)
+            committee = principal.agency.id
+            result = await service.start_case(
+                session=s,
+                client=client,
+                task_queue=task_queue,
+                principal=principal,
+                data=service.StartCaseIn(
+                    process=demo.process,
+                    start_step=demo.start_step,
+                    child_id=child_id,
+                    facts={**demo.facts, _found_field(demo): found.isoformat(), "village_committee_id": committee},
+                ),
+                idempotency_key=key,
+            )
+            started += int(result.created)
+    return started
+
+
+async def _started(session: AsyncSession, agency_id: int, key: str) -> bool:
+    found = await session.execute(
+        select(CaseRequest.id).where(CaseRequest.agency_id == agency_id, CaseRequest.idempotency_key == key)
+    )
+    return found.scalar_one_or_none() is not None
+
+
+def _found_field(demo: OverdueDemo) -> str:
+    from domain.process import FieldRole
+    from domain.processes import get_process
+
+    field = get_process(demo.process).start_field_with(FieldRole.occurred_on)
+    assert field is not None, "an overdue demo needs a process whose start form says when the matter was found"
+    return field.name
+
+
+def _found_on_for_level(demo: OverdueDemo, cal: WorkCalendar, now: datetime) -> date:
+    """The latest day found on which the first step, counted from that day's end of work (as a report
+    entered later is: api/cases/service.py), has passed exactly `demo.level` thresholds by now."""
+    from domain.deadlines import SHANGHAI, compute_deadlines, local_date
+    from domain.processes import get_process, policy_default
+
+    step = get_process(demo.process).step(demo.start_step)
+    assert step.policy_key is not None
+    allowance = policy_default(step.policy_key).value
+    day = local_date(now)
+    for _ in range(120):
+        day -= timedelta(days=1)
+        base = datetime.combine(day, time(18, 0), tzinfo=SHANGHAI)
+        d = compute_deadlines(base, allowance, cal, ladder=step.ladder)
+        passed = sum(1 for t in (d.due_at, d.level2_at, d.level3_at) if now >= t)
+        if passed == demo.level:
+            return day
+    raise ValueError(f"no day found puts {demo.start_step} at level {demo.level}")

@@ -19,6 +19,7 @@ from domain.field_kinds import FieldKind, rules
 from domain.messages import DocumentSpec
 from domain.oversight import DEFAULT_AUDIENCE, Rung
 from domain.policy import Allowance, PolicyDefault, Unit
+from domain.school_calendar import SchoolCalendar
 
 
 class FieldRole(StrEnum):
@@ -277,6 +278,8 @@ class StartContext:
     today: date
     starter_type: AgencyType
     policy: Callable[[str], Allowance]  # the value in force in the case's county
+    # The county's school terms and holidays, over the statutory calendar (domain/school_calendar.py).
+    school_calendar: SchoolCalendar = field(default_factory=SchoolCalendar)
 
 
 @dataclass(frozen=True)
@@ -301,6 +304,9 @@ class Process:
     summary_fields: tuple[tuple[str, str], ...] = ()
     # The summary key the supervisors' report groups by (with the step).
     report_by: str | None = None
+    # The start check counts school days (StartContext.school_calendar): the start form says on which
+    # calendar, the county's school calendar or, where none is set, the statutory working days.
+    counts_school_days: bool = False
     # What the process is for, in a sentence, where a clerk chooses one; and the purpose a transfer
     # packet names (关爱保护, 劝返复学).
     description: str = ""

@@ -17,6 +17,7 @@ from ui import (
     child_pages,
     merge_pages,
     report_pages,
+    school_calendar_pages,
     start_pages,
     work_pages,
 )
@@ -32,6 +33,7 @@ for module in (
     child_pages,
     merge_pages,
     report_pages,
+    school_calendar_pages,
     admin_pages,
     admin_user_pages,
     admin_agency_pages,

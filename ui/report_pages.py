@@ -95,6 +95,8 @@ def case_lines(process: Process, report: Report, now: datetime) -> list[CaseLine
     for r in report.rows:
         step = r.step if r.case.status == "open" else None
         label = process.step_label(step.step) if step else f"已结案：{process.outcome_label(r.case.outcome)}"
+        if r.handed_to:
+            label = f"移交：由 {r.handed_to} 接续办理（不重复统计）"
         left, late = time_left(step.due_at if step else None, now)
         out.append(CaseLine(r, label, left, late))
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,12 +18,15 @@ from api.children.service import ChildMerged, find_children, get_child
 from api.deps import ClientDep, PageUser, SessionDep, SettingsDep
 from api.errors import status_for
 from api.principal import Principal
+from api.school_calendar.service import school_calendar
 from db.models import Child
+from domain.deadlines import local_date
 from domain.enums import AgencyType
 from domain.errors import DomainError
 from domain.idnumber import mask_id_number
 from domain.process import Field, FieldKind, FieldRole, Process
 from domain.processes import PROCESSES, get_process
+from domain.regions import region_name
 from ui.forms import OptionGroup, agencies_of, group_by_county, new_request_id, payload_from_form, read_form, to_int
 from ui.render import flash, render
 
@@ -122,10 +126,23 @@ async def start_form(
         options=process.starts_for(user.agency.agency_type),
         fields=start_fields_for(process, user.agency.agency_type),
         field_options=await _start_options(session, process, child),
+        calendar_note=await _calendar_note(session, process, child),
         values=values if values is not None else _defaults(process, user, child),
         error=error,
         idempotency_key=new_request_id(),
     )
+
+
+async def _calendar_note(session: AsyncSession, process: Process, child: Child) -> str | None:
+    """Which calendar the start check counts school days on, for the child's county, today."""
+    if not process.counts_school_days:
+        return None
+    county = child.residence_region
+    calendar = await school_calendar(session=session, county=county)
+    name = region_name(county) or county
+    if calendar.is_set_for(local_date(datetime.now(UTC))):
+        return f"上学日按{name}教育局设置的校历计算（寒暑假和学期内假期不计）。"
+    return f"{name}教育局尚未设置当前学期的校历：上学日暂按法定工作日计算（寒暑假也会计入）。"
 
 
 def choice_page(request: Request, user: Principal, child: Child, *, by_id_number: bool = False) -> HTMLResponse:

@@ -18,6 +18,7 @@ from api.cases.router import work as work_router
 from api.children.router import router as children_router
 from api.meta import router as meta_router
 from api.notifications.router import router as notifications_router
+from api.school_calendar.router import router as school_calendar_router
 from config.settings import Settings
 from db.session import make_engine, make_session_factory
 from ui.pages import router as pages_router
@@ -25,7 +26,15 @@ from web.errors import add_exception_handlers
 from worker.client import connect
 
 STATIC = Path(__file__).resolve().parent.parent / "ui" / "static"
-API_ROUTERS = (cases_router, work_router, notifications_router, children_router, admin_router, meta_router)
+API_ROUTERS = (
+    cases_router,
+    work_router,
+    notifications_router,
+    children_router,
+    admin_router,
+    school_calendar_router,
+    meta_router,
+)
 
 
 def create_app(

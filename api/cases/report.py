@@ -1,6 +1,12 @@
 """The supervisors' report of a process: the cases open during a month or a school term in their scope,
 counted by the process's report field (e.g. the school) and step, and listed overdue
-first. (教育局每月、全市每学期调度: views of the same data, not a second process.)"""
+first. (教育局每月、全市每学期调度: views of the same data, not a second process.)
+
+A child handed over to another county and taken on there in a follow-on case (facts "follows") is counted
+once, under the follow-on: the case they came from, when it is in the same report, is listed as handed
+over (移交) and counted neither as open nor as closed. Until the follow-on finds the child a school of its
+own, the report field it inherited (the old school) is not where the child is now: it is grouped under
+its county as "转入" instead."""
 
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from domain.deadlines import SHANGHAI
 from domain.errors import DomainError
 from domain.periods import Period, month_period
 from domain.process import Process
+from domain.regions import region_name
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,11 @@ class ReportRow:
     step: CaseStep | None
     group: str
     overdue: bool
+    handed_to: str | None = None  # the follow-on case that counts this child instead
+
+    @property
+    def counted(self) -> bool:
+        return self.handed_to is None
 
 
 @dataclass(frozen=True)
@@ -81,12 +93,12 @@ async def period_report(*, session: AsyncSession, principal: Principal, process:
         ).scalars()
     )
     key = process.report_by or ""
+    followed = {str(c.facts["follows"]): c.case_no for c in cases if (c.facts or {}).get("follows")}
     rows = []
     for case in cases:
         main = next((s for s in case.steps if s.track == "main"), None)
-        group = str((case.summary or {}).get(key) or "（未填）")
         overdue = bool(main and main.due_at and main.due_at < now)
-        rows.append(ReportRow(case, main, group, overdue))
+        rows.append(ReportRow(case, main, report_group(case, key), overdue, followed.get(case.case_no)))
     rows.sort(
         key=lambda r: (
             r.case.status != "open",
@@ -98,7 +110,8 @@ async def period_report(*, session: AsyncSession, principal: Principal, process:
     )
     counts: Counter[tuple[str, str | None]] = Counter()
     late: Counter[tuple[str, str | None]] = Counter()
-    for r in rows:
+    counted = [r for r in rows if r.counted]
+    for r in counted:
         k = (r.group, r.step.step if r.step and r.case.status == "open" else None)
         counts[k] += 1
         late[k] += r.overdue
@@ -113,10 +126,20 @@ async def period_report(*, session: AsyncSession, principal: Principal, process:
         period=period,
         groups=groups,
         rows=rows,
-        opened=sum(1 for r in rows if r.case.opened_at >= start),
-        closed=sum(1 for r in rows if r.case.closed_at and start <= r.case.closed_at < end),
-        still_open=sum(1 for r in rows if r.case.status == "open"),
+        opened=sum(1 for r in counted if r.case.opened_at >= start),
+        closed=sum(1 for r in counted if r.case.closed_at and start <= r.case.closed_at < end),
+        still_open=sum(1 for r in counted if r.case.status == "open"),
     )
+
+
+def report_group(case: Case, key: str) -> str:
+    """Where the case counts: its report field (the school), except in a follow-on case that still has
+    the value its origin handed over, which is not where the child is now: then the county taking it on."""
+    summary, facts = case.summary or {}, case.facts or {}
+    value = summary.get(key)
+    if facts.get("follows") and value and value == facts.get(key):
+        return f"{region_name(case.county) or case.county}（转入，待定）"
+    return str(value or "（未填）")
 
 
 def _step_order(process: Process, step: str | None) -> int:

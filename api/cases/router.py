@@ -158,5 +158,13 @@ async def report(
             {"group": g.group, "step": g.step, "step_label": g.step_label, "cases": g.cases, "overdue": g.overdue}
             for g in r.groups
         ],
-        "items": [{**views.case_summary_json(row.case), "group": row.group, "overdue": row.overdue} for row in r.rows],
+        "items": [
+            {
+                **views.case_summary_json(row.case),
+                "group": row.group,
+                "overdue": row.overdue,
+                "handed_to": row.handed_to,
+            }
+            for row in r.rows
+        ],
     }

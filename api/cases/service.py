@@ -26,6 +26,7 @@ from api.cases.visibility import case_visible, visible_from_seq
 from api.children.service import get_child_for_case
 from api.notifications import service as notifications
 from api.principal import Principal, agency_ref
+from api.school_calendar.service import school_calendar
 from db.case_numbers import next_case_no
 from db.models import Agency, Case, CaseRequest, Child, Document, PolicyOverrideRow, TimelineEvent
 from domain.deadlines import SHANGHAI, local_date
@@ -221,6 +222,7 @@ async def _start_facts(
                 today=local_date(now),
                 starter_type=principal.agency.agency_type,
                 policy=await policy_lookup(session, county, now),
+                school_calendar=await school_calendar(session=session, county=county),
             )
         )
     return facts, vc

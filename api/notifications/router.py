@@ -22,6 +22,7 @@ def entry_json(e: service.InboxEntry) -> dict[str, Any]:
         "created_at": e.created_at.isoformat(),
         "personal": e.personal,
         "read": e.read,
+        "settled": e.settled,
     }
 
 

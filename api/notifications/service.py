@@ -25,6 +25,7 @@ class InboxEntry:
     created_at: datetime
     personal: bool
     read: bool
+    settled: bool  # about a step that is done or moved on: shown as 已办结, never unread
 
 
 def addressed_to(p: Principal) -> ColumnElement[bool]:
@@ -49,9 +50,14 @@ def addressed_to(p: Principal) -> ColumnElement[bool]:
 
 
 def _is_read(p: Principal) -> ColumnElement[bool]:
+    """Read by this person, or settled for everyone (activities/cases.py `settle_notifications`)."""
+    settled = Notification.settled_at.is_not(None)
     if p.user_id is None:
-        return func.false()
-    return exists().where(NotificationRead.notification_id == Notification.id, NotificationRead.user_id == p.user_id)
+        return settled
+    return or_(
+        settled,
+        exists().where(NotificationRead.notification_id == Notification.id, NotificationRead.user_id == p.user_id),
+    )
 
 
 async def inbox(
@@ -79,6 +85,7 @@ async def inbox(
             created_at=n.created_at,
             personal=n.user_id is not None,
             read=bool(is_read),
+            settled=n.settled_at is not None,
         )
         for n, case_no, is_read in await session.execute(stmt)
     ]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from domain.enums import AgencyType as T
 from domain.enums import Role
@@ -29,7 +29,7 @@ from domain.process import (
     Step,
     handover_step,
 )
-from domain.workdays import WorkCalendar
+from domain.school_calendar import SchoolCalendar
 
 RETURNED_ON = Field("returned_on", "复学日期", FieldKind.date, not_future=True, happened=True)
 RETURN_SCHOOL = Field(
@@ -88,19 +88,20 @@ def check_start(ctx: StartContext) -> None:
     if end < start:
         raise DomainError("dates_out_of_order", "缺课结束日期早于开始日期", field="absent_to")
     threshold = ctx.policy("dropout.absence_threshold").amount
-    school_days = school_days_between(start, end)
-    if school_days < threshold:
+    counted = ctx.school_calendar.school_days_between(start, end)
+    if counted.count < threshold:
+        basis = "（本县尚未设置这段日期的校历，按法定工作日计算）" if counted.fallback else "（按本县校历计算）"
         raise DomainError(
             "below_threshold",
-            f"连续无故缺课{school_days}个上学日，未达到{threshold}个上学日，暂不按疑似辍学报告",
+            f"连续无故缺课{counted.count}个上学日，未达到{threshold}个上学日，暂不按疑似辍学报告{basis}",
             field="absent_to",
         )
 
 
-def school_days_between(start: date, end: date) -> int:
-    """Working days from `start` to `end`, both included (school days follow the statutory calendar)."""
-    cal = WorkCalendar()
-    return sum(1 for n in range((end - start).days + 1) if cal.is_working_day(start + timedelta(days=n)))
+def school_days_between(start: date, end: date, calendar: SchoolCalendar | None = None) -> int:
+    """School days from `start` to `end`, both included, on the county's school calendar (without one:
+    the statutory working days)."""
+    return (calendar or SchoolCalendar()).school_days_between(start, end).count
 
 
 DROPOUT = Process(
@@ -140,6 +141,7 @@ DROPOUT = Process(
     aged_out_outcome="aged_out",
     summary_fields=(("school", "学校"), ("relapses", "复辍次数")),
     report_by="school",
+    counts_school_days=True,
     start_fields=(
         Field(
             "school_id",
@@ -150,7 +152,13 @@ DROPOUT = Process(
             help="由学校报告时为本校；由教育局报告时请选择学生就读的学校",
         ),
         Field("class_name", "年级班级", help="如：四年级二班"),
-        Field("absent_from", "缺课开始日期", FieldKind.date, not_future=True),
+        Field(
+            "absent_from",
+            "缺课开始日期",
+            FieldKind.date,
+            not_future=True,
+            help="上学日按本县教育局设置的校历计算（寒暑假、学期内假期不计）；未设置校历的日期按法定工作日计算",
+        ),
         Field("absent_to", "缺课截至日期", FieldKind.date, not_future=True),
         Field("known", "学校已掌握的情况", FieldKind.textarea, help="缺课原因、家庭情况、已采取的联系等"),
         Field(

@@ -15,6 +15,7 @@ from domain.periods import term_of
 from tests.api.test_cases_api import auth
 from tests.conftest import Live, make_token
 from tests.support import child_id, today_iso, wait_for
+from tests.ui.test_pages import browser
 
 
 def absence(days_back: int = 14, length: int = 10) -> dict[str, str]:
@@ -300,3 +301,50 @@ async def test_monthly_report_for_the_county_supervisor(live: Live) -> None:
     assert (await live.http.get("/api/v1/reports/dropout_return", headers=auth(other))).json()["items"] == []
     r = await live.http.get("/api/v1/reports/dropout_return", headers=auth(school))
     assert r.status_code == 403
+
+
+async def test_the_city_report_counts_a_pupil_taken_on_in_another_county_once(live: Live) -> None:
+    """A pupil of 潞州区实验小学 moves to 上党区, which takes the case on: the city's term report counts
+    the pupil once, in the follow-on case under the county now responsible, and lists the case they came
+    from as handed over; the page says so."""
+    school = await make_token(live.db, "luzhou-school1")
+    r = await live.http.post("/api/v1/cases", json=await report_body(live), headers=auth(school))
+    case_no = r.json()["case_no"]
+    r = await act(
+        live, school, case_no, "school_contact", "moved_or_unknown", known_destination="上党区", note="举家迁走"
+    )
+    assert r.status_code == 200, r.text
+    edu = await make_token(live.db, "luzhou-edu")
+    r = await act(live, edu, case_no, "locate", "hand_over", destination_region="140404", destination_address="某小区")
+    assert r.status_code == 200, r.text
+    dest = await make_token(live.db, "shangdang-edu")
+    r = await act(live, dest, case_no, "handover", "acknowledge_handover", continue_here=True, note="已接收")
+    assert r.status_code == 200, r.text
+    origin = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(edu))).json()
+    follow_on = origin["timeline"][-1]["payload"]["follow_on"]
+
+    city = await make_token(live.db, "city-edu-sup")
+    report = (await live.http.get("/api/v1/reports/dropout_return", headers=auth(city))).json()
+    assert report["groups"] == [
+        {
+            "group": "上党区（转入，待定）",
+            "step": "joint_persuasion",
+            "step_label": "联合劝返",
+            "cases": 1,
+            "overdue": 0,
+        }
+    ]
+    assert (report["opened"], report["closed"], report["still_open"]) == (1, 0, 1)
+    by_case = {i["case_no"]: i for i in report["items"]}
+    assert by_case[case_no]["handed_to"] == follow_on and by_case[follow_on]["handed_to"] is None
+    # The county that handed the pupil over still sees its own case closed as moved that month.
+    origin_sup = await make_token(live.db, "luzhou-edu-sup")
+    month = f"{local_date(datetime.now(UTC)):%Y-%m}"
+    mine = (
+        await live.http.get("/api/v1/reports/dropout_return", params={"month": month}, headers=auth(origin_sup))
+    ).json()
+    assert (mine["opened"], mine["closed"], mine["still_open"]) == (1, 1, 0)
+    async with browser(live, "city-edu-sup") as http:
+        page = await http.get("/reports/dropout_return")
+        assert page.status_code == 200
+        assert f"移交：由 {follow_on} 接续办理" in page.text and "只统计一次" in page.text

@@ -3,11 +3,13 @@ API and on the pages. Real PostgreSQL, Temporal dev server and worker (the `live
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import func, select, update
 
-from activities.cases import recipients
-from db.models import NotificationRead, User
-from domain.messages import NotificationSpec
+from activities.cases import CaseActivities, recipients
+from db.models import Case, CaseStep, Notification, NotificationRead, User
+from domain.messages import AgencyRef, CaseOpening, EventRecord, NotificationSpec, StepState
 from tests import support
 from tests.api.test_cases_api import auth, start_body
 from tests.conftest import Db, Live, make_token
@@ -186,3 +188,108 @@ async def test_an_urge_reaches_the_officer_on_the_step_in_person_once(live: Live
     await live.http.post("/api/v1/notifications/read", headers=auth(police), json={"ids": [urged[0]["id"]]})
     unread = (await notes_of(live, police, unread=True))["items"]
     assert all(n["kind"] != "urged" for n in unread)
+
+
+async def test_a_notice_about_a_step_is_settled_when_the_step_is(live: Live) -> None:
+    """The police were told of the new report; once they have accepted it and decided, that notice no
+    longer counts as unread and shows as 已办结, for every officer (read or not)."""
+    case_no = await report_and_decide(live)
+    police_sup = await make_token(live.db, "luzhou-police-sup")
+    mine = await notes_of(live, police_sup)
+    of_case = [n for n in mine["items"] if n["case_no"] == case_no]
+    first = min((n for n in of_case if n["kind"] == "new_step"), key=lambda n: n["id"])
+    assert first["settled"] is True and first["read"] is True
+    unread_ids = [n["id"] for n in (await notes_of(live, police_sup, unread=True))["items"]]
+    assert first["id"] not in unread_ids
+    assert mine["unread"] == len([n for n in mine["items"] if not n["read"]])
+    async with live.db.sf() as s:
+        open_seq = (
+            (
+                await s.execute(
+                    select(CaseStep.step_seq).join(Case, Case.id == CaseStep.case_id).where(Case.case_no == case_no)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        rows = (
+            await s.execute(
+                select(Notification.step_seq, Notification.settled_at)
+                .join(Case, Case.id == Notification.case_id)
+                .where(Case.case_no == case_no, Notification.kind == "new_step")
+            )
+        ).all()
+    # Each step notice is settled exactly when its step is no longer open.
+    assert rows and all((seq in open_seq) == (settled is None) for seq, settled in rows)
+    async with browser(live, "luzhou-police-sup") as http:
+        page = await http.get("/notifications")
+        assert "已办结" in page.text
+
+
+def _step(track: str, seq: int, holder: AgencyRef, at: datetime) -> StepState:
+    return StepState(track=track, step="school_contact", seq=seq, opened_at=at, base=at, holder=holder)
+
+
+async def test_a_step_notice_is_settled_when_the_case_closes_or_the_step_moves_away(db: Db) -> None:
+    """The projection path on its own (activities/cases.py record_event): the holder's notice is settled
+    when a supervisor moves the step to another agency, the new holder's when the case closes; a notice
+    that is not about a step (feedback) stays unread."""
+    acts = CaseActivities(db.sf)
+    school, other = await support.agency_ref_of(db, "luzhou-school1"), await support.agency_ref_of(db, "luzhou-school2")
+    at = datetime.now(UTC)
+    case_no = "KC-TEST-0001"
+
+    def tell(a: AgencyRef, kind: str) -> NotificationSpec:
+        return NotificationSpec(agency_id=a.id, kind=kind, title=f"{kind} {a.name}")
+
+    first = _step("main", 1, school, at)
+    opening = CaseOpening(
+        process="dropout_return",
+        child_id=await support.child_id(db, "王小明"),
+        county="140403",
+        starter=school,
+        facts={},
+    )
+    await acts.record_event(
+        EventRecord(
+            case_no=case_no,
+            seq=1,
+            at=at,
+            kind="opened",
+            track="main",
+            opening=opening,
+            set_steps=[first],
+            notifications=[tell(school, "new_step"), tell(school, "feedback")],
+        )
+    )
+    await acts.record_event(
+        EventRecord(case_no=case_no, seq=2, at=at, kind="urged", track="main", notifications=[tell(school, "urged")])
+    )
+
+    async def unsettled() -> set[tuple[str, int]]:
+        async with db.sf() as s:
+            rows = await s.execute(
+                select(Notification.kind, Notification.agency_id)
+                .join(Case, Case.id == Notification.case_id)
+                .where(Case.case_no == case_no, Notification.settled_at.is_(None))
+            )
+            return {(k, a) for k, a in rows}
+
+    assert await unsettled() == {("new_step", school.id), ("urged", school.id), ("feedback", school.id)}
+    moved = first.model_copy(update={"holder": other})
+    await acts.record_event(
+        EventRecord(
+            case_no=case_no,
+            seq=3,
+            at=at,
+            kind="reassigned",
+            track="main",
+            set_steps=[moved],
+            notifications=[tell(other, "reassigned"), tell(other, "urged")],
+        )
+    )
+    assert await unsettled() == {("feedback", school.id), ("reassigned", other.id), ("urged", other.id)}
+    await acts.record_event(
+        EventRecord(case_no=case_no, seq=4, at=at, kind="closed", end_tracks=["*"], closed_outcome="returned")
+    )
+    assert await unsettled() == {("feedback", school.id), ("reassigned", other.id)}

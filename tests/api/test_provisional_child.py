@@ -351,6 +351,7 @@ async def test_the_open_cases_learn_the_verified_birth_date_and_the_merge(live: 
         return c.id, c.birth_date, c.origin_region
 
     assert await eventually(held, (cid, date(2016, 1, 5), "410721")) == (cid, date(2016, 1, 5), "410721")
+
     async def updates() -> int:
         # The workflow holds the new facts first, then writes the event.
         r = await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(vc))

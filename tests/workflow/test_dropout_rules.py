@@ -109,7 +109,7 @@ async def test_refused_starts_create_no_case(wf):
             {"absent_from": six_days},
             "below_threshold",
             "absent_to",
-            "连续无故缺课6个上学日，未达到7个上学日，暂不按疑似辍学报告",
+            "连续无故缺课6个上学日，未达到7个上学日，暂不按疑似辍学报告（本县尚未设置这段日期的校历，按法定工作日计算）",
         ),
         ("luzhou-edu", "王小明", {}, "field_required", "school_id", "请选择学生就读的学校"),
         ("luzhou-edu", "王小明", {"school_id": committee}, "field_invalid", "school_id", "“就读学校”不是有效的单位"),
@@ -159,7 +159,10 @@ async def test_the_absence_threshold_follows_the_county_policy(wf):
         await s.start_dropout(
             wf.db, wf.client, wf.tq, "luzhou-school1", facts={"absent_from": s.school_days_back(today, 4).isoformat()}
         )
-    assert e.value.message == "连续无故缺课4个上学日，未达到5个上学日，暂不按疑似辍学报告"
+    assert (
+        e.value.message
+        == "连续无故缺课4个上学日，未达到5个上学日，暂不按疑似辍学报告（本县尚未设置这段日期的校历，按法定工作日计算）"
+    )
     no = await s.start_dropout(
         wf.db, wf.client, wf.tq, "luzhou-school1", facts={"absent_from": s.school_days_back(today, 5).isoformat()}
     )
