@@ -29,6 +29,7 @@ from db.models import (
 )
 from db.session import transaction
 from domain.deadlines import compute_deadlines
+from domain.enums import Role
 from domain.messages import (
     AgencyQuery,
     AgencyRef,
@@ -394,6 +395,14 @@ async def recipients(s: AsyncSession, spec: NotificationSpec) -> list[tuple[int,
         stmt = stmt.where(Agency.region_code == spec.region_code)
     if spec.township is not None:
         stmt = stmt.where(Agency.township == spec.township)
+    if spec.role == Role.supervisor:
+        # The supervisors of a type in a region are those of its agencies that have any: a unit that only
+        # works cases (a guidance station of the bureau's type) is not told of another's delay.
+        stmt = stmt.where(
+            select(User.id)
+            .where(User.agency_id == Agency.id, User.role == Role.supervisor.value, User.is_active.is_(True))
+            .exists()
+        )
     return [(a, None) for a in (await s.execute(stmt)).scalars()]
 
 

@@ -17,6 +17,8 @@ from db.models import Agency, CaseRequest, Child, Guardian, Region, User
 from domain.enums import AgencyType as T
 from domain.enums import Role
 from domain.idnumber import check_character
+from domain.process import DemoCase, FieldRole, Process
+from domain.processes import PROCESSES
 from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, all_regions
 from domain.workdays import WorkCalendar
 
@@ -84,6 +86,9 @@ class AgencySeed:
     region_code: str
     township: str | None = None
     is_default: bool = False
+    # A unit that works cases but supervises none (a guidance station): no supervisor account, so the
+    # escalations to its type's supervisors in the county do not reach it.
+    supervises: bool = True
 
 
 def demo_agencies() -> list[AgencySeed]:
@@ -125,9 +130,11 @@ def demo_agencies() -> list[AgencySeed]:
 
 def guidance_stations() -> list[AgencySeed]:
     """Each county's family-education guidance station (家庭教育指导站), run by its education bureau: an agency
-    of the bureau's type, not its default (the bureau itself answers for dropout cases)."""
+    of the bureau's type, not its default (the bureau itself answers where a step needs "the bureau")."""
     return [
-        AgencySeed(f"{COUNTY_SLUGS[code]}-guidance", f"{county}家庭教育指导站", T.education_bureau, code)
+        AgencySeed(
+            f"{COUNTY_SLUGS[code]}-guidance", f"{county}家庭教育指导站", T.education_bureau, code, supervises=False
+        )
         for code, county in CHANGZHI_COUNTIES.items()
     ]
 
@@ -138,7 +145,8 @@ def demo_users(agencies: list[AgencySeed]) -> list[tuple[str, str, str, str, str
     users: list[tuple[str, str, str, str, str | None]] = []
     for a in agencies:
         users.append((a.code, f"{a.name}经办人", a.code, Role.operator.value, None))
-        users.append((f"{a.code}-sup", f"{a.name}督导", a.code, Role.supervisor.value, None))
+        if a.supervises:
+            users.append((f"{a.code}-sup", f"{a.name}督导", a.code, Role.supervisor.value, None))
         if a.agency_type == T.village_committee:
             users.append((f"{a.code}-director", f"{a.name}儿童主任", a.code, Role.operator.value, "儿童主任"))
     users.append(("admin", "系统管理员", ADMIN_AGENCY_CODE, Role.admin.value, None))
@@ -295,33 +303,9 @@ async def seed_demo(session: AsyncSession) -> dict[str, int]:
 # ---------------------------------------------------------------------------- demo cases already overdue
 
 
-@dataclass(frozen=True)
-class OverdueDemo:
-    """A demo case reported as found some days ago, far enough back that its first step has passed
-    `level` escalation thresholds when the demo is loaded (the workflow escalates it on start)."""
-
-    level: int
-    child: str
-    starter: str  # username; the child's committee
-    process: str
-    start_step: str
-    facts: dict
-
-
-OVERDUE_DEMO = tuple(
-    OverdueDemo(
-        level,
-        child,
-        committee,
-        "guardianship",
-        "admonition",
-        {"facts": text, "guardian_aware": True},
-    )
-    for level, child, committee, text in (
-        (1, "王小明", "luzhou-vc1", "（演示）父母外出务工，儿童独自在家，邻居反映夜间无人照看"),
-        (2, "李娜", "luzhou-vc1", "（演示）监护人长期酗酒，儿童多日未按时吃饭"),
-        (3, "张浩", "luzhou-vc2", "（演示）祖父年老多病，无力照看，儿童经常夜不归宿"),
-    )
+# Every process's demo cases (Process.demo_cases), with their process.
+OVERDUE_DEMO: tuple[tuple[Process, DemoCase], ...] = tuple(
+    (p, demo) for p in PROCESSES.values() for demo in p.demo_cases
 )
 
 
@@ -339,25 +323,24 @@ async def seed_overdue_demo(
 
     now = now or datetime.now(UTC)
     started = 0
-    for demo in OVERDUE_DEMO:
+    for process, demo in OVERDUE_DEMO:
         async with session_factory() as s:
             principal = await load_principal(s, demo.starter, channel="api")
             child_id = (await s.execute(select(Child.id).where(Child.name == demo.child))).scalar_one_or_none()
-            key = f"demo-overdue-{demo.level}-{demo.child}"
+            key = f"demo-overdue-{process.name}-{demo.level}-{demo.child}"
             if principal is None or child_id is None or await _started(s, principal.agency.id, key):
                 continue
-            found = _found_on_for_level(demo, await load_calendar(s), now)
-            committee = principal.agency.id
+            found = _found_on_for_level(process, demo, await load_calendar(s), now)
             result = await service.start_case(
                 session=s,
                 client=client,
                 task_queue=task_queue,
                 principal=principal,
                 data=service.StartCaseIn(
-                    process=demo.process,
+                    process=process.name,
                     start_step=demo.start_step,
                     child_id=child_id,
-                    facts={**demo.facts, _found_field(demo): found.isoformat(), "village_committee_id": committee},
+                    facts={**demo.facts, **_role_facts(process, found, principal.agency.id)},
                 ),
                 idempotency_key=key,
             )
@@ -372,22 +355,23 @@ async def _started(session: AsyncSession, agency_id: int, key: str) -> bool:
     return found.scalar_one_or_none() is not None
 
 
-def _found_field(demo: OverdueDemo) -> str:
-    from domain.process import FieldRole
-    from domain.processes import get_process
+def _role_facts(process: Process, found: date, starter_id: int) -> dict:
+    """The start facts the machinery knows by role: when the matter was found, and the committee (the starter)."""
+    occurred = process.start_field_with(FieldRole.occurred_on)
+    assert occurred is not None, "an overdue demo needs a process whose start form says when the matter was found"
+    facts = {occurred.name: found.isoformat()}
+    if committee := process.start_field_with(FieldRole.residence_committee):
+        facts[committee.name] = starter_id
+    return facts
 
-    field = get_process(demo.process).start_field_with(FieldRole.occurred_on)
-    assert field is not None, "an overdue demo needs a process whose start form says when the matter was found"
-    return field.name
 
-
-def _found_on_for_level(demo: OverdueDemo, cal: WorkCalendar, now: datetime) -> date:
+def _found_on_for_level(process: Process, demo: DemoCase, cal: WorkCalendar, now: datetime) -> date:
     """The latest day found on which the first step, counted from that day's end of work (as a report
     entered later is: api/cases/service.py), has passed exactly `demo.level` thresholds by now."""
     from domain.deadlines import SHANGHAI, compute_deadlines, local_date
-    from domain.processes import get_process, policy_default
+    from domain.processes import policy_default
 
-    step = get_process(demo.process).step(demo.start_step)
+    step = process.step(demo.start_step)
     assert step.policy_key is not None
     allowance = policy_default(step.policy_key).value
     day = local_date(now)

@@ -257,6 +257,19 @@ def handover_step(
 
 
 @dataclass(frozen=True)
+class DemoCase:
+    """A demo case `referrals seed-demo` starts as found some days ago, far enough back that its first step
+    has passed `level` escalation thresholds (the workflow escalates it on start), so that the stalled
+    lists have content on first start."""
+
+    level: int
+    child: str  # a demo child's name
+    starter: str  # a demo username
+    start_step: str
+    facts: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class StartOption:
     step: str
     agency_types: tuple[AgencyType, ...]
@@ -319,6 +332,8 @@ class Process:
     documents: tuple[DocumentKind, ...] = ()
     # Facts its workflow adds to events, for the timeline.
     payload_labels: tuple[PayloadLabel, ...] = ()
+    # Demo cases already overdue (db/seed.py).
+    demo_cases: tuple[DemoCase, ...] = ()
 
     def all_documents(self) -> tuple[DocumentKind, ...]:
         return (*self.documents, TRANSFER_PACKET) if self.has_step(HANDOVER_STEP) else self.documents

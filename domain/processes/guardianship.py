@@ -14,6 +14,7 @@ from domain.process import (
     NOTE,
     NOTE_REQUIRED,
     Action,
+    DemoCase,
     DocumentKind,
     ExtensionRule,
     Field,
@@ -98,6 +99,14 @@ GUARDIANSHIP = Process(
     ),
     counter_labels={"sessions": ("已完成指导", "次"), "visits": ("已完成回访", "次")},
     documents=(REPRIMAND,),
+    demo_cases=tuple(
+        DemoCase(level, child, committee, "admonition", {"facts": text, "guardian_aware": True})
+        for level, child, committee, text in (
+            (1, "王小明", "luzhou-vc1", "（演示）父母外出务工，儿童独自在家，邻居反映夜间无人照看"),
+            (2, "李娜", "luzhou-vc1", "（演示）监护人长期酗酒，儿童多日未按时吃饭"),
+            (3, "张浩", "luzhou-vc2", "（演示）祖父年老多病，无力照看，儿童经常夜不归宿"),
+        )
+    ),
     payload_labels=(
         PayloadLabel("session_number", "家庭教育指导", "第{}次", of="sessions_required"),
         PayloadLabel("visit_number", "情况良好的回访", "第{}次", of="visits_required"),
