@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -29,6 +29,7 @@ from db.models import (
 )
 from db.session import transaction
 from domain.deadlines import compute_deadlines
+from domain.enums import Role
 from domain.messages import (
     AgencyQuery,
     AgencyRef,
@@ -290,7 +291,8 @@ class CaseActivities:
                     )
                     .order_by(
                         (Agency.id == (q.prefer_id or -1)).desc(),
-                        (Agency.township == (q.township or "")).desc(),
+                        # A county-level agency has no township (NULL), which would sort first.
+                        func.coalesce(Agency.township == (q.township or ""), False).desc(),
                         Agency.is_default.desc(),
                         Agency.id,
                     )
@@ -379,6 +381,9 @@ async def recipients(s: AsyncSession, spec: NotificationSpec) -> list[tuple[int,
         stmt = stmt.where(Agency.region_code == spec.region_code)
     if spec.township is not None:
         stmt = stmt.where(Agency.township == spec.township)
+    elif spec.role == Role.supervisor:
+        # County and city overseers: not the agencies below the county (a police station) of the same type.
+        stmt = stmt.where(Agency.township.is_(None))
     return [(a, None) for a in (await s.execute(stmt)).scalars()]
 
 

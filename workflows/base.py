@@ -278,6 +278,8 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
     async def _handle(self, req: ActionRequest) -> None:
         try:
             req.payload = self._check(req)  # the case may have moved since the validator ran
+            if req.supervisor:
+                await self._check_supervisor_policy(req)
         except DomainError as e:
             self._answer(req, self._error(e))
             return
