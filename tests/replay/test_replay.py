@@ -55,6 +55,8 @@ EXPECTED = {
     "dropout-school-switched-off",  # new steps checked for active agencies (patch marker): a substitute school
     "guardianship-monitoring-counts-from-policy",  # monitoring's clean visits read from policy (patch marker)
     "dropout-consolidation-counts-from-policy",  # consolidation checks read from policy (patch marker)
+    "guardianship-station-extension-bounded",  # the police station of the child's township holds the report;
+    # an extension checked against extension_max.h (both patch markers)
 }
 # Histories are named after each registered process's workflow module.
 PREFIXES = tuple(f"{p.orchestration}-" for p in PROCESSES.values())
