@@ -261,8 +261,8 @@ def region_code_by_name(text: str, *, field: str = "region_code") -> str:
     """The code of a place named as the pickers name it (the full name, or a county's own name where it is
     the only one of that name), or a 6-digit code as typed; else DomainError with what to type instead."""
     t = unicodedata.normalize("NFKC", text).strip().replace(" ", "")
-    if not t or t.isdigit():
-        return t  # a code, or digits that are not one (refused as such by validate_region_code)
+    if not t or any(c.isdigit() for c in t):
+        return t  # a code, or a mistyped one (refused as such by validate_region_code): names have no digits
     if t in _BY_FULL_NAME:
         return _BY_FULL_NAME[t]
     found = _BY_NAME.get(t, [])
