@@ -454,6 +454,7 @@ async def _check_reassign(client: Client, principal: Principal, case_no: str, st
     step = next((s for s in live.steps.values() if s.step == step_name), None) if live else None
     if step is None:
         return  # the workflow answers (the step is closed, or the case cannot be reached)
+    permissions.check_supervisor(principal.actor(), step)  # who may, before to whom
     try:
         permissions.check_reassign(principal.actor(), step, new)
     except DomainError as e:
