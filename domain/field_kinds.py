@@ -156,8 +156,10 @@ class _Choice(KindRules):
         return dict(f.choices).get(str(value), str(value))
 
 
-# The region widget's choice that says "a place outside the city, named in the text beside".
+# The region widget's choice that says "a place outside the city, named in the text beside", and the
+# suffix of that text's name in the posted form ("destination_region_outside").
 REGION_OUTSIDE = "outside"
+REGION_OUTSIDE_SUFFIX = "_outside"
 
 
 @_rules(FieldKind.region)
@@ -178,7 +180,7 @@ class _Region(KindRules):
         chosen = (form.get(f.name) or "").strip()
         if chosen != REGION_OUTSIDE:
             return chosen or None
-        named = (form.get(f"{f.name}_outside") or "").strip()[:TEXT_LIMIT]
+        named = (form.get(f.name + REGION_OUTSIDE_SUFFIX) or "").strip()[:TEXT_LIMIT]
         try:
             return region_code_by_name(named, field=f.name) if named else None
         except DomainError:

@@ -54,6 +54,7 @@ from ui.forms import (
     new_request_id,
     payload_from_form,
     read_form,
+    shown_values,
     to_int,
 )
 from ui.render import flash, render
@@ -404,7 +405,7 @@ async def _refused(
     e: DomainError,
 ) -> HTMLResponse:
     session.expunge_all()  # read everything afresh: the refused request changed nothing
-    values = {k: v for k, v in form.items() if k != "csrf"}
+    values = shown_values(form)
     return await case_page(
         request, user, session, client, case_no, failed=FormState(key, values, e.message, e.field), status=status_for(e)
     )

@@ -16,7 +16,7 @@ from api.cases.visibility import overseen_type_values
 from api.deps import csrf_token
 from api.principal import Principal
 from domain.deadlines import local_date
-from domain.field_kinds import REGION_OUTSIDE, rules
+from domain.field_kinds import REGION_OUTSIDE, REGION_OUTSIDE_SUFFIX, rules
 from domain.processes import PROCESSES
 from domain.regions import changzhi_counties, places_outside_changzhi
 from ui.filters import FILTERS
@@ -42,6 +42,7 @@ class RegionPlaces:
     changzhi: list[tuple[str, str]]
     outside: list[tuple[str, str]]
     outside_value: str = REGION_OUTSIDE
+    outside_suffix: str = REGION_OUTSIDE_SUFFIX
 
 
 _REGION_PLACES = RegionPlaces(changzhi_counties(), places_outside_changzhi())

@@ -131,6 +131,8 @@ async def test_a_hand_over_destination_is_chosen_by_name(live: Live) -> None:
             clerk, f, destination_region="outside", destination_region_outside="朝阳区", note="随父母迁居"
         )
         assert twice.status_code == 422 and "有多个“朝阳区”（北京市朝阳区、吉林省长春市朝阳区）" in twice.text
+        shown = section(twice.text, "act-case-child_moved")  # shown again as typed
+        assert 'value="outside" selected' in shown and 'name="destination_region_outside" value="朝阳区"' in shown
         r = await submit(
             clerk, f, destination_region="outside", destination_region_outside="河南省新乡市辉县市", note="随父母迁居"
         )
