@@ -71,7 +71,9 @@ class SuperviseIn(BaseModel):
     step: str
     step_seq: int | None = None
     reason: str = ""
-    extend_by: str | None = None
+    # A duration code: "15WD", "30d", "24h", "3M" (at most the county's extension_max.<unit>); none: the
+    # step's own allowance.
+    extend_by: str | None = Field(default=None, max_length=16)
     new_agency_id: int | None = None
 
 
