@@ -126,16 +126,17 @@ def policy(
     return PolicyDefault(key, Allowance.parse(value), basis, description, calendar_only)
 
 
-# Policies of the shared machinery; each process declares its own in its definition (Process.policies), and
-# the registry (domain/processes) joins them into one table.
 # The units a supervisor may extend a step by, and the policy that bounds an extension in each.
 EXTENSION_UNITS: tuple[Unit, ...] = (Unit.working_days, Unit.days, Unit.hours, Unit.months)
+DURATION_UNITS: tuple[Unit, ...] = (*EXTENSION_UNITS, Unit.years)
 
 
 def extension_max_key(unit: Unit) -> str:
     return f"extension_max.{unit.value}"
 
 
+# Policies of the shared machinery; each process declares its own in its definition (Process.policies), and
+# the registry (domain/processes) joins them into one table.
 SHARED_POLICIES: tuple[PolicyDefault, ...] = (
     policy("stalled_after", "30d", "无任何进展即视为停滞", calendar_only=True),
     policy(extension_max_key(Unit.working_days), "30WD", "督导一次延期的上限（按工作日延长时）"),
@@ -145,13 +146,15 @@ SHARED_POLICIES: tuple[PolicyDefault, ...] = (
 )
 
 
-def extension(text: str) -> Allowance:
-    """A supervisor's extension ('15WD'), refused unless it is a duration in a unit steps are extended by."""
+def extension(text: str, units: tuple[Unit, ...] = EXTENSION_UNITS) -> Allowance:
+    """A supervisor's extension ('15WD'), refused unless it is a duration in a unit steps are extended by
+    (the workflow's validator, which cases extended in years before the bound must still pass on replay,
+    gives `DURATION_UNITS`)."""
     try:
         by = Allowance.parse(text)
     except DomainError as e:
         raise DomainError(e.code, e.message, field="extend_by") from None
-    if by.kind != "duration" or by.unit not in EXTENSION_UNITS:
+    if by.kind != "duration" or by.unit not in units:
         raise DomainError("policy_value_invalid", "延长期限应按工作日、天、小时或月计", field="extend_by")
     return by
 

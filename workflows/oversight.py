@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
         StepState,
     )
     from domain.oversight import DEFAULT_AUDIENCE, Rung, Scope
-    from domain.policy import check_extension, extension, extension_max_key
+    from domain.policy import DURATION_UNITS, check_extension, extension, extension_max_key
     from domain.regions import CITY_CODE
     from workflows.steps import Change, StepMachinery
 
@@ -46,7 +46,7 @@ class Oversight(StepMachinery):
             if step.deadlines is None:
                 raise DomainError("no_deadline", "该环节没有期限，无需延期")
             if req.extend_by:
-                extension(req.extend_by)  # a unit steps are extended by, and no absurd amount
+                extension(req.extend_by, DURATION_UNITS)  # no absurd amount; the unit: `_check_supervisor_policy`
         if req.supervisor == "reassign":
             new = req.new_holder
             if new is None:
@@ -148,8 +148,8 @@ class Oversight(StepMachinery):
     # ------------------------------------------------------------------ supervisor actions
 
     async def _check_supervisor_policy(self, req: ActionRequest) -> None:
-        """The checks that read a policy (so not in the validator): an extension within the policy's bound
-        for its unit, refused before any calendar is walked."""
+        """The checks that read a policy (so not in the validator): an extension in a unit steps are
+        extended by and within the policy's bound for it, refused before any calendar is walked."""
         if req.supervisor != "extend" or not req.extend_by or not workflow.patched(EXTENSION_BOUND_PATCH):
             return
         by = extension(req.extend_by)
