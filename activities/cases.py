@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import and_, any_, delete, or_, select, update
+from sqlalchemy import and_, any_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -306,7 +306,8 @@ class CaseActivities:
                     )
                     .order_by(
                         (Agency.id == (q.prefer_id or -1)).desc(),
-                        (Agency.township == (q.township or "")).desc(),
+                        # A county-level agency has no township (NULL), which would sort first.
+                        func.coalesce(Agency.township == (q.township or ""), False).desc(),
                         Agency.is_default.desc(),
                         Agency.id,
                     )
@@ -395,6 +396,9 @@ async def recipients(s: AsyncSession, spec: NotificationSpec) -> list[tuple[int,
         stmt = stmt.where(Agency.region_code == spec.region_code)
     if spec.township is not None:
         stmt = stmt.where(Agency.township == spec.township)
+    elif spec.role == Role.supervisor:
+        # County and city overseers: not the agencies below the county (a police station) of the same type.
+        stmt = stmt.where(Agency.township.is_(None))
     if spec.role == Role.supervisor:
         # The supervisors of a type in a region are those of its agencies that have any: a unit that only
         # works cases (a guidance station of the bureau's type) is not told of another's delay.

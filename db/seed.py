@@ -125,7 +125,7 @@ def demo_agencies() -> list[AgencySeed]:
         out.append(AgencySeed(f"{slug}-vc2", f"{county}{town2}南庄村民委员会", T.village_committee, code, town2))
         out.append(AgencySeed(f"{slug}-school1", f"{county}实验小学", T.school, code, town1, True))
         out.append(AgencySeed(f"{slug}-school2", f"{county}第二中学", T.school, code, town1))
-    return [*out, *guidance_stations()]
+    return [*out, *guidance_stations(), *police_stations()]
 
 
 def guidance_stations() -> list[AgencySeed]:
@@ -137,6 +137,19 @@ def guidance_stations() -> list[AgencySeed]:
         )
         for code, county in CHANGZHI_COUNTIES.items()
     ]
+
+
+def police_stations() -> list[AgencySeed]:
+    """A police station (派出所) in each county's second demo township: an agency of type police below the
+    county bureau. A guardianship's police step goes to the station of the child's township where one
+    exists, else to the county bureau, which supervises both (processes.md §1, clarifications). The seat
+    town has none in the demo, so its cases stay with the bureau."""
+    out: list[AgencySeed] = []
+    for code, county in CHANGZHI_COUNTIES.items():
+        town = TOWNS[code][1]
+        short = town.removesuffix("街道").removesuffix("镇")
+        out.append(AgencySeed(f"{COUNTY_SLUGS[code]}-ps2", f"{county}公安局{short}派出所", T.police, code, town))
+    return out
 
 
 def demo_users(agencies: list[AgencySeed]) -> list[tuple[str, str, str, str, str | None]]:

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from domain.errors import DomainError
-from domain.regions import full_region_name, validate_region_code
+from domain.regions import full_region_name, region_code_by_name, validate_region_code
 
 if TYPE_CHECKING:
     from domain.process import Field
@@ -156,13 +156,32 @@ class _Choice(KindRules):
         return dict(f.choices).get(str(value), str(value))
 
 
+# The region widget's choice that says "a place outside the city, named in the text beside", and the
+# suffix of that text's name in the posted form ("destination_region_outside").
+REGION_OUTSIDE = "outside"
+REGION_OUTSIDE_SUFFIX = "_outside"
+
+
 @_rules(FieldKind.region)
 class _Region(KindRules):
-    hint = "本市各县（区）可从列表选择；本市以外请填写迁入地的6位县级行政区划代码。"
+    hint = "本市各县（区）从列表选择；本市以外请选“本市以外”，再输入省、市、县（区）名称并从提示中选择。"
 
     def clean(self, f: Field, value: Any, today: date) -> Any:
-        return validate_region_code(str(value), field=f.name)
+        # A machine sends the 6-digit code; a name as the page's list gives it is taken too.
+        return validate_region_code(region_code_by_name(str(value), field=f.name), field=f.name)
 
     def show(self, f: Field, value: Any, agencies: Mapping[int, str]) -> str:
         name = full_region_name(str(value))
         return f"{name}（{value}）" if name else str(value)
+
+    def from_form(self, f: Field, form: Mapping[str, str]) -> Any:
+        """The county chosen from the city's list, or the place named beside "本市以外" (as its code when the
+        name is known, so that the checks after this one see a code)."""
+        chosen = (form.get(f.name) or "").strip()
+        if chosen != REGION_OUTSIDE:
+            return chosen or None
+        named = (form.get(f.name + REGION_OUTSIDE_SUFFIX) or "").strip()[:TEXT_LIMIT]
+        try:
+            return region_code_by_name(named, field=f.name) if named else None
+        except DomainError:
+            return named  # refused with its reason when the payload is cleaned

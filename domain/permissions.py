@@ -10,7 +10,7 @@ from domain.errors import DomainError
 from domain.messages import Actor, AgencyRef, CaseState, StepState
 from domain.oversight import overseen_types
 from domain.process import Action, Process
-from domain.regions import CITY_CODE
+from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
 
 SUPERVISOR_ACTIONS = ("urge", "extend", "reassign")
 
@@ -72,11 +72,33 @@ def check_supervisor(actor: Actor, step: StepState) -> None:
     (domain/oversight.py), in the holder's county or at the city."""
     if actor.role != Role.supervisor:
         raise DomainError("not_permitted", "只有督导可以督办、延期或改派")
+    if actor.agency.township is not None:
+        raise DomainError("not_permitted", "乡镇（街道）一级单位的督导不能督办、延期或改派，请由县级主管部门办理")
     holder = step.holder
     if holder.agency_type not in overseen_types(actor.agency.agency_type) or not serves_county(
         actor.agency, holder.region_code
     ):
         raise DomainError("not_permitted", "只有承办单位所在县（区）或市级的主管督导可以督办、延期或改派")
+
+
+def reassign_regions(actor: Actor) -> tuple[str, ...]:
+    """Where a supervisor may reassign a step: a county's supervisor within the county, the city's
+    anywhere in the city (the city's own agencies and every county's)."""
+    if actor.agency.region_code == CITY_CODE:
+        return (CITY_CODE, *CHANGZHI_COUNTIES)
+    return (actor.agency.region_code,)
+
+
+def check_reassign(actor: Actor, step: StepState, new: AgencyRef) -> None:
+    """The agency a supervisor reassigns `step` to: of the holder's type, another one, in their scope. The
+    page offers exactly these (ui/case_pages.py), the API and the workflow refuse the rest."""
+    if new.agency_type != step.holder.agency_type:
+        raise DomainError("not_permitted", "只能改派给同类型的单位", field="new_holder")
+    if new.id == step.holder.id:
+        raise DomainError("not_permitted", "改派单位与当前承办单位相同", field="new_holder")
+    if new.region_code not in reassign_regions(actor):
+        who = "市级督导只能改派给本市" if actor.agency.region_code == CITY_CODE else "县级督导只能改派给本县（区）"
+        raise DomainError("not_permitted", f"{who}的单位", field="new_holder")
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,17 @@ class Anchor(StrEnum):
     month_start = "@start"
 
 
+# The most a value may say, per unit, so that no policy, override or extension can make a deadline
+# computation walk the calendar for ever (or a step wait for centuries).
+MAX_AMOUNT: dict[Unit, int] = {
+    Unit.working_days: 500,
+    Unit.days: 1100,
+    Unit.hours: 1000,
+    Unit.months: 60,
+    Unit.years: 10,
+    Unit.count: 100,
+}
+
 ValueKind = Literal["duration", "count", "month_start"]
 
 _FORMAT_HINT = "（例如 15WD、30d、24h、3M、1y、1M@start）"
@@ -79,6 +90,12 @@ class Allowance:
         for unit in sorted(Unit, key=lambda u: -len(u.value)):
             number = t.removesuffix(unit.value).strip()
             if t.endswith(unit.value) and number.isdecimal() and int(number) >= minimum:
+                if len(number) > 6 or int(number) > MAX_AMOUNT[unit]:
+                    raise DomainError(
+                        "policy_value_invalid",
+                        f"期限过长：“{text}”超过上限{MAX_AMOUNT[unit]}{UNIT_LABELS[unit]}",
+                        field="value",
+                    )
                 if anchor == Anchor.month_start and unit != Unit.months:
                     raise DomainError(
                         "policy_value_invalid", f"“@start”只能用于月（如 1M@start）：“{text}”", field="value"
@@ -109,11 +126,67 @@ def policy(
     return PolicyDefault(key, Allowance.parse(value), basis, description, calendar_only)
 
 
+# The units a supervisor may extend a step by, and the policy that bounds an extension in each.
+EXTENSION_UNITS: tuple[Unit, ...] = (Unit.working_days, Unit.days, Unit.hours, Unit.months)
+DURATION_UNITS: tuple[Unit, ...] = (*EXTENSION_UNITS, Unit.years)
+
+
+def extension_max_key(unit: Unit) -> str:
+    return f"extension_max.{unit.value}"
+
+
 # Policies of the shared machinery; each process declares its own in its definition (Process.policies), and
 # the registry (domain/processes) joins them into one table.
 SHARED_POLICIES: tuple[PolicyDefault, ...] = (
     policy("stalled_after", "30d", "无任何进展即视为停滞", calendar_only=True),
+    policy(extension_max_key(Unit.working_days), "30WD", "督导一次延期的上限（按工作日延长时）"),
+    policy(extension_max_key(Unit.days), "60d", "督导一次延期的上限（按天延长时）"),
+    policy(extension_max_key(Unit.hours), "72h", "督导一次延期的上限（按小时延长时）"),
+    policy(extension_max_key(Unit.months), "3M", "督导一次延期的上限（按月延长时）"),
 )
+
+
+def extension(text: str, units: tuple[Unit, ...] = EXTENSION_UNITS) -> Allowance:
+    """A supervisor's extension ('15WD'), refused unless it is a duration in a unit steps are extended by
+    (the workflow's validator, which cases extended in years before the bound must still pass on replay,
+    gives `DURATION_UNITS`)."""
+    try:
+        by = Allowance.parse(text)
+    except DomainError as e:
+        raise DomainError(e.code, e.message, field="extend_by") from None
+    if by.kind != "duration" or by.unit not in units:
+        raise DomainError("policy_value_invalid", "延长期限应按工作日、天、小时或月计", field="extend_by")
+    return by
+
+
+def check_extension(by: Allowance, limit: Allowance) -> None:
+    """An extension at most the policy's maximum for its unit (`extension_max.<unit>`, in force in the
+    case's county); checked before any deadline is computed."""
+    if by.unit == limit.unit and by.amount > limit.amount:
+        raise DomainError(
+            "extension_too_long", f"一次最多延长{limit.label()}，“{by.label()}”超出上限", field="extend_by"
+        )
+
+
+EXTENSION_FORM_UNITS: dict[Unit, str] = {
+    Unit.working_days: "工作日",
+    Unit.days: "天",
+    Unit.hours: "小时",
+    Unit.months: "个月",
+}
+
+
+def extension_from_form(amount: str, unit: str) -> str | None:
+    """The code ('15WD') for what a clerk chose: a number and a unit (工作日、天、小时、个月); None when no
+    number was given (the step's own allowance)."""
+    amount = amount.strip()
+    if not amount:
+        return None
+    if not (amount.isascii() and amount.isdecimal()) or len(amount) > 6 or int(amount) < 1:
+        raise DomainError("field_invalid", "延长的时长应为不超过6位的正整数", field="extend_amount")
+    if unit not in {u.value for u in EXTENSION_FORM_UNITS}:
+        raise DomainError("field_invalid", "请选择延长的单位（工作日、天、小时或月）", field="extend_unit")
+    return f"{int(amount)}{unit}"
 
 
 @dataclass(frozen=True)

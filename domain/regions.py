@@ -228,3 +228,47 @@ def subregions(code: str) -> list[tuple[str, str]]:
 def all_regions() -> list[Region]:
     """Every row of the table, current and historical (for seeding the regions table)."""
     return list(_REGIONS.values())
+
+
+def _places() -> list[tuple[str, str]]:
+    """(code, full name) of every current place a case can be handed to: county-level units, and
+    prefecture-level cities without counties (东莞市), in code order."""
+    with_children = {r.parent for r in _REGIONS.values() if not r.historical}
+    out = []
+    for r in sorted(_REGIONS.values(), key=lambda r: r.code):
+        if r.historical or r.level == RegionLevel.province:
+            continue
+        if r.level == RegionLevel.county or r.code not in with_children:
+            out.append((r.code, full_region_name(r.code) or r.name))
+    return out
+
+
+# Built at import (the workflow sandbox forbids loading later): the destination pickers and the names
+# typed into them.
+_PLACES: list[tuple[str, str]] = _places()
+_BY_FULL_NAME: dict[str, str] = {name: code for code, name in _PLACES}
+_BY_NAME: dict[str, list[str]] = {}
+for _code, _ in _PLACES:
+    _BY_NAME.setdefault(_REGIONS[_code].name, []).append(_code)
+
+
+def places_outside_changzhi() -> list[tuple[str, str]]:
+    """(code, full name) of the places outside 长治市, for a searchable list ("河南省新乡市辉县市")."""
+    return [(c, n) for c, n in _PLACES if not c.startswith(CITY_CODE[:4])]
+
+
+def region_code_by_name(text: str, *, field: str = "region_code") -> str:
+    """The code of a place named as the pickers name it (the full name, or a county's own name where it is
+    the only one of that name), or a 6-digit code as typed; else DomainError with what to type instead."""
+    t = unicodedata.normalize("NFKC", text).strip().replace(" ", "")
+    if not t or any(c.isdigit() for c in t):
+        return t  # a code, or a mistyped one (refused as such by validate_region_code): names have no digits
+    if t in _BY_FULL_NAME:
+        return _BY_FULL_NAME[t]
+    found = _BY_NAME.get(t, [])
+    if len(found) == 1:
+        return found[0]
+    if found:
+        names = "、".join(full_region_name(c) or c for c in found[:4])
+        raise DomainError("region_ambiguous", f"有多个“{t}”（{names}），请从列表中选择省市县全称", field=field)
+    raise DomainError("region_unknown", f"未找到地区“{t}”，请从列表中选择省市县全称", field=field)

@@ -30,9 +30,10 @@ from domain.enums import AgencyType
 from domain.errors import DomainError
 from domain.messages import CaseState, StepState
 from domain.oversight import LOCAL_TYPES
-from domain.process import Action, FieldKind, FieldRole, Process
+from domain.policy import EXTENSION_FORM_UNITS, Allowance, Unit, extension_from_form
+from domain.process import Action, Field, FieldKind, FieldRole, Process, field_with
 from domain.processes import PROCESSES, get_process
-from domain.regions import CHANGZHI_COUNTIES, full_region_name
+from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, full_region_name
 from ui.case_info import (
     GivenAnswer,
     counted_key,
@@ -59,6 +60,7 @@ from ui.forms import (
     new_request_id,
     payload_from_form,
     read_form,
+    shown_values,
     to_int,
 )
 from ui.render import flash, render
@@ -165,6 +167,34 @@ class StepView:
     later: list[tuple[str, str]] = field(default_factory=list)  # (action, from when it can be taken)
     documents: list[Document] = field(default_factory=list)
     external: bool = False  # a hand-over to a destination outside this deployment
+    allowance: str = ""  # the step's allowance as a reader says it, with the supervisors' extensions
+    extend_units: list[tuple[str, str]] = field(default_factory=list)  # (unit code, 工作日…) for 延期
+    extend_unit: str = Unit.working_days.value  # preselected: the step's own unit
+
+
+def _allowance(value: str | None) -> Allowance | None:
+    try:
+        return Allowance.parse(value) if value else None
+    except DomainError:
+        return None
+
+
+def allowance_text(st: StepState) -> str:
+    """'24小时', and after extensions '24小时，已延期30天': what the step's deadline now rests on."""
+    base = _allowance(st.allowance)
+    text = base.label() if base else (st.allowance or "")
+    extended = [a.label() for a in map(_allowance, st.extensions) if a]
+    if extended:
+        text = f"{text}，已延期{'、'.join(extended)}" if text else f"已延期{'、'.join(extended)}"
+    return text
+
+
+def extension_units(st: StepState) -> tuple[list[tuple[str, str]], str]:
+    """The units the 延期 form offers (months only for a step counted in months) and the one preselected."""
+    base = _allowance(st.allowance)
+    units = [u for u in EXTENSION_FORM_UNITS if u != Unit.months or (base and base.unit == Unit.months)]
+    chosen = base.unit if base and base.unit in units else Unit.working_days
+    return [(u.value, EXTENSION_FORM_UNITS[u]) for u in units], chosen.value
 
 
 def act_key(step: str | None, action: str) -> str:
@@ -182,14 +212,26 @@ async def _agency_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
     return {i: n for i, n in rows}
 
 
-async def _field_options(session: AsyncSession, actions: list[Action], county: str) -> dict[str, list[OptionGroup]]:
-    """Agencies to offer for each agency field: a destination anywhere in the city, else the case's county."""
+def agency_field_regions(action: Action, f: Field, county: str, holder_region: str) -> list[str] | None:
+    """Where the agencies an agency field may name are (None: anywhere in the city): a destination named
+    beside a region field of the same form anywhere (the server checks it is in that region), a destination
+    without one in the holding agency's county (the receiving county acknowledging a hand-over), anything
+    else in the case's county or at the city (api/cases/service.py `_check_agency_fields`)."""
+    if f.role == FieldRole.destination_agency:
+        return None if field_with(action.fields, FieldRole.destination_region) else [holder_region]
+    return [county, CITY_CODE]
+
+
+async def _field_options(
+    session: AsyncSession, actions: list[tuple[Action, str]], county: str
+) -> dict[str, list[OptionGroup]]:
+    """Agencies to offer for each agency field of each action (with the region of the step's holder)."""
     out: dict[str, list[OptionGroup]] = {}
-    for action in actions:
+    for action, holder_region in actions:
         for f in action.fields:
             if f.kind != FieldKind.agency or f.agency_type is None or f.name in out:
                 continue
-            regions = None if f.role == FieldRole.destination_agency else [county]
+            regions = agency_field_regions(action, f, county, holder_region)
             out[f.name] = group_by_county(await agencies_of(session, f.agency_type, regions))
     return out
 
@@ -241,9 +283,12 @@ async def _step_views(
             reserved=reserved_actions(process, live, st, actor) if live is not None else [],
             documents=step_documents(st, records.documents),
             external=is_external_handover(st, records.events),
+            allowance=allowance_text(st),
         )
+        view.extend_units, view.extend_unit = extension_units(st)
         if view.supervise:
-            others = await agencies_of(session, st.holder.agency_type, scope_regions(user), exclude=[st.holder.id])
+            regions = permissions.reassign_regions(actor)
+            others = await agencies_of(session, st.holder.agency_type, regions, exclude=[st.holder.id])
             view.reassign_to = group_by_county(others)
         views.append(view)
     return views, [o.action for o in offers if o.step is None and not _already_running(process, o.action, live)]
@@ -295,7 +340,8 @@ async def case_page(
     current = {s.step for s in steps}
     facts = dict(case.facts or {})
     names = await _agency_names(session, agency_ids_in(process, detail.timeline, facts))
-    all_actions = [a for v in views for a in v.offers] + case_actions
+    all_actions = [(a, v.state.holder.region_code) for v in views for a in v.offers]
+    all_actions += [(a, case.county) for a in case_actions]
     svg = process_svg(process, current=current, done=passed_steps(detail.timeline) - current)
     child = case.child
     child_link = child.residence_region in scope_regions(user) or child.created_by_agency_id == user.agency.id
@@ -322,7 +368,6 @@ async def case_page(
         new_request_id=new_request_id,
         act_key=act_key,
         sup_key=sup_key,
-        county_codes=list(CHANGZHI_COUNTIES.items()),
     )
 
 
@@ -373,7 +418,7 @@ async def _refused(
     e: DomainError,
 ) -> HTMLResponse:
     session.expunge_all()  # read everything afresh: the refused request changed nothing
-    values = {k: v for k, v in form.items() if k != "csrf"}
+    values = shown_values(form)
     return await case_page(
         request, user, session, client, case_no, failed=FormState(key, values, e.message, e.field), status=status_for(e)
     )
@@ -408,16 +453,16 @@ async def act(request: Request, case_no: str, user: PageUser, session: SessionDe
 async def supervise(request: Request, case_no: str, user: PageUser, session: SessionDep, client: ClientDep) -> Response:
     form = await read_form(request)
     kind, step = form.get("kind", ""), form.get("step", "")
-    data = service.SuperviseIn(
-        request_id=_request_id(form.get("request_id")),
-        kind=kind,
-        step=step,
-        step_seq=to_int(form.get("step_seq")),
-        reason=form.get("reason", "")[:2000],
-        extend_by=form.get("extend_by") or None,
-        new_agency_id=to_int(form.get("new_agency_id")),
-    )
     try:
+        data = service.SuperviseIn(
+            request_id=_request_id(form.get("request_id")),
+            kind=kind,
+            step=step,
+            step_seq=to_int(form.get("step_seq")),
+            reason=form.get("reason", "")[:2000],
+            extend_by=extension_from_form(form.get("extend_amount", "")[:16], form.get("extend_unit", "")),
+            new_agency_id=to_int(form.get("new_agency_id")),
+        )
         await service.supervise(session=session, client=client, principal=user, case_no=case_no, data=data)
     except DomainError as e:
         return await _refused(request, user, session, client, case_no, sup_key(step, kind), form, e)

@@ -90,6 +90,17 @@ def form_field(field: str | None, rows: list[int]) -> str | None:
     return field
 
 
+def committee_regions(user: Principal, values: dict[str, str]) -> list[str]:
+    """Where the committees offered are: in the residence county chosen (a form shown again, a record
+    edited), else in the user's own county; a city agency's user sees every county's, by county."""
+    chosen = values.get("residence_region", "")
+    if chosen in CHANGZHI_COUNTIES:
+        return [chosen]
+    if user.agency.region_code in CHANGZHI_COUNTIES:
+        return [user.agency.region_code]
+    return list(CHANGZHI_COUNTIES)
+
+
 async def _form_page(
     request: Request,
     user: Principal,
@@ -102,7 +113,9 @@ async def _form_page(
     editing: Child | None = None,
     candidates: list[Child] | None = None,
 ) -> HTMLResponse:
-    committees = group_by_county(await agencies_of(session, AgencyType.village_committee, list(CHANGZHI_COUNTIES)))
+    committees = group_by_county(
+        await agencies_of(session, AgencyType.village_committee, committee_regions(user, values))
+    )
     return render(
         request,
         "child_new.html",

@@ -9,7 +9,7 @@ from domain.deadlines import SHANGHAI
 from domain.enums import AGENCY_TYPE_LABELS, ROLE_LABELS, SEX_LABELS, AgencyType, Role, Sex
 from domain.errors import DomainError
 from domain.policy import Allowance
-from domain.regions import region_name
+from domain.regions import full_region_name, region_name
 
 LEVEL_LABELS = {1: "已逾期", 2: "逾期未办，已报县级督导", 3: "严重逾期，已报市级督导"}
 
@@ -102,6 +102,12 @@ def region_label(code: str | None) -> str:
     return f"{name}（{code}）" if name else code
 
 
+def region_full_name(code: Any) -> str:
+    """ "河南省新乡市辉县市" for a code (as the region field's list names places); anything else as it is."""
+    text = str(code or "")
+    return full_region_name(text) or text
+
+
 def yes_no(value: Any) -> str:
     return "是" if value else "否"
 
@@ -134,6 +140,7 @@ FILTERS = {
     "agency_type_label": agency_type_label,
     "sex_label": sex_label,
     "region_label": region_label,
+    "region_full_name": region_full_name,
     "yes_no": yes_no,
     "allowance_label": allowance_label,
     "cn_date": cn_date,

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import check_csrf
 from db.models import Agency
 from domain.enums import AgencyType
-from domain.field_kinds import rules
+from domain.field_kinds import REGION_OUTSIDE, REGION_OUTSIDE_SUFFIX, rules
 from domain.process import Field
 from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
 
@@ -49,6 +49,17 @@ def payload_from_form(fields: Iterable[Field], form: dict[str, str]) -> dict[str
         if value is not None:
             out[f.name] = value
     return out
+
+
+def shown_values(form: dict[str, str], *, drop: tuple[str, ...] = ("csrf",)) -> dict[str, str]:
+    """What a refused form shows again: what was posted, with a place named beside “本市以外” as its region
+    field's value (the widget selects “本市以外” and writes the name again)."""
+    values = {k: v for k, v in form.items() if k not in drop}
+    for key, value in form.items():
+        base = key.removesuffix(REGION_OUTSIDE_SUFFIX)
+        if base != key and values.get(base) == REGION_OUTSIDE:
+            values[base] = value
+    return values
 
 
 def local_path(target: str | None, default: str = "/") -> str:

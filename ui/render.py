@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from api.cases.visibility import overseen_type_values
 from api.deps import csrf_token
 from api.principal import Principal
 from domain.deadlines import local_date
-from domain.field_kinds import rules
+from domain.field_kinds import REGION_OUTSIDE, REGION_OUTSIDE_SUFFIX, rules
 from domain.processes import PROCESSES
+from domain.regions import changzhi_counties, places_outside_changzhi
 from ui.filters import FILTERS
 
 APP_NAME = "长治市流动儿童关爱保护转介系统"
@@ -31,6 +33,34 @@ _env = Environment(
 _env.filters.update(FILTERS)
 _env.globals["APP_NAME"] = APP_NAME
 _env.globals["kind_rules"] = rules  # a form field's widget reads its kind's rules (domain/field_kinds.py)
+
+
+@dataclass(frozen=True)
+class RegionPlaces:
+    """What a region field offers: the city's counties by name, and every place outside the city."""
+
+    changzhi: list[tuple[str, str]]
+    outside: list[tuple[str, str]]
+    outside_value: str = REGION_OUTSIDE
+    outside_suffix: str = REGION_OUTSIDE_SUFFIX
+
+
+_REGION_PLACES = RegionPlaces(changzhi_counties(), places_outside_changzhi())
+_env.globals["region_places"] = lambda: _REGION_PLACES
+
+
+class Once:
+    """True the first time a key is asked on one page: a list several fields share is written once."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def __call__(self, key: str) -> bool:
+        first = key not in self._seen
+        self._seen.add(key)
+        return first
+
+
 templates = Jinja2Templates(env=_env)
 
 
@@ -69,6 +99,7 @@ def render(
         "path": request.url.path,
         "report_links": report_links(user),
         "unread_notifications": getattr(request.state, "unread_notifications", 0),
+        "page_once": Once(),
         **context,
     }
     return templates.TemplateResponse(request, name, ctx, status_code=status)

@@ -27,7 +27,16 @@ from domain.idnumber import mask_id_number
 from domain.process import Field, FieldKind, FieldRole, Process
 from domain.processes import PROCESSES, get_process
 from domain.regions import region_name
-from ui.forms import OptionGroup, agencies_of, group_by_county, new_request_id, payload_from_form, read_form, to_int
+from ui.forms import (
+    OptionGroup,
+    agencies_of,
+    group_by_county,
+    new_request_id,
+    payload_from_form,
+    read_form,
+    shown_values,
+    to_int,
+)
 from ui.render import flash, render
 
 router = APIRouter(include_in_schema=False)
@@ -265,7 +274,7 @@ async def start(
             idempotency_key=key,
         )
     except DomainError as e:
-        values = {k: v for k, v in form.items() if k not in ("csrf", "idempotency_key")}
+        values = shown_values(form, drop=("csrf", "idempotency_key"))
         return await start_form(
             request, user, session, child, process, by_id_number=by_id, values=values, error=e, status=status_for(e)
         )

@@ -287,6 +287,8 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
             # The case may have moved since the validator ran. (A validator cannot ask for a patch: the
             # handler does, and is the only one that runs on replay.)
             req.payload = self._check(req, dates=None)
+            if req.supervisor:
+                await self._check_supervisor_policy(req)
         except DomainError as e:
             self._answer(req, self._error(e))
             return

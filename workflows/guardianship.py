@@ -29,6 +29,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.base import CaseWorkflow
     from workflows.steps import COUNTS_PATCH
 
+# Police steps go to the station of the child's township (before: the county's default police agency).
+POLICE_OF_RESIDENCE_PATCH = "police-of-residence"
+
 # The steps the village committee holds; a move can be handed over from these.
 MOVABLE_STEPS = ("admonition", "admonition_followup", "monitoring")
 COMMITTEE_STEPS = (*MOVABLE_STEPS, "handover")
@@ -84,6 +87,13 @@ class GuardianshipWorkflow(CaseWorkflow):
             self.kept.village_committee = await self.resolve(T.village_committee)
         return self.kept.village_committee
 
+    async def _police_of_residence(self) -> AgencyRef:
+        """The police station (派出所) of the child's township where one serves it, else the county bureau
+        (processes.md §1: the station of residence holds the police step, the bureau supervises)."""
+        vc = self.kept.village_committee
+        township = vc.township if vc and workflow.patched(POLICE_OF_RESIDENCE_PATCH) else None
+        return await self.resolve(T.police, township=township)
+
     # ------------------------------------------------------------------ start
 
     async def on_start(self, start: CaseStart) -> None:
@@ -94,7 +104,7 @@ class GuardianshipWorkflow(CaseWorkflow):
             self.kept.village_committee = starter
         parties = [PartyGrant(agency=starter, role="starter")]
         if start.start_step == "police_report":
-            holder = starter if starter.agency_type == T.police else await self.resolve(T.police)
+            holder = starter if starter.agency_type == T.police else await self._police_of_residence()
             if starter.agency_type != T.police:
                 self.kept.reporter = starter  # a mandatory reporter is told the police's decision
                 parties[0] = PartyGrant(agency=starter, role="reporter")
@@ -129,9 +139,9 @@ class GuardianshipWorkflow(CaseWorkflow):
             case ("admonition", "record_admonition"):
                 await self.move(req, "admonition_followup")
             case ("admonition", "report_serious") | ("admonition_followup", "not_improved"):
-                await self.move(req, "police_report", holder=await self.resolve(T.police))
+                await self.move(req, "police_report", holder=await self._police_of_residence())
             case ("monitoring", "report_new_harm"):
-                await self.move(req, "police_report", holder=await self.resolve(T.police))
+                await self.move(req, "police_report", holder=await self._police_of_residence())
             case ("admonition_followup", "improved"):
                 await self._to_monitoring(req)
             case ("monitoring", "record_visit"):

@@ -22,12 +22,14 @@ with workflow.unsafe.imports_passed_through():
         StepState,
     )
     from domain.oversight import DEFAULT_AUDIENCE, Rung, Scope
-    from domain.policy import Allowance
+    from domain.policy import DURATION_UNITS, check_extension, extension, extension_max_key
     from domain.regions import CITY_CODE
     from workflows.steps import Change, StepMachinery
 
 # Runs recorded before a step's extension rule (Step.extension) was checked extended it as asked.
 EXTENSION_RULE_PATCH = "extension-rule-per-step"
+# An extension is checked against the county's `extension_max.<unit>` before its deadline is computed.
+EXTENSION_BOUND_PATCH = "extension-bound"
 
 LEVEL_LABELS = {1: "已逾期", 2: "逾期未办，已报县级督导", 3: "严重逾期，已报市级督导"}
 
@@ -40,25 +42,19 @@ class Oversight(StepMachinery):
         if req.step_seq is not None and req.step_seq != step.seq:
             raise DomainError("stale", "该环节已有新的办理记录，请刷新页面后再操作")
         permissions.check_supervisor(req.actor, step)
-        scope = req.actor.agency.region_code
         if req.supervisor in ("extend", "reassign") and not req.reason.strip():
             raise DomainError("reason_required", "请填写理由", field="reason")
         if req.supervisor == "extend":
             if step.deadlines is None:
                 raise DomainError("no_deadline", "该环节没有期限，无需延期")
-            if req.extend_by and Allowance.parse(req.extend_by).kind != "duration":
-                raise DomainError("policy_value_invalid", "延长期限应为工作日、天、小时、月或年", field="extend_by")
+            if req.extend_by:
+                extension(req.extend_by, DURATION_UNITS)  # no absurd amount; the unit: `_check_supervisor_policy`
             self._check_extension_rule(req, step)
         if req.supervisor == "reassign":
             new = req.new_holder
             if new is None:
                 raise DomainError("field_required", "请选择改派的单位", field="new_holder")
-            if new.agency_type != step.holder.agency_type:
-                raise DomainError("not_permitted", "只能改派给同类型的单位", field="new_holder")
-            if new.id == step.holder.id:
-                raise DomainError("not_permitted", "改派单位与当前承办单位相同", field="new_holder")
-            if scope != CITY_CODE and new.region_code != scope:
-                raise DomainError("not_permitted", "县级督导只能改派给本县（区）的单位", field="new_holder")
+            permissions.check_reassign(req.actor, step, new)
 
     def _check_extension_rule(self, req: ActionRequest, step: StepState) -> None:
         """A deadline the law bounds (Step.extension) is extended only as far as it allows. Runs recorded
@@ -166,6 +162,14 @@ class Oversight(StepMachinery):
         )
 
     # ------------------------------------------------------------------ supervisor actions
+
+    async def _check_supervisor_policy(self, req: ActionRequest) -> None:
+        """The checks that read a policy (so not in the validator): an extension in a unit steps are
+        extended by and within the policy's bound for it, refused before any calendar is walked."""
+        if req.supervisor != "extend" or not req.extend_by or not workflow.patched(EXTENSION_BOUND_PATCH):
+            return
+        by = extension(req.extend_by)
+        check_extension(by, await self.policy(extension_max_key(by.unit)))
 
     async def _supervise(self, req: ActionRequest) -> None:
         step = self._open_step(req.step)

@@ -29,12 +29,20 @@ from api.principal import Principal, agency_ref
 from api.school_calendar.service import school_calendar
 from db.case_numbers import next_case_no
 from db.models import Agency, Case, CaseRequest, Child, Document, PolicyOverrideRow, TimelineEvent
+from domain import permissions
 from domain.deadlines import SHANGHAI, local_date
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
 from domain.ids import workflow_id
-from domain.messages import ActionRequest, ActionResult, CaseInput, CaseStart, CaseState, ChildRef
-from domain.policy import Allowance, PolicyOverride, resolve_policy
+from domain.messages import ActionRequest, ActionResult, AgencyRef, CaseInput, CaseStart, CaseState, ChildRef
+from domain.policy import (
+    Allowance,
+    PolicyOverride,
+    check_extension,
+    extension,
+    extension_max_key,
+    resolve_policy,
+)
 from domain.process import FieldKind, FieldRole, Process, StartContext, clean_payload, field_with
 from domain.processes import get_process, policy_default
 from domain.regions import CITY_CODE, is_changzhi
@@ -64,7 +72,9 @@ class SuperviseIn(BaseModel):
     step: str
     step_seq: int | None = None
     reason: str = ""
-    extend_by: str | None = None
+    # A duration code: "15WD", "30d", "24h", "3M" (at most the county's extension_max.<unit>); none: the
+    # step's own allowance.
+    extend_by: str | None = Field(default=None, max_length=16)
     new_agency_id: int | None = None
 
 
@@ -333,9 +343,14 @@ async def policy_lookup(session: AsyncSession, county: str, at: datetime) -> Cal
     return lambda key: resolve_policy(policy_default(key), county, overrides, at)
 
 
-async def _check_agency_fields(session: AsyncSession, fields: tuple, payload: dict[str, Any], county: str) -> None:
-    """An agency chosen in a form must exist, be active, be of the type the field asks for and serve
-    the case's county (or, for a destination, the region the form names)."""
+async def _check_agency_fields(
+    session: AsyncSession, fields: tuple, payload: dict[str, Any], county: str, holder_region: str | None = None
+) -> None:
+    """An agency chosen in a form must exist, be active, be of the type the field asks for and be where the
+    action may name it: a destination in the region the form names, or without one in the county of the
+    step's holder (the receiving county acknowledging a hand-over); anything else in the case's county
+    or at the city. The pages offer the same (ui/case_pages.py `agency_field_regions`)."""
+    where = field_with(fields, FieldRole.destination_region)
     for f in fields:
         if f.kind != FieldKind.agency or payload.get(f.name) in (None, ""):
             continue
@@ -345,11 +360,11 @@ async def _check_agency_fields(session: AsyncSession, fields: tuple, payload: di
             raise DomainError("field_invalid", f"“{f.label}”无效", field=f.name) from None
         if agency is None or not agency.is_active or (f.agency_type and agency.agency_type != f.agency_type.value):
             raise DomainError("field_invalid", f"“{f.label}”不是有效的单位", field=f.name)
-        where = field_with(fields, FieldRole.destination_region)
-        region = payload.get(where.name) if where else None
         if f.role == FieldRole.destination_agency:
+            region = payload.get(where.name) if where else holder_region
             if region and agency.region_code != region:
-                raise DomainError("field_invalid", f"“{f.label}”不在所填的迁入地", field=f.name)
+                place = "所填的迁入地" if where else "迁入地县（区）"
+                raise DomainError("field_invalid", f"“{f.label}”不在{place}", field=f.name)
         elif agency.region_code not in (county, CITY_CODE):
             raise DomainError("field_invalid", f"“{f.label}”不在案件所在县（区）", field=f.name)
 
@@ -418,7 +433,8 @@ async def act(
         action = process.step(data.step).action(data.action) if process.has_step(data.step) else None
     if action is None:
         raise DomainError("action_not_allowed", f"本案件不能进行“{data.action}”操作")
-    await _check_agency_fields(session, action.fields, data.payload, case.county)
+    holder_region = next((s.holder_region for s in case.steps if s.step == data.step), None) if data.step else None
+    await _check_agency_fields(session, action.fields, data.payload, case.county, holder_region)
     req = ActionRequest(
         request_id=data.request_id,
         actor=principal.actor(),
@@ -435,6 +451,20 @@ async def act(
     return result
 
 
+async def _check_reassign(client: Client, principal: Principal, case_no: str, step_name: str, new: AgencyRef) -> None:
+    """What the page offers (ui/case_pages.py) is what is accepted here, before the workflow is asked (its
+    validator checks the same, domain/permissions.py)."""
+    live = await live_state(client, case_no)
+    step = next((s for s in live.steps.values() if s.step == step_name), None) if live else None
+    if step is None:
+        return  # the workflow answers (the step is closed, or the case cannot be reached)
+    permissions.check_supervisor(principal.actor(), step)  # who may, before to whom
+    try:
+        permissions.check_reassign(principal.actor(), step, new)
+    except DomainError as e:
+        raise DomainError(e.code, e.message, field="new_agency_id") from None
+
+
 async def supervise(
     *,
     session: AsyncSession,
@@ -447,6 +477,11 @@ async def supervise(
     case = await get_visible_case(session, principal, case_no)
     if data.kind not in ("urge", "extend", "reassign"):
         raise DomainError("field_invalid", "督导操作应为督办、延期或改派", field="kind")
+    extend_by = (data.extend_by or "").strip() or None
+    if data.kind == "extend" and extend_by:
+        by = extension(extend_by)
+        limit = (await policy_lookup(session, case.county, datetime.now(UTC)))(extension_max_key(by.unit))
+        check_extension(by, limit)
     new_holder = None
     if data.kind == "reassign":
         if data.new_agency_id is None:
@@ -455,6 +490,7 @@ async def supervise(
         if agency is None or not agency.is_active:
             raise DomainError("field_invalid", "改派的单位不存在", field="new_agency_id")
         new_holder = agency_ref(agency)
+        await _check_reassign(client, principal, case.case_no, data.step, new_holder)
     req = ActionRequest(
         request_id=data.request_id,
         actor=principal.actor(),
@@ -463,7 +499,7 @@ async def supervise(
         step_seq=data.step_seq,
         supervisor=data.kind,  # type: ignore[arg-type]
         reason=data.reason.strip(),
-        extend_by=(data.extend_by or "").strip() or None,
+        extend_by=extend_by,
         new_holder=new_holder,
     )
     case_no, child_id = case.case_no, case.child_id

@@ -24,8 +24,8 @@ def scope_regions(p: Principal) -> list[str]:
 
 def overseen_type_values(p: Principal) -> list[str]:
     """The holder types a supervisor oversees in their scope; none for operators and local agencies."""
-    if not p.is_supervisor:
-        return []
+    if not p.is_supervisor or p.agency.township is not None:
+        return []  # a supervisor below the county (a police station's) oversees only their own agency
     return sorted(t.value for t in overseen_types(p.agency.agency_type))
 
 

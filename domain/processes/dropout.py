@@ -65,7 +65,7 @@ WRITTEN_ORDER = DocumentKind(
 )
 
 HANDOVER_FIELDS = (
-    Field("destination_region", "迁入地（县级行政区划代码）", FieldKind.region, role=FieldRole.destination_region),
+    Field("destination_region", "迁入地（县、市、区）", FieldKind.region, role=FieldRole.destination_region),
     Field("destination_address", "迁入地地址", required=False),
     Field("destination_school", "迁入地学校（如已知）", required=False),
     NOTE,

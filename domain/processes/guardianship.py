@@ -476,7 +476,7 @@ GUARDIANSHIP = Process(
             fields=(
                 Field(
                     "destination_region",
-                    "迁入地（县级行政区划代码）",
+                    "迁入地（县、市、区）",
                     FieldKind.region,
                     role=FieldRole.destination_region,
                 ),

@@ -376,9 +376,12 @@ async def test_rename_and_a_township_renamed_with_its_committees(live: Live) -> 
     r = await patch(live, admin, "luzhou-school2", name="潞州区第二中学校")
     assert r.status_code == 200 and r.json()["name"] == "潞州区第二中学校"
 
-    # 西街街道 renamed: the committee in it follows, and persuasion still finds the 街道 for it.
+    # 西街街道 renamed: the committee and the police station in it follow, and persuasion still finds the
+    # 街道 for it.
     r = await patch(live, admin, "luzhou-town2", township="西街道")
-    assert r.status_code == 200 and (r.json()["township"], r.json()["moved"]) == ("西街道", 1), r.text
+    assert r.status_code == 200 and (r.json()["township"], r.json()["moved"]) == ("西街道", 2), r.text
+    station = await agency_row(live, "luzhou-ps2")
+    assert station is not None and station.township == "西街道"
     vc2 = await agency_row(live, "luzhou-vc2")
     assert vc2 is not None and vc2.township == "西街道"
     assert await resolve(live, AgencyType.township, township="西街道") == "luzhou-town2"
@@ -392,10 +395,13 @@ async def test_rename_and_a_township_renamed_with_its_committees(live: Live) -> 
     r = await live.http.patch(f"{URL}/999999", json={"name": "x"}, headers=auth(admin))
     assert r.status_code == 404 and r.json()["error"]["code"] == "agency_not_found"
     town2, vc2_id = await agency_id(live, "luzhou-town2"), await agency_id(live, "luzhou-vc2")
-    assert [(e.action, e.detail) for e in await audit_rows(live, "agency_")][1:] == [
-        ("agency_township", f"agency={town2} luzhou-town2 西街街道->西街道"),
+    station_id = await agency_id(live, "luzhou-ps2")
+    rows = [(e.action, e.detail) for e in await audit_rows(live, "agency_")][1:]
+    assert rows[0] == ("agency_township", f"agency={town2} luzhou-town2 西街街道->西街道")
+    assert set(rows[1:]) == {
         ("agency_township", f"agency={vc2_id} luzhou-vc2 西街街道->西街道 (with luzhou-town2)"),
-    ]
+        ("agency_township", f"agency={station_id} luzhou-ps2 西街街道->西街道 (with luzhou-town2)"),
+    }
 
 
 async def test_only_admins_manage_agencies(live: Live) -> None:

@@ -178,7 +178,11 @@ async def test_failing_automation_shows_and_the_action_is_not_lost(live: Live) -
     case_no = (await live.http.post("/api/v1/cases", json=await start_body(live), headers=auth(vc))).json()["case_no"]
     # No police agency serves the county or the city: reporting to the police cannot find a holder.
     async with live.db.sf() as s, s.begin():
-        await s.execute(update(Agency).where(Agency.code.in_(["luzhou-police", "city-police"])).values(is_active=False))
+        await s.execute(
+            update(Agency)
+            .where(Agency.code.in_(["luzhou-police", "luzhou-ps2", "city-police"]))
+            .values(is_active=False)
+        )
     live.app.state.settings.update_timeout_seconds = 2.0
     r = await live.http.post(
         f"/api/v1/cases/{case_no}/actions",

@@ -63,6 +63,8 @@ EXPECTED = {
     # guidance station; each session and visit of how many; the police decision extended once (patch markers)
     "guardianship-order-once-station",
     "guardianship-long-term-goes-on",  # long-term guardianship ends the safety track; monitoring goes on
+    "guardianship-station-extension-bounded",  # the police station of the child's township holds the report;
+    # an extension checked against extension_max.h (both patch markers)
 }
 # Histories are named after each registered process's workflow module.
 PREFIXES = tuple(f"{p.orchestration}-" for p in PROCESSES.values())

@@ -293,7 +293,7 @@ async def test_the_bureau_reports_and_hands_over_to_another_county(live: Live) -
         )
         page = (await bureau.get(case_url)).text
         hand_over = form(page, container="act-locate-hand_over")
-        assert "本市以外请填写迁入地的6位县级行政区划代码" in page
+        assert "本市以外请选“本市以外”" in page and "河南省新乡市辉县市" in page
         same = await submit(bureau, hand_over, destination_region="140403")
         assert same.status_code == 422 and "无需移交" in same.text
         r = await submit(

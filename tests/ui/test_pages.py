@@ -353,8 +353,8 @@ async def test_a_guardianship_case_through_the_pages(
         assert case_no in listed.text and "逾期（2级）" in listed.text and "3小时" in listed.text
         page = await sup.get(case_url)
         extend = form(page.text, container="sup-police_report-extend")
-        bad = await submit(sup, extend, reason="需补充调查", extend_by="5x")
-        assert bad.status_code == 422 and "期限格式不正确" in bad.text
+        bad = await submit(sup, extend, reason="需补充调查", extend_amount="5x", extend_unit="d")
+        assert bad.status_code == 422 and "延长的时长应为不超过6位的正整数" in bad.text
         urge = form(page.text, container="sup-police_report-urge")
         assert location(await submit(sup, urge, reason="请尽快受理")) == case_url
         page = await sup.get(case_url)

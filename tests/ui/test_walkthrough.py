@@ -119,7 +119,10 @@ async def test_late_case_climbs_to_the_supervisors_who_act(live: Live) -> None:
         assert location(await submit(county, form(page.text, container="sup-admonition-urge"), reason="请立即劝诫"))
         page = await county.get(case_url)
         extend = form(page.text, container="sup-admonition-extend")
-        assert location(await submit(county, extend, reason="监护人外出，需等待返回", extend_by="5WD")) == case_url
+        assert (
+            location(await submit(county, extend, reason="监护人外出，需等待返回", extend_amount="5", extend_unit="WD"))
+            == case_url
+        )
         page = await county.get(case_url)
         assert "延期" in page.text and "监护人外出，需等待返回" in page.text
         assert "5个工作日" in page.text  # the timeline says the extension as a reader says it, not "5WD"

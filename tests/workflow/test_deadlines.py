@@ -247,7 +247,7 @@ async def test_a_policy_in_calendar_months_and_an_extension_by_a_month(fresh_wf)
     await s.refused(
         c,
         "policy_value_invalid",
-        "延长期限应为工作日、天、小时、月或年",
+        "延长期限应按工作日、天、小时或月计",
         c.supervise(*extend, reason="当事人外出务工", extend_by="1M@start"),
     )
     # 治安管理处罚法 Art. 99 bounds this step's extension to 30 days (Step.extension): a month may be more.

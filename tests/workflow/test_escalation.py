@@ -321,3 +321,26 @@ async def test_supervisors_of_another_county_or_type_are_refused(fresh_wf):
             await c.act_on(user, "urge", step="police_report", supervisor="urge", reason="x")
         assert e.value.code == "not_permitted", user
     assert await c.snapshot() == snap
+
+
+async def test_the_station_of_residence_holds_the_report_and_an_extension_is_bounded(fresh_wf):
+    # 张浩 lives in 西街街道, which has a police station: it takes the report; the county bureau supervises.
+    c = await CaseDriver.open(fresh_wf, "luzhou-vc2", child="张浩")
+    await c.act("luzhou-vc2", "report_serious", form("report_serious"))
+    step = await c.step()
+    assert (step.step, step.holder.code) == ("police_report", "luzhou-ps2")
+
+    snap = await c.snapshot()
+    for extend_by, code, message in [
+        ("99999WD", "policy_value_invalid", "期限过长：“99999WD”超过上限500个工作日"),
+        ("73h", "extension_too_long", "一次最多延长72小时，“73小时”超出上限"),
+    ]:
+        with pytest.raises(DomainError) as e:
+            await c.supervise("luzhou-police-sup", "extend", "police_report", reason="需补充调查", extend_by=extend_by)
+        assert (e.value.code, e.value.message) == (code, message)
+    assert await c.snapshot() == snap
+
+    await c.supervise("luzhou-police-sup", "extend", "police_report", reason="需补充调查", extend_by="72h")
+    assert (await c.step()).due_at == step.due_at + timedelta(hours=72)
+    assert await c.notes((await c.row()).last_seq) == [((await c.row()).last_seq, "luzhou-ps2", "", "extended")]
+    await c.save_history("station-extension-bounded")
