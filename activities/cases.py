@@ -376,6 +376,7 @@ def step_row(case_id: int, st: StepState) -> dict:
         "allowance": st.allowance,
         "escalation_level": st.level,
         "counters": st.counters,
+        "external": st.external.model_dump(mode="json") if st.external else None,
     }
 
 

@@ -224,6 +224,9 @@ class CaseStep(Base):
     allowance: Mapped[str | None] = mapped_column(String(16))
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     counters: Mapped[JsonDict] = mapped_column(default=dict)
+    # A party outside this deployment holding the step (domain/messages.py ExternalParty); the holder
+    # agency records its answer.
+    external: Mapped[JsonDict | None] = mapped_column(nullable=True)
     holder: Mapped[Agency] = relationship(lazy="joined")
     # The agencies of co_holder_ids (which owns the fact) as {id, name, agency_type, region_code, township},
     # in the order the step named them, read by the statement that reads the step: lists and pages name

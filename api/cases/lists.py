@@ -16,7 +16,7 @@ from db.models import Case, CaseStep, Child
 from db.policy import calendar_interval, policy_in_force
 from domain.deadlines import StepDeadlines
 from domain.errors import DomainError
-from domain.messages import AgencyRef, StepState
+from domain.messages import AgencyRef, ExternalParty, StepState
 from domain.oversight import supervision_level
 from domain.policy import Allowance
 
@@ -173,4 +173,5 @@ def step_state_of(row: CaseStep) -> StepState:
         level=row.escalation_level,
         counters=dict(row.counters or {}),
         allowance=row.allowance,
+        external=ExternalParty.model_validate(row.external) if row.external else None,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from sqlalchemy import func, select
@@ -307,3 +308,31 @@ async def test_openapi_lists_the_api(live: Live) -> None:
         "/api/v1/stalled",
     ):
         assert path in spec["paths"], path
+
+
+async def test_a_step_held_outside_the_deployment_shows_its_holder_in_the_lists(live: Live) -> None:
+    """A child moves to Henan: the hand-over step is held by the office there, outside this system; the
+    committee that records its receipt sees it so on the case, in its inbox and in the case list."""
+    from tests.ui.test_pages import browser
+
+    vc = await make_token(live.db, "luzhou-vc1")
+    case_no = (await live.http.post("/api/v1/cases", json=await start_body(live), headers=auth(vc))).json()["case_no"]
+    r = await live.http.post(
+        f"/api/v1/cases/{case_no}/actions",
+        json={"action": "child_moved", "payload": {"destination_region": "410721", "note": "随父母迁回户籍地"}},
+        headers=auth(vc),
+    )
+    assert r.status_code == 200, r.text
+    step = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(vc))).json()["steps"][0]
+    assert step["step"] == "handover" and step["holder"]["name"] == "潞州区东街街道城北社区居民委员会"
+    assert step["external"]["name"] == "河南省新乡市新乡县村（居）民委员会"
+    assert step["external"]["region_code"] == "410721"
+    shown = "外地承办：河南省新乡市新乡县村（居）民委员会（本系统以外，由潞州区东街街道城北社区居民委员会登记其答复）"
+
+    def text(html: str) -> str:
+        return re.sub(r"<[^>]+>", "", html)
+
+    async with browser(live, "luzhou-vc1") as http:
+        assert shown in text((await http.get("/inbox")).text)
+        assert shown in text((await http.get("/cases")).text)
+        assert "外地承办" in (await http.get(f"/cases/{case_no}")).text
