@@ -40,7 +40,7 @@ for module in (
 ):
     router.include_router(module.router)
 
-TITLES = {403: "无权操作", 404: "未找到", 409: "操作未执行", 401: "请先登录"}
+TITLES = {403: "无权操作", 404: "未找到", 409: "操作未执行", 401: "请先登录", 503: "系统暂时无法使用"}
 
 
 def page_status(exc: DomainError) -> int:

@@ -22,8 +22,10 @@ SANDBOX = SandboxedWorkflowRunner(
 )
 
 
-async def connect(address: str, namespace: str) -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+async def connect(address: str, namespace: str, *, lazy: bool = False) -> Client:
+    """`lazy`: connect on first use, so that a web app starts (and answers 503 where it needs Temporal)
+    while Temporal is down."""
+    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter, lazy=lazy)
 
 
 def build_worker(client: Client, task_queue: str, session_factory: async_sessionmaker[AsyncSession]) -> Worker:

@@ -21,7 +21,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.audit import audit
+from api.audit import audit, audit_done
 from api.cases.visibility import case_visible, visible_from_seq
 from api.children.service import get_child_for_case
 from api.notifications import service as notifications
@@ -446,8 +446,9 @@ async def act(
     case_no, child_id = case.case_no, case.child_id
     await session.rollback()  # hold no transaction open while the workflow works
     result = await send(client, case_no, req, wait_seconds)
-    audit(session, principal, "act", case_no=case_no, child_id=child_id, detail=f"{data.step or 'case'}:{data.action}")
-    await session.commit()
+    await audit_done(
+        session, principal, "act", case_no=case_no, child_id=child_id, detail=f"{data.step or 'case'}:{data.action}"
+    )
     return result
 
 
@@ -505,6 +506,7 @@ async def supervise(
     case_no, child_id = case.case_no, case.child_id
     await session.rollback()
     result = await send(client, case_no, req, wait_seconds)
-    audit(session, principal, "supervise", case_no=case_no, child_id=child_id, detail=f"{data.step}:{data.kind}")
-    await session.commit()
+    await audit_done(
+        session, principal, "supervise", case_no=case_no, child_id=child_id, detail=f"{data.step}:{data.kind}"
+    )
     return result
