@@ -117,9 +117,13 @@ async def serve(
     sf = make_session_factory(engine)
     client = await _wait_temporal(settings)
     tasks = []
+    reconciler = None  # not one of `tasks`: it runs until cancelled
     worker = build_worker(client, settings.task_queue, sf) if run_worker else None
     if worker is not None:
+        from worker.reconciler import run_reconciler
+
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
+        reconciler = asyncio.create_task(run_reconciler(sf, client), name="reconciler")
     seeding = None
     if demo_cases and worker is not None:
         from db.seed import seed_overdue_demo
@@ -153,9 +157,11 @@ async def serve(
         log.error("demo cases not started: %r", seeding.exception())
     if server is not None:
         server.should_exit = True
+    if reconciler is not None:
+        reconciler.cancel()
     if worker is not None:
         await worker.shutdown()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(*tasks, *([reconciler] if reconciler else []), return_exceptions=True)
     await engine.dispose()
 
 

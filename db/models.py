@@ -147,7 +147,8 @@ class Guardian(Base):
 
 
 class CaseRequest(Base):
-    """An idempotency key: the same start request sent twice names the same case."""
+    """An idempotency key: the same start request sent twice names the same case. The number is reserved
+    before the workflow starts; one whose workflow never started is released (worker/reconciler.py)."""
 
     __tablename__ = "case_requests"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -156,7 +157,11 @@ class CaseRequest(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     case_no: Mapped[str] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    __table_args__ = (UniqueConstraint("agency_id", "idempotency_key"),)
+    released_at: Mapped[datetime | None]
+    __table_args__ = (
+        UniqueConstraint("agency_id", "idempotency_key"),
+        Index("ix_case_requests_unreleased", "created_at", postgresql_where=text("released_at IS NULL")),
+    )
 
 
 class CaseCounter(Base):

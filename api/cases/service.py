@@ -116,6 +116,7 @@ async def _reserve_case_no(
         existing = (await session.execute(earlier())).scalar_one()
     if existing.request_hash != digest:
         raise DomainError("idempotency_conflict", "该幂等键已用于另一项不同的立案请求")
+    existing.released_at = None  # the same request again: the number released meanwhile is its own again
     return existing.case_no, False
 
 
