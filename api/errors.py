@@ -30,7 +30,7 @@ CONFLICT = {
 }
 UNAUTHORIZED = {"not_authenticated", "login_failed"}
 TOO_MANY = {"locked"}
-UNAVAILABLE = {"unavailable"}
+UNAVAILABLE = {"unavailable", "case_pending"}
 
 
 def status_for(e: DomainError) -> int:

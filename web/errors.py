@@ -28,8 +28,10 @@ def _is_api(request: Request) -> bool:
 async def on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     response = await domain_error_handler(request, exc) if _is_api(request) else page_error_response(request, exc)
-    if response.status_code == 503:
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if response.status_code == 503:  # a case being created is there in seconds
+        response.headers["Retry-After"] = str(
+            PENDING_RETRY_SECONDS if exc.code == "case_pending" else RETRY_AFTER_SECONDS
+        )
     return response
 
 
@@ -71,6 +73,7 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 30
+PENDING_RETRY_SECONDS = 5
 UNAVAILABLE = DomainError("unavailable", "系统暂时无法连接数据库或流程服务，请稍后重试（已提交的操作不会重复办理）")
 # Temporal answers these when the server (or the way to it) is down, not when the request is wrong.
 RPC_OUTAGES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNKNOWN}

@@ -44,7 +44,7 @@ from domain.policy import (
     resolve_policy,
 )
 from domain.process import FieldKind, FieldRole, Process, StartContext, clean_payload, field_with
-from domain.processes import get_process, policy_default
+from domain.processes import PROCESSES, get_process, policy_default
 from domain.regions import CITY_CODE, is_changzhi
 
 # ---------------------------------------------------------------------------- inputs
@@ -271,8 +271,40 @@ async def get_visible_case(session: AsyncSession, principal: Principal, case_no:
         await session.execute(select(Case).where(Case.case_no == case_no, case_visible(principal)))
     ).scalar_one_or_none()
     if case is None:
+        if await pending_case(session, principal, case_no) is not None:
+            raise DomainError("case_pending", "案件正在创建，请稍后刷新页面")
         raise DomainError("case_not_found", "案件不存在或无权查看")
     return case
+
+
+@dataclass
+class PendingCase:
+    """A case the principal's agency started whose first event is not written yet (its worker was down
+    when the start answered): known from the reserved number alone."""
+
+    case_no: str
+    process: str
+    county: str
+    child_id: int | None = None
+    steps: tuple = ()
+
+
+async def pending_case(session: AsyncSession, principal: Principal, case_no: str) -> PendingCase | None:
+    reserved = (
+        await session.execute(
+            select(CaseRequest.case_no).where(
+                CaseRequest.case_no == case_no,
+                CaseRequest.agency_id == principal.agency.id,
+                CaseRequest.released_at.is_(None),
+                ~select(Case.id).where(Case.case_no == case_no).exists(),
+            )
+        )
+    ).scalar_one_or_none()
+    if reserved is None:
+        return None
+    code, _year, county, _n = case_no.split("-")  # db/case_numbers.py: CODE-YYYY-COUNTY-NNNNN
+    process = next((p for p in PROCESSES.values() if p.code == code), None)
+    return PendingCase(case_no, process.name, county) if process else None
 
 
 async def live_state(client: Client, case_no: str) -> CaseState | None:
@@ -394,15 +426,34 @@ async def send(client: Client, case_no: str, req: ActionRequest, wait_seconds: f
         raise
 
 
-async def _case_to_act_on(session: AsyncSession, principal: Principal, case_no: str, data: ActIn) -> Case:
-    """The case, if the principal may read it; or, for a case-level action the definition opens to
+async def _send_when_opened(client: Client, case_no: str, req: ActionRequest, wait_seconds: float) -> ActionResult:
+    """`send` to a case whose workflow has not opened its first step yet: it refuses as busy until then
+    (workflows/base.py `validate_act`), so the request is sent again, within the same bound."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + wait_seconds
+    while True:
+        try:
+            return await send(client, case_no, req, max(until - loop.time(), 0.5))
+        except DomainError as e:
+            if e.code != "busy" or loop.time() >= until:
+                raise
+        await asyncio.sleep(0.5)
+
+
+async def _case_to_act_on(session: AsyncSession, principal: Principal, case_no: str, data: ActIn) -> Case | PendingCase:
+    """The case, if the principal may read it; or the case the principal's agency started whose first
+    event is still to come (the workflow, which exists, answers); or, for a case-level action the definition opens to
     agencies of the principal's type serving the case's county, the case even when the principal's agency
     is not a party yet (a case action open to the county's agencies of a type at any step, such as
     placing a child in safety). Reading stays party-only; the workflow's validator still checks the agency
     type and county."""
     try:
         return await get_visible_case(session, principal, case_no)
-    except DomainError:
+    except DomainError as e:
+        if e.code == "case_pending":
+            pending = await pending_case(session, principal, case_no)
+            if pending is not None:
+                return pending
         if data.step is not None or principal.is_admin:
             raise
         case = (await session.execute(select(Case).where(Case.case_no == case_no))).scalar_one_or_none()
@@ -446,7 +497,10 @@ async def act(
     )
     case_no, child_id = case.case_no, case.child_id
     await session.rollback()  # hold no transaction open while the workflow works
-    result = await send(client, case_no, req, wait_seconds)
+    if isinstance(case, PendingCase):
+        result = await _send_when_opened(client, case_no, req, wait_seconds)
+    else:
+        result = await send(client, case_no, req, wait_seconds)
     await audit_done(
         session, principal, "act", case_no=case_no, child_id=child_id, detail=f"{data.step or 'case'}:{data.action}"
     )

@@ -4,6 +4,7 @@ answered though its audit entry cannot be written."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,15 +12,16 @@ from contextlib import asynccontextmanager
 import httpx
 from sqlalchemy import func, select, text
 
+from api.cases import service
 from config.settings import Settings
 from db.models import AuditEntry
 from db.session import make_engine, make_session_factory
 from tests.api.test_cases_api import auth, start_body
 from tests.conftest import Live, make_token
-from tests.support import today_iso
+from tests.support import today_iso, who
 from tests.ui.test_pages import csrf_of
 from web.app import create_app
-from worker.client import connect
+from worker.client import build_worker, connect
 
 
 def closed_port() -> int:
@@ -126,3 +128,37 @@ async def test_an_applied_action_is_answered_when_its_audit_entry_cannot_be_writ
             await s.execute(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "act"))
         ).scalar_one()
     assert acts == 0
+
+
+async def test_the_creator_acts_on_a_case_whose_worker_was_down_when_the_start_answered(live: Live) -> None:
+    idle_queue = f"{live.task_queue}-stopped"
+    police = await make_token(live.db, "luzhou-police")
+    body = {**await start_body(live), "start_step": "reprimand"}
+    async with live.db.sf() as s:
+        started = await service.start_case(
+            session=s,
+            client=live.temporal,
+            task_queue=idle_queue,
+            principal=await who(live.db, "luzhou-police"),
+            data=service.StartCaseIn(**body),
+            wait_seconds=0.5,
+        )
+    assert started.result is None  # answered before the first event was written
+    case_no = started.case_no
+    seen = await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(police))
+    assert seen.status_code == 503, seen.text
+    assert seen.json()["error"]["code"] == "case_pending" and "正在创建" in seen.json()["error"]["message"]
+    assert int(seen.headers["Retry-After"]) <= 5
+    other = await make_token(live.db, "luzhou-wf")  # not the creator: nothing to see
+    assert (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(other))).status_code == 404
+
+    action = asyncio.create_task(
+        live.http.post(f"/api/v1/cases/{case_no}/actions", headers=auth(police), json=reprimand())
+    )
+    await asyncio.sleep(1.0)  # the action is waiting on the case, not refused
+    assert not action.done()
+    async with build_worker(live.temporal, idle_queue, live.db.sf):
+        r = await action
+        assert r.status_code == 200, r.text
+        case = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(police))).json()
+    assert case["steps"][0]["step"] == "family_education_guidance"
