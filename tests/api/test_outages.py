@@ -19,7 +19,7 @@ from db.session import make_engine, make_session_factory
 from tests.api.test_cases_api import auth, start_body
 from tests.conftest import Live, make_token
 from tests.support import today_iso, who
-from tests.ui.test_pages import csrf_of
+from tests.ui.test_pages import browser, csrf_of
 from web.app import create_app
 from worker.client import build_worker, connect
 
@@ -149,6 +149,10 @@ async def test_the_creator_acts_on_a_case_whose_worker_was_down_when_the_start_a
     assert seen.status_code == 503, seen.text
     assert seen.json()["error"]["code"] == "case_pending" and "正在创建" in seen.json()["error"]["message"]
     assert int(seen.headers["Retry-After"]) <= 5
+    async with browser(live, "luzhou-police") as page:
+        shown = await page.get(f"/cases/{case_no}")
+    assert shown.status_code == 503
+    assert "案件正在创建" in shown.text and 'http-equiv="refresh"' in shown.text
     other = await make_token(live.db, "luzhou-wf")  # not the creator: nothing to see
     assert (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(other))).status_code == 404
 
