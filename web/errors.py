@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -19,6 +20,14 @@ from api.deps import LoginRequired
 from api.errors import domain_error_handler, error_body
 from domain.errors import DomainError
 from ui.pages import page_error_response
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 30
+PENDING_RETRY_SECONDS = 5
+UNAVAILABLE = DomainError("unavailable", "系统暂时无法连接数据库或流程服务，请稍后重试（已提交的操作不会重复办理）")
+# Temporal answers these when the server (or the way to it) is down, not when the request is wrong.
+RPC_OUTAGES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNKNOWN}
 
 
 def _is_api(request: Request) -> bool:
@@ -70,20 +79,13 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return page_error_response(request, DomainError("http_error", str(exc.detail)))
 
 
-log = logging.getLogger(__name__)
-
-RETRY_AFTER_SECONDS = 30
-PENDING_RETRY_SECONDS = 5
-UNAVAILABLE = DomainError("unavailable", "系统暂时无法连接数据库或流程服务，请稍后重试（已提交的操作不会重复办理）")
-# Temporal answers these when the server (or the way to it) is down, not when the request is wrong.
-RPC_OUTAGES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNKNOWN}
-
-
 def is_outage(exc: BaseException) -> bool:
     """A connection to PostgreSQL or Temporal failed or timed out (the request itself was not refused)."""
     if isinstance(exc, DBAPIError):
         # OperationalError / InterfaceError: the server is down, restarting or unreachable.
         return exc.connection_invalidated or type(exc).__name__ in ("OperationalError", "InterfaceError")
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return True  # psycopg used directly, not wrapped by SQLAlchemy
     if isinstance(exc, RPCError):
         return exc.status in RPC_OUTAGES
     if isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect"):
@@ -112,6 +114,8 @@ def add_exception_handlers(app: FastAPI) -> None:
         DBAPIError,
         DisconnectionError,
         PoolTimeoutError,
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
         RPCError,
         TimeoutError,
         ConnectionError,
