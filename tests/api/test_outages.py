@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 
 import httpx
 from sqlalchemy import func, select, text
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.cases import service
 from config.settings import Settings
@@ -21,7 +23,7 @@ from tests.conftest import Live, make_token
 from tests.support import today_iso, who
 from tests.ui.test_pages import browser, csrf_of
 from web.app import create_app
-from worker.client import build_worker, connect
+from worker.client import build_worker
 
 
 def closed_port() -> int:
@@ -39,7 +41,11 @@ async def second_app(
     a closed port."""
     url = database_url or live.db.url
     engine = make_engine(url, connect_args={"connect_timeout": 2})
-    client = live.temporal if temporal else await connect(f"127.0.0.1:{closed_port()}", "default", lazy=True)
+    client = (
+        live.temporal
+        if temporal
+        else await Client.connect(f"127.0.0.1:{closed_port()}", data_converter=pydantic_data_converter, lazy=True)
+    )
     settings = Settings(
         environment="dev", database_url=url, task_queue=live.task_queue, secret_key="test-secret", secure_cookies=False
     )
