@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from api import login_sessions
 from api.notifications import service as notifications
 from api.principal import Principal, agency_ref, principal_of
 from api.security import token_hash
@@ -90,13 +91,15 @@ class LoginRequired(Exception):
 
 
 async def page_principal(request: Request, session: SessionDep) -> Principal:
-    user_id = request.session.get("user_id")
+    settings: Settings = request.app.state.settings
+    user_id = await login_sessions.user_of(
+        session, request.session.get("sid"), now=now_utc(), max_age=settings.session_max_age
+    )
     user = await session.get(User, user_id) if user_id else None
     if (
         user is None
         or not user.is_active
         or not user.agency.is_active  # a switched-off agency's people are out with it
-        or request.session.get("pw") != user.password_hash[-16:]
     ):
         request.session.clear()
         raise LoginRequired(str(request.url.path))
