@@ -69,7 +69,8 @@ async def principal_from_token(session: AsyncSession, token: str) -> Principal |
     )
 
 
-async def api_principal(request: Request, session: SessionDep) -> Principal:
+async def authenticate_bearer(request: Request, session: AsyncSession) -> Principal:
+    """The caller of an API request, or DomainError not_authenticated (401)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -78,6 +79,14 @@ async def api_principal(request: Request, session: SessionDep) -> Principal:
     if principal is None:
         raise DomainError("not_authenticated", "访问令牌无效或已停用")
     return principal
+
+
+async def api_principal(request: Request, session: SessionDep) -> Principal:
+    """Who asks; web/api_auth.py has already found out, before anything the caller sent was read."""
+    known = getattr(request.state, "api_principal", None)
+    if isinstance(known, Principal):
+        return known
+    return await authenticate_bearer(request, session)
 
 
 ApiUser = Annotated[Principal, Depends(api_principal)]

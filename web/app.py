@@ -22,6 +22,7 @@ from api.school_calendar.router import router as school_calendar_router
 from config.settings import Settings
 from db.session import make_engine, make_session_factory
 from ui.pages import router as pages_router
+from web.api_auth import AuthenticateApiFirst
 from web.errors import add_exception_handlers
 from worker.client import connect
 
@@ -57,6 +58,7 @@ def create_app(
     app.state.session_factory = session_factory
     app.state.temporal_client = client
     add_session_middleware(app, settings)
+    app.add_middleware(AuthenticateApiFirst)
     include_routers(app)
     add_exception_handlers(app)
     return app
