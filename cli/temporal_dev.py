@@ -106,6 +106,8 @@ def start(settings: Settings, binary: str) -> subprocess.Popen:
             str(settings.temporal_ui_port),
             "--ip",
             "127.0.0.1",
+            "--ui-ip",
+            settings.temporal_ui_host,
             "--log-level",
             "warn",
         ],
