@@ -11,7 +11,7 @@ import httpx
 from tests.api.test_cases_api import auth
 from tests.conftest import Live, make_token
 from tests.ui.test_dropout_pages import start_by_service
-from tests.ui.test_pages import browser
+from tests.ui.test_pages import browser, csrf_of
 
 INLINE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|<style\b|\sstyle=|\son[a-z]+=", re.I)
 
@@ -52,3 +52,23 @@ async def test_api_answers_carry_the_headers(live: Live) -> None:
     token = await make_token(live.db, "luzhou-vc1")
     assert_headers(await live.http.get("/api/v1/me", headers=auth(token)))
     assert_headers(await live.http.get("/api/docs"))
+
+
+async def test_a_non_party_page_user_gets_the_same_404_for_an_existing_case(live: Live) -> None:
+    case_no = await start_by_service(live, "luzhou-school1", "王小明")
+    forms = [
+        ("act", {"action": "no_such_action"}),
+        ("act", {"action": "record_contact", "step": "school_contact", "step_seq": "1"}),
+        ("supervise", {"kind": "extend", "step": "school_contact", "extend_amount": "99999", "extend_unit": "WD"}),
+        ("supervise", {"kind": "urge", "step": "school_contact", "reason": "快"}),
+    ]
+    for username in ("luzhou-court", "shangdang-school1", "luzhou-police", "shangdang-edu-sup"):
+        async with browser(live, username) as http:
+            csrf = csrf_of((await http.get("/account")).text)
+            for path, values in forms:
+                answers = []
+                for no in (case_no, "KC-2026-140403-99999"):
+                    r = await http.post(f"/cases/{no}/{path}", data={"csrf": csrf, **values})
+                    answers.append(r.status_code)
+                assert answers == [404, 404], (username, path, values, answers)
+            assert (await http.get(f"/cases/{case_no}")).status_code == 404
