@@ -7,15 +7,25 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.security import token_hash
 from db.models import LoginSession
 
 
-async def start(session: AsyncSession, user_id: int) -> str:
-    """A new login of `user_id`; the id to put in the cookie. The caller commits."""
+async def start(session: AsyncSession, user_id: int, *, max_age: int) -> str:
+    """A new login of `user_id`; the id to put in the cookie. The user's ended and expired logins are
+    dropped on the way, so the table holds only what may still be used. The caller commits."""
+    await session.execute(
+        delete(LoginSession).where(
+            LoginSession.user_id == user_id,
+            or_(
+                LoginSession.revoked_at.is_not(None),
+                LoginSession.created_at < func.now() - timedelta(seconds=max_age),
+            ),
+        )
+    )
     sid = secrets.token_urlsafe(32)
     session.add(LoginSession(token_hash=token_hash(sid), user_id=user_id))
     await session.flush()

@@ -54,7 +54,7 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
         return render(
             request, "login.html", None, status=status_for(e), next=target, username=username, error=e.message
         )
-    sid = await login_sessions.start(session, user.id)
+    sid = await login_sessions.start(session, user.id, max_age=settings.session_max_age)
     await session.commit()
     request.session.clear()
     request.session["sid"] = sid
@@ -68,7 +68,7 @@ async def account(request: Request, user: PageUser) -> HTMLResponse:
 
 
 @router.post("/account/password", response_class=HTMLResponse)
-async def change_password(request: Request, user: PageUser, session: SessionDep) -> Response:
+async def change_password(request: Request, user: PageUser, session: SessionDep, settings: SettingsDep) -> Response:
     form = await read_form(request)
     row = await session.get(User, user.user_id)
     assert row is not None  # page_principal has just loaded it
@@ -79,7 +79,7 @@ async def change_password(request: Request, user: PageUser, session: SessionDep)
     except DomainError as e:
         return render(request, "account.html", user, status=status_for(e), error=e)
     # Every login of the user has ended (api/auth.change_password); this one goes on under a new id.
-    request.session["sid"] = await login_sessions.start(session, row.id)
+    request.session["sid"] = await login_sessions.start(session, row.id, max_age=settings.session_max_age)
     await session.commit()
     flash(request, "密码已修改；其他设备上的登录已失效")
     return RedirectResponse("/account", status_code=303)

@@ -117,6 +117,15 @@ async def test_logging_out_ends_the_session_on_the_server(live: Live) -> None:
         thief.cookies.update(copied)
         r = await thief.get("/inbox")
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    async with browser(live, "luzhou-police"):  # a new login; the ended one is gone from the table
+        async with live.db.engine.begin() as conn:
+            kept = await conn.execute(
+                text(
+                    "SELECT count(*), count(revoked_at) FROM login_sessions s JOIN users u ON u.id = s.user_id "
+                    "WHERE u.username = 'luzhou-police'"
+                )
+            )
+            assert tuple(kept.one()) == (1, 0)
 
 
 async def test_switching_an_account_off_ends_its_sessions_for_good(live: Live) -> None:
