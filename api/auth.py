@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import login_sessions
 from api.security import check_password_strength, hash_password, verify_password
 from config.settings import Settings
 from db.models import AuditEntry, User
@@ -75,5 +76,6 @@ async def change_password(session: AsyncSession, user: User, *, current: str, ne
     if new != confirm:
         raise DomainError("field_invalid", "两次输入的新密码不一致", field="confirm")
     user.password_hash = hash_password(new)
+    await login_sessions.end_all(session, user.id)
     _log(session, user, "password_change")
     await session.commit()

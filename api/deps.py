@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from api import login_sessions
 from api.notifications import service as notifications
 from api.principal import Principal, agency_ref, principal_of
 from api.security import token_hash
@@ -68,7 +69,8 @@ async def principal_from_token(session: AsyncSession, token: str) -> Principal |
     )
 
 
-async def api_principal(request: Request, session: SessionDep) -> Principal:
+async def authenticate_bearer(request: Request, session: AsyncSession) -> Principal:
+    """The caller of an API request, or DomainError not_authenticated (401)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -77,6 +79,14 @@ async def api_principal(request: Request, session: SessionDep) -> Principal:
     if principal is None:
         raise DomainError("not_authenticated", "访问令牌无效或已停用")
     return principal
+
+
+async def api_principal(request: Request, session: SessionDep) -> Principal:
+    """Who asks; web/api_auth.py has already found out, before anything the caller sent was read."""
+    known = getattr(request.state, "api_principal", None)
+    if isinstance(known, Principal):
+        return known
+    return await authenticate_bearer(request, session)
 
 
 ApiUser = Annotated[Principal, Depends(api_principal)]
@@ -90,13 +100,15 @@ class LoginRequired(Exception):
 
 
 async def page_principal(request: Request, session: SessionDep) -> Principal:
-    user_id = request.session.get("user_id")
+    settings: Settings = request.app.state.settings
+    user_id = await login_sessions.user_of(
+        session, request.session.get("sid"), now=now_utc(), max_age=settings.session_max_age
+    )
     user = await session.get(User, user_id) if user_id else None
     if (
         user is None
         or not user.is_active
         or not user.agency.is_active  # a switched-off agency's people are out with it
-        or request.session.get("pw") != user.password_hash[-16:]
     ):
         request.session.clear()
         raise LoginRequired(str(request.url.path))

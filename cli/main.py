@@ -187,7 +187,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
             [
                 "",
                 f"referrals is running: {url}   (ready in {{ready}})",
-                f"  API docs: {url}api/docs    Temporal UI: http://127.0.0.1:{settings.temporal_ui_port}/",
+                f"  API docs: {url}api/docs    Temporal UI (no login): http://{settings.temporal_ui_host}:{settings.temporal_ui_port}/",
                 f"  data: {settings.var_dir.resolve()}  (regions {counts.get('regions')}, "
                 f"new users {counts.get('users', 0)}, new children {counts.get('children', 0)})",
                 f"  demo logins (password {DEMO_PASSWORD}):",

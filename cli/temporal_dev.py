@@ -79,6 +79,29 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def server_args(settings: Settings, binary: str) -> list[str]:
+    """The dev server's command line: the server on 127.0.0.1; its UI, which has no login, there too unless
+    REFERRALS_TEMPORAL_UI_HOST names another address."""
+    data = settings.var_dir / "temporal"
+    return [
+        binary,
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(data / "temporal.db"),
+        "--port",
+        str(settings.temporal_port),
+        "--ui-port",
+        str(settings.temporal_ui_port),
+        "--ip",
+        "127.0.0.1",
+        "--ui-ip",
+        settings.temporal_ui_host,
+        "--log-level",
+        "warn",
+    ]
+
+
 def start(settings: Settings, binary: str) -> subprocess.Popen:
     data = settings.var_dir / "temporal"
     data.mkdir(parents=True, exist_ok=True)
@@ -94,21 +117,7 @@ def start(settings: Settings, binary: str) -> subprocess.Popen:
         )
     logfile = open(data / "server.log", "ab")
     proc = subprocess.Popen(
-        [
-            binary,
-            "server",
-            "start-dev",
-            "--db-filename",
-            str(data / "temporal.db"),
-            "--port",
-            str(settings.temporal_port),
-            "--ui-port",
-            str(settings.temporal_ui_port),
-            "--ip",
-            "127.0.0.1",
-            "--log-level",
-            "warn",
-        ],
+        server_args(settings, binary),
         stdout=logfile,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     port: int = Field(8000, gt=0, lt=65536)
     temporal_port: int = Field(7233, gt=0, lt=65536)
     temporal_ui_port: int = Field(8233, gt=0, lt=65536)
+    # The dev server's Temporal UI has no login and shows every workflow's history: reachable from this
+    # machine only, unless an address is set on purpose (e.g. 0.0.0.0 behind a firewall).
+    temporal_ui_host: str = "127.0.0.1"
     # How long a request waits for the workflow to answer (start, act) before telling the user to retry.
     update_timeout_seconds: float = Field(20.0, gt=0)
     # Password guessing: this many wrong passwords in a row lock the account for this many minutes.

@@ -93,6 +93,18 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class LoginSession(Base):
+    """A page login: the cookie holds only a random id, whose SHA-256 is kept here so that logging out,
+    a new password or a switched-off account ends it on the server (api/login_sessions.py)."""
+
+    __tablename__ = "login_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    revoked_at: Mapped[datetime | None]
+
+
 class Child(Base):
     __tablename__ = "children"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import login_sessions
 from api.admin import users
 from api.admin.service import require_admin
 from api.deps import PageUser, SessionDep
@@ -244,7 +245,10 @@ async def reset_password(request: Request, user_id: str, user: PageUser, session
         return await user_page(request, user, session, target, error=e, form_name="password", status=status_for(e))
     if target.id == user.user_id:
         # An admin resetting their own password stays logged in here; their other sessions end.
-        request.session["pw"] = target.password_hash[-16:]
+        request.session["sid"] = await login_sessions.start(
+            session, target.id, max_age=request.app.state.settings.session_max_age
+        )
+        await session.commit()
     flash(request, f"已重置 {target.username} 的密码；该用户已登录的页面需重新登录")
     return RedirectResponse(f"/admin/users/{target.id}", status_code=303)
 

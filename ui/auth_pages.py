@@ -7,7 +7,7 @@ import re
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from api import auth
+from api import auth, login_sessions
 from api.deps import PageUser, SessionDep, SettingsDep, csrf_token, now_utc
 from api.errors import status_for
 from db.models import User
@@ -54,9 +54,10 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
         return render(
             request, "login.html", None, status=status_for(e), next=target, username=username, error=e.message
         )
+    sid = await login_sessions.start(session, user.id, max_age=settings.session_max_age)
+    await session.commit()
     request.session.clear()
-    request.session["user_id"] = user.id
-    request.session["pw"] = user.password_hash[-16:]
+    request.session["sid"] = sid
     csrf_token(request)  # a fresh token for the new session
     return RedirectResponse(target, status_code=303)
 
@@ -67,7 +68,7 @@ async def account(request: Request, user: PageUser) -> HTMLResponse:
 
 
 @router.post("/account/password", response_class=HTMLResponse)
-async def change_password(request: Request, user: PageUser, session: SessionDep) -> Response:
+async def change_password(request: Request, user: PageUser, session: SessionDep, settings: SettingsDep) -> Response:
     form = await read_form(request)
     row = await session.get(User, user.user_id)
     assert row is not None  # page_principal has just loaded it
@@ -77,14 +78,17 @@ async def change_password(request: Request, user: PageUser, session: SessionDep)
         )
     except DomainError as e:
         return render(request, "account.html", user, status=status_for(e), error=e)
-    # This session goes on with the new password; any other session of the user ends (api/deps.py).
-    request.session["pw"] = row.password_hash[-16:]
+    # Every login of the user has ended (api/auth.change_password); this one goes on under a new id.
+    request.session["sid"] = await login_sessions.start(session, row.id, max_age=settings.session_max_age)
+    await session.commit()
     flash(request, "密码已修改；其他设备上的登录已失效")
     return RedirectResponse("/account", status_code=303)
 
 
 @router.post("/logout")
-async def logout(request: Request) -> RedirectResponse:
+async def logout(request: Request, session: SessionDep) -> RedirectResponse:
     await read_form(request)
+    await login_sessions.end(session, request.session.get("sid"))
+    await session.commit()
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

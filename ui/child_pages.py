@@ -3,7 +3,7 @@ and merging a provisional record into the registered child (合并档案)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -15,16 +15,25 @@ from api.cases.visibility import case_visible
 from api.children.cases_told import tell_open_cases
 from api.children.identity import MergeOffered
 from api.children.schemas import ChildIn, ChildUpdate, GuardianIn
-from api.children.service import ChildMerged, PossibleDuplicates, get_child, register_child, update_child
+from api.children.service import (
+    ChildMerged,
+    PossibleDuplicates,
+    access_to,
+    get_child,
+    register_child,
+    update_child,
+)
 from api.deps import ClientDep, PageUser, SessionDep
 from api.errors import status_for
 from api.principal import Principal
 from db.models import Agency, Case, Child
+from domain.deadlines import local_date
 from domain.enums import AgencyType
 from domain.errors import DomainError
 from domain.identity import NO_ID_REASON_LABELS, NoIdReason, may_merge
-from domain.idnumber import mask_id_number
+from domain.idnumber import age_on, mask_id_number
 from domain.processes import get_process
+from domain.record_access import check_may_edit
 from domain.regions import CHANGZHI_COUNTIES, full_region_name
 from ui.forms import agencies_of, county_choices, group_by_county, read_form, to_int
 from ui.render import flash, render
@@ -244,6 +253,7 @@ async def _editable(session: AsyncSession, user: Principal, child_id: str) -> Ch
     if number is None or user.is_admin:
         raise DomainError("child_not_found", "儿童不存在或无权查看")
     child = await get_child(session=session, principal=user, child_id=number)
+    check_may_edit(access_to(user, child))
     await session.refresh(child, ["guardians"])
     return child
 
@@ -332,6 +342,8 @@ async def child_record(request: Request, child_id: str, user: PageUser, session:
         processes=startable(user),
         reason=NO_ID_REASON_LABELS.get(NoIdReason(child.no_id_reason)) if child.no_id_reason else None,
         may_merge=child.provisional and may_merge(user.role, user.agency, child.residence_region),
+        access=access_to(user, child),
+        age=age_on(child.birth_date, local_date(datetime.now(UTC))),
     )
 
 

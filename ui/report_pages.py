@@ -4,8 +4,6 @@ A county supervisor starts on this month, a city supervisor on this term (教育
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from urllib.parse import quote
@@ -19,6 +17,8 @@ from api.cases.report import Report, ReportRow, period_report
 from api.cases.visibility import overseen_type_values
 from api.deps import PageUser, SessionDep
 from api.principal import Principal
+from api.spreadsheet import Cell as SheetCell
+from api.spreadsheet import csv_text
 from domain.deadlines import SHANGHAI, local_date
 from domain.errors import DomainError
 from domain.periods import Period, month_period, parse_period, term_of
@@ -150,6 +150,24 @@ async def report_page(
     )
 
 
+def _export_row(process: Process, line: CaseLine) -> list[SheetCell]:
+    r = line.row
+    open_step = r.step if r.case.status == "open" else None
+    return [
+        r.case.case_no,
+        r.case.child.name,
+        r.group,
+        line.step_label,
+        open_step.holder.name if open_step else "",
+        _local(open_step.due_at) if open_step and open_step.due_at else "",
+        "是" if line.overdue else "",
+        open_step.escalation_level if open_step else "",
+        _local(r.case.opened_at),
+        _local(r.case.closed_at) if r.case.closed_at else "",
+        process.outcome_label(r.case.outcome) if r.case.outcome else "",
+    ]
+
+
 @router.get("/reports/{process_name}/export")
 async def report_export(
     process_name: str, user: PageUser, session: SessionDep, month: str = "", term: str = ""
@@ -159,47 +177,14 @@ async def report_export(
     if error is not None:
         raise error
     group_label = dict(process.summary_fields).get(process.report_by or "", "分组")
-    out = io.StringIO()
-    out.write("\ufeff")
-    w = csv.writer(out)
-    w.writerow(
-        [
-            "案件编号",
-            "学生",
-            group_label,
-            "当前环节",
-            "承办单位",
-            "办理期限",
-            "已逾期",
-            "升级级别",
-            "立案时间",
-            "结案时间",
-            "结果",
-        ]
-    )
-    for line in case_lines(process, report, datetime.now(UTC)):
-        r = line.row
-        open_step = r.step if r.case.status == "open" else None
-        w.writerow(
-            [
-                r.case.case_no,
-                r.case.child.name,
-                r.group,
-                line.step_label,
-                open_step.holder.name if open_step else "",
-                _local(open_step.due_at) if open_step and open_step.due_at else "",
-                "是" if line.overdue else "",
-                open_step.escalation_level if open_step else "",
-                _local(r.case.opened_at),
-                _local(r.case.closed_at) if r.case.closed_at else "",
-                process.outcome_label(r.case.outcome) if r.case.outcome else "",
-            ]
-        )
+    header = ["案件编号", "学生", group_label, "当前环节", "承办单位", "办理期限", "已逾期", "升级级别", "立案时间"]
+    header += ["结案时间", "结果"]
+    rows = [_export_row(process, line) for line in case_lines(process, report, datetime.now(UTC))]
     audit(session, user, "export", detail=f"{process.name}:{period.key}: {len(report.rows)} cases")
     await session.commit()
     filename = quote(f"{process.label}{period.label}.csv")
     return Response(
-        out.getvalue().encode("utf-8"),
+        csv_text(header, rows).encode("utf-8"),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{filename}"},
     )

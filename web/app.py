@@ -22,7 +22,9 @@ from api.school_calendar.router import router as school_calendar_router
 from config.settings import Settings
 from db.session import make_engine, make_session_factory
 from ui.pages import router as pages_router
+from web.api_auth import AuthenticateApiFirst
 from web.errors import add_exception_handlers
+from web.security_headers import SecurityHeaders
 from worker.client import connect
 
 STATIC = Path(__file__).resolve().parent.parent / "ui" / "static"
@@ -57,6 +59,8 @@ def create_app(
     app.state.session_factory = session_factory
     app.state.temporal_client = client
     add_session_middleware(app, settings)
+    app.add_middleware(AuthenticateApiFirst)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so even a refusal above carries them
     include_routers(app)
     add_exception_handlers(app)
     return app

@@ -30,6 +30,7 @@ from api.admin.service import require_admin
 from api.admin.users import _like
 from api.audit import audit
 from api.principal import Principal
+from api.spreadsheet import csv_text, read_cell
 from db.models import Agency, Case, CaseParty, CaseStep, User
 from db.seed import ADMIN_AGENCY_CODE
 from domain.enums import AGENCY_TYPE_LABELS, ROLE_LABELS, Role
@@ -641,7 +642,7 @@ def _records(text: str) -> list[tuple[int, dict[str, str], bool]]:
     for n, cells in enumerate(lines[1:], start=2):
         if not any(c.strip() for c in cells):
             continue
-        row = {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(header)}
+        row = {name: (read_cell(cells[i]) if i < len(cells) else "") for i, name in enumerate(header)}
         out.append((n, row, any(c.strip() for c in cells[len(header) :])))
     if not out:
         raise DomainError("file_invalid", "文件中没有单位（第2行起每行一个单位）", field="file")
@@ -744,15 +745,13 @@ async def import_agencies(
 def agencies_csv(agencies: Iterable[Agency]) -> str:
     """The agencies in the import's format (UTF-8 with a BOM so that Excel reads the Chinese): edited and imported
     again, it renames and adds."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    w = csv.writer(out)
-    w.writerow(IMPORT_HEADER)
-    for a in agencies:
-        w.writerow(
+    return csv_text(
+        IMPORT_HEADER,
+        (
             [a.code, a.name, AGENCY_TYPE_LABELS[T(a.agency_type)], region_label(a.region_code), a.township or ""]
-        )
-    return out.getvalue()
+            for a in agencies
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------- JSON

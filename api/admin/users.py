@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import login_sessions
 from api.admin.service import require_admin
 from api.audit import audit
 from api.principal import Principal
@@ -232,12 +233,13 @@ async def update_user(*, session: AsyncSession, principal: Principal, user_id: i
         audit(session, principal, "user_title", detail=who)
         user.title = title
     if active != user.is_active:
-        # Their page sessions stop at the next request (api/deps.py checks is_active); their personal
+        # Their page logins are revoked (and api/deps.py checks is_active); their personal
         # tokens are revoked for good, so that switching the account on again does not revive them.
         audit(session, principal, "user_reactivate" if active else "user_deactivate", detail=who)
         user.is_active = active
         if not active:
             await _revoke_tokens(session, user)
+            await login_sessions.end_all(session, user.id)
     await session.commit()
     return user
 
@@ -252,14 +254,15 @@ async def _revoke_tokens(session: AsyncSession, user: User) -> int:
 
 async def reset_password(*, session: AsyncSession, principal: Principal, user_id: int, password: str) -> User:
     """A new password chosen by the admin (the user forgot theirs, or the account may be in other hands). A
-    new hash ends the user's page sessions (api/deps.page_principal compares its tail with the one stored at
-    login), and their personal API tokens are revoked: whoever had the account has nothing left of it."""
+    new password ends the user's page logins (api/login_sessions.py), and their personal API tokens are
+    revoked: whoever had the account has nothing left of it."""
     user = await get_user(session=session, principal=principal, user_id=user_id)
     user.password_hash = _password(password, user.username)
     # Someone who forgot their password has often locked the account with wrong guesses: the reset lifts it.
     user.failed_logins = 0
     user.locked_until = None
     revoked = await _revoke_tokens(session, user)
+    await login_sessions.end_all(session, user.id)
     audit(session, principal, "user_password_reset", detail=f"user={user.id} {user.username}; {revoked} tokens revoked")
     await session.commit()
     return user

@@ -3,6 +3,7 @@ ID number added later), merge a provisional record into the registered child."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -16,11 +17,27 @@ from api.children import service
 from api.children.cases_told import tell_open_cases
 from api.children.schemas import ChildIn, ChildUpdate
 from api.deps import ApiUser, ClientDep, SessionDep
+from api.principal import Principal
 from db.models import Child
-from domain.idnumber import mask_id_number
+from domain.deadlines import local_date
+from domain.idnumber import age_on, mask_id_number
 from domain.regions import region_name
 
 router = APIRouter(prefix="/children", tags=["children"])
+
+
+def record_json(c: Child, principal: Principal) -> dict[str, Any]:
+    """One child's record as the principal's agency may see it (domain/record_access.py): the basic view
+    is who the child is (name, sex, age, county of residence) and nothing that leads to the family."""
+    access = service.access_to(principal, c)
+    if access.full:
+        body = child_json(c, full=True, id_full=c.created_by_agency_id == principal.agency.id)
+    else:
+        keep = ("id", "name", "sex", "identity_status", "residence_region", "residence_region_name", "merged_into_id")
+        summary = child_json(c)
+        body = {k: summary[k] for k in keep}
+        body["age"] = age_on(c.birth_date, local_date(datetime.now(UTC)))
+    return {**body, "record_view": access.view.value, "may_edit": access.may_edit}
 
 
 def child_json(c: Child, *, full: bool = False, id_full: bool = False) -> dict[str, Any]:
@@ -107,7 +124,7 @@ async def get(child_id: int, principal: ApiUser, session: SessionDep) -> dict[st
     await session.refresh(child, ["guardians"])
     audit(session, principal, "read_child", child_id=child.id)
     await session.commit()
-    return child_json(child, full=True, id_full=child.created_by_agency_id == principal.agency.id)
+    return record_json(child, principal)
 
 
 @router.patch(
@@ -122,7 +139,7 @@ async def update(
     child = await service.update_child(session=session, principal=principal, child_id=child_id, data=data)
     await tell_open_cases(session, client, child)
     await session.refresh(child, ["guardians"])
-    return child_json(child, full=True, id_full=child.created_by_agency_id == principal.agency.id)
+    return record_json(child, principal)
 
 
 @router.post(

@@ -28,6 +28,7 @@ from domain.deadlines import local_date
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
 from domain.identity import IdentityStatus
+from domain.record_access import RecordAccess, check_may_edit, record_access
 from domain.regions import CITY_CODE, is_changzhi, validate_region_code
 
 # Names a clerk writes when the child's name is not known: never matched as part of another name.
@@ -209,11 +210,17 @@ async def get_child_for_case(
     return await get_child(session=session, principal=principal, child_id=child_id)
 
 
+def access_to(principal: Principal, child: Child) -> RecordAccess:
+    """What the principal's agency may see and change of a record it can find (domain/record_access.py)."""
+    return record_access(principal.agency.agency_type, registered_it=child.created_by_agency_id == principal.agency.id)
+
+
 async def update_child(*, session: AsyncSession, principal: Principal, child_id: int, data: ChildUpdate) -> Child:
-    """Who can read the record (the child's county, or the registering agency) can correct it; the change
-    is audited by field names, never values. A move to another county changes no case: the hand-over
+    """Those who keep the record (domain/record_access.py) correct it; the change is audited by field
+    names, never values. A move to another county changes no case: the hand-over
     step of a case carries it (and the county is set by the receiving side then)."""
     child = await get_child(session=session, principal=principal, child_id=child_id)
+    check_may_edit(access_to(principal, child))
     today = local_date(datetime.now(UTC))
     sent = data.model_fields_set
     changed: list[str] = []

@@ -4,6 +4,8 @@ the web app (the `live` fixture)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 
 import httpx
@@ -93,3 +95,54 @@ async def test_changing_ones_password_ends_the_other_sessions(live: Live) -> Non
         assert (await try_login(http, "luzhou-police", "demo1234")).status_code == 401
         assert (await try_login(http, "luzhou-police", "Safer2026")).status_code == 303
     assert "password_change" in [a for a, _ in await audit_actions(live, "luzhou-police")]
+
+
+async def test_logging_out_ends_the_session_on_the_server(live: Live) -> None:
+    """A cookie copied before logging out (a shared computer, a stolen cookie) no longer opens a page, and
+    the cookie carries nothing of the password hash."""
+    async with browser(live, "luzhou-police") as http:
+        page = await http.get("/inbox")
+        assert page.status_code == 200
+        copied = dict(http.cookies)
+        async with live.db.engine.begin() as conn:
+            stored = (
+                await conn.execute(text("SELECT password_hash FROM users WHERE username = 'luzhou-police'"))
+            ).scalar_one()
+        payload = copied["referrals_session"].split(".")[0]
+        session = json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4)))
+        assert not any(isinstance(v, str) and (v in stored or stored[-16:] in v) for v in session.values()), session
+        r = await submit(http, form(page.text, action="/logout"))
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+    async with browser(live) as thief:
+        thief.cookies.update(copied)
+        r = await thief.get("/inbox")
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    async with browser(live, "luzhou-police"):  # a new login; the ended one is gone from the table
+        async with live.db.engine.begin() as conn:
+            kept = await conn.execute(
+                text(
+                    "SELECT count(*), count(revoked_at) FROM login_sessions s JOIN users u ON u.id = s.user_id "
+                    "WHERE u.username = 'luzhou-police'"
+                )
+            )
+            assert tuple(kept.one()) == (1, 0)
+
+
+async def test_switching_an_account_off_ends_its_sessions_for_good(live: Live) -> None:
+    """Switched off and on again by the admin, the account's earlier logins stay ended."""
+    async with browser(live, "luzhou-police") as http:
+        assert (await http.get("/inbox")).status_code == 200
+        copied = dict(http.cookies)
+    async with live.db.engine.begin() as conn:
+        uid = (await conn.execute(text("SELECT id FROM users WHERE username = 'luzhou-police'"))).scalar_one()
+    async with browser(live, "admin") as admin:
+        for value in ("0", "1"):
+            page = await admin.get(f"/admin/users/{uid}")
+            r = await submit(admin, form(page.text, action=f"/admin/users/{uid}/active"), active=value)
+            assert r.status_code == 303, r.text
+    async with browser(live) as thief:
+        thief.cookies.update(copied)
+        r = await thief.get("/inbox")
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    async with browser(live, "luzhou-police") as http:  # the password still opens a new one
+        assert (await http.get("/inbox")).status_code == 200

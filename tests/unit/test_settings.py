@@ -80,3 +80,16 @@ def test_a_secret_key_given_in_dev_is_used_as_it_is(tmp_path: Path) -> None:
     s = Settings(environment="dev", var_dir=tmp_path, secret_key="test-secret", secure_cookies=False)
     assert s.secret_key == "test-secret"
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_the_dev_temporal_ui_listens_on_this_machine_only_unless_configured(tmp_path: Path) -> None:
+    """The Temporal UI has no login: `referrals dev` binds it to 127.0.0.1 unless told otherwise."""
+    from cli.temporal_dev import server_args
+
+    def bound(args: list[str], flag: str) -> str:
+        return args[args.index(flag) + 1]
+
+    default = server_args(Settings(environment="dev", var_dir=tmp_path), "temporal")
+    assert bound(default, "--ip") == "127.0.0.1" and bound(default, "--ui-ip") == "127.0.0.1"
+    chosen = server_args(Settings(environment="dev", var_dir=tmp_path, temporal_ui_host="10.0.0.5"), "temporal")
+    assert bound(chosen, "--ui-ip") == "10.0.0.5" and bound(chosen, "--ip") == "127.0.0.1"
