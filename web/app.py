@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
@@ -23,6 +23,7 @@ from config.settings import Settings
 from db.session import make_engine, make_session_factory
 from ui.pages import router as pages_router
 from web.errors import add_exception_handlers
+from web.limits import BodyLimits, refuse_bad_input
 from worker.client import connect
 
 STATIC = Path(__file__).resolve().parent.parent / "ui" / "static"
@@ -52,11 +53,13 @@ def create_app(
         docs_url="/api/docs",
         openapi_url="/api/v1/openapi.json",
         redoc_url=None,
+        dependencies=[Depends(refuse_bad_input)],
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.temporal_client = client
     add_session_middleware(app, settings)
+    app.add_middleware(BodyLimits)  # outermost: an oversized body is refused before anything reads it
     include_routers(app)
     add_exception_handlers(app)
     return app

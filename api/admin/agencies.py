@@ -36,6 +36,7 @@ from domain.enums import AGENCY_TYPE_LABELS, ROLE_LABELS, Role
 from domain.enums import AgencyType as T
 from domain.errors import DomainError
 from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, all_regions
+from domain.text import check_text
 
 CODE = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
 CODE_RULE = "单位代码为2至64位小写字母、数字或 -（首位不能是 -），如 luzhou-school3"
@@ -614,7 +615,7 @@ def decode_csv(data: bytes) -> str:
     if len(data) > IMPORT_MAX_BYTES:
         raise DomainError("file_too_large", f"文件不能超过{IMPORT_MAX_BYTES // 1_000_000}MB，请分批导入", field="file")
     try:
-        return data.decode("utf-8-sig")
+        return check_text(data.decode("utf-8-sig"), "文件", "file")
     except UnicodeDecodeError:
         # Excel's plain "CSV" is GBK on a Chinese Windows; guessing an encoding could garble names silently.
         raise DomainError(
