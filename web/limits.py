@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import Request
+from fastapi.dependencies.models import Dependant
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.errors import DomainError
@@ -126,13 +127,21 @@ def check_value(value: Any, where: str) -> None:
             check_value(item, f"{where}.{key}" if where != "请求内容" else str(key))
 
 
+def _int_params(dependant: Dependant) -> set[str]:
+    """The path and query parameters a route (and what it depends on) takes as integers."""
+    found = {
+        p.alias
+        for p in (*dependant.path_params, *dependant.query_params)
+        if p.field_info.annotation in (int, int | None)
+    }
+    for sub in dependant.dependencies:
+        found |= _int_params(sub)
+    return found
+
+
 def _route_int_params(request: Request) -> set[str]:
-    route = request.scope.get("route")
-    dependant = getattr(route, "dependant", None)
-    if dependant is None:
-        return set()
-    params = [*dependant.path_params, *dependant.query_params]
-    return {p.alias for p in params if p.field_info.annotation in (int, int | None)}
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    return _int_params(dependant) if dependant is not None else set()
 
 
 async def refuse_bad_input(request: Request) -> None:
