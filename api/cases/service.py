@@ -229,7 +229,10 @@ async def _start_facts(
         vc = await _village_committee(session, principal, child, facts.get(committee.name), county, committee.name)
         facts[committee.name] = vc.id if vc else None
     if process.check_start is not None:
-        process.check_start(
+        # A process's start check may count days on a calendar: in a thread, so that no request's
+        # computation holds up every other request on the event loop.
+        await asyncio.to_thread(
+            process.check_start,
             StartContext(
                 facts=facts,
                 birth_date=child.birth_date,
@@ -237,7 +240,7 @@ async def _start_facts(
                 starter_type=principal.agency.agency_type,
                 policy=await policy_lookup(session, county, now),
                 school_calendar=await school_calendar(session=session, county=county),
-            )
+            ),
         )
     return facts, vc
 

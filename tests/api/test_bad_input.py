@@ -244,3 +244,25 @@ async def test_an_extension_of_99999_working_days_is_refused_at_once(live: Live)
     )
     assert "超过上限" in assert_refused(r, 422)
     assert time.monotonic() - began < 2
+
+
+async def test_an_absence_reaching_back_centuries_is_refused_at_once(live: Live) -> None:
+    """Counting school days since 0001-01-01 took 20 s on the event loop, every user waiting."""
+    school = await make_token(live.db, "luzhou-school1")
+    before = await counts(live)
+    body = {
+        "process": "dropout_return",
+        "start_step": "school_contact",
+        "child_id": await child_id(live.db, "王小明"),
+        "facts": {
+            "class_name": "五年级二班",
+            "known": "家长外出务工",
+            "absent_from": "0001-01-01",
+            "absent_to": today_iso(),
+        },
+    }
+    began = time.monotonic()
+    r = await live.http.post("/api/v1/cases", json=body, headers=auth(school))
+    assert "超过一年" in assert_refused(r, 422, "absence_too_long")
+    assert time.monotonic() - began < 2
+    assert await counts(live) == before
