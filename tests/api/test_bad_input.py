@@ -108,7 +108,9 @@ async def test_unstorable_text_in_a_page_form_is_refused(live: Live) -> None:
     r = await live.http.post(
         "/login", content=b"username=a%00b&password=x", headers={"content-type": "application/x-www-form-urlencoded"}
     )
-    assert r.status_code == 422 and "无法保存的字符" in r.text
+    assert r.status_code == 422 and "“表单内容”含有无法保存的字符" in r.text
+    r = await live.http.post("/login", files={"username": (None, "a\x00b"), "password": (None, "x")})
+    assert r.status_code == 422 and "“表单内容”含有无法保存的字符" in r.text
 
 
 @pytest.mark.parametrize(
