@@ -394,19 +394,21 @@ async def township_names(session: AsyncSession) -> list[tuple[str, str]]:
 
 
 class AgencyCreateIn(BaseModel):
-    code: str
-    name: str
-    agency_type: str  # the English value or the Chinese label
-    region_code: str  # the 6-digit code or the county's name
-    township: str | None = None  # required for township governments and village committees
+    code: str = Field(max_length=64)
+    name: str = Field(max_length=128)
+    agency_type: str = Field(max_length=40)  # the English value or the Chinese label
+    region_code: str = Field(max_length=100)  # the 6-digit code or the county's name
+    township: str | None = Field(
+        default=None, max_length=64
+    )  # required for township governments and village committees
 
 
 class AgencyUpdateIn(BaseModel):
     """Only the fields sent are changed; `township` sent as null or "" clears it (where it is not required).
     Type, county and code stay: open steps and users' scopes are tied to them."""
 
-    name: str | None = None
-    township: str | None = None
+    name: str | None = Field(default=None, max_length=128)
+    township: str | None = Field(default=None, max_length=64)
     is_active: bool | None = None
 
 

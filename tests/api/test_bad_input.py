@@ -268,3 +268,20 @@ async def test_an_absence_reaching_back_centuries_is_refused_at_once(live: Live)
     assert "超过一年" in assert_refused(r, 422, "absence_too_long")
     assert time.monotonic() - began < 2
     assert await counts(live) == before
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        (
+            "/api/v1/admin/users",
+            {"username": "u" * 65, "display_name": "张三", "password": "Passw0rd!x", "agency_id": 1},
+        ),
+        ("/api/v1/admin/agencies", {"code": "c", "name": "名" * 129, "agency_type": "school", "region_code": "140403"}),
+    ],
+)
+async def test_admin_text_longer_than_its_column_is_refused(live: Live, url: str, body: dict) -> None:
+    admin = await make_token(live.db, "admin")
+    before = await counts(live)
+    assert "不能超过" in assert_refused(await live.http.post(url, json=body, headers=auth(admin)), 422)
+    assert await counts(live) == before
