@@ -3,6 +3,7 @@ errors said in Chinese."""
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 import pytest
@@ -104,3 +105,11 @@ def test_pydantic_errors_are_said_in_chinese(data: dict, reason: str) -> None:
 
 def test_an_unknown_error_type_is_still_chinese() -> None:
     assert chinese_reason({"type": "something_new", "loc": ("body", "x"), "msg": "English"}) == "“x”的值无效"
+
+
+def test_json_depth_is_linear_on_an_unterminated_string_of_escaped_quotes() -> None:
+    """A regex retried from every quote took minutes on 256 KB of `\\"`: the check must not be the attack."""
+    began = time.monotonic()
+    assert json_depth(b'"' + b'\\"' * 128_000) == 0
+    assert json_depth(b"[" * 200_000) == 200_000
+    assert time.monotonic() - began < 1
