@@ -79,7 +79,8 @@ class BodyLimits:
                 limit = cap // 1024
                 await _answer(send, *_refusal(scope, 413, "body_too_large", f"提交的内容过大（不能超过{limit}KB）"))
                 return
-        if b"json" in kind and json_depth(body) > DEPTH_LIMIT:
+        # FastAPI reads a body without a content type as JSON too.
+        if (not kind or b"json" in kind) and json_depth(body) > DEPTH_LIMIT:
             await _answer(send, *_refusal(scope, 422, "body_too_deep", "提交的内容层级过深，无法处理"))
             return
 
@@ -162,7 +163,7 @@ async def refuse_bad_input(request: Request) -> None:
     body = await request.body()
     if not body:
         return
-    if "json" in kind:
+    if not kind or "json" in kind:
         try:
             parsed = json.loads(body)
         except (ValueError, RecursionError):

@@ -144,6 +144,11 @@ async def test_deep_json_is_refused(live: Live) -> None:
     body = json.dumps(await start_body(live))[:-1] + f', "extra": {deep}}}'
     r = await live.http.post("/api/v1/cases", content=body, headers={**auth(vc), "content-type": "application/json"})
     assert "层级过深" in assert_refused(r, 422, "body_too_deep")
+    # FastAPI parses a body sent without a content type as JSON: refused the same.
+    r = await live.http.post("/api/v1/cases", content=body.encode(), headers=auth(vc))
+    assert "层级过深" in assert_refused(r, 422, "body_too_deep")
+    nul = json.dumps(await start_body(live, facts="事实\x00"))
+    assert_refused(await live.http.post("/api/v1/cases", content=nul.encode(), headers=auth(vc)), 422, "text_invalid")
     assert await counts(live) == before
 
 
