@@ -176,6 +176,17 @@ class CaseRequest(Base):
     )
 
 
+class ActionRequestRow(Base):
+    """An action's request id and what it asked (a hash): the same id sent again with something else is
+    refused, not answered with the first one's result (the workflow answers a request id once)."""
+
+    __tablename__ = "action_requests"
+    case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
 class CaseCounter(Base):
     """The last case number a process gave in a county and year (db/case_numbers.py)."""
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from domain.errors import DomainError
 from domain.regions import full_region_name, region_code_by_name, validate_region_code
+from domain.text import INT_MAX, check_text
 
 if TYPE_CHECKING:
     from domain.process import Field
@@ -44,7 +45,7 @@ class KindRules:
     hint = ""
 
     def clean(self, f: Field, value: Any, today: date) -> Any:
-        text = str(value)
+        text = check_text(str(value), f.label, f.name)
         if len(text) > TEXT_LIMIT:
             raise DomainError("field_too_long", f"“{f.label}”不能超过{TEXT_LIMIT}字", field=f.name)
         return text
@@ -78,7 +79,7 @@ _rules(FieldKind.text)(KindRules)
 @_rules(FieldKind.textarea)
 class _Textarea(KindRules):
     def clean(self, f: Field, value: Any, today: date) -> Any:
-        text = str(value)
+        text = check_text(str(value), f.label, f.name)
         if len(text) > TEXTAREA_LIMIT:
             raise DomainError("field_too_long", f"“{f.label}”不能超过{TEXTAREA_LIMIT}字", field=f.name)
         return text
@@ -105,9 +106,12 @@ class _Bool(KindRules):
 
 def _whole_number(f: Field, value: Any) -> int:
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         raise DomainError("field_invalid", f"“{f.label}”应为整数", field=f.name) from None
+    if abs(number) > INT_MAX:
+        raise DomainError("field_invalid", f"“{f.label}”数值过大", field=f.name)
+    return number
 
 
 @_rules(FieldKind.int)

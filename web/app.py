@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
@@ -24,6 +24,7 @@ from db.session import make_engine, make_session_factory
 from ui.pages import router as pages_router
 from web.api_auth import AuthenticateApiFirst
 from web.errors import add_exception_handlers
+from web.limits import BodyLimits, refuse_bad_input
 from web.security_headers import SecurityHeaders
 from worker.client import connect
 
@@ -54,12 +55,14 @@ def create_app(
         docs_url="/api/docs",
         openapi_url="/api/v1/openapi.json",
         redoc_url=None,
+        dependencies=[Depends(refuse_bad_input)],
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.temporal_client = client
     add_session_middleware(app, settings)
     app.add_middleware(AuthenticateApiFirst)
+    app.add_middleware(BodyLimits)  # an oversized or too deep body is refused before anything reads it
     app.add_middleware(SecurityHeaders)  # added last: outermost, so even a refusal above carries them
     include_routers(app)
     add_exception_handlers(app)

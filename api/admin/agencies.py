@@ -37,6 +37,7 @@ from domain.enums import AGENCY_TYPE_LABELS, ROLE_LABELS, Role
 from domain.enums import AgencyType as T
 from domain.errors import DomainError
 from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, all_regions
+from domain.text import check_text
 
 CODE = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
 CODE_RULE = "单位代码为2至64位小写字母、数字或 -（首位不能是 -），如 luzhou-school3"
@@ -394,19 +395,21 @@ async def township_names(session: AsyncSession) -> list[tuple[str, str]]:
 
 
 class AgencyCreateIn(BaseModel):
-    code: str
-    name: str
-    agency_type: str  # the English value or the Chinese label
-    region_code: str  # the 6-digit code or the county's name
-    township: str | None = None  # required for township governments and village committees
+    code: str = Field(max_length=64)
+    name: str = Field(max_length=128)
+    agency_type: str = Field(max_length=40)  # the English value or the Chinese label
+    region_code: str = Field(max_length=100)  # the 6-digit code or the county's name
+    township: str | None = Field(
+        default=None, max_length=64
+    )  # required for township governments and village committees
 
 
 class AgencyUpdateIn(BaseModel):
     """Only the fields sent are changed; `township` sent as null or "" clears it (where it is not required).
     Type, county and code stay: open steps and users' scopes are tied to them."""
 
-    name: str | None = None
-    township: str | None = None
+    name: str | None = Field(default=None, max_length=128)
+    township: str | None = Field(default=None, max_length=64)
     is_active: bool | None = None
 
 
@@ -615,7 +618,7 @@ def decode_csv(data: bytes) -> str:
     if len(data) > IMPORT_MAX_BYTES:
         raise DomainError("file_too_large", f"文件不能超过{IMPORT_MAX_BYTES // 1_000_000}MB，请分批导入", field="file")
     try:
-        return data.decode("utf-8-sig")
+        return check_text(data.decode("utf-8-sig"), "文件", "file")
     except UnicodeDecodeError:
         # Excel's plain "CSV" is GBK on a Chinese Windows; guessing an encoding could garble names silently.
         raise DomainError(

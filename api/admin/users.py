@@ -45,25 +45,25 @@ class UserPage:
 
 
 class UserCreateIn(BaseModel):
-    username: str
-    display_name: str
-    title: str | None = None  # e.g. 儿童主任
+    username: str = Field(max_length=64)
+    display_name: str = Field(max_length=64)
+    title: str | None = Field(default=None, max_length=64)  # e.g. 儿童主任
     agency_id: int | None = None
-    role: str = Role.operator.value
-    password: str
+    role: str = Field(default=Role.operator.value, max_length=16)
+    password: str = Field(max_length=128)
 
 
 class UserUpdateIn(BaseModel):
     """Only the fields sent are changed; `title` sent as null or "" clears it."""
 
     is_active: bool | None = None
-    role: str | None = None
-    display_name: str | None = None
-    title: str | None = None
+    role: str | None = Field(default=None, max_length=16)
+    display_name: str | None = Field(default=None, max_length=64)
+    title: str | None = Field(default=None, max_length=64)
 
 
 class PasswordIn(BaseModel):
-    password: str
+    password: str = Field(max_length=128)
 
 
 def _like(text: str) -> str:

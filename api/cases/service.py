@@ -28,7 +28,7 @@ from api.notifications import service as notifications
 from api.principal import Principal, agency_ref
 from api.school_calendar.service import school_calendar
 from db.case_numbers import next_case_no
-from db.models import Agency, Case, CaseRequest, Child, Document, PolicyOverrideRow, TimelineEvent
+from db.models import ActionRequestRow, Agency, Case, CaseRequest, Child, Document, PolicyOverrideRow, TimelineEvent
 from domain import permissions
 from domain.deadlines import SHANGHAI, local_date
 from domain.enums import AgencyType, Role
@@ -46,32 +46,35 @@ from domain.policy import (
 from domain.process import FieldKind, FieldRole, Process, StartContext, clean_payload, field_with
 from domain.processes import PROCESSES, get_process, policy_default
 from domain.regions import CITY_CODE, is_changzhi
+from domain.text import check_payload_size
 
 # ---------------------------------------------------------------------------- inputs
 
 
 class StartCaseIn(BaseModel):
-    process: str
-    start_step: str
+    process: str = Field(max_length=64)
+    start_step: str = Field(max_length=64)
     child_id: int | None = None
-    id_number: str | None = None  # a child outside the clerk's area is named by the exact ID number
+    id_number: str | None = Field(
+        default=None, max_length=32
+    )  # a child outside the clerk's area is named by the exact ID number
     facts: dict[str, Any] = Field(default_factory=dict)
 
 
 class ActIn(BaseModel):
     request_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
-    action: str
-    step: str | None = None
+    action: str = Field(max_length=64)
+    step: str | None = Field(default=None, max_length=64)
     step_seq: int | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
 class SuperviseIn(BaseModel):
     request_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
-    kind: str  # urge | extend | reassign
-    step: str
+    kind: str = Field(max_length=16)  # urge | extend | reassign
+    step: str = Field(max_length=64)
     step_seq: int | None = None
-    reason: str = ""
+    reason: str = Field(default="", max_length=2000)
     # A duration code: "15WD", "30d", "24h", "3M" (at most the county's extension_max.<unit>); none: the
     # step's own allowance.
     extend_by: str | None = Field(default=None, max_length=16)
@@ -179,6 +182,7 @@ async def start_case(
         raise DomainError("field_invalid", "儿童居住地不在本市各县（区）", field="child_id")
     now = datetime.now(UTC)
     facts, vc = await _start_facts(session, process, principal, child, data.facts, now)
+    check_payload_size(json.dumps(facts, default=str))
     key = idempotency_key or uuid.uuid4().hex
     if len(key) > 128:
         raise DomainError("field_invalid", "幂等键过长（最多128个字符）", field="Idempotency-Key")
@@ -226,7 +230,10 @@ async def _start_facts(
         vc = await _village_committee(session, principal, child, facts.get(committee.name), county, committee.name)
         facts[committee.name] = vc.id if vc else None
     if process.check_start is not None:
-        process.check_start(
+        # A process's start check may count days on a calendar: in a thread, so that no request's
+        # computation holds up every other request on the event loop.
+        await asyncio.to_thread(
+            process.check_start,
             StartContext(
                 facts=facts,
                 birth_date=child.birth_date,
@@ -234,7 +241,7 @@ async def _start_facts(
                 starter_type=principal.agency.agency_type,
                 policy=await policy_lookup(session, county, now),
                 school_calendar=await school_calendar(session=session, county=county),
-            )
+            ),
         )
     return facts, vc
 
@@ -403,6 +410,7 @@ async def _check_agency_fields(
 
 
 async def send(client: Client, case_no: str, req: ActionRequest, wait_seconds: float = 20.0) -> ActionResult:
+    check_payload_size(req.model_dump_json())
     handle = client.get_workflow_handle(workflow_id(case_no))
     try:
         # rpc_timeout bounds each poll only (the client polls again when the server answers early), so the
@@ -423,6 +431,56 @@ async def send(client: Client, case_no: str, req: ActionRequest, wait_seconds: f
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:
             raise DomainError("case_closed", "案件已结案，不能再办理") from None
+        raise
+
+
+def _action_hash(req: ActionRequest) -> str:
+    asked = req.model_dump(mode="json", exclude={"request_id"})
+    return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
+
+
+async def _claim_request_id(session: AsyncSession, case_no: str, req: ActionRequest) -> str:
+    """Keeps the request id with what it asks; the same id sent again asking something else is refused
+    (409), as a start's reused idempotency key is. Returns the hash kept."""
+    digest = _action_hash(req)
+    await session.execute(
+        insert(ActionRequestRow)
+        .values(case_no=case_no, request_id=req.request_id, request_hash=digest)
+        .on_conflict_do_nothing(index_elements=[ActionRequestRow.case_no, ActionRequestRow.request_id])
+    )
+    kept = (
+        await session.execute(
+            select(ActionRequestRow.request_hash).where(
+                ActionRequestRow.case_no == case_no, ActionRequestRow.request_id == req.request_id
+            )
+        )
+    ).scalar_one()
+    await session.commit()
+    if kept != digest:
+        raise DomainError("idempotency_conflict", "该请求编号（request_id）已用于另一项不同的操作", field="request_id")
+    return digest
+
+
+async def _send_once(
+    session: AsyncSession, client: Client, case_no: str, req: ActionRequest, wait: float, *, pending: bool = False
+) -> ActionResult:
+    """`send` (to a case still opening: `_send_when_opened`), the request id claimed first; a refused request
+    gives its id back (it was never applied, so the clerk may correct it and send it again under the same
+    id)."""
+    await _claim_request_id(session, case_no, req)
+    try:
+        if pending:
+            return await _send_when_opened(client, case_no, req, wait)
+        return await send(client, case_no, req, wait)
+    except DomainError as e:
+        if e.code != "unavailable":
+            await session.rollback()
+            await session.execute(
+                ActionRequestRow.__table__.delete().where(
+                    ActionRequestRow.case_no == case_no, ActionRequestRow.request_id == req.request_id
+                )
+            )
+            await session.commit()
         raise
 
 
@@ -497,10 +555,7 @@ async def act(
     )
     case_no, child_id = case.case_no, case.child_id
     await session.rollback()  # hold no transaction open while the workflow works
-    if isinstance(case, PendingCase):
-        result = await _send_when_opened(client, case_no, req, wait_seconds)
-    else:
-        result = await send(client, case_no, req, wait_seconds)
+    result = await _send_once(session, client, case_no, req, wait_seconds, pending=isinstance(case, PendingCase))
     await audit_done(
         session, principal, "act", case_no=case_no, child_id=child_id, detail=f"{data.step or 'case'}:{data.action}"
     )
@@ -560,7 +615,7 @@ async def supervise(
     )
     case_no, child_id = case.case_no, case.child_id
     await session.rollback()
-    result = await send(client, case_no, req, wait_seconds)
+    result = await _send_once(session, client, case_no, req, wait_seconds)
     await audit_done(
         session, principal, "supervise", case_no=case_no, child_id=child_id, detail=f"{data.step}:{data.kind}"
     )

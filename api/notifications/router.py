@@ -38,8 +38,8 @@ async def notifications(
 
 
 class MarkRead(BaseModel):
-    ids: list[int] | None = Field(default=None, description="these notifications")
-    case_no: str | None = Field(default=None, description="every notification of this case")
+    ids: list[int] | None = Field(default=None, max_length=500, description="these notifications")
+    case_no: str | None = Field(default=None, max_length=64, description="every notification of this case")
     all: bool = Field(default=False, description="everything in the inbox")
 
 

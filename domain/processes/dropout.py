@@ -44,6 +44,9 @@ RETURN_SCHOOL = Field(
 # Compulsory education (义务教育法 Art. 11): from 6 for nine years; a pupil who started late may still be
 # in it at 16, so the process serves ages 6 to 16.
 COMPULSORY_AGES = (6, 16)
+# An absence reported is of weeks, not years: counting school days over a longer span tells nothing and
+# takes the server seconds (a year is ample for a report entered late).
+ABSENCE_SPAN_DAYS = 366
 
 ATTEMPT_KINDS = (("home_visit", "入户劝返"), ("phone", "电话沟通"), ("meeting", "约谈"), ("other", "其他"))
 PLACEMENTS = (
@@ -87,6 +90,8 @@ def check_start(ctx: StartContext) -> None:
     end = date.fromisoformat(ctx.facts["absent_to"])
     if end < start:
         raise DomainError("dates_out_of_order", "缺课结束日期早于开始日期", field="absent_to")
+    if (end - start).days > ABSENCE_SPAN_DAYS:
+        raise DomainError("absence_too_long", "缺课开始日期距结束日期超过一年，请核对缺课开始日期", field="absent_from")
     threshold = ctx.policy("dropout.absence_threshold").amount
     counted = ctx.school_calendar.school_days_between(start, end)
     if counted.count < threshold:
