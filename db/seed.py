@@ -141,7 +141,7 @@ def guidance_stations() -> list[AgencySeed]:
 
 def police_stations() -> list[AgencySeed]:
     """A police station (派出所) in each county's second demo township: an agency of type police below the
-    county bureau. A guardianship's police step goes to the station of the child's township where one
+    county bureau. A case's police step goes to the station of the child's township where one
     exists, else to the county bureau, which supervises both (processes.md §1, clarifications). The seat
     town has none in the demo, so its cases stay with the bureau."""
     out: list[AgencySeed] = []
