@@ -138,9 +138,11 @@ class GuardianshipWorkflow(CaseWorkflow):
         match step.step, req.action:
             case ("admonition", "record_admonition"):
                 await self.move(req, "admonition_followup")
-            case ("admonition", "report_serious") | ("admonition_followup", "not_improved"):
-                await self.move(req, "police_report", holder=await self._police_of_residence())
-            case ("monitoring", "report_new_harm"):
+            case (
+                ("admonition", "report_serious")
+                | ("admonition_followup", "not_improved")
+                | ("monitoring", "report_new_harm")
+            ):
                 await self.move(req, "police_report", holder=await self._police_of_residence())
             case ("admonition_followup", "improved"):
                 await self._to_monitoring(req)
