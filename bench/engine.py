@@ -1,0 +1,335 @@
+"""Benchmark of the write paths (case starts and actions) against the bare engine, in the same run.
+
+Starts a throwaway embedded PostgreSQL (migrated and seeded like the tests), a Temporal dev server, the web
+app (`referrals web`) and W application workers (`referrals worker`) as separate processes, and beside
+them W bare workers (bench/bare.py: a no-op workflow whose Update answers at once). Then, in rounds that
+interleave the bare side and the application so that a noisy machine hits both alike, it measures:
+
+- starts per second at concurrency C: `POST /api/v1/cases` answered with its first step, against the bare
+  engine's update-with-start of a no-op workflow (one round trip, the fewest the engine allows);
+- one action at a time and actions at concurrency C: `POST /api/v1/cases/{no}/actions`, against a trivial
+  Update on a running no-op workflow.
+
+Each line printed is one goal of issue 13 with the bare figure, the application's, their ratio and
+whether the goal is met. Nothing is hard-coded: every figure is measured in this run.
+
+    .venv/bin/python -m bench.engine [--workers 1,2,4] [--rounds 3] [--starts 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from api.security import new_token, token_hash
+from bench.bare import BareWorkflow
+from db.embedded import embedded_server, ensure_database
+from db.migrate import upgrade
+from db.models import ApiToken, Child, User
+from db.seed import seed_demo, seed_regions
+from db.session import make_engine, make_session_factory, transaction
+from domain.deadlines import local_date
+from worker.binaries import temporal_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+CLERK = "luzhou-vc1"  # a village committee clerk: guardianship cases start at her admonition
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Round:
+    """One side's figures for one round of one measurement."""
+
+    seconds: float
+    latencies: list[float]
+    complete: int  # answers that carried what was asked (a start answered with its first step)
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies)
+
+
+@dataclass
+class Measure:
+    name: str
+    goal: str
+    bare: list[Round] = field(default_factory=list)
+    app: list[Round] = field(default_factory=list)
+
+
+async def timed(n: int, concurrency: int, one: Callable[[int], Awaitable[bool]]) -> Round:
+    """Runs `one(i)` for i < n with at most `concurrency` at a time; `one` says if its answer was complete."""
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+    complete = 0
+
+    async def run(i: int) -> None:
+        nonlocal complete
+        async with gate:
+            t = time.perf_counter()
+            ok = await one(i)
+            latencies.append(time.perf_counter() - t)
+            complete += ok
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(run(i) for i in range(n)))
+    return Round(time.perf_counter() - t0, latencies, complete)
+
+
+class Processes:
+    """The application's web app and workers and the bare workers, each its own OS process."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env, self.logs = env, logs
+        self.procs: list[subprocess.Popen] = []
+
+    def spawn(self, name: str, args: list[str], ready: str) -> subprocess.Popen:
+        log = self.logs / f"{name}.log"
+        out = open(log, "w")
+        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        deadline = time.monotonic() + 90
+        while ready not in log.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        return proc
+
+    def stop(self, procs: list[subprocess.Popen] | None = None) -> None:
+        for p in procs if procs is not None else list(self.procs):
+            p.terminate()
+        for p in procs if procs is not None else list(self.procs):
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+            self.procs.remove(p)
+
+
+async def make_fixture(url: str) -> tuple[str, list[int]]:
+    """A bearer token for the clerk, and the children of her committee to open cases for."""
+    upgrade(url)
+    engine = make_engine(url)
+    sf = make_session_factory(engine)
+    async with transaction(sf) as s:
+        await seed_regions(s)
+        await seed_demo(s)
+    token = new_token()
+    async with transaction(sf) as s:
+        user = (await s.execute(select(User).where(User.username == CLERK))).scalar_one()
+        s.add(ApiToken(token_hash=token_hash(token), name="bench", agency_id=user.agency_id, user_id=user.id))
+        children = list(
+            (await s.execute(select(Child.id).where(Child.residence_committee_id == user.agency_id))).scalars()
+        )
+    await engine.dispose()
+    return token, children
+
+
+class Sides:
+    """The two sides of every measurement: the bare engine and the application, same machine, same run."""
+
+    def __init__(self, client: Client, bare_queue: str, http: httpx.AsyncClient, token: str, children: list[int]):
+        self.client, self.bare_queue, self.http, self.children = client, bare_queue, http, children
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.today = local_date(datetime.now(UTC)).isoformat()
+
+    async def bare_start(self, _: int) -> bool:
+        op = WithStartWorkflowOperation(
+            BareWorkflow.run,
+            id=f"bare-{uuid.uuid4().hex}",
+            task_queue=self.bare_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+        return (
+            await self.client.execute_update_with_start_workflow(BareWorkflow.act, 1, start_workflow_operation=op) == 1
+        )
+
+    async def app_start(self, i: int) -> bool:
+        body = {
+            "process": "guardianship",
+            "start_step": "admonition",
+            "child_id": self.children[i % len(self.children)],
+            "facts": {"facts": "儿童长期独自在家，监护人外出务工未委托照护", "occurred_on": self.today},
+        }
+        r = await self.http.post(
+            "/api/v1/cases", json=body, headers={**self.headers, "Idempotency-Key": uuid.uuid4().hex}
+        )
+        r.raise_for_status()
+        return bool(r.json().get("steps"))
+
+    async def bare_targets(self, n: int) -> list[str]:
+        ids = [f"bare-{uuid.uuid4().hex}" for _ in range(n)]
+        for wid in ids:
+            await self.client.start_workflow(BareWorkflow.run, id=wid, task_queue=self.bare_queue)
+        return ids
+
+    async def app_targets(self, n: int) -> list[tuple[str, int]]:
+        """Cases at their first step, with the step's number, made before the clock starts."""
+        out = []
+        for i in range(n):
+            await self.app_start(i)
+        listed = await self.http.get(
+            "/api/v1/cases", params={"step": "admonition", "page_size": n}, headers=self.headers
+        )
+        for item in listed.json()["items"][:n]:
+            case = (await self.http.get(f"/api/v1/cases/{item['case_no']}", headers=self.headers)).json()
+            out.append((item["case_no"], case["steps"][0]["step_seq"]))
+        return out
+
+    def bare_act(self, ids: list[str]) -> Callable[[int], Awaitable[bool]]:
+        async def one(i: int) -> bool:
+            return await self.client.get_workflow_handle(ids[i]).execute_update(BareWorkflow.act, 1) >= 1
+
+        return one
+
+    def app_act(self, cases: list[tuple[str, int]]) -> Callable[[int], Awaitable[bool]]:
+        async def one(i: int) -> bool:
+            case_no, seq = cases[i]
+            body = {
+                "step": "admonition",
+                "step_seq": seq,
+                "action": "record_admonition",
+                "payload": {"done_on": self.today, "content": "已上门劝诫，监护人表示改正"},
+            }
+            r = await self.http.post(f"/api/v1/cases/{case_no}/actions", json=body, headers=self.headers)
+            r.raise_for_status()
+            return r.json()["steps"][0]["step"] == "admonition_followup"
+
+        return one
+
+
+def ratio_line(m: Measure, *, higher_is_better: bool) -> str:
+    if higher_is_better:
+        bare = statistics.median(r.rate for r in m.bare)
+        app = statistics.median(r.rate for r in m.app)
+        ratio = app / bare
+        figures = f"bare {bare:6.1f}/s  app {app:6.1f}/s  app/bare {ratio:5.2f}"
+    else:
+        bare = statistics.median(r.p50 for r in m.bare) * 1000
+        app = statistics.median(r.p50 for r in m.app) * 1000
+        ratio = app / bare
+        figures = f"bare p50 {bare:6.0f} ms  app p50 {app:6.0f} ms  app/bare {ratio:5.2f}×"
+    incomplete = sum(len(r.latencies) - r.complete for r in m.app)
+    extra = f"  ({incomplete} answered without what was asked)" if incomplete else ""
+    return f"{m.name:<34} {figures}   goal {m.goal}{extra}"
+
+
+async def measure(sides: Sides, rounds: int, starts: int, concurrency: int, label: str) -> list[Measure]:
+    out = [
+        Measure(f"{label}starts/s at concurrency {concurrency}", "app/bare ≥ 0.5"),
+        Measure(f"{label}one action, sequential", "≤ 1.5×"),
+        Measure(f"{label}actions at concurrency {concurrency}", "≤ 1.5×"),
+    ]
+    for _ in range(rounds):
+        out[0].bare.append(await timed(starts, concurrency, sides.bare_start))
+        out[0].app.append(await timed(starts, concurrency, sides.app_start))
+        seq = 20
+        ids, cases = await sides.bare_targets(seq), await sides.app_targets(seq)
+        out[1].bare.append(await timed(seq, 1, sides.bare_act(ids)))
+        out[1].app.append(await timed(seq, 1, sides.app_act(cases)))
+        ids, cases = await sides.bare_targets(starts), await sides.app_targets(starts)
+        out[2].bare.append(await timed(starts, concurrency, sides.bare_act(ids)))
+        out[2].app.append(await timed(starts, concurrency, sides.app_act(cases)))
+    return out
+
+
+async def run(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="referrals-bench-engine-"))
+    server = embedded_server(tmp / "pg")
+    temporal = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal_cli(),
+        dev_server_log_level="error",
+        ui=False,
+    )
+    procs = None
+    try:
+        url = ensure_database(server.get_uri(), "referrals_bench_engine")
+        token, children = await make_fixture(url)
+        address = temporal.client.service_client.config.target_host
+        port = free_port()
+        env = {
+            **os.environ,
+            "REFERRALS_ENVIRONMENT": "dev",
+            "DATABASE_URL": url,
+            "TEMPORAL_ADDRESS": address,
+            "REFERRALS_TASK_QUEUE": "bench-app",
+            "REFERRALS_PORT": str(port),
+            "REFERRALS_VAR_DIR": str(tmp / "var"),
+            "SECRET_KEY": uuid.uuid4().hex * 2,
+        }
+        procs = Processes(env, tmp)
+        procs.spawn("web", ["-m", "cli.main", "web"], "web app on")
+        when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        print(f"# {when}, {os.cpu_count()} cores; PostgreSQL embedded, one Temporal dev server")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            sides = Sides(temporal.client, "bench-bare", http, token, children)
+            for workers in args.workers:
+                started = [
+                    procs.spawn(f"worker{w}", ["-m", "cli.main", "worker"], "worker running") for w in range(workers)
+                ] + [
+                    procs.spawn(f"bare{w}", ["-m", "bench.bare", address, "bench-bare"], "bare worker running")
+                    for w in range(workers)
+                ]
+                label = f"[{workers} worker{'s' if workers > 1 else ''}] "
+                results = []
+                for c in args.concurrency:
+                    results += await measure(sides, args.rounds, args.starts, c, label)
+                seen = set()
+                for m in results:
+                    if m.name in seen:
+                        continue
+                    seen.add(m.name)
+                    print(ratio_line(m, higher_is_better="starts/s" in m.name), flush=True)
+                procs.stop(started)
+    finally:
+        if procs is not None:
+            procs.stop()
+        await temporal.shutdown()
+        server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", default="1,2", help="worker counts to measure, e.g. 1,2,4")
+    parser.add_argument("--concurrency", default="10,50", help="concurrency levels, e.g. 10,20,50")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per measurement")
+    parser.add_argument("--starts", type=int, default=60, help="starts (and concurrent actions) per round")
+    args = parser.parse_args()
+    args.workers = [int(w) for w in args.workers.split(",")]
+    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
