@@ -239,7 +239,7 @@ async def test_a_guardianship_case_through_chromium(base_url: str, chromium: Bro
         await director.open(f"/cases/{case_no}")
         await phone_fits(director)
         diagram = director.page.locator(".diagram-wrap")
-        assert await diagram.evaluate("d => d.scrollWidth > d.clientWidth && getComputedStyle(d).overflowX")
+        assert await diagram.evaluate("d => d.scrollWidth > d.clientWidth && getComputedStyle(d).overflowX === 'auto'")
         await director.shot("guardianship-5-case-phone")
         await director.act("monitoring", "record_visit", finding="clean", note="儿童状况良好")
         await director.act("monitoring", "record_visit", finding="clean", note="家庭稳定")
