@@ -251,6 +251,18 @@ async def test_a_guardianship_case_through_chromium(base_url: str, chromium: Bro
         await phone_fits(director)
         await director.shot("guardianship-6-closed-phone")
 
+        # The help page (使用说明), from the top bar: the director's own role first.
+        await director.page.locator(".mainnav").get_by_role("link", name="使用说明").click()
+        await director.page.wait_for_url("**/help")
+        help_text = director.page.locator("main")
+        await expect(help_text).to_contain_text("我的待办里有什么")
+        await expect(help_text).to_contain_text("经办人不能自行延期或改派")
+        levels = director.page.locator("table.help-levels tbody tr")
+        await expect(levels).to_have_count(3)
+        await expect(levels.nth(1)).to_contain_text("逾期未办，已报县级督导")
+        await phone_fits(director)
+        await director.shot("help-operator-phone")
+
         # Whoever opened the case hears how it closed: one line, the case number once.
         await clerk.open("/notifications")
         note = clerk.page.locator(".notes li", has_text="已结案").first
@@ -310,6 +322,14 @@ async def test_a_dropout_case_through_chromium(base_url: str, chromium: Browser,
     ).first.evaluate("e => e.getBoundingClientRect().width / window.innerWidth")
     assert width > 0.7, f"a form field takes {width:.0%} of the phone's width"
     await town.shot("dropout-3-case-phone")
+
+    # A county supervisor's help page says how to extend and reassign, with the policy's limits.
+    sup = await login(chromium, base_url, "luzhou-edu-sup")
+    await sup.open("/help")
+    await expect(sup.page.locator("main h2").first).to_have_text("县级督导")
+    await expect(sup.page.locator("main")).to_contain_text("30个工作日、60天、72小时、3个月")
+    await expect(sup.page.locator("main")).to_contain_text("改派")
+    await sup.shot("help-county-supervisor-desktop")
 
     bureau = await login(chromium, base_url, "luzhou-edu")
     await bureau.open(f"/cases/{case_no}")
