@@ -15,7 +15,9 @@ document.addEventListener("DOMContentLoaded", function () {
     });
     table.querySelectorAll("tbody tr").forEach(function (tr) {
       Array.prototype.forEach.call(tr.children, function (td, i) {
-        if (td.tagName === "TD" && heads[i] && !td.hasAttribute("data-label")) { td.setAttribute("data-label", heads[i]); }
+        if (td.tagName !== "TD") { return; }
+        if (heads[i] && !td.hasAttribute("data-label")) { td.setAttribute("data-label", heads[i]); }
+        if (!td.textContent.trim() && !td.querySelector("input, button, img, svg")) { td.classList.add("cell-empty"); }
       });
     });
   });
