@@ -236,6 +236,9 @@ async def test_a_guardianship_case_through_chromium(base_url: str, chromium: Bro
         await expect(card).to_contain_text("跟踪回访")
         await phone_fits(director, "李娜")
         await director.shot("guardianship-4-director-inbox-phone")
+        await director.open("/cases/new")  # the search for a child, full width
+        await phone_fits(director)
+        assert await director.page.locator("#q").evaluate("e => e.getBoundingClientRect().width / innerWidth") > 0.7
         await director.open("/cases")
         await expect(director.page.locator("table tbody tr", has_text=case_no)).to_contain_text("跟踪回访")
         await phone_fits(director, "李娜")
