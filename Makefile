@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+DEBIAN_PACKAGES := config/debian-packages.txt
+DEBIAN_STAMP := $(VENV)/.debian-packages
+
 .PHONY: run test test-fast lint clean-var
 
 $(STAMP): pyproject.toml
@@ -15,13 +18,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-run: $(STAMP)
+# The Debian packages the pages' browser test and the documents need (headless Chromium, a CJK font), one a
+# line in $(DEBIAN_PACKAGES): installed (as root, with apt-get update first when a package is unknown) when
+# any is missing.
+$(DEBIAN_STAMP): $(DEBIAN_PACKAGES)
+	@missing=$$(for p in $$(grep -v '^#' $(DEBIAN_PACKAGES)); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get install -y --no-install-recommends $$missing \
+		|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends $$missing; }; \
+	fi
+	@mkdir -p $(VENV) && touch $(DEBIAN_STAMP)
+
+run: $(STAMP) $(DEBIAN_STAMP)
 	$(BIN)/referrals dev
 
-test: $(STAMP)
+test: $(STAMP) $(DEBIAN_STAMP)
 	$(BIN)/python -m pytest -q --junitxml=var/junit.xml $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(DEBIAN_STAMP)
 	$(BIN)/python -m pytest -q -m "not live" $(PYTEST_ARGS)
 
 lint: $(STAMP)

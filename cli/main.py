@@ -50,7 +50,7 @@ def use_embedded_database(settings: Settings) -> None:
     from db.embedded import ensure_database, start_embedded
 
     if not settings.database_url:
-        print("starting the embedded PostgreSQL (var/pg)…", file=sys.stderr, flush=True)  # `token` prints to stdout
+        print("正在启动内置 PostgreSQL（var/pg）…", file=sys.stderr, flush=True)  # `token` prints to stdout
         server_url = start_embedded(settings.var_dir.resolve() / "pg", keep_running=False)
         settings.database_url = ensure_database(server_url, "referrals")
 
@@ -168,42 +168,63 @@ async def serve(
 # ---------------------------------------------------------------------------- commands
 
 
+# The wait string tests/e2e/test_restart.py looks for in the log: the system is serving.
+RUNNING = "已启动，网址"
+BANNER_LOGINS = (
+    "luzhou-vc1",
+    "luzhou-vc1-director",
+    "luzhou-police",
+    "luzhou-police-sup",
+    "luzhou-civil-sup",
+    "luzhou-wf",
+    "luzhou-school1",
+    "luzhou-edu",
+    "city-police-sup",
+    "admin",
+)
+
+
+def dev_banner(settings: Settings, url: str, counts: dict[str, int]) -> str:
+    """What `referrals dev` prints once it serves, in Chinese: where, and a few demo logins from the seed."""
+    from db.demo_logins import county_logins
+    from db.seed import COUNTY_SLUGS, DEMO_PASSWORD
+    from domain.regions import CITY_CODE
+    from ui.render import APP_NAME
+
+    known = {x.username: x for x in county_logins("140403") + county_logins(CITY_CODE)}
+    logins = [f"    {u:<22}{known[u].agency} {known[u].role}" for u in BANNER_LOGINS]
+    ui = f"http://{settings.temporal_ui_host}:{settings.temporal_ui_port}/"
+    return "\n".join(
+        [
+            "",
+            f"{APP_NAME}{RUNNING}：{url}（{{ready}}后就绪）",
+            f"  接口文档：{url}api/docs    Temporal 界面（无登录）：{ui}",
+            f"  数据目录：{settings.var_dir.resolve()}（区划代码 {counts.get('regions')} 个，"
+            f"新增用户 {counts.get('users', 0)} 个，新增儿童 {counts.get('children', 0)} 名）",
+            f"  演示账号（密码均为 {DEMO_PASSWORD}）：",
+            *logins,
+            "    其他县（区）账号相同，前缀依次为 "
+            + " ".join(v for k, v in COUNTY_SLUGS.items() if k != CITY_CODE)
+            + "；市级为 city-；全部账号见 README“Demo logins”",
+            "按 Ctrl-C 停止；再次运行 make run 从停止处继续。",
+        ]
+    )
+
+
 def cmd_dev(args: argparse.Namespace) -> None:
     """Everything on embedded defaults: PostgreSQL and Temporal keep their data under var/."""
-    from db.seed import DEMO_PASSWORD
-
     settings = load_settings(environment="dev", secure_cookies=False)  # plain http on localhost
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     use_embedded_database(settings)
     temporal = None
     if settings.temporal_address == "localhost:7233" and not os.environ.get("TEMPORAL_ADDRESS"):
-        print("starting the Temporal dev server (var/temporal)…", flush=True)
+        print("正在启动 Temporal 开发服务器（var/temporal）…", flush=True)
         temporal = start_temporal_dev_server(settings)
         settings.temporal_address = f"127.0.0.1:{settings.temporal_port}"
     try:
         counts = asyncio.run(migrate_and_seed(settings.database_url, demo=not args.no_demo))
         url = f"http://{settings.host}:{settings.port}/"
-        banner = "\n".join(
-            [
-                "",
-                f"referrals is running: {url}   (ready in {{ready}})",
-                f"  API docs: {url}api/docs    Temporal UI (no login): http://{settings.temporal_ui_host}:{settings.temporal_ui_port}/",
-                f"  data: {settings.var_dir.resolve()}  (regions {counts.get('regions')}, "
-                f"new users {counts.get('users', 0)}, new children {counts.get('children', 0)})",
-                f"  demo logins (password {DEMO_PASSWORD}):",
-                "    luzhou-vc1           潞州区东街街道城北社区居民委员会 经办人 (village committee clerk)",
-                "    luzhou-vc1-director  the same committee's 儿童主任 (child director)",
-                "    luzhou-police        潞州区公安局 经办人        luzhou-police-sup  its county supervisor",
-                "    city-police-sup      长治市公安局 督导 (city supervisor)",
-                "    luzhou-civil-sup     潞州区民政局 督导 (oversees village committees; city: city-civil-sup)",
-                "    luzhou-wf            潞州区妇女联合会 经办人",
-                "    luzhou-civil, luzhou-court, luzhou-procuratorate, luzhou-school1, luzhou-edu: 经办人",
-                "    admin                系统管理员 (holiday schedules, policy)",
-                "    every agency: <county>-<type>[-sup], counties luzhou shangdang tunliu lucheng xiangyuan pingshun",
-                "    licheng huguan zhangzi wuxiang qinxian qinyuan, and city-<type>",
-                "Press Ctrl-C to stop; `make run` again continues where it left off.",
-            ]
-        )
+        banner = dev_banner(settings, url, counts)
         asyncio.run(serve(settings, run_worker=True, run_web=True, banner=banner, demo_cases=not args.no_demo))
     finally:
         if temporal is not None:
@@ -217,14 +238,16 @@ def cmd_dev(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     settings = load_settings()
     use_embedded_database(settings)
-    asyncio.run(serve(settings, run_worker=True, run_web=False, banner="worker running"))
+    asyncio.run(serve(settings, run_worker=True, run_web=False, banner="工作进程（worker）已启动"))
 
 
 def cmd_web(args: argparse.Namespace) -> None:
     settings = load_settings()
     use_embedded_database(settings)
     asyncio.run(
-        serve(settings, run_worker=False, run_web=True, banner=f"web app on http://{settings.host}:{settings.port}/")
+        serve(
+            settings, run_worker=False, run_web=True, banner=f"网页服务已启动：http://{settings.host}:{settings.port}/"
+        )
     )
 
 

@@ -132,6 +132,17 @@ def cn_date(value: date | datetime | str | None) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
 
 
+def without_case_no(title: str, case_no: str) -> str:
+    """A notification's title without its case number, which the list shows in front of every entry:
+    titles carry it at the start ('…：', '…「step」'), or after a lead ('改派给本单位：…「step」')."""
+    if not case_no or case_no not in title:
+        return title
+    head, _, tail = title.partition(case_no)
+    if not head:
+        return tail.removeprefix("：").lstrip()
+    return head + tail
+
+
 FILTERS = {
     "dt": fmt_dt,
     "d": fmt_date,
@@ -144,4 +155,5 @@ FILTERS = {
     "yes_no": yes_no,
     "allowance_label": allowance_label,
     "cn_date": cn_date,
+    "without_case_no": without_case_no,
 }

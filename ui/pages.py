@@ -15,6 +15,7 @@ from ui import (
     auth_pages,
     case_pages,
     child_pages,
+    help_pages,
     merge_pages,
     report_pages,
     school_calendar_pages,
@@ -37,6 +38,7 @@ for module in (
     admin_pages,
     admin_user_pages,
     admin_agency_pages,
+    help_pages,
 ):
     router.include_router(module.router)
 

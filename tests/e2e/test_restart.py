@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cli.main import RUNNING
 from domain.deadlines import local_date
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +57,7 @@ class Dev:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"referrals dev exited: {self.log.read_text()[-3000:]}")
-            if "referrals is running" in self.log.read_text():
+            if RUNNING in self.log.read_text():
                 try:
                     if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status_code == 200:
                         return time.monotonic() - t
@@ -101,7 +102,7 @@ def test_stop_and_start_keeps_cases_deadlines_and_timers(dev: Dev, sig: signal.S
     """Stopped with Ctrl-C (SIGTERM), or killed outright (SIGKILL: the web app, the worker, the Temporal
     server and PostgreSQL die at once, mid-work); either way nothing is lost on the next start."""
     first = dev.start()
-    assert "demo logins" in dev.log.read_text()
+    assert "演示账号" in dev.log.read_text() and "luzhou-vc1-director" in dev.log.read_text()
     token = dev.token("luzhou-vc1")
     h = {"Authorization": f"Bearer {token}"}
     base = f"http://127.0.0.1:{dev.port}/api/v1"

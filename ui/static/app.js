@@ -8,4 +8,17 @@ document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("button[data-print]").forEach(function (el) {
     el.addEventListener("click", function () { window.print(); });
   });
+  /* On a phone a list's rows are cards (style.css): each cell is labelled by its column's header. */
+  document.querySelectorAll("table.table").forEach(function (table) {
+    var heads = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+      return th.textContent.trim();
+    });
+    table.querySelectorAll("tbody tr").forEach(function (tr) {
+      Array.prototype.forEach.call(tr.children, function (td, i) {
+        if (td.tagName !== "TD") { return; }
+        if (heads[i] && !td.hasAttribute("data-label")) { td.setAttribute("data-label", heads[i]); }
+        if (!td.textContent.trim() && !td.querySelector("input, button, img, svg")) { td.classList.add("cell-empty"); }
+      });
+    });
+  });
 });
