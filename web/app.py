@@ -84,7 +84,7 @@ def lifespan(
             engine = make_engine(settings.database_url)
             app.state.session_factory = make_session_factory(engine)
         if client is None:
-            app.state.temporal_client = await connect(settings.temporal_address, settings.temporal_namespace, lazy=True)
+            app.state.temporal_client = await connect(settings, lazy=True)
         yield
         if engine is not None:
             await engine.dispose()

@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
 from domain.enums import AgencyType
 from domain.messages import ActionRequest, CaseInput, CaseResult, CaseStart, StepState
 from domain.processes import PROCESSES
+from tests.codec_keys import CONVERTER
 from worker.client import SANDBOX
 from worker.registry import ALL_WORKFLOWS
 from workflows.dropout import DropoutWorkflow
@@ -88,7 +88,7 @@ async def test_replay(path: Path):
     replayer = Replayer(
         workflows=ALL_WORKFLOWS,
         workflow_runner=SANDBOX,
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
     )
     result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
@@ -138,7 +138,7 @@ async def test_the_replay_would_catch_an_unpatched_change(changed, stem):
     replayer = Replayer(
         workflows=[changed],
         workflow_runner=UnsandboxedWorkflowRunner(),
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
     )
     result = await replayer.replay_workflow(load(history(stem)), raise_on_replay_failure=False)
     assert isinstance(result.replay_failure, NondeterminismError), result.replay_failure
