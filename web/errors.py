@@ -31,8 +31,12 @@ UNAVAILABLE = DomainError("unavailable", "系统暂时无法连接数据库或�
 RPC_OUTAGES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNKNOWN}
 
 
+# Answered in JSON: the API, and the codec endpoint the Temporal UI calls (api/codec.py).
+JSON_PATHS = ("/api/", "/codec/")
+
+
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return request.url.path.startswith(JSON_PATHS)
 
 
 async def on_domain_error(request: Request, exc: Exception) -> Response:

@@ -113,3 +113,5 @@ def test_the_dev_temporal_ui_listens_on_this_machine_only_unless_configured(tmp_
     assert bound(default, "--ip") == "127.0.0.1" and bound(default, "--ui-ip") == "127.0.0.1"
     chosen = server_args(Settings(environment="dev", var_dir=tmp_path, temporal_ui_host="10.0.0.5"), "temporal")
     assert bound(chosen, "--ui-ip") == "10.0.0.5" and bound(chosen, "--ip") == "127.0.0.1"
+    # The UI decodes payloads through the web app (for a logged-in administrator only).
+    assert bound(default, "--ui-codec-endpoint") == "http://127.0.0.1:8000/codec"
