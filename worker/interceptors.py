@@ -81,4 +81,5 @@ def database_failure(e: SQLAlchemyError | psycopg.Error) -> ApplicationError:
     orig = e.orig if isinstance(e, StatementError) else e
     sqlstate = getattr(orig, "sqlstate", None)
     kind = type(orig).__name__ if orig is not None else type(e).__name__
-    return ApplicationError(f"database error: {kind}" + (f" (SQLSTATE {sqlstate})" if sqlstate else ""), type=kind)
+    # The type shows in front of the message ("CheckViolation: database error (SQLSTATE 23514)").
+    return ApplicationError("database error" + (f" (SQLSTATE {sqlstate})" if sqlstate else ""), type=kind)
