@@ -174,5 +174,6 @@ async def test_an_encrypted_history_is_encrypted_and_needs_the_key(path: Path):
     assert len(found) > 10 and all(p.metadata["encoding"] == ENCODING for p in found)
     other = data_converter(PayloadKeys.parse(PayloadKeys.generate("test1")))
     replayer = Replayer(workflows=ALL_WORKFLOWS, workflow_runner=SANDBOX, data_converter=other)
-    with pytest.raises(PayloadKeyError, match="does not decrypt with key 'test1'"):
-        await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+    result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+    # The workflow task fails decoding its input (the failure's text is encrypted; its type is not).
+    assert PayloadKeyError.__name__ in str(result.replay_failure)
