@@ -17,7 +17,9 @@ class CodecCors:
             app,
             allow_origins=[origin],
             allow_methods=["POST"],
-            allow_headers=["content-type", "authorization", "x-namespace"],
+            # The UI sends X-Namespace and Content-Type, and whatever its version adds: any header, from
+            # that origin only.
+            allow_headers=["*"],
             allow_credentials=True,
         )
 
