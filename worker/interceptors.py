@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 import psycopg
-from sqlalchemy.exc import SQLAlchemyError, StatementError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -19,6 +19,7 @@ from temporalio.worker import (
 )
 
 from activities.cases import mark_automation
+from db.errors import without_data
 from domain.ids import case_no_of
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,6 @@ class _WithoutData(ActivityInboundInterceptor):
 
 
 def database_failure(e: SQLAlchemyError | psycopg.Error) -> ApplicationError:
-    orig = e.orig if isinstance(e, StatementError) else e
-    sqlstate = getattr(orig, "sqlstate", None)
-    kind = type(orig).__name__ if orig is not None else type(e).__name__
+    kind, sqlstate = without_data(e)
     # The type shows in front of the message ("CheckViolation: database error (SQLSTATE 23514)").
     return ApplicationError("database error" + (f" (SQLSTATE {sqlstate})" if sqlstate else ""), type=kind)

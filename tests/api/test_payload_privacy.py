@@ -20,7 +20,7 @@ from domain.ids import workflow_id
 from tests.api.test_cases_api import auth, start_body
 from tests.codec_keys import CONVERTER
 from tests.conftest import Live, make_token
-from tests.support import wait_for
+from tests.support import child_id, wait_for
 from tests.ui.test_pages import browser
 
 FACTS = "邻居反映监护人酗酒后把孩子锁在柴房里过夜"
@@ -214,3 +214,29 @@ async def test_a_database_error_in_an_activity_leaves_no_facts_in_the_failure_or
         return [e for e in case["timeline"] if e.get("note") == FAILING_NOTE] or None
 
     await wait_for(noted, what="the note on the timeline", within=60)
+
+
+async def test_a_database_error_in_a_request_is_logged_without_the_values(
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server's text quotes what the statement carried (here a trigger's message, as a failing row's
+    DETAIL would): the log names the error's type and SQLSTATE, the caller gets a Chinese 500."""
+    vc = await make_token(live.db, "luzhou-vc1")
+    cid = await child_id(live.db, "王小明")
+    async with live.db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE FUNCTION refuse_name() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'refused: %', NEW.address; END $$"
+            )
+        )
+        await conn.execute(
+            text("CREATE TRIGGER refuse_name BEFORE UPDATE ON children FOR EACH ROW EXECUTE FUNCTION refuse_name()")
+        )
+    caplog.set_level(logging.INFO)
+    address = "长治市潞州区英雄南路88号3单元"
+    r = await live.http.patch(f"/api/v1/children/{cid}", headers=auth(vc), json={"address": address})
+    assert r.status_code == 500
+    assert r.json()["error"]["message"] == "系统内部错误，本次操作未完成，请稍后重试或联系管理员"
+    assert "RaiseException (SQLSTATE P0001)" in caplog.text
+    assert address not in caplog.text
