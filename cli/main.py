@@ -78,7 +78,7 @@ async def _wait_temporal(settings: Settings):
     last: Exception | None = None
     for _ in range(60):
         try:
-            return await connect(settings.temporal_address, settings.temporal_namespace)
+            return await connect(settings)
         except Exception as e:  # the server is still starting
             last = e
             await asyncio.sleep(1)

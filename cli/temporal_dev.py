@@ -81,7 +81,8 @@ def _die_with_parent() -> None:
 
 def server_args(settings: Settings, binary: str) -> list[str]:
     """The dev server's command line: the server on 127.0.0.1; its UI, which has no login, there too unless
-    REFERRALS_TEMPORAL_UI_HOST names another address."""
+    REFERRALS_TEMPORAL_UI_HOST names another address, and pointed at the web app's codec endpoint, which
+    decrypts the histories for a logged-in administrator only (api/codec.py)."""
     data = settings.var_dir / "temporal"
     return [
         binary,
@@ -97,9 +98,15 @@ def server_args(settings: Settings, binary: str) -> list[str]:
         "127.0.0.1",
         "--ui-ip",
         settings.temporal_ui_host,
+        "--ui-codec-endpoint",
+        codec_endpoint(settings),
         "--log-level",
         "warn",
     ]
+
+
+def codec_endpoint(settings: Settings) -> str:
+    return f"http://{settings.host}:{settings.port}/codec"
 
 
 def start(settings: Settings, binary: str) -> subprocess.Popen:

@@ -2,7 +2,8 @@
 
 Settings that are unsafe to serve with are refused when the settings are read, not when the first page is
 served: outside dev (REFERRALS_ENVIRONMENT=dev, what `referrals dev` and the tests run) the database must be
-named, the secret key must be set, long and not a well-known default, and cookies must be secure."""
+named, the secret key and the payload keys must be set, the secret key long and not a well-known default,
+and cookies must be secure."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Literal, Self
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker.codec import PayloadKeys
 
 MIN_SECRET_LENGTH = 32
 # Placeholders that turn up in examples and templates: a key anyone can read signs anyone's session.
@@ -37,6 +40,13 @@ class Settings(BaseSettings):
     # Signs page sessions; every web process of a deployment needs the same one. Empty (dev only): one
     # generated once and kept in var_dir/secret_key, so that sessions survive a restart.
     secret_key: str = Field("", validation_alias=AliasChoices("SECRET_KEY", "REFERRALS_SECRET_KEY"))
+    # Encrypt what workflows carry on the Temporal server (worker/codec.py): `kid:base64key,...`, the first
+    # encrypting, all decrypting; every worker and web process of a deployment needs the same ones. Empty
+    # (dev only): one generated once and kept in var_dir/payload_keys.
+    payload_keys: str = ""
+    # Where the Temporal UI is served, allowed to call the codec endpoint (/codec) from the browser. Empty:
+    # the dev server's UI (temporal_ui_host:temporal_ui_port).
+    temporal_ui_origin: str = ""
     # Production serves pages over HTTPS only; `referrals dev` on plain http turns this off.
     secure_cookies: bool = True
     session_max_age: int = Field(8 * 3600, gt=0)
@@ -56,9 +66,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _safe_to_serve(self) -> Self:
+        if self.payload_keys:
+            PayloadKeys.parse(self.payload_keys)  # a malformed key is refused in dev too
         if self.environment == "dev":
             if not self.secret_key:
                 self.secret_key = dev_secret_key(self.var_dir)
+            if not self.payload_keys:
+                self.payload_keys = dev_payload_keys(self.var_dir)
             return self
         problems = unsafe(self)
         if problems:
@@ -67,6 +81,12 @@ class Settings(BaseSettings):
                 + "; ".join(problems)
             )
         return self
+
+    def keys(self) -> PayloadKeys:
+        return PayloadKeys.parse(self.payload_keys)
+
+    def ui_origin(self) -> str:
+        return self.temporal_ui_origin or f"http://{self.temporal_ui_host}:{self.temporal_ui_port}"
 
 
 def unsafe(s: Settings) -> list[str]:
@@ -80,6 +100,8 @@ def unsafe(s: Settings) -> list[str]:
         problems.append("SECRET_KEY is a well-known placeholder")
     elif len(s.secret_key) < MIN_SECRET_LENGTH:
         problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters")
+    if not s.payload_keys:
+        problems.append("REFERRALS_PAYLOAD_KEYS is not set (workflow payloads would be kept in clear)")
     if not s.secure_cookies:
         problems.append("REFERRALS_SECURE_COOKIES is off, but pages must be served over HTTPS with secure cookies")
     return problems
@@ -91,5 +113,16 @@ def dev_secret_key(var_dir: Path) -> str:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def dev_payload_keys(var_dir: Path) -> str:
+    """The payload key kept in var_dir/payload_keys (made on first use, readable by its owner only): a
+    restart must read the histories it wrote."""
+    path = var_dir / "payload_keys"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(PayloadKeys.generate("dev1"))
         path.chmod(0o600)
     return path.read_text().strip()

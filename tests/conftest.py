@@ -16,7 +16,6 @@ from pathlib import Path
 import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 
@@ -25,6 +24,7 @@ from db.migrate import upgrade
 from db.seed import seed_demo, seed_regions
 from db.session import make_engine, make_session_factory, transaction
 from domain import process as definitions
+from tests.codec_keys import CONVERTER, TEST_PAYLOAD_KEYS
 from worker.binaries import temporal_cli, temporal_test_server
 
 TEMPLATE = "referrals_template"
@@ -138,7 +138,7 @@ def quiet_runtime() -> Runtime:
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server: months pass in milliseconds."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         test_server_existing_path=temporal_test_server(),
         runtime=quiet_runtime(),
     )
@@ -150,7 +150,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Temporal dev server (the real server, in memory), for API, page and end-to-end tests."""
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_existing_path=temporal_cli(),
         dev_server_log_level="error",
         ui=False,
@@ -181,7 +181,12 @@ async def live(dev_env: WorkflowEnvironment, db: Db) -> AsyncIterator[Live]:
 
     tq = f"tq-{uuid.uuid4().hex[:8]}"
     settings = Settings(
-        environment="dev", database_url=db.url, task_queue=tq, secret_key="test-secret", secure_cookies=False
+        environment="dev",
+        database_url=db.url,
+        task_queue=tq,
+        secret_key="test-secret",
+        secure_cookies=False,
+        payload_keys=TEST_PAYLOAD_KEYS,
     )
     app = create_app(settings, client=dev_env.client, session_factory=db.sf)
     async with (

@@ -23,7 +23,6 @@ from typing import Any
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
@@ -57,6 +56,7 @@ from domain.process import Process, clean_payload
 from domain.processes import get_process, policy_default
 from domain.regions import CITY_CODE
 from domain.workdays import WorkCalendar, YearSchedule
+from tests.codec_keys import CONVERTER
 from tests.support import on_server_day
 from worker.binaries import temporal_test_server
 from worker.client import SANDBOX
@@ -260,7 +260,7 @@ async def start_fake_env(runtime: Runtime | None = None, extra: Iterable[type] =
     """A time-skipping server of its own (its clock starts at real time) and a worker running the real
     workflows (and `extra` ones of the tests) with the fake activities on a unique task queue."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server(), runtime=runtime
+        data_converter=CONVERTER, test_server_existing_path=temporal_test_server(), runtime=runtime
     )
     try:
         fakes = Fakes()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 from temporalio.client import Client
 
+from api import codec
 from api.admin.router import router as admin_router
 from api.cases.router import router as cases_router
 from api.cases.router import work as work_router
@@ -23,10 +24,12 @@ from config.settings import Settings
 from db.session import make_engine, make_session_factory
 from ui.pages import router as pages_router
 from web.api_auth import AuthenticateApiFirst
+from web.codec_cors import CodecCors
 from web.errors import add_exception_handlers
 from web.limits import BodyLimits, refuse_bad_input
 from web.security_headers import SecurityHeaders
 from worker.client import connect
+from worker.codec import EncryptionCodec
 
 STATIC = Path(__file__).resolve().parent.parent / "ui" / "static"
 API_ROUTERS = (
@@ -60,9 +63,11 @@ def create_app(
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.temporal_client = client
+    app.state.codec = EncryptionCodec(settings.keys())  # the same keys as the workers'
     add_session_middleware(app, settings)
     app.add_middleware(AuthenticateApiFirst)
     app.add_middleware(BodyLimits)  # an oversized or too deep body is refused before anything reads it
+    app.add_middleware(CodecCors, origin=settings.ui_origin())  # the Temporal UI's preflight answered first
     app.add_middleware(SecurityHeaders)  # added last: outermost, so even a refusal above carries them
     include_routers(app)
     add_exception_handlers(app)
@@ -84,7 +89,7 @@ def lifespan(
             engine = make_engine(settings.database_url)
             app.state.session_factory = make_session_factory(engine)
         if client is None:
-            app.state.temporal_client = await connect(settings.temporal_address, settings.temporal_namespace, lazy=True)
+            app.state.temporal_client = await connect(settings, lazy=True)
         yield
         if engine is not None:
             await engine.dispose()
@@ -107,7 +112,7 @@ def add_session_middleware(app: FastAPI, settings: Settings) -> None:
 
 
 def include_routers(app: FastAPI) -> None:
-    """The API under /api/v1, the pages, the static files and the health check."""
+    """The API under /api/v1, the pages, the static files, the health check and the codec endpoint."""
     api = APIRouter(prefix="/api/v1")
     for r in API_ROUTERS:
         api.include_router(r)
@@ -115,6 +120,9 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route("/healthz", healthz, include_in_schema=False)
+    # Temporal's codec protocol for its UI, outside the API's input checks (api/codec.py says why).
+    app.add_route(f"{codec.PREFIX}/decode", codec.decode, methods=["POST"], include_in_schema=False)
+    app.add_route(f"{codec.PREFIX}/encode", codec.encode, methods=["POST"], include_in_schema=False)
 
 
 async def healthz() -> dict[str, str]:

@@ -5,6 +5,7 @@ Temporal out of reach is a 503 with a retry hint, wherever in a request it surfa
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import LoginRequired
 from api.errors import domain_error_handler, error_body
+from db import errors as db_errors
 from domain.errors import DomainError
 from ui.pages import page_error_response
 
@@ -26,13 +28,18 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 30
 PENDING_RETRY_SECONDS = 5
+INTERNAL = DomainError("internal_error", "系统内部错误，本次操作未完成，请稍后重试或联系管理员")
 UNAVAILABLE = DomainError("unavailable", "系统暂时无法连接数据库或流程服务，请稍后重试（已提交的操作不会重复办理）")
 # Temporal answers these when the server (or the way to it) is down, not when the request is wrong.
 RPC_OUTAGES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNKNOWN}
 
 
+# Answered in JSON: the API, and the codec endpoint the Temporal UI calls (api/codec.py).
+JSON_PATHS = ("/api/", "/codec/")
+
+
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return request.url.path.startswith(JSON_PATHS)
 
 
 async def on_domain_error(request: Request, exc: Exception) -> Response:
@@ -164,6 +171,8 @@ def is_outage(exc: BaseException) -> bool:
 
 async def on_outage(request: Request, exc: Exception) -> Response:
     if not is_outage(exc):
+        if isinstance(exc, DBAPIError | psycopg.Error):
+            return on_database_error(request, exc)
         raise exc  # a programming error stays a 500 with its traceback
     log.warning("outage on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -171,6 +180,23 @@ async def on_outage(request: Request, exc: Exception) -> Response:
         return JSONResponse(error_body(UNAVAILABLE), status_code=503, headers=headers)
     response = page_error_response(request, UNAVAILABLE)
     response.headers.update(headers)
+    return response
+
+
+def on_database_error(request: Request, exc: DBAPIError | psycopg.Error) -> Response:
+    """A database error that is not an outage is a 500 like any programming error, logged with its
+    traceback but without its text, which quotes the values the statement carried (db/errors.py)."""
+    log.error(
+        "database error on %s %s: %s\n%s",
+        request.method,
+        request.url.path,
+        db_errors.summary(exc),
+        "".join(traceback.format_tb(exc.__traceback__)),
+    )
+    if _is_api(request):
+        return JSONResponse(error_body(INTERNAL), status_code=500)
+    response = page_error_response(request, INTERNAL)
+    response.status_code = 500
     return response
 
 

@@ -25,6 +25,7 @@ from domain.text import (
     STRING_LIMIT,
     check_text,
 )
+from web.errors import JSON_PATHS
 
 # A string (its closing quote optional, so that an unterminated one ends the scan instead of being tried
 # again from every quote inside it: linear in the body) or a bracket.
@@ -45,7 +46,7 @@ def json_depth(body: bytes) -> int:
 
 
 def _refusal(scope: Scope, status: int, code: str, message: str) -> tuple[int, bytes, bytes]:
-    if scope["path"].startswith("/api/"):
+    if scope["path"].startswith(JSON_PATHS):
         body = {"error": {"code": code, "message": message, "field": None}}
         return status, json.dumps(body, ensure_ascii=False).encode(), b"application/json"
     page = f'<!doctype html><meta charset="utf-8"><title>无法完成</title><p>{message}</p>'

@@ -1,16 +1,17 @@
-"""The Temporal client (pydantic data converter) and the worker."""
+"""The Temporal client (pydantic payloads, encrypted: worker/codec.py) and the worker."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.calendar import CalendarActivities
 from activities.cases import CaseActivities
-from worker.interceptors import AutomationHealthInterceptor
+from config.settings import Settings
+from worker.codec import data_converter
+from worker.interceptors import AutomationHealthInterceptor, DatabaseErrorsWithoutData
 from worker.registry import ALL_WORKFLOWS
 
 # domain/ is pure and deterministic; passing it (and pydantic) through the sandbox avoids re-importing
@@ -22,10 +23,15 @@ SANDBOX = SandboxedWorkflowRunner(
 )
 
 
-async def connect(address: str, namespace: str, *, lazy: bool = False) -> Client:
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
     """`lazy`: connect on first use, so that a web app starts (and answers 503 where it needs Temporal)
     while Temporal is down."""
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter, lazy=lazy)
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings.keys()),
+        lazy=lazy,
+    )
 
 
 def build_worker(client: Client, task_queue: str, session_factory: async_sessionmaker[AsyncSession]) -> Worker:
@@ -35,5 +41,6 @@ def build_worker(client: Client, task_queue: str, session_factory: async_session
         workflows=ALL_WORKFLOWS,
         activities=[*CaseActivities(session_factory).all(), *CalendarActivities(session_factory).all()],
         workflow_runner=SANDBOX,
-        interceptors=[AutomationHealthInterceptor(session_factory)],
+        # Outermost first: the automation mark still names the error that happened.
+        interceptors=[DatabaseErrorsWithoutData(), AutomationHealthInterceptor(session_factory)],
     )

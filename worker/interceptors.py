@@ -1,13 +1,17 @@
-"""Marks a case whose automation is failing (an activity retrying again and again), so that it shows on
-the supervisors' stalled list, and clears the mark when the activity succeeds again."""
+"""Activity interceptors: one marks a case whose automation is failing (an activity retrying again and
+again), so that it shows on the supervisors' stalled list, and clears the mark when the activity succeeds
+again; the other keeps what a case holds out of a database error's text."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+import psycopg
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -15,6 +19,7 @@ from temporalio.worker import (
 )
 
 from activities.cases import mark_automation
+from db.errors import without_data
 from domain.ids import case_no_of
 
 log = logging.getLogger(__name__)
@@ -53,3 +58,27 @@ class _Inbound(ActivityInboundInterceptor):
             await mark_automation(self.sf, case_no, error)
         except Exception:  # the database itself may be what is failing
             log.warning("could not record the automation state of a case", exc_info=True)
+
+
+class DatabaseErrorsWithoutData(Interceptor):
+    """A database error's text quotes what the statement carried (the server's DETAIL: "Failing row
+    contains (...)", a key's value): an activity fails instead with the error's type and SQLSTATE, so that
+    neither the failure Temporal keeps (and shows on a retrying activity) nor the worker's log of it holds
+    a case's facts. Still retried, as the error was."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _WithoutData(next)
+
+
+class _WithoutData(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        try:
+            return await super().execute_activity(input)
+        except (SQLAlchemyError, psycopg.Error) as e:
+            raise database_failure(e) from None
+
+
+def database_failure(e: SQLAlchemyError | psycopg.Error) -> ApplicationError:
+    kind, sqlstate = without_data(e)
+    # The type shows in front of the message ("CheckViolation: database error (SQLSTATE 23514)").
+    return ApplicationError("database error" + (f" (SQLSTATE {sqlstate})" if sqlstate else ""), type=kind)

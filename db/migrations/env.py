@@ -13,7 +13,7 @@ config = context.config
 
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url") or ""
-    engine = create_engine(async_url(url), poolclass=pool.NullPool)
+    engine = create_engine(async_url(url), poolclass=pool.NullPool, hide_parameters=True)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
         with context.begin_transaction():

@@ -12,13 +12,13 @@ from contextlib import asynccontextmanager
 import httpx
 from sqlalchemy import func, select, text
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.cases import service
 from config.settings import Settings
 from db.models import AuditEntry
 from db.session import make_engine, make_session_factory
 from tests.api.test_cases_api import auth, start_body
+from tests.codec_keys import CONVERTER, TEST_PAYLOAD_KEYS
 from tests.conftest import Live, make_token
 from tests.support import today_iso, who
 from tests.ui.test_pages import browser, csrf_of
@@ -44,10 +44,15 @@ async def second_app(
     client = (
         live.temporal
         if temporal
-        else await Client.connect(f"127.0.0.1:{closed_port()}", data_converter=pydantic_data_converter, lazy=True)
+        else await Client.connect(f"127.0.0.1:{closed_port()}", data_converter=CONVERTER, lazy=True)
     )
     settings = Settings(
-        environment="dev", database_url=url, task_queue=live.task_queue, secret_key="test-secret", secure_cookies=False
+        environment="dev",
+        database_url=url,
+        task_queue=live.task_queue,
+        secret_key="test-secret",
+        secure_cookies=False,
+        payload_keys=TEST_PAYLOAD_KEYS,
     )
     app = create_app(settings, client=client, session_factory=make_session_factory(engine))  # type: ignore[arg-type]
     try:

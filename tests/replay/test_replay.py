@@ -9,6 +9,10 @@ of a test in tests/workflow; to regenerate them all (after a deliberate, patched
 
 which writes tests/histories/<process>-<name>.json: guardianship-<name> from CaseDriver, dropout-<name> from
 DropoutDriver (compact JSON; keep each process's set small).
+
+Histories are recorded with the payload codec (worker/codec.py, the tests' fixed key tests/codec_keys.py):
+the `*-encrypted` ones are kept so; the others were recorded before the codec and replay because a payload
+that is not encrypted passes through.
 """
 
 from __future__ import annotations
@@ -18,14 +22,15 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
 from domain.enums import AgencyType
 from domain.messages import ActionRequest, CaseInput, CaseResult, CaseStart, StepState
 from domain.processes import PROCESSES
+from tests.codec_keys import CONVERTER
 from worker.client import SANDBOX
+from worker.codec import ENCODING, PayloadKeyError, PayloadKeys, data_converter
 from worker.registry import ALL_WORKFLOWS
 from workflows.dropout import DropoutWorkflow
 from workflows.guardianship import GuardianshipWorkflow
@@ -65,7 +70,10 @@ EXPECTED = {
     "guardianship-long-term-goes-on",  # long-term guardianship ends the safety track; monitoring goes on
     "guardianship-station-extension-bounded",  # the police station of the child's township holds the report;
     # an extension checked against extension_max.h (both patch markers)
+    "guardianship-adult-encrypted",  # recorded with the payload codec
+    "dropout-follow-on-encrypted",  # recorded with the payload codec
 }
+ENCRYPTED = sorted(p for p in HISTORIES if p.stem.endswith("-encrypted"))
 # Histories are named after each registered process's workflow module.
 PREFIXES = tuple(f"{p.orchestration}-" for p in PROCESSES.values())
 
@@ -88,7 +96,7 @@ async def test_replay(path: Path):
     replayer = Replayer(
         workflows=ALL_WORKFLOWS,
         workflow_runner=SANDBOX,
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
     )
     result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
@@ -138,7 +146,34 @@ async def test_the_replay_would_catch_an_unpatched_change(changed, stem):
     replayer = Replayer(
         workflows=[changed],
         workflow_runner=UnsandboxedWorkflowRunner(),
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
     )
     result = await replayer.replay_workflow(load(history(stem)), raise_on_replay_failure=False)
     assert isinstance(result.replay_failure, NondeterminismError), result.replay_failure
+
+
+def payloads(history: WorkflowHistory) -> list:
+    """Every payload the workflow's code and its callers wrote (the SDK's own marker details left out)."""
+    out = []
+    for e in history.events:
+        a = e.workflow_execution_started_event_attributes
+        out += a.input.payloads
+        out += e.activity_task_scheduled_event_attributes.input.payloads
+        out += e.activity_task_completed_event_attributes.result.payloads
+        out += e.workflow_execution_update_accepted_event_attributes.accepted_request.input.args.payloads
+        out += e.workflow_execution_update_completed_event_attributes.outcome.success.payloads
+        if "result" in e.marker_recorded_event_attributes.details:  # a local activity's
+            out += e.marker_recorded_event_attributes.details["result"].payloads
+    return out
+
+
+@pytest.mark.parametrize("path", ENCRYPTED, ids=lambda p: p.stem)
+async def test_an_encrypted_history_is_encrypted_and_needs_the_key(path: Path):
+    """Recorded with the codec, every payload is encrypted; a replayer with another key cannot read it."""
+    found = payloads(load(path))
+    assert len(found) > 10 and all(p.metadata["encoding"] == ENCODING for p in found)
+    other = data_converter(PayloadKeys.parse(PayloadKeys.generate("test1")))
+    replayer = Replayer(workflows=ALL_WORKFLOWS, workflow_runner=SANDBOX, data_converter=other)
+    result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+    # The workflow task fails decoding its input (the failure's text is encrypted; its type is not).
+    assert PayloadKeyError.__name__ in str(result.replay_failure)

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
 
+from tests.codec_keys import CONVERTER
 from tests.conftest import Db, quiet_runtime
 from tests.fakes import FakeEnv, start_fake_env
 from worker.binaries import temporal_test_server
@@ -44,7 +44,7 @@ async def fresh_wf(db: Db, quiet: Runtime) -> AsyncIterator[Wf]:
     real time whatever other tests skipped: a test that sleeps months must not age the demo children or
     push the next test's deadlines into a year the calendar does not know."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server(), runtime=quiet
+        data_converter=CONVERTER, test_server_existing_path=temporal_test_server(), runtime=quiet
     )
     try:
         tq = f"tq-{uuid.uuid4().hex[:8]}"

@@ -18,7 +18,6 @@ import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory, WorkflowUpdateStage
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
@@ -27,6 +26,7 @@ from activities.cases import CaseActivities
 from api.cases import service
 from domain.messages import ActionResult, CaseInput, CaseResult, CaseState
 from tests import support as s
+from tests.codec_keys import CODEC, CONVERTER
 from tests.conftest import Db
 from tests.support import CaseDriver, DropoutDriver, form
 from tests.workflow.conftest import Wf
@@ -62,7 +62,8 @@ async def runs(c: CaseDriver) -> list[WorkflowHistory]:
 
 def run_input(history: WorkflowHistory) -> CaseInput:
     payloads = history.events[0].workflow_execution_started_event_attributes.input.payloads
-    [inp] = pydantic_data_converter.payload_converter.from_payloads(payloads, [CaseInput])
+    # A history holds the payloads as the codec left them: encrypted.
+    [inp] = CONVERTER.payload_converter.from_payloads([CODEC.decrypt(p) for p in payloads], [CaseInput])
     return inp
 
 
@@ -481,8 +482,6 @@ async def test_a_run_longer_than_the_limit_before_the_limit_existed_replays(monk
     path = s.HISTORIES / "guardianship-police-reprimand-guidance.json"
     history = WorkflowHistory.from_json("replay-long", path.read_text(encoding="utf-8"))
     assert len(history.events) > 4 * LIMIT
-    replayer = Replayer(
-        workflows=ALL_WORKFLOWS, workflow_runner=UnsandboxedWorkflowRunner(), data_converter=pydantic_data_converter
-    )
+    replayer = Replayer(workflows=ALL_WORKFLOWS, workflow_runner=UnsandboxedWorkflowRunner(), data_converter=CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure

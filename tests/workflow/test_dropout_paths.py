@@ -548,6 +548,7 @@ async def test_acknowledged_with_a_follow_on_case_in_the_receiving_county(fresh_
     assert (cons.step, holder(cons)) == ("consolidation", "shangdang-school1")
     assert await f.summary() == {"school": "上党区实验小学", "relapses": 0}
     await f.save_history("follow-on")
+    await f.save_history("follow-on-encrypted")  # kept as recorded with the payload codec (tests/replay)
 
 
 async def test_a_handover_never_acknowledged_escalates_in_the_receiving_county(fresh_wf):

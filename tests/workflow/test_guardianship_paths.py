@@ -609,3 +609,4 @@ async def test_the_case_closes_when_the_child_turns_18(fresh_wf):
     result = await c.handle().result()
     assert result.outcome == "adult"
     await c.save_history("adult")
+    await c.save_history("adult-encrypted")  # kept as recorded with the payload codec (tests/replay)
