@@ -16,7 +16,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -247,26 +252,33 @@ async def _start_facts(
 
 
 async def _launch(client: Client, task_queue: str, inp: CaseInput, wait_seconds: float) -> ActionResult | None:
-    """Starts the case's workflow (a retried request finds the running one; a closed one is never started
-    again) and waits, bounded, for its first step. None: closed already, or not opened yet (it will be:
-    the start is durable)."""
+    """Starts the case's workflow and waits, bounded, for its first step, in one call to the server
+    (update-with-start: a retried request finds the running one; a closed one is never started again).
+    None: closed already, or not opened yet (it will be: the start is durable)."""
     assert inp.start is not None
+    start = WithStartWorkflowOperation(
+        inp.start.process,
+        inp,
+        id=workflow_id(inp.start.case_no),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
     try:
-        handle = await client.start_workflow(
-            inp.start.process,
-            inp,
-            id=workflow_id(inp.start.case_no),
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
         return await asyncio.wait_for(  # bounded as a whole, as in `send`
-            handle.execute_update("opened", result_type=ActionResult, rpc_timeout=timedelta(seconds=wait_seconds)),
+            client.execute_update_with_start_workflow(
+                "opened",
+                start_workflow_operation=start,
+                result_type=ActionResult,
+                rpc_timeout=timedelta(seconds=wait_seconds),
+            ),
             timeout=wait_seconds,
         )
     except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError):
         return None  # the case already closed: its projection answers
     except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
+        # Whether or not the workflow started is settled by the start operation (it may have: it is
+        # durable once the server took it); the case number stays reserved until it opens.
         return None
 
 
