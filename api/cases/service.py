@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload, lazyload
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -285,10 +286,15 @@ async def _launch(client: Client, task_queue: str, inp: CaseInput, wait_seconds:
 # ---------------------------------------------------------------------------- reading one case
 
 
-async def get_visible_case(session: AsyncSession, principal: Principal, case_no: str) -> Case:
-    case = (
-        await session.execute(select(Case).where(Case.case_no == case_no, case_visible(principal)))
-    ).scalar_one_or_none()
+async def get_visible_case(
+    session: AsyncSession, principal: Principal, case_no: str, *, for_action: bool = False
+) -> Case:
+    """The case if the principal may read it. `for_action`: only what authorising an action needs (the
+    case and its open steps in one query, not the child's record)."""
+    stmt = select(Case).where(Case.case_no == case_no, case_visible(principal))
+    if for_action:
+        stmt = stmt.options(lazyload(Case.child), joinedload(Case.steps))
+    case = (await session.execute(stmt)).unique().scalar_one_or_none()
     if case is None:
         if await pending_case(session, principal, case_no) is not None:
             raise DomainError("case_pending", "案件正在创建，请稍后刷新页面")
@@ -455,16 +461,16 @@ async def _claim_request_id(session: AsyncSession, case_no: str, req: ActionRequ
     """Keeps the request id with what it asks; the same id sent again asking something else is refused
     (409), as a start's reused idempotency key is. Returns the hash kept."""
     digest = _action_hash(req)
-    await session.execute(
-        insert(ActionRequestRow)
-        .values(case_no=case_no, request_id=req.request_id, request_hash=digest)
-        .on_conflict_do_nothing(index_elements=[ActionRequestRow.case_no, ActionRequestRow.request_id])
-    )
+    # One statement: claims the id, or (taken already) returns what it was claimed for.
     kept = (
         await session.execute(
-            select(ActionRequestRow.request_hash).where(
-                ActionRequestRow.case_no == case_no, ActionRequestRow.request_id == req.request_id
+            insert(ActionRequestRow)
+            .values(case_no=case_no, request_id=req.request_id, request_hash=digest)
+            .on_conflict_do_update(
+                index_elements=[ActionRequestRow.case_no, ActionRequestRow.request_id],
+                set_={"request_hash": ActionRequestRow.request_hash},
             )
+            .returning(ActionRequestRow.request_hash)
         )
     ).scalar_one()
     await session.commit()
@@ -518,7 +524,7 @@ async def _case_to_act_on(session: AsyncSession, principal: Principal, case_no: 
     placing a child in safety). Reading stays party-only; the workflow's validator still checks the agency
     type and county."""
     try:
-        return await get_visible_case(session, principal, case_no)
+        return await get_visible_case(session, principal, case_no, for_action=True)
     except DomainError as e:
         if e.code == "case_pending":
             pending = await pending_case(session, principal, case_no)
