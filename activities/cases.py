@@ -3,6 +3,8 @@ find the agency that serves a region. Methods of one class that owns the session
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import and_, any_, delete, func, or_, select, update
@@ -19,6 +21,7 @@ from db.models import (
     CaseRequest,
     CaseStep,
     Child,
+    DeadlineInputsVersion,
     Document,
     HolidayDay,
     HolidayYear,
@@ -70,9 +73,44 @@ async def load_calendar(session: AsyncSession) -> WorkCalendar:
     return WorkCalendar({y: YearSchedule(y, frozenset(h), frozenset(w)) for y, (h, w) in years.items()})
 
 
+@dataclass(frozen=True)
+class DeadlineInputs:
+    version: int
+    overrides: list[PolicyOverride]
+    calendar: WorkCalendar
+
+
+class DeadlineInputsCache:
+    """What deadlines are computed from (every policy override, the holiday calendar), kept in the worker
+    and reloaded only when the database's version of them has moved (bumped by triggers on any change):
+    one small read per deadline instead of reading the tables each time."""
+
+    def __init__(self) -> None:
+        self._kept: DeadlineInputs | None = None
+        self._lock = asyncio.Lock()
+
+    async def current(self, sf: async_sessionmaker[AsyncSession]) -> DeadlineInputs:
+        async with sf() as s:
+            version = (await s.execute(select(DeadlineInputsVersion.version))).scalar_one()
+            kept = self._kept
+            if kept is not None and kept.version == version:
+                return kept
+            async with self._lock:
+                if self._kept is not None and self._kept.version == version:
+                    return self._kept  # reloaded meanwhile by another deadline
+                # Read after the version: a change committed in between is reloaded next time, never missed.
+                rows = (await s.execute(select(PolicyOverrideRow))).scalars()
+                overrides = [
+                    PolicyOverride(r.key, r.region_code, Allowance.parse(r.value), r.effective_from) for r in rows
+                ]
+                self._kept = DeadlineInputs(version, overrides, await load_calendar(s))
+                return self._kept
+
+
 class CaseActivities:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self.sf = session_factory
+        self.inputs = DeadlineInputsCache()
 
     def all(self) -> list:
         return [
@@ -247,21 +285,16 @@ class CaseActivities:
 
     @activity.defn(name=names.COMPUTE_DEADLINES)
     async def compute_deadlines(self, req: DeadlineRequest) -> DeadlineAnswer:
-        async with self.sf() as s:
-            if req.allowance:
-                allowance = Allowance.parse(req.allowance)
-            else:
-                assert req.policy_key
-                rows = (
-                    await s.execute(select(PolicyOverrideRow).where(PolicyOverrideRow.key == req.policy_key))
-                ).scalars()
-                overrides = [
-                    PolicyOverride(r.key, r.region_code, Allowance.parse(r.value), r.effective_from) for r in rows
-                ]
-                allowance = resolve_policy(policy_default(req.policy_key), req.county, overrides, req.at)
-            if allowance.kind != "duration":  # a count, or "from the first of a month": no deadline
-                return DeadlineAnswer(allowance=str(allowance), deadlines=None)
-            cal = await load_calendar(s)
+        if req.allowance:
+            allowance = Allowance.parse(req.allowance)
+            inputs = None
+        else:
+            assert req.policy_key
+            inputs = await self.inputs.current(self.sf)
+            allowance = resolve_policy(policy_default(req.policy_key), req.county, inputs.overrides, req.at)
+        if allowance.kind != "duration":  # a count, or "from the first of a month": no deadline
+            return DeadlineAnswer(allowance=str(allowance), deadlines=None)
+        cal = (inputs or await self.inputs.current(self.sf)).calendar
         ladder = (Allowance.parse(req.ladder[0]), Allowance.parse(req.ladder[1])) if req.ladder else None
         return DeadlineAnswer(
             allowance=str(allowance), deadlines=compute_deadlines(req.base, allowance, cal, ladder=ladder)

@@ -42,15 +42,18 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
 async def principal_from_token(session: AsyncSession, token: str) -> Principal | None:
-    row = (
+    # One query for a person's token: the token, its user and (joined eagerly) the user's agency.
+    found = (
         await session.execute(
-            select(ApiToken).where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None))
+            select(ApiToken, User)
+            .outerjoin(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None))
         )
-    ).scalar_one_or_none()
-    if row is None:
+    ).one_or_none()
+    if found is None:
         return None
+    row, user = found
     if row.user_id is not None:
-        user = await session.get(User, row.user_id)
         if user is None or not user.is_active or not user.agency.is_active:
             return None
         return principal_of(user, channel="api", token_id=row.id)

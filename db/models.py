@@ -417,6 +417,15 @@ class HolidayDay(Base):
     name: Mapped[str] = mapped_column(String(32), default="")
 
 
+class DeadlineInputsVersion(Base):
+    """One row, bumped by triggers whenever a policy override or a holiday schedule changes (migration
+    0013): workers cache what deadlines are computed from and reload it when the version moves."""
+
+    __tablename__ = "deadline_inputs_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class SchoolTermRow(Base):
     """A county's school term and the holidays within it (校历), set by its education bureau each term
     (domain/school_calendar.py). School days are counted on it; its holidays are {starts_on, ends_on, label}."""

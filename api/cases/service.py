@@ -16,7 +16,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from sqlalchemy.orm import joinedload, lazyload
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -247,36 +253,48 @@ async def _start_facts(
 
 
 async def _launch(client: Client, task_queue: str, inp: CaseInput, wait_seconds: float) -> ActionResult | None:
-    """Starts the case's workflow (a retried request finds the running one; a closed one is never started
-    again) and waits, bounded, for its first step. None: closed already, or not opened yet (it will be:
-    the start is durable)."""
+    """Starts the case's workflow and waits, bounded, for its first step, in one call to the server
+    (update-with-start: a retried request finds the running one; a closed one is never started again).
+    None: closed already, or not opened yet (it will be: the start is durable)."""
     assert inp.start is not None
+    start = WithStartWorkflowOperation(
+        inp.start.process,
+        inp,
+        id=workflow_id(inp.start.case_no),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
     try:
-        handle = await client.start_workflow(
-            inp.start.process,
-            inp,
-            id=workflow_id(inp.start.case_no),
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
         return await asyncio.wait_for(  # bounded as a whole, as in `send`
-            handle.execute_update("opened", result_type=ActionResult, rpc_timeout=timedelta(seconds=wait_seconds)),
+            client.execute_update_with_start_workflow(
+                "opened",
+                start_workflow_operation=start,
+                result_type=ActionResult,
+                rpc_timeout=timedelta(seconds=wait_seconds),
+            ),
             timeout=wait_seconds,
         )
     except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError):
         return None  # the case already closed: its projection answers
     except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
+        # Whether or not the workflow started is settled by the start operation (it may have: it is
+        # durable once the server took it); the case number stays reserved until it opens.
         return None
 
 
 # ---------------------------------------------------------------------------- reading one case
 
 
-async def get_visible_case(session: AsyncSession, principal: Principal, case_no: str) -> Case:
-    case = (
-        await session.execute(select(Case).where(Case.case_no == case_no, case_visible(principal)))
-    ).scalar_one_or_none()
+async def get_visible_case(
+    session: AsyncSession, principal: Principal, case_no: str, *, for_action: bool = False
+) -> Case:
+    """The case if the principal may read it. `for_action`: only what authorising an action needs (the
+    case and its open steps in one query, not the child's record)."""
+    stmt = select(Case).where(Case.case_no == case_no, case_visible(principal))
+    if for_action:
+        stmt = stmt.options(lazyload(Case.child), joinedload(Case.steps))
+    case = (await session.execute(stmt)).unique().scalar_one_or_none()
     if case is None:
         if await pending_case(session, principal, case_no) is not None:
             raise DomainError("case_pending", "案件正在创建，请稍后刷新页面")
@@ -443,16 +461,16 @@ async def _claim_request_id(session: AsyncSession, case_no: str, req: ActionRequ
     """Keeps the request id with what it asks; the same id sent again asking something else is refused
     (409), as a start's reused idempotency key is. Returns the hash kept."""
     digest = _action_hash(req)
-    await session.execute(
-        insert(ActionRequestRow)
-        .values(case_no=case_no, request_id=req.request_id, request_hash=digest)
-        .on_conflict_do_nothing(index_elements=[ActionRequestRow.case_no, ActionRequestRow.request_id])
-    )
+    # One statement: claims the id, or (taken already) returns what it was claimed for.
     kept = (
         await session.execute(
-            select(ActionRequestRow.request_hash).where(
-                ActionRequestRow.case_no == case_no, ActionRequestRow.request_id == req.request_id
+            insert(ActionRequestRow)
+            .values(case_no=case_no, request_id=req.request_id, request_hash=digest)
+            .on_conflict_do_update(
+                index_elements=[ActionRequestRow.case_no, ActionRequestRow.request_id],
+                set_={"request_hash": ActionRequestRow.request_hash},
             )
+            .returning(ActionRequestRow.request_hash)
         )
     ).scalar_one()
     await session.commit()
@@ -506,7 +524,7 @@ async def _case_to_act_on(session: AsyncSession, principal: Principal, case_no: 
     placing a child in safety). Reading stays party-only; the workflow's validator still checks the agency
     type and county."""
     try:
-        return await get_visible_case(session, principal, case_no)
+        return await get_visible_case(session, principal, case_no, for_action=True)
     except DomainError as e:
         if e.code == "case_pending":
             pending = await pending_case(session, principal, case_no)

@@ -175,6 +175,7 @@ async def test_not_improved_police_reprimand_with_order_guidance_then_monitoring
     assert events[4].payload["decision"] == "reprimand" and events[4].actor_agency_name == "潞州区公安局"
     await c.save_history("police-reprimand-guidance")
     await c.save_history("monitoring-counts-from-policy")  # with the patch marker of the counts read from policy
+    await c.save_history("local-activities")  # the timeline written by local activities
 
 
 async def test_guidance_sessions_follow_the_county_policy(fresh_wf):
