@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from db.models import Case, TimelineEvent
 from domain.ids import workflow_id
+from tests.codec_keys import TEST_PAYLOAD_KEYS
 from tests.conftest import Db, make_token
 from tests.support import child_id, today_iso
 
@@ -121,6 +122,7 @@ async def test_worker_killed_during_a_burst_loses_and_doubles_nothing(
         secure_cookies=False,
         update_timeout_seconds=8,
         var_dir=tmp_path,
+        payload_keys=TEST_PAYLOAD_KEYS,
     )
     env = {
         **os.environ,
@@ -130,6 +132,7 @@ async def test_worker_killed_during_a_burst_loses_and_doubles_nothing(
         "REFERRALS_TASK_QUEUE": tq,
         "SECRET_KEY": secret,
         "REFERRALS_VAR_DIR": str(tmp_path),
+        "REFERRALS_PAYLOAD_KEYS": TEST_PAYLOAD_KEYS,  # the dev server's client encrypts with the tests' key
     }
     worker = Worker(env, tmp_path / "worker.log")
     app = create_app(settings, client=dev_env.client, session_factory=db.sf)
