@@ -43,6 +43,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.security import new_token, token_hash
 from bench.bare import BareWorkflow
+from cli.main import WEB_RUNNING, WORKER_RUNNING
 from db.embedded import embedded_server, ensure_database
 from db.migrate import upgrade
 from db.models import ApiToken, Child, User
@@ -290,14 +291,14 @@ async def run(args: argparse.Namespace) -> None:
             "SECRET_KEY": uuid.uuid4().hex * 2,
         }
         procs = Processes(env, tmp)
-        procs.spawn("web", ["-m", "cli.main", "web"], "web app on")
+        procs.spawn("web", ["-m", "cli.main", "web"], WEB_RUNNING)
         when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
         print(f"# {when}, {os.cpu_count()} cores; PostgreSQL embedded, one Temporal dev server")
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
             sides = Sides(temporal.client, "bench-bare", http, token, children)
             for workers in args.workers:
                 started = [
-                    procs.spawn(f"worker{w}", ["-m", "cli.main", "worker"], "worker running") for w in range(workers)
+                    procs.spawn(f"worker{w}", ["-m", "cli.main", "worker"], WORKER_RUNNING) for w in range(workers)
                 ] + [
                     procs.spawn(f"bare{w}", ["-m", "bench.bare", address, "bench-bare"], "bare worker running")
                     for w in range(workers)

@@ -170,6 +170,9 @@ async def serve(
 
 # The wait string tests/e2e/test_restart.py looks for in the log: the system is serving.
 RUNNING = "已启动，网址"
+# What `referrals worker` and `referrals web` print once serving (tests and the benchmark wait for them).
+WORKER_RUNNING = "工作进程（worker）已启动"
+WEB_RUNNING = "网页服务已启动"
 BANNER_LOGINS = (
     "luzhou-vc1",
     "luzhou-vc1-director",
@@ -238,7 +241,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     settings = load_settings()
     use_embedded_database(settings)
-    asyncio.run(serve(settings, run_worker=True, run_web=False, banner="工作进程（worker）已启动"))
+    asyncio.run(serve(settings, run_worker=True, run_web=False, banner=WORKER_RUNNING))
 
 
 def cmd_web(args: argparse.Namespace) -> None:
@@ -246,7 +249,7 @@ def cmd_web(args: argparse.Namespace) -> None:
     use_embedded_database(settings)
     asyncio.run(
         serve(
-            settings, run_worker=False, run_web=True, banner=f"网页服务已启动：http://{settings.host}:{settings.port}/"
+            settings, run_worker=False, run_web=True, banner=f"{WEB_RUNNING}：http://{settings.host}:{settings.port}/"
         )
     )
 

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from cli.main import WORKER_RUNNING
 from db.models import Case, TimelineEvent
 from domain.ids import workflow_id
 from tests.codec_keys import TEST_PAYLOAD_KEYS
@@ -58,9 +59,9 @@ class Worker:
         )
 
     async def running(self) -> None:
-        marker = self.log.read_text().count("worker running")
+        marker = self.log.read_text().count(WORKER_RUNNING)
         deadline = time.monotonic() + 60
-        while self.log.read_text().count("worker running") < self.starts:
+        while self.log.read_text().count(WORKER_RUNNING) < self.starts:
             assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
             assert time.monotonic() < deadline, f"worker not running ({marker}): {self.log.read_text()[-3000:]}"
             await asyncio.sleep(0.2)
