@@ -65,6 +65,7 @@ WRITTEN_ORDER = DocumentKind(
     "written_order",
     "责令限期改正通知书",
     {"issued_on": "日期", "comply_by": "改正期限", "content": "内容", "authority": "制发机关", "school": "学校"},
+    word="责改字",
 )
 
 HANDOVER_FIELDS = (

@@ -36,6 +36,7 @@ REPRIMAND = DocumentKind(
     "reprimand",
     "训诫书",
     {"issued_on": "日期", "content": "内容", "authority": "制发机关", "family_education_order": "责令接受家庭教育指导"},
+    word="训字",
 )
 
 DECISIONS = (
