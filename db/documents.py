@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Agency, Case, Child, Document, DocumentCounter
+from db.models import Agency, Case, Child, Document, DocumentCounter, TimelineEvent
 from domain.deadlines import local_date
 from domain.documents import (
     ChildAtIssue,
@@ -141,11 +141,20 @@ async def snapshot_of(
 
 async def issue_document(session: AsyncSession, doc: Document, issuer_agency_id: int | None) -> None:
     """Numbers the document and freezes what it says, in the caller's transaction; a document issued already
-    is left as it is. Issued by `issuer_agency_id` (the acting agency), else by the agency that opened the case."""
+    is left as it is. Issued by `issuer_agency_id` (the acting agency); for a document filed before numbering,
+    by the agency of the event that filed it, frozen at its first reading."""
     locked = (await session.execute(select(Document).where(Document.id == doc.id).with_for_update())).scalar_one()
     if locked.snapshot is not None:
         return
     case = (await session.execute(select(Case).where(Case.id == locked.case_id))).unique().scalar_one()
+    if issuer_agency_id is None:  # a document filed before documents were numbered: the agency that acted
+        issuer_agency_id = (
+            await session.execute(
+                select(TimelineEvent.actor_agency_id).where(
+                    TimelineEvent.case_id == case.id, TimelineEvent.seq == locked.seq
+                )
+            )
+        ).scalar_one_or_none()
     issuer = await session.get(Agency, issuer_agency_id or case.started_by_agency_id)
     assert issuer is not None
     kind = get_process(case.process).document(locked.kind)

@@ -15,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.audit import audit
 from api.cases import lists, service
 from api.cases.views import current_steps
 from api.cases.visibility import case_visible, scope_regions, visible_from_seq
@@ -26,14 +25,12 @@ from api.principal import Principal
 from db.models import Agency, Case, Document, TimelineEvent
 from domain import permissions
 from domain.deadlines import local_date
-from domain.enums import AgencyType
 from domain.errors import DomainError
 from domain.messages import CaseState, StepState
-from domain.oversight import LOCAL_TYPES
 from domain.policy import EXTENSION_FORM_UNITS, Allowance, Unit, extension_from_form
 from domain.process import Action, Field, FieldKind, FieldRole, Process, field_with
 from domain.processes import PROCESSES, get_process
-from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, full_region_name
+from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
 from ui.case_info import (
     GivenAnswer,
     counted_key,
@@ -468,62 +465,3 @@ async def supervise(request: Request, case_no: str, user: PageUser, session: Ses
         return await _refused(request, user, session, client, case_no, sup_key(step, kind), form, e)
     flash(request, f"已提交：{SUPERVISION_LABELS.get(kind, kind)}")
     return RedirectResponse(f"/cases/{case_no}", status_code=303)
-
-
-# ---------------------------------------------------------------------------- documents
-
-
-def packet_addressee(process: Process, destination: str) -> str:
-    """Whom a transfer packet is addressed to: the usual holder of the process's hand-over step at the
-    destination ("上党区教育局"; "…有关村（居）民委员会" where there are several)."""
-    kind = process.step("handover").responsible[0] if process.has_step("handover") else AgencyType.village_committee
-    place = destination or "迁入地"
-    return f"{place}有关{agency_type_label(kind)}" if kind in LOCAL_TYPES else f"{place}{agency_type_label(kind)}"
-
-
-@router.get("/cases/{case_no}/documents/{doc_id}", response_class=HTMLResponse)
-async def document(request: Request, case_no: str, doc_id: str, user: PageUser, session: SessionDep) -> HTMLResponse:
-    case = await service.get_visible_case(session, user, case_no)
-    since = await visible_from_seq(session, user, case.id)
-    doc = None
-    if (number := to_int(doc_id)) is not None:
-        doc = (
-            await session.execute(
-                select(Document).where(Document.id == number, Document.case_id == case.id, Document.seq >= since)
-            )
-        ).scalar_one_or_none()
-    if doc is None:
-        raise DomainError("not_found", "文书不存在或无权查看")
-    process = get_process(case.process)
-    facts = dict(case.facts or {})
-    names = await _agency_names(session, agency_ids_in(process, [], facts))
-    committee_id = case.child.residence_committee_id
-    committee = await session.get(Agency, committee_id) if committee_id else None
-    audit(session, user, "read_document", case_no=case.case_no, child_id=case.child_id, detail=doc.kind)
-    await session.commit()
-    kind = process.document(doc.kind)
-    dest = str(doc.fields.get("destination_region", ""))
-    destination_name = full_region_name(dest) or dest if dest else ""
-    return render(
-        request,
-        "document.html",
-        user,
-        case=case,
-        child=case.child,
-        committee=committee,
-        process=process,
-        doc=doc,
-        f=doc.fields or {},
-        field_label=lambda key: kind.field_labels.get(key, key) if kind else key,
-        facts=field_details(process.start_fields, facts, names),
-        raw=facts,
-        doc_template=f"docs/{doc.kind}.html" if kind and kind.layout else "docs/generic.html",
-        case_county_name=full_region_name(case.county) or case.county,
-        addressee=packet_addressee(process, destination_name),
-        purpose=process.purpose or process.label,
-        destination=destination_name,
-        origin_name=(full_region_name(case.child.origin_region) or case.child.origin_region)
-        if case.child.origin_region
-        else "",
-        residence_name=full_region_name(case.child.residence_region) or case.child.residence_region,
-    )

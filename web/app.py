@@ -13,6 +13,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from temporalio.client import Client
 
 from api.admin.router import router as admin_router
+from api.cases.documents import router as documents_router
 from api.cases.router import router as cases_router
 from api.cases.router import work as work_router
 from api.children.router import router as children_router
@@ -31,6 +32,7 @@ from worker.client import connect
 STATIC = Path(__file__).resolve().parent.parent / "ui" / "static"
 API_ROUTERS = (
     cases_router,
+    documents_router,
     work_router,
     notifications_router,
     children_router,

@@ -263,7 +263,12 @@ GUARDIANSHIP = Process(
                     to=("family_education_guidance", "monitoring"),
                     fields=(
                         DATE_DONE,
-                        Field("content", "训诫内容", FieldKind.textarea),
+                        Field(
+                            "content",
+                            "查明的事实",
+                            FieldKind.textarea,
+                            help="只写本案查明的事实；法律依据和训诫用语由训诫书自动写明，不必重复",
+                        ),
                         *ORDER_FIELDS,
                     ),
                 ),
