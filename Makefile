@@ -6,6 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The Debian packages of config/debian-packages.txt (the PDF documents' CJK font, Pango for WeasyPrint),
+# installed when any is missing; as root, or through sudo.
+DEBIAN_STAMP := $(VENV)/.debian-packages
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test test-fast lint clean-var
 
@@ -15,13 +19,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-run: $(STAMP)
+$(DEBIAN_STAMP): config/debian-packages.txt
+	@missing=$$(for p in $$(cat config/debian-packages.txt); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:" $$missing; \
+	  $(SUDO) apt-get install -y --no-install-recommends $$missing || \
+	    { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $$missing; }; \
+	fi
+	@mkdir -p $(VENV) && touch $@
+
+run: $(STAMP) $(DEBIAN_STAMP)
 	$(BIN)/referrals dev
 
-test: $(STAMP)
+test: $(STAMP) $(DEBIAN_STAMP)
 	$(BIN)/python -m pytest -q --junitxml=var/junit.xml $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(DEBIAN_STAMP)
 	$(BIN)/python -m pytest -q -m "not live" $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from api.cases import documents
+from api.cases import documents as records
 from api.deps import ClientDep, PageUser, SessionDep
 from domain.errors import DomainError
 from domain.processes import get_process
-from ui.documents import document_body
+from ui import documents
 from ui.forms import to_int
 from ui.render import render
 
@@ -25,8 +25,8 @@ def _doc_id(value: str) -> int:
 
 @router.get("/cases/{case_no}/documents/{doc_id}", response_class=HTMLResponse)
 async def document(request: Request, case_no: str, doc_id: str, user: PageUser, session: SessionDep) -> HTMLResponse:
-    case, doc = await documents.visible_document(session, user, case_no, _doc_id(doc_id))
-    body = document_body(get_process(case.process), doc)
+    case, doc = await records.visible_document(session, user, case_no, _doc_id(doc_id))
+    body = documents.document_body(get_process(case.process), doc)
     return render(request, "document.html", user, case=case, doc=doc, body=body)
 
 

@@ -4,16 +4,24 @@ snapshot it took when it was issued (db/documents.py), never from the case as it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
+from fastapi import Response
 from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
 
+from api.cases import documents as records
+from api.principal import Principal
 from db.documents import snapshot
 from db.models import Case, Document, TimelineEvent
 from domain.documents import DocumentSnapshot
 from domain.messages import StepState
 from domain.process import Process
+from domain.processes import get_process
+from ui.pdf import PDF_MEDIA_TYPE, to_pdf
 from ui.render import templates
 from ui.timeline import EventView, agency_ids_in, event_view, field_details, passed_steps
 
@@ -101,10 +109,32 @@ def case_file(
     )
 
 
-def case_file_agency_ids(process: Process, case: Case, timeline: list[TimelineEvent]) -> set[int]:
-    return agency_ids_in(process, timeline, dict(case.facts or {}))
-
-
 def case_file_pdf_html(cf: CaseFile) -> str:
     body = Markup(templates.get_template("case_file_body.html").render(cf=cf))
     return templates.get_template("pdf/document.html").render(title=f"案卷 {cf.case.case_no}", body=body)
+
+
+async def read_case_file(session: AsyncSession, client: Client, principal: Principal, case_no: str) -> CaseFile:
+    r = await records.case_file_records(session, client, principal, case_no)
+    d = r.detail
+    names = await records.agency_names(session, agency_ids_in(d.process, d.timeline, dict(d.case.facts or {})))
+    return case_file(d.case, d.process, d.timeline, d.documents, r.current, names, datetime.now(UTC))
+
+
+def pdf_response(data: bytes, name: str) -> Response:
+    return Response(
+        data,
+        media_type=PDF_MEDIA_TYPE,
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name + '.pdf')}"},
+    )
+
+
+async def document_pdf(session: AsyncSession, principal: Principal, case_no: str, doc_id: int) -> Response:
+    case, doc = await records.visible_document(session, principal, case_no, doc_id)
+    data = await to_pdf(document_pdf_html(get_process(case.process), doc))
+    return pdf_response(data, f"{doc.title}{doc.number or ''}")
+
+
+async def case_file_pdf(session: AsyncSession, client: Client, principal: Principal, case_no: str) -> Response:
+    cf = await read_case_file(session, client, principal, case_no)
+    return pdf_response(await to_pdf(case_file_pdf_html(cf)), f"案卷{cf.case.case_no}")

@@ -13,7 +13,6 @@ from starlette.middleware.sessions import SessionMiddleware
 from temporalio.client import Client
 
 from api.admin.router import router as admin_router
-from api.cases.documents import router as documents_router
 from api.cases.router import router as cases_router
 from api.cases.router import work as work_router
 from api.children.router import router as children_router
@@ -22,6 +21,7 @@ from api.notifications.router import router as notifications_router
 from api.school_calendar.router import router as school_calendar_router
 from config.settings import Settings
 from db.session import make_engine, make_session_factory
+from ui.document_api import router as documents_router
 from ui.pages import router as pages_router
 from web.api_auth import AuthenticateApiFirst
 from web.errors import add_exception_handlers

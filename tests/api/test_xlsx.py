@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 
 from api.spreadsheet import Column, ColumnKind, Table, table_xlsx
 from db.models import Agency
-from tests.conftest import Live
+from tests.conftest import Live, make_token
 from tests.ui.test_admin_agency_pages import upload
 from tests.ui.test_dropout_pages import start_by_service, today
 from tests.ui.test_pages import browser
@@ -109,6 +109,17 @@ async def test_the_agency_list_as_xlsx_imports_back(live: Live) -> None:
         assert "新增1个，更新1个，未变0个" in (await admin.get("/admin/agencies")).text
         broken = await upload(admin, page, b"PK\x03\x04not really a workbook")
         assert broken.status_code == 422 and "不是有效的Excel（xlsx）文件" in broken.text
+
+    # A script sends the same file to the API as the raw body.
+    token = await make_token(live.db, "admin")
+    checked = await live.http.post(
+        "/api/v1/admin/agencies/import",
+        params={"dry_run": "true"},
+        content=export.content,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": XLSX},
+    )
+    assert checked.status_code == 200, checked.text
+    assert checked.json()["unchanged"] == len(rows) - 2 and checked.json()["updated"] == 1
     async with live.db.sf() as s:
         found = await s.execute(select(Agency.code, Agency.name).where(Agency.code.in_([rows[1][0], "luzhou-school9"])))
         names = {code: name for code, name in found}
