@@ -33,8 +33,10 @@ from domain.regions import full_region_name, region_name
 
 def short_name_of(agency: Agency) -> str:
     """The short name the agency's numbers start with: the one set, or the one its name gives."""
-    if agency.short_name:
-        return agency.short_name
+    return agency.short_name or derived_short_name(agency)
+
+
+def derived_short_name(agency: Agency) -> str:
     return derive_short_name(agency.name, AgencyType(agency.agency_type), region_name(agency.region_code) or "")
 
 

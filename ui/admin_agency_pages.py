@@ -17,6 +17,7 @@ from api.deps import PageUser, SessionDep, check_csrf
 from api.errors import status_for
 from api.principal import Principal
 from api.spreadsheet import Export, Format, export_response, parse_format
+from db.documents import derived_short_name
 from db.models import Agency
 from db.seed import ADMIN_AGENCY_CODE
 from domain.enums import AGENCY_TYPE_LABELS, AgencyType
@@ -211,7 +212,10 @@ async def agency_page(
         townships=await agencies.township_names(session),
         error=error,
         form_name=form_name,
-        values=values if values is not None else {"name": target.name, "township": target.township or ""},
+        values=values
+        if values is not None
+        else {"name": target.name, "township": target.township or "", "short_name": target.short_name or ""},
+        derived_short_name=derived_short_name(target),
     )
 
 
@@ -229,7 +233,9 @@ async def edit_agency(request: Request, agency_id: str, user: PageUser, session:
             session=session,
             principal=user,
             agency_id=target.id,
-            data=agencies.AgencyUpdateIn(name=form.get("name", ""), township=form.get("township", "")),
+            data=agencies.AgencyUpdateIn(
+                name=form.get("name", ""), township=form.get("township", ""), short_name=form.get("short_name", "")
+            ),
         )
     except DomainError as e:
         await _forget(session)

@@ -31,6 +31,7 @@ from api.admin.users import _like
 from api.audit import audit
 from api.principal import Principal
 from api.spreadsheet import Cell, Column, Table, is_xlsx, read_cell, xlsx_rows
+from db.documents import short_name_of
 from db.models import Agency, Case, CaseParty, CaseStep, User
 from db.seed import ADMIN_AGENCY_CODE
 from domain.enums import AGENCY_TYPE_LABELS, ROLE_LABELS, Role
@@ -411,6 +412,8 @@ class AgencyUpdateIn(BaseModel):
     name: str | None = Field(default=None, max_length=128)
     township: str | None = Field(default=None, max_length=64)
     is_active: bool | None = None
+    # What its document numbers start with (潞公); "" or null: derived from the name again.
+    short_name: str | None = Field(default=None, max_length=16)
 
 
 def _spec(
@@ -564,6 +567,7 @@ async def update_agency(
     name = _name(data.name) if "name" in sent else agency.name
     township = _township(data.township, kind, agency.region_code) if "township" in sent else agency.township
     active = data.is_active if "is_active" in sent and data.is_active is not None else agency.is_active
+    short = _short_name(data.short_name) if "short_name" in sent else agency.short_name
     registry = await _Registry.load(session, {agency.region_code, CITY_CODE})
     if agency.is_active and not active:
         problem = await _deactivation_problem(session, registry, agency)
@@ -577,12 +581,26 @@ async def update_agency(
         raise problem
     _audit_change(session, principal, agency, row)
     _write(agency, row)
+    if short != agency.short_name:
+        change = f"short name {agency.short_name!r} -> {short!r}"
+        audit(session, principal, "agency_update", detail=_who(agency, change))
+        agency.short_name = short
     for other in moved:
         follower = registry.agencies[other.code]
         _audit_change(session, principal, follower, other, via=f"(with {agency.code})")
         _write(follower, other)
     await session.commit()
     return AgencyChanged(agency, len(moved))
+
+
+def _short_name(value: str | None) -> str | None:
+    """An agency's short name for document numbers: 1 to 8 Chinese characters; empty: derived."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if not re.fullmatch(r"[\u4e00-\u9fff]{1,8}", text):
+        raise DomainError("invalid_short_name", "文号简称应为1至8个汉字，如“潞公”", field="short_name")
+    return text
 
 
 # ---------------------------------------------------------------------------- import
@@ -783,6 +801,7 @@ def agency_json(a: Agency) -> dict[str, object]:
         "township": a.township,
         "is_default": a.is_default,
         "is_active": a.is_active,
+        "short_name": short_name_of(a),  # what its document numbers start with, set or derived
     }
 
 

@@ -232,3 +232,23 @@ async def test_the_case_file_holds_every_step_action_and_document(live: Live) ->
     async with live.db.sf() as s:
         actions = set((await s.execute(select(AuditEntry.action).where(AuditEntry.case_no == no))).scalars())
     assert "read_case_file" in actions
+
+
+async def test_an_admin_sets_the_short_name_the_numbers_start_with(live: Live) -> None:
+    first = await reprimand_case(live, "王小明")
+    court = await support.agency_id(live.db, "luzhou-court")
+    admin = {"Authorization": f"Bearer {await make_token(live.db, 'admin')}"}
+    url = f"/api/v1/admin/agencies/{court}"
+    bad = await live.http.patch(url, json={"short_name": "LZ法院"}, headers=admin)
+    assert bad.status_code == 422 and "文号简称应为1至8个汉字" in bad.text
+    assert (await live.http.get(url, headers=admin)).json()["short_name"] == "潞法"  # derived, unchanged
+    done = await live.http.patch(url, json={"short_name": "潞区法"}, headers=admin)
+    assert done.status_code == 200 and done.json()["short_name"] == "潞区法"
+    second = await reprimand_case(live, "李娜")
+    [old] = await documents_of(live, first)
+    [new] = await documents_of(live, second)
+    # The count is the agency's: it goes on under the new name; the number already issued stays.
+    assert (old.number, new.number) == (f"潞法训字〔{year()}〕第1号", f"潞区法训字〔{year()}〕第2号")
+    async with browser(live, "admin") as page:
+        edit = await page.get(f"/admin/agencies/{court}")
+        assert 'name="short_name" value="潞区法"' in edit.text and 'placeholder="潞法"' in edit.text
