@@ -74,6 +74,27 @@ async def test_the_report_export_has_the_pages_rows(live: Live) -> None:
     assert wrong.status_code == 422 and "导出格式只能是 xlsx 或 csv" in wrong.text
 
 
+async def test_the_case_list_export_has_the_pages_rows(live: Live) -> None:
+    for child in ("王小明", "张浩", "李娜"):
+        await start_by_service(live, "luzhou-school1", child)
+    async with browser(live, "luzhou-edu-sup") as sup:
+        page = await sup.get("/cases", params={"process": "dropout_return"})
+        export = await sup.get("/cases/export", params={"process": "dropout_return"})
+        narrowed = await sup.get("/cases/export", params={"process": "dropout_return", "q": "张浩"})
+    assert 'href="/cases/export?process=dropout_return"' in page.text
+    listed = re.findall(r'<td><a href="/cases/([^"]+)">[^<]+</a></td>\s*<td>([^<]+)', page.text)
+    assert len(listed) == 3
+    rows, ws = sheet_rows(export.content)
+    assert export.headers["content-type"] == XLSX and ws.freeze_panes == "A2"  # type: ignore[attr-defined]
+    header = "案件编号 儿童 流程 县（区） 当前环节 承办单位 办理期限 升级级别 状态 立案时间 结案时间"
+    assert rows[0] == header.split()
+    assert [(r[0], r[1]) for r in rows[1:]] == [(no, html.unescape(name)) for no, name in listed]
+    first = rows[1]
+    assert first[2:6] == ["劝返复学", "潞州区", "学校联系家访", "潞州区实验小学"] and first[8] == "办理中"
+    assert isinstance(first[6], datetime) and isinstance(first[9], datetime) and first[7] == 0
+    assert [r[1] for r in sheet_rows(narrowed.content)[0][1:]] == ["张浩"]
+
+
 async def test_the_agency_list_as_xlsx_imports_back(live: Live) -> None:
     async with browser(live, "admin") as admin:
         page = (await admin.get("/admin/agencies")).text
