@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from db.case_numbers import next_case_no
+from db.documents import issue_document
 from db.models import (
     Agency,
     Case,
@@ -201,19 +202,27 @@ class CaseActivities:
 
     @staticmethod
     async def _file_document(s: AsyncSession, case_id: int, ev: EventRecord) -> None:
+        """Files the document and issues it: numbered and frozen as the case and the child are now."""
         assert ev.document is not None
-        await s.execute(
-            insert(Document)
-            .values(
-                case_id=case_id,
-                seq=ev.seq,
-                kind=ev.document.kind,
-                title=ev.document.title,
-                fields=ev.document.fields,
-                created_at=ev.at,
+        doc_id = (
+            await s.execute(
+                insert(Document)
+                .values(
+                    case_id=case_id,
+                    seq=ev.seq,
+                    kind=ev.document.kind,
+                    title=ev.document.title,
+                    fields=ev.document.fields,
+                    created_at=ev.at,
+                )
+                .on_conflict_do_nothing()
+                .returning(Document.id)
             )
-            .on_conflict_do_nothing()
-        )
+        ).scalar_one_or_none()
+        if doc_id is not None:
+            doc = await s.get(Document, doc_id)
+            assert doc is not None
+            await issue_document(s, doc, ev.actor.agency.id if ev.actor else None)
 
     @staticmethod
     async def _apply_steps(s: AsyncSession, case_id: int, ev: EventRecord) -> None:

@@ -62,6 +62,8 @@ class Agency(Base):
     # The agency a case goes to when a step needs "the police of the county" and there are several.
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What its document numbers start with (潞公 for 潞州区公安局); empty: derived (domain/documents.py).
+    short_name: Mapped[str | None] = mapped_column(String(16))
 
 
 class User(Base):
@@ -322,7 +324,31 @@ class Document(Base):
     title: Mapped[str] = mapped_column(String(128))
     fields: Mapped[JsonDict] = mapped_column(default=dict)
     created_at: Mapped[datetime]
-    __table_args__ = (UniqueConstraint("case_id", "seq", "kind"),)
+    # Set once, when the document is issued (db/documents.py): who issued it, its number (文号) and what it
+    # said then (domain/documents.DocumentSnapshot), which every later reading renders.
+    issuer_agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    number: Mapped[str | None] = mapped_column(String(64))
+    snapshot: Mapped[JsonDict | None]
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq", "kind"),
+        Index(
+            "uq_documents_issuer_number",
+            "issuer_agency_id",
+            "number",
+            unique=True,
+            postgresql_where=text("number IS NOT NULL"),
+        ),
+    )
+
+
+class DocumentCounter(Base):
+    """The last number an agency gave documents of one word (训字) in a year (db/documents.py)."""
+
+    __tablename__ = "document_counters"
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), primary_key=True)
+    word: Mapped[str] = mapped_column(String(16), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
 
 
 class Notification(Base):

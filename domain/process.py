@@ -180,13 +180,17 @@ class Step:
 
 @dataclass(frozen=True)
 class DocumentKind:
-    """A document a process issues: its title, its field labels, and whether it has a layout of its own
-    (ui/templates/docs/<kind>.html) or is listed field by field."""
+    """A document a process issues: its title, its field labels, whether it has a layout of its own
+    (ui/templates/docs/<kind>.html) or is listed field by field, and the word of its number (训字 in
+    潞公训字〔2026〕第12号, domain/documents.py)."""
 
     kind: str
     title: str
     field_labels: dict[str, str]
     layout: bool = True
+    word: str = "字"
+    # Whom its service receipt (送达回证) names: the child's guardians, or the addressee of a letter.
+    served_to_guardians: bool = True
 
     def spec(self, **fields: Any) -> DocumentSpec:
         return DocumentSpec(kind=self.kind, title=self.title, fields=fields)
@@ -203,6 +207,8 @@ TRANSFER_PACKET = DocumentKind(
         "from_agency": "移交单位",
         "school": "学校",
     },
+    word="移字",
+    served_to_guardians=False,
 )
 
 

@@ -1,9 +1,9 @@
-"""单位管理 (admins): the list of agencies with its filters, the 新增单位 form and the CSV 导入, and one agency's
+"""单位管理 (admins): the list of agencies with its filters, the 新增单位 form and the xlsx/CSV 导入, and one agency's
 page (edit, 停用/启用, its users)."""
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -16,6 +16,8 @@ from api.audit import audit
 from api.deps import PageUser, SessionDep, check_csrf
 from api.errors import status_for
 from api.principal import Principal
+from api.spreadsheet import Export, Format, export_response, parse_format
+from db.documents import derived_short_name
 from db.models import Agency
 from db.seed import ADMIN_AGENCY_CODE
 from domain.enums import AGENCY_TYPE_LABELS, AgencyType
@@ -76,7 +78,7 @@ async def agencies_page(
         params=params,
         pages=pages,
         page_url=page_url,
-        export_url="/admin/agencies/export.csv" + ("?" + urlencode(keep) if keep else ""),
+        export_url="/admin/agencies/export" + ("?" + urlencode(keep) if keep else ""),
         counties=county_choices(with_city=True),
         agency_types=list(AGENCY_TYPE_LABELS.items()),
         townships=await agencies.township_names(session),
@@ -129,9 +131,9 @@ async def import_agencies(request: Request, user: PageUser, session: SessionDep)
     dry_run = form.get("dry_run") == "on"
     try:
         if not isinstance(upload, UploadFile) or not upload.filename:
-            raise DomainError("field_required", "请选择要导入的CSV文件", field="file")
+            raise DomainError("field_required", "请选择要导入的Excel（xlsx）或CSV文件", field="file")
         data = await upload.read(agencies.IMPORT_MAX_BYTES + 1)
-        result = await agencies.import_agencies(session, user, agencies.decode_csv(data), dry_run=dry_run)
+        result = await agencies.import_agencies(session, user, agencies.decode_upload(data), dry_run=dry_run)
     except DomainError as e:
         await _forget(session)
         return await agencies_page(request, user, session, import_error=e, status=status_for(e))
@@ -144,18 +146,25 @@ async def import_agencies(request: Request, user: PageUser, session: SessionDep)
     return RedirectResponse("/admin/agencies", status_code=303)
 
 
+@router.get("/admin/agencies/export")
+async def export_agencies(request: Request, user: PageUser, session: SessionDep, format: str = "") -> Response:
+    """The filtered list in the import's format (xlsx; CSV with `?format=csv`): edited in Excel and imported
+    again, it renames and adds."""
+    return await _export(request, user, session, parse_format(format))
+
+
 @router.get("/admin/agencies/export.csv")
-async def export_agencies(request: Request, user: PageUser, session: SessionDep) -> Response:
-    """The filtered list in the import's format: edited in Excel and imported again, it renames and adds."""
-    f = agency_filter(dict(request.query_params))
-    rows = await agencies.all_matching(session=session, principal=user, f=f)
+async def export_agencies_csv(request: Request, user: PageUser, session: SessionDep) -> Response:
+    """The same list as CSV, for scripts."""
+    return await _export(request, user, session, Format.csv)
+
+
+async def _export(request: Request, user: Principal, session: AsyncSession, fmt: Format) -> Response:
+    params = {k: v for k, v in request.query_params.items() if k != "format"}
+    rows = await agencies.all_matching(session=session, principal=user, f=agency_filter(params))
     audit(session, user, "agency_export", detail=f"{len(rows)} agencies")
     await session.commit()
-    return Response(
-        agencies.agencies_csv(rows).encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote('单位.csv')}"},
-    )
+    return export_response(Export(agencies.agencies_table(rows), "单位"), fmt)
 
 
 @router.get("/admin/agencies/import", response_class=HTMLResponse)
@@ -203,7 +212,10 @@ async def agency_page(
         townships=await agencies.township_names(session),
         error=error,
         form_name=form_name,
-        values=values if values is not None else {"name": target.name, "township": target.township or ""},
+        values=values
+        if values is not None
+        else {"name": target.name, "township": target.township or "", "short_name": target.short_name or ""},
+        derived_short_name=derived_short_name(target),
     )
 
 
@@ -221,7 +233,9 @@ async def edit_agency(request: Request, agency_id: str, user: PageUser, session:
             session=session,
             principal=user,
             agency_id=target.id,
-            data=agencies.AgencyUpdateIn(name=form.get("name", ""), township=form.get("township", "")),
+            data=agencies.AgencyUpdateIn(
+                name=form.get("name", ""), township=form.get("township", ""), short_name=form.get("short_name", "")
+            ),
         )
     except DomainError as e:
         await _forget(session)

@@ -23,17 +23,17 @@ from api.deps import ClientDep, PageUser, SessionDep
 from api.errors import status_for
 from api.notifications import service as notifications
 from api.principal import Principal
+from api.spreadsheet import Cell as SheetCell
+from api.spreadsheet import Column, ColumnKind, Export, Table, export_response, parse_format
 from db.models import Agency, Case, Document, TimelineEvent
 from domain import permissions
-from domain.deadlines import local_date
-from domain.enums import AgencyType
+from domain.deadlines import SHANGHAI, local_date
 from domain.errors import DomainError
 from domain.messages import CaseState, StepState
-from domain.oversight import LOCAL_TYPES
 from domain.policy import EXTENSION_FORM_UNITS, Allowance, Unit, extension_from_form
 from domain.process import Action, Field, FieldKind, FieldRole, Process, field_with
 from domain.processes import PROCESSES, get_process
-from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, full_region_name
+from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, region_name
 from ui.case_info import (
     GivenAnswer,
     counted_key,
@@ -132,7 +132,65 @@ async def case_list(request: Request, user: PageUser, session: SessionDep) -> HT
         processes=list(PROCESSES.values()),
         step_choices=step_choices(f.process),
         counties=county_choices(),
+        export_query=urlencode(keep),
     )
+
+
+# The export has every matching case up to this many (the page shows 20 at a time).
+EXPORT_MAX = 5000
+
+CASE_LIST_COLUMNS = (
+    Column("案件编号", 24),
+    Column("儿童", 10),
+    Column("流程", 10),
+    Column("县（区）", 10),
+    Column("当前环节", 22),
+    Column("承办单位", 30),
+    Column("办理期限", 17, ColumnKind.datetime),
+    Column("升级级别", 9, ColumnKind.int),
+    Column("状态", 14),
+    Column("立案时间", 17, ColumnKind.datetime),
+    Column("结案时间", 17, ColumnKind.datetime),
+)
+
+
+def _case_row(c: Case) -> list[SheetCell]:
+    process = get_process(c.process)
+    steps = sorted(c.steps, key=lambda s: (s.due_at is None, s.due_at or c.opened_at))
+    due = next((s.due_at for s in steps if s.due_at), None)
+    status = "办理中" if c.status == "open" else "已结案"
+    if c.outcome:
+        status += f"（{process.outcome_label(c.outcome)}）"
+    return [
+        c.case_no,
+        c.child.name,
+        process.label,
+        region_name(c.county) or c.county,
+        "、".join(process.step_label(s.step) for s in steps),
+        "、".join(s.holder.name for s in steps),
+        _sheet_time(due) if due else None,
+        max((s.escalation_level for s in steps), default=None),
+        status,
+        _sheet_time(c.opened_at),
+        _sheet_time(c.closed_at) if c.closed_at else None,
+    ]
+
+
+def _sheet_time(at: datetime) -> datetime:
+    """The time on the clerk's clock: a spreadsheet has no time zones."""
+    return at.astimezone(SHANGHAI).replace(tzinfo=None)
+
+
+@router.get("/cases/export")
+async def case_list_export(request: Request, user: PageUser, session: SessionDep, format: str = "") -> Response:
+    """The filtered case list, every page of it, as xlsx (CSV with `?format=csv`)."""
+    fmt = parse_format(format)
+    f = case_filter(dict(request.query_params)).model_copy(update={"page": 1, "per_page": EXPORT_MAX})
+    page = await lists.list_cases(session=session, principal=user, f=f)
+    audit(session, user, "export", detail=f"case list: {len(page.items)} of {page.total} cases")
+    await session.commit()
+    table = Table(CASE_LIST_COLUMNS, [_case_row(c) for c in page.items], sheet="案件列表")
+    return export_response(Export(table, "案件列表"), fmt)
 
 
 # ---------------------------------------------------------------------------- one case
@@ -468,62 +526,3 @@ async def supervise(request: Request, case_no: str, user: PageUser, session: Ses
         return await _refused(request, user, session, client, case_no, sup_key(step, kind), form, e)
     flash(request, f"已提交：{SUPERVISION_LABELS.get(kind, kind)}")
     return RedirectResponse(f"/cases/{case_no}", status_code=303)
-
-
-# ---------------------------------------------------------------------------- documents
-
-
-def packet_addressee(process: Process, destination: str) -> str:
-    """Whom a transfer packet is addressed to: the usual holder of the process's hand-over step at the
-    destination ("上党区教育局"; "…有关村（居）民委员会" where there are several)."""
-    kind = process.step("handover").responsible[0] if process.has_step("handover") else AgencyType.village_committee
-    place = destination or "迁入地"
-    return f"{place}有关{agency_type_label(kind)}" if kind in LOCAL_TYPES else f"{place}{agency_type_label(kind)}"
-
-
-@router.get("/cases/{case_no}/documents/{doc_id}", response_class=HTMLResponse)
-async def document(request: Request, case_no: str, doc_id: str, user: PageUser, session: SessionDep) -> HTMLResponse:
-    case = await service.get_visible_case(session, user, case_no)
-    since = await visible_from_seq(session, user, case.id)
-    doc = None
-    if (number := to_int(doc_id)) is not None:
-        doc = (
-            await session.execute(
-                select(Document).where(Document.id == number, Document.case_id == case.id, Document.seq >= since)
-            )
-        ).scalar_one_or_none()
-    if doc is None:
-        raise DomainError("not_found", "文书不存在或无权查看")
-    process = get_process(case.process)
-    facts = dict(case.facts or {})
-    names = await _agency_names(session, agency_ids_in(process, [], facts))
-    committee_id = case.child.residence_committee_id
-    committee = await session.get(Agency, committee_id) if committee_id else None
-    audit(session, user, "read_document", case_no=case.case_no, child_id=case.child_id, detail=doc.kind)
-    await session.commit()
-    kind = process.document(doc.kind)
-    dest = str(doc.fields.get("destination_region", ""))
-    destination_name = full_region_name(dest) or dest if dest else ""
-    return render(
-        request,
-        "document.html",
-        user,
-        case=case,
-        child=case.child,
-        committee=committee,
-        process=process,
-        doc=doc,
-        f=doc.fields or {},
-        field_label=lambda key: kind.field_labels.get(key, key) if kind else key,
-        facts=field_details(process.start_fields, facts, names),
-        raw=facts,
-        doc_template=f"docs/{doc.kind}.html" if kind and kind.layout else "docs/generic.html",
-        case_county_name=full_region_name(case.county) or case.county,
-        addressee=packet_addressee(process, destination_name),
-        purpose=process.purpose or process.label,
-        destination=destination_name,
-        origin_name=(full_region_name(case.child.origin_region) or case.child.origin_region)
-        if case.child.origin_region
-        else "",
-        residence_name=full_region_name(case.child.residence_region) or case.child.residence_region,
-    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -18,7 +17,7 @@ from api.cases.visibility import overseen_type_values
 from api.deps import PageUser, SessionDep
 from api.principal import Principal
 from api.spreadsheet import Cell as SheetCell
-from api.spreadsheet import csv_text
+from api.spreadsheet import Column, ColumnKind, Export, Table, export_response, parse_format
 from domain.deadlines import SHANGHAI, local_date
 from domain.errors import DomainError
 from domain.periods import Period, month_period, parse_period, term_of
@@ -159,39 +158,52 @@ def _export_row(process: Process, line: CaseLine) -> list[SheetCell]:
         r.group,
         line.step_label,
         open_step.holder.name if open_step else "",
-        _local(open_step.due_at) if open_step and open_step.due_at else "",
+        _local(open_step.due_at) if open_step and open_step.due_at else None,
         "是" if line.overdue else "",
-        open_step.escalation_level if open_step else "",
+        open_step.escalation_level if open_step else None,
         _local(r.case.opened_at),
-        _local(r.case.closed_at) if r.case.closed_at else "",
+        _local(r.case.closed_at) if r.case.closed_at else None,
         process.outcome_label(r.case.outcome) if r.case.outcome else "",
     ]
 
 
+def export_columns(group_label: str) -> tuple[Column, ...]:
+    when = ColumnKind.datetime
+    return (
+        Column("案件编号", 24),
+        Column("学生", 10),
+        Column(group_label, 22),
+        Column("当前环节", 18),
+        Column("承办单位", 24),
+        Column("办理期限", 17, when),
+        Column("已逾期", 8),
+        Column("升级级别", 9, ColumnKind.int),
+        Column("立案时间", 17, when),
+        Column("结案时间", 17, when),
+        Column("结果", 14),
+    )
+
+
 @router.get("/reports/{process_name}/export")
 async def report_export(
-    process_name: str, user: PageUser, session: SessionDep, month: str = "", term: str = ""
+    process_name: str, user: PageUser, session: SessionDep, month: str = "", term: str = "", format: str = ""
 ) -> Response:
-    """The report's case list as a spreadsheet (CSV, UTF-8 with a BOM so that Excel reads the Chinese)."""
+    """The report's case list as a spreadsheet: xlsx, or CSV (UTF-8 with a BOM) with `?format=csv`."""
+    fmt = parse_format(format)
     process, period, report, error, _ = await _report_for(user, session, process_name, month, term)
     if error is not None:
         raise error
     group_label = dict(process.summary_fields).get(process.report_by or "", "分组")
-    header = ["案件编号", "学生", group_label, "当前环节", "承办单位", "办理期限", "已逾期", "升级级别", "立案时间"]
-    header += ["结案时间", "结果"]
     rows = [_export_row(process, line) for line in case_lines(process, report, datetime.now(UTC))]
     audit(session, user, "export", detail=f"{process.name}:{period.key}: {len(report.rows)} cases")
     await session.commit()
-    filename = quote(f"{process.label}{period.label}.csv")
-    return Response(
-        csv_text(header, rows).encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{filename}"},
-    )
+    table = Table(export_columns(group_label), rows, sheet=period.label)
+    return export_response(Export(table, f"{process.label}{period.label}"), fmt)
 
 
-def _local(at: datetime) -> str:
-    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+def _local(at: datetime) -> datetime:
+    """The time as the clerk's clock shows it: a spreadsheet has no time zones."""
+    return at.astimezone(SHANGHAI).replace(tzinfo=None)
 
 
 def _months_of(term: Period, today: date) -> list[Period]:

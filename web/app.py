@@ -22,6 +22,7 @@ from api.notifications.router import router as notifications_router
 from api.school_calendar.router import router as school_calendar_router
 from config.settings import Settings
 from db.session import make_engine, make_session_factory
+from ui.document_api import router as documents_router
 from ui.pages import router as pages_router
 from web.api_auth import AuthenticateApiFirst
 from web.codec_cors import CodecCors
@@ -34,6 +35,7 @@ from worker.codec import EncryptionCodec
 STATIC = Path(__file__).resolve().parent.parent / "ui" / "static"
 API_ROUTERS = (
     cases_router,
+    documents_router,
     work_router,
     notifications_router,
     children_router,

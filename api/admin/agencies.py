@@ -17,7 +17,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,8 @@ from api.admin.service import require_admin
 from api.admin.users import _like
 from api.audit import audit
 from api.principal import Principal
-from api.spreadsheet import csv_text, read_cell
+from api.spreadsheet import Cell, Column, Table, is_xlsx, read_cell, xlsx_rows
+from db.documents import short_name_of
 from db.models import Agency, Case, CaseParty, CaseStep, User
 from db.seed import ADMIN_AGENCY_CODE
 from domain.enums import AGENCY_TYPE_LABELS, ROLE_LABELS, Role
@@ -411,6 +412,8 @@ class AgencyUpdateIn(BaseModel):
     name: str | None = Field(default=None, max_length=128)
     township: str | None = Field(default=None, max_length=64)
     is_active: bool | None = None
+    # What its document numbers start with (潞公); "" or null: derived from the name again.
+    short_name: str | None = Field(default=None, max_length=16)
 
 
 def _spec(
@@ -564,6 +567,7 @@ async def update_agency(
     name = _name(data.name) if "name" in sent else agency.name
     township = _township(data.township, kind, agency.region_code) if "township" in sent else agency.township
     active = data.is_active if "is_active" in sent and data.is_active is not None else agency.is_active
+    short = _short_name(data.short_name) if "short_name" in sent else agency.short_name
     registry = await _Registry.load(session, {agency.region_code, CITY_CODE})
     if agency.is_active and not active:
         problem = await _deactivation_problem(session, registry, agency)
@@ -577,12 +581,26 @@ async def update_agency(
         raise problem
     _audit_change(session, principal, agency, row)
     _write(agency, row)
+    if short != agency.short_name:
+        change = f"short name {agency.short_name!r} -> {short!r}"
+        audit(session, principal, "agency_update", detail=_who(agency, change))
+        agency.short_name = short
     for other in moved:
         follower = registry.agencies[other.code]
         _audit_change(session, principal, follower, other, via=f"(with {agency.code})")
         _write(follower, other)
     await session.commit()
     return AgencyChanged(agency, len(moved))
+
+
+def _short_name(value: str | None) -> str | None:
+    """An agency's short name for document numbers: 1 to 8 Chinese characters; empty: derived."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if not re.fullmatch(r"[\u4e00-\u9fff]{1,8}", text):
+        raise DomainError("invalid_short_name", "文号简称应为1至8个汉字，如“潞公”", field="short_name")
+    return text
 
 
 # ---------------------------------------------------------------------------- import
@@ -613,8 +631,17 @@ class ImportResult:
     rows: list[ImportedRow]
 
 
+def decode_upload(data: bytes) -> list[list[str]]:
+    """The rows of an uploaded file, xlsx (its first sheet) or CSV."""
+    if len(data) > IMPORT_MAX_BYTES:
+        raise DomainError("file_too_large", f"文件不能超过{IMPORT_MAX_BYTES // 1_000_000}MB，请分批导入", field="file")
+    if is_xlsx(data):
+        return [[check_text(c, "文件", "file") for c in row] for row in xlsx_rows(data, max_rows=IMPORT_MAX_ROWS)]
+    return csv_lines(decode_csv(data))
+
+
 def decode_csv(data: bytes) -> str:
-    """The text of an uploaded file: UTF-8, with or without the BOM Excel writes."""
+    """The text of an uploaded CSV: UTF-8, with or without the BOM Excel writes."""
     if len(data) > IMPORT_MAX_BYTES:
         raise DomainError("file_too_large", f"文件不能超过{IMPORT_MAX_BYTES // 1_000_000}MB，请分批导入", field="file")
     try:
@@ -626,13 +653,16 @@ def decode_csv(data: bytes) -> str:
         ) from None
 
 
-def _records(text: str) -> list[tuple[int, dict[str, str], bool]]:
-    """(spreadsheet row number, cells by column, whether there are more cells than columns) of each non-blank
-    data row, after checking the header."""
+def csv_lines(text: str) -> list[list[str]]:
     try:
-        lines = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline="")))
+        return list(csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline="")))
     except csv.Error as e:
         raise DomainError("file_invalid", f"文件不是有效的CSV：{e}", field="file") from None
+
+
+def _records(lines: list[list[str]]) -> list[tuple[int, dict[str, str], bool]]:
+    """(spreadsheet row number, cells by column, whether there are more cells than columns) of each non-blank
+    data row, after checking the header."""
     expected = ",".join(IMPORT_HEADER)
     if not lines:
         raise DomainError("file_invalid", f"文件是空的；第1行应为表头 {expected}", field="file")
@@ -655,18 +685,18 @@ def _records(text: str) -> list[tuple[int, dict[str, str], bool]]:
 
 
 async def import_agencies(
-    session: AsyncSession, principal: Principal, text: str, *, dry_run: bool = False
+    session: AsyncSession, principal: Principal, lines: list[list[str]], *, dry_run: bool = False
 ) -> ImportResult:
-    """Adds and renames agencies from a CSV (header `code,name,type,region,township`), by code: a new code adds
-    an agency, a known one takes the row's name and township (its type and county cannot change here), the same
-    row again changes nothing. Every row is checked first, against the others and the agencies already there;
-    any wrong row imports nothing (AgencyImportError lists them all). Active state is left as it is.
-    `dry_run` checks and counts without writing."""
+    """Adds and renames agencies from the rows of an xlsx or CSV file (header `code,name,type,region,township`),
+    by code: a new code adds an agency, a known one takes the row's name and township (its type and county
+    cannot change here), the same row again changes nothing. Every row is checked first, against the others and
+    the agencies already there; any wrong row imports nothing (AgencyImportError lists them all). Active state is
+    left as it is. `dry_run` checks and counts without writing."""
     require_admin(principal)
     errors: list[tuple[int, str]] = []
     specs: list[tuple[int, _Row]] = []
     seen: dict[str, int] = {}
-    for n, cells, extra in _records(text):
+    for n, cells, extra in _records(lines):
         spec, reasons = _row_of(cells, extra)
         if spec is None:
             errors.append((n, "；".join(reasons)))
@@ -745,16 +775,14 @@ async def import_agencies(
     return result
 
 
-def agencies_csv(agencies: Iterable[Agency]) -> str:
-    """The agencies in the import's format (UTF-8 with a BOM so that Excel reads the Chinese): edited and imported
-    again, it renames and adds."""
-    return csv_text(
-        IMPORT_HEADER,
-        (
-            [a.code, a.name, AGENCY_TYPE_LABELS[T(a.agency_type)], region_label(a.region_code), a.township or ""]
-            for a in agencies
-        ),
-    )
+def agencies_table(agencies: Iterable[Agency]) -> Table:
+    """The agencies in the import's format: edited in Excel or WPS and imported again, it renames and adds."""
+    columns = (Column("code", 22), Column("name", 30), Column("type", 14), Column("region", 14), Column("township", 18))
+    rows: list[Sequence[Cell]] = [
+        [a.code, a.name, AGENCY_TYPE_LABELS[T(a.agency_type)], region_label(a.region_code), a.township or ""]
+        for a in agencies
+    ]
+    return Table(columns, rows, sheet="单位")
 
 
 # ---------------------------------------------------------------------------- JSON
@@ -773,6 +801,7 @@ def agency_json(a: Agency) -> dict[str, object]:
         "township": a.township,
         "is_default": a.is_default,
         "is_active": a.is_active,
+        "short_name": short_name_of(a),  # what its document numbers start with, set or derived
     }
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api.admin import agencies, service, users
 from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep
 from api.errors import error_body
+from api.spreadsheet import XLSX_MEDIA_TYPE
 from domain.processes import POLICY_DEFAULTS
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -137,24 +138,32 @@ async def create_agency(data: agencies.AgencyCreateIn, principal: ApiUser, sessi
     return agencies.agency_json(await agencies.create_agency(session=session, principal=principal, data=data))
 
 
-# The CSV travels as the raw request body, so that a script can send a file as it is (curl --data-binary @file.csv).
-_CSV_BODY = {"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}}
+# The file travels as the raw request body, so that a script can send it as it is (curl --data-binary @file.xlsx).
+_FILE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
 
 
 @router.post(
     "/agencies/import",
-    summary="Import agencies from a CSV sent as the text/csv body (UTF-8; header code,name,type,region,township); "
-    "?dry_run=true checks only",
-    openapi_extra=_CSV_BODY,
+    summary="Import agencies from an xlsx or CSV file sent as the body (CSV in UTF-8; header "
+    "code,name,type,region,township); ?dry_run=true checks only",
+    openapi_extra=_FILE_BODY,
     response_model=None,
 )
 async def import_agencies(
     request: Request, principal: ApiUser, session: SessionDep, dry_run: bool = False
 ) -> dict[str, Any] | JSONResponse:
     service.require_admin(principal)
-    text = agencies.decode_csv(await request.body())
+    lines = agencies.decode_upload(await request.body())
     try:
-        result = await agencies.import_agencies(session, principal, text, dry_run=dry_run)
+        result = await agencies.import_agencies(session, principal, lines, dry_run=dry_run)
     except agencies.AgencyImportError as e:
         # Every wrong row, one reason each, beside the joined message.
         body = error_body(e)

@@ -65,6 +65,7 @@ WRITTEN_ORDER = DocumentKind(
     "written_order",
     "责令限期改正通知书",
     {"issued_on": "日期", "comply_by": "改正期限", "content": "内容", "authority": "制发机关", "school": "学校"},
+    word="责改字",
 )
 
 HANDOVER_FIELDS = (
@@ -283,7 +284,12 @@ DROPOUT = Process(
                             FieldKind.date,
                             default_policy="dropout.written_order_comply",
                         ),
-                        Field("content", "责令内容", FieldKind.textarea),
+                        Field(
+                            "content",
+                            "改正要求",
+                            FieldKind.textarea,
+                            help="只写本案的改正要求（如送学、配合学校做好复学工作）；法律依据和责令用语由通知书自动写明",
+                        ),
                     ),
                 ),
             ),

@@ -36,6 +36,7 @@ REPRIMAND = DocumentKind(
     "reprimand",
     "训诫书",
     {"issued_on": "日期", "content": "内容", "authority": "制发机关", "family_education_order": "责令接受家庭教育指导"},
+    word="训字",
 )
 
 DECISIONS = (
@@ -262,7 +263,12 @@ GUARDIANSHIP = Process(
                     to=("family_education_guidance", "monitoring"),
                     fields=(
                         DATE_DONE,
-                        Field("content", "训诫内容", FieldKind.textarea),
+                        Field(
+                            "content",
+                            "查明的事实",
+                            FieldKind.textarea,
+                            help="只写本案查明的事实；法律依据和训诫用语由训诫书自动写明，不必重复",
+                        ),
                         *ORDER_FIELDS,
                     ),
                 ),

@@ -456,7 +456,9 @@ async def test_the_list_filters_and_pages(live: Live) -> None:
 async def test_openapi_documents_the_import(live: Live) -> None:
     spec = (await live.http.get("/api/v1/openapi.json")).json()
     op = spec["paths"]["/api/v1/admin/agencies/import"]["post"]
-    assert "text/csv" in op["requestBody"]["content"] and "text/csv" in op["summary"]
+    content = op["requestBody"]["content"]
+    assert "text/csv" in content and "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" in content
+    assert "xlsx or CSV" in op["summary"]
     assert {"get", "patch"} <= set(spec["paths"]["/api/v1/admin/agencies/{agency_id}"])
 
 

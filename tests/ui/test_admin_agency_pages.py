@@ -38,7 +38,7 @@ async def test_add_a_school_that_a_bureau_names_and_a_user_joins(live: Live) -> 
         assert 'href="/admin/agencies"' in settings.text and "单位管理" in settings.text
         page = await admin.get("/admin/agencies")
         assert page.status_code == 200 and "新增单位" in page.text and "luzhou-school1" in page.text
-        assert 'type="file"' in page.text and 'accept=".csv"' in page.text
+        assert 'type="file"' in page.text and 'accept=".xlsx,.csv"' in page.text
         created = await submit(
             admin,
             form(page.text, action="/admin/agencies"),
@@ -142,7 +142,7 @@ async def test_import_a_file_and_a_file_with_wrong_rows(live: Live) -> None:
         no_file = await admin.post(
             "/admin/agencies/import", data={"csrf": csrf_of(page)}, files={"file": ("", b"", "text/csv")}
         )
-        assert no_file.status_code == 422 and "请选择要导入的CSV文件" in no_file.text
+        assert no_file.status_code == 422 and "请选择要导入的Excel（xlsx）或CSV文件" in no_file.text
         gbk = await upload(admin, page, good.removeprefix("\ufeff").encode("gbk"))
         assert gbk.status_code == 422 and "CSV UTF-8（逗号分隔）" in gbk.text
         expired = await admin.post(

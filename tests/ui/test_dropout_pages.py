@@ -378,7 +378,7 @@ async def test_the_county_supervisor_sees_the_month_overdue_first(live: Live) ->
         assert "张浩" in cases.group(0) and "已逾期" in cases.group(0) and "逾期1级" in cases.group(0)
         previous = (today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
         assert f'href="?month={previous}"' in page.text
-        export = await sup.get(f"/reports/dropout_return/export?month={month}")
+        export = await sup.get(f"/reports/dropout_return/export?month={month}&format=csv")
         assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
         assert "attachment" in export.headers["content-disposition"]
         text_rows = export.content.decode("utf-8").splitlines()

@@ -32,7 +32,7 @@ async def test_a_childs_name_in_the_report_export_is_not_a_formula(live: Live) -
     async with live.db.engine.begin() as conn:
         await conn.execute(text("UPDATE children SET name = :n WHERE name = '王小明'"), {"n": EVIL})
     async with browser(live, "luzhou-edu-sup") as sup:
-        export = await sup.get(f"/reports/dropout_return/export?month={today():%Y-%m}")
+        export = await sup.get(f"/reports/dropout_return/export?month={today():%Y-%m}&format=csv")
     assert export.status_code == 200
     rows = cells(export.content)
     assert [r[1] for r in rows[1:]] == ["'" + EVIL]

@@ -250,7 +250,7 @@ async def test_the_township_issues_the_order_in_its_own_name(fresh_wf):
             c.act("luzhou-town1", "issue_order", form("issue_order", comply_by=comply_by.isoformat())),
         )
     await refused(
-        c, "field_required", "请填写“责令内容”", c.act("luzhou-town1", "issue_order", form("issue_order", content=""))
+        c, "field_required", "请填写“改正要求”", c.act("luzhou-town1", "issue_order", form("issue_order", content=""))
     )
     # The committee follows the case but does not issue orders (it is not on the written-order step).
     await refused(c, "not_holder", None, c.act("luzhou-vc1", "issue_order", form("issue_order")))
