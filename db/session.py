@@ -17,7 +17,8 @@ def async_url(url: str) -> str:
 
 
 def make_engine(url: str, **kw: object) -> AsyncEngine:
-    return create_async_engine(async_url(url), pool_pre_ping=True, **kw)  # type: ignore[arg-type]
+    # hide_parameters: an error's text (and so a log line) never carries the values a statement was given.
+    return create_async_engine(async_url(url), pool_pre_ping=True, hide_parameters=True, **kw)  # type: ignore[arg-type]
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

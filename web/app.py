@@ -25,6 +25,8 @@ from ui.pages import router as pages_router
 from web.api_auth import AuthenticateApiFirst
 from web.errors import add_exception_handlers
 from web.limits import BodyLimits, refuse_bad_input
+from web.observe import ObserveRequests
+from web.ops import router as ops_router
 from web.security_headers import SecurityHeaders
 from worker.client import connect
 
@@ -63,7 +65,8 @@ def create_app(
     add_session_middleware(app, settings)
     app.add_middleware(AuthenticateApiFirst)
     app.add_middleware(BodyLimits)  # an oversized or too deep body is refused before anything reads it
-    app.add_middleware(SecurityHeaders)  # added last: outermost, so even a refusal above carries them
+    app.add_middleware(SecurityHeaders)  # outermost but one, so even a refusal above carries them
+    app.add_middleware(ObserveRequests)  # outermost: times and logs every answer, refusals too
     include_routers(app)
     add_exception_handlers(app)
     return app
@@ -107,15 +110,11 @@ def add_session_middleware(app: FastAPI, settings: Settings) -> None:
 
 
 def include_routers(app: FastAPI) -> None:
-    """The API under /api/v1, the pages, the static files and the health check."""
+    """The API under /api/v1, the pages, the static files and what operations read (health, metrics)."""
     api = APIRouter(prefix="/api/v1")
     for r in API_ROUTERS:
         api.include_router(r)
     app.include_router(api)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_api_route("/healthz", healthz, include_in_schema=False)
-
-
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+    app.include_router(ops_router)

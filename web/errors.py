@@ -31,8 +31,12 @@ UNAVAILABLE = DomainError("unavailable", "系统暂时无法连接数据库或�
 RPC_OUTAGES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNKNOWN}
 
 
+# Read by programs (a scraper), not people: answered in JSON like the API.
+MACHINE_PATHS = ("/metrics", "/readyz")
+
+
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return request.url.path.startswith("/api/") or request.url.path in MACHINE_PATHS
 
 
 async def on_domain_error(request: Request, exc: Exception) -> Response:

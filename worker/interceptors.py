@@ -1,5 +1,6 @@
 """Marks a case whose automation is failing (an activity retrying again and again), so that it shows on
-the supervisors' stalled list, and clears the mark when the activity succeeds again."""
+the supervisors' stalled list, and clears the mark when the activity succeeds again; counts every failed
+attempt for /metrics."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from temporalio.worker import (
 
 from activities.cases import mark_automation
 from domain.ids import case_no_of
+from worker.metrics import ACTIVITY_FAILURES
 
 log = logging.getLogger(__name__)
 FAILING_AFTER_ATTEMPTS = 3
@@ -40,6 +42,7 @@ class _Inbound(ActivityInboundInterceptor):
         try:
             result = await super().execute_activity(input)
         except Exception as e:
+            ACTIVITY_FAILURES.labels(info.activity_type).inc()
             if case_no and info.attempt >= FAILING_AFTER_ATTEMPTS and not info.is_local:
                 # No personal data: the activity's name and the error's type only.
                 await self._mark(case_no, f"{info.activity_type}: {type(e).__name__} (第{info.attempt}次重试)")
