@@ -12,6 +12,7 @@ from ui import (
     admin_agency_pages,
     admin_pages,
     admin_user_pages,
+    audit_pages,
     auth_pages,
     case_pages,
     child_pages,
@@ -37,6 +38,7 @@ for module in (
     admin_pages,
     admin_user_pages,
     admin_agency_pages,
+    audit_pages,
 ):
     router.include_router(module.router)
 

@@ -13,6 +13,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from temporalio.client import Client
 
 from api.admin.router import router as admin_router
+from api.audit_log.router import router as audit_router
 from api.cases.router import router as cases_router
 from api.cases.router import work as work_router
 from api.children.router import router as children_router
@@ -38,6 +39,7 @@ API_ROUTERS = (
     children_router,
     admin_router,
     school_calendar_router,
+    audit_router,
     meta_router,
 )
 
