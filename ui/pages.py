@@ -20,6 +20,7 @@ from ui import (
     report_pages,
     school_calendar_pages,
     start_pages,
+    statistics_pages,
     work_pages,
 )
 from ui.render import render
@@ -34,6 +35,7 @@ for module in (
     child_pages,
     merge_pages,
     report_pages,
+    statistics_pages,
     school_calendar_pages,
     admin_pages,
     admin_user_pages,

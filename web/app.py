@@ -16,6 +16,7 @@ from api.admin.router import router as admin_router
 from api.audit_log.router import router as audit_router
 from api.cases.router import router as cases_router
 from api.cases.router import work as work_router
+from api.cases.statistics_router import router as statistics_router
 from api.children.router import router as children_router
 from api.meta import router as meta_router
 from api.notifications.router import router as notifications_router
@@ -35,6 +36,7 @@ STATIC = Path(__file__).resolve().parent.parent / "ui" / "static"
 API_ROUTERS = (
     cases_router,
     work_router,
+    statistics_router,
     notifications_router,
     children_router,
     admin_router,
