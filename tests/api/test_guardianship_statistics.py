@@ -49,7 +49,14 @@ async def a_month_of_cases(live: Live) -> dict[str, str]:
     await ok(await act(live, police, reported, "police_report", "accept", note="受理"))
     await ok(
         await act(
-            live, police, reported, "police_decision", "decide_reprimand", decision="reprimand_penalty", note="查实"
+            live,
+            police,
+            reported,
+            "police_decision",
+            "decide_reprimand",
+            decision="reprimand_penalty",
+            penalty="罚款",
+            note="查实",
         )
     )
     direct = await start(live, police, "张浩", "reprimand")
