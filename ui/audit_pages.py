@@ -22,7 +22,7 @@ from ui.render import render
 
 router = APIRouter(include_in_schema=False)
 PER_PAGE = 100
-FILTERS = ("person", "agency", "case_no", "date_from", "date_to")
+FILTERS = ("person", "agency", "case_no", "child_id", "date_from", "date_to")
 
 
 def _date(params: dict[str, str], name: str, label: str) -> date | None:
@@ -35,6 +35,13 @@ def _date(params: dict[str, str], name: str, label: str) -> date | None:
         raise DomainError("field_invalid", f"“{label}”应为日期（YYYY-MM-DD）", field=name) from None
 
 
+def _child(params: dict[str, str]) -> int | None:
+    value = (params.get("child_id") or "").strip()
+    if value and to_int(value) is None:
+        raise DomainError("field_invalid", "“儿童档案号”应为整数", field="child_id")
+    return to_int(value)
+
+
 def audit_filter(params: dict[str, str], *, page: int = 1, per_page: int = PER_PAGE) -> AuditFilter:
     def text(name: str, most: int) -> str | None:
         return (params.get(name) or "").strip()[:most] or None
@@ -43,6 +50,7 @@ def audit_filter(params: dict[str, str], *, page: int = 1, per_page: int = PER_P
         person=text("person", 64),
         agency=text("agency", 64),
         case_no=text("case_no", 32),
+        child_id=_child(params),
         date_from=_date(params, "date_from", "起始日期"),
         date_to=_date(params, "date_to", "截止日期"),
         offset=(page - 1) * per_page,

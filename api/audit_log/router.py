@@ -46,12 +46,13 @@ async def audit_entries(
     person: Text = None,
     agency: Text = None,
     case_no: Annotated[str | None, Query(max_length=32)] = None,
+    child_id: Annotated[int | None, Query(ge=1, le=2_000_000_000)] = None,
     date_from: date | None = None,
     date_to: date | None = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditEntriesPublic:
-    f = AuditFilter(person, agency, case_no, date_from, date_to, offset, limit)
+    f = AuditFilter(person, agency, case_no, child_id, date_from, date_to, offset, limit)
     page = await list_entries(session=session, principal=principal, f=f)
     link = principal.is_admin
     return AuditEntriesPublic(

@@ -1,5 +1,5 @@
 """The audit log as its readers see it: who read or changed which case or child, when, filtered by person,
-agency, case and date. Admins and the city's supervisors read every entry; anyone else reads the entries on
+agency, case, child and date. Admins and the city's supervisors read every entry; anyone else reads the entries on
 the cases their own agency is a party to (who read our cases), and nothing else. The child of an entry is
 shown by its record number only: the log says that a record was read, not whose."""
 
@@ -45,6 +45,7 @@ class AuditFilter:
     person: str | None = None  # a username, or part of a display name
     agency: str | None = None  # an agency code, or part of its name
     case_no: str | None = None
+    child_id: int | None = None  # a child's record number
     date_from: date | None = None  # local dates, both included
     date_to: date | None = None
     offset: int = 0
@@ -97,6 +98,8 @@ def _filtered(p: Principal, f: AuditFilter) -> Select:
         q = q.where(or_(actor.code == f.agency, actor.name.contains(f.agency, autoescape=True)))
     if f.case_no:
         q = q.where(AuditEntry.case_no == f.case_no)
+    if f.child_id is not None:
+        q = q.where(AuditEntry.child_id == f.child_id)
     if f.date_from and f.date_to and f.date_from > f.date_to:
         raise DomainError("field_invalid", "起始日期不能晚于截止日期", field="date_from")
     if f.date_from:

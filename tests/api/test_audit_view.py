@@ -63,6 +63,8 @@ async def test_each_agency_sees_who_read_its_own_cases(live: Live) -> None:
     by_agency = await entries(live, city, agency="南庄村民委员会")
     assert {i["case_no"] for i in by_agency["items"]} == {two}
     assert {i["case_no"] for i in (await entries(live, city, case_no=two))["items"]} == {two}
+    child = next(i["child_id"] for i in everything["items"] if i["case_no"] == one)
+    assert {i["case_no"] for i in (await entries(live, city, child_id=str(child)))["items"]} == {one}
     today = local_date(datetime.now(UTC))
     assert (await entries(live, city, date_to=str(today - timedelta(days=1))))["total"] == 0
     assert (await entries(live, city, date_from=str(today), date_to=str(today)))["total"] == everything["total"]
