@@ -141,9 +141,16 @@ async def serve(
     server = None
     if run_web:
         app = create_app(settings, client=client, session_factory=sf)
-        # No access log: search URLs carry children's names and ID numbers (?q=, ?id_number=).
+        # No uvicorn access log: search URLs carry children's names and ID numbers (?q=, ?id_number=);
+        # web/observe.py logs each request by its route template instead.
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level="warning", access_log=False, proxy_headers=True
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=True,
+            log_config=None,  # uvicorn's errors through our JSON handler: no exception messages
         )
         server = uvicorn.Server(config)
         tasks.append(asyncio.create_task(server.serve(), name="web"))

@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from config.logs import JsonFormatter
 from db.models import Agency, Case, CaseStep
 from tests.api.test_cases_api import auth, start_body
 from tests.api.test_outages import closed_port, second_app
-from tests.conftest import Live, make_token
+from tests.conftest import Db, Live, make_token
 from tests.support import wait_for
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -130,6 +131,20 @@ async def test_health_and_readiness(live: Live) -> None:
         r = await http.get("/readyz")
         assert r.status_code == 503
         assert r.json()["postgresql"] == "unreachable"
+        r = await http.get("/metrics")  # a scraper reads JSON, not the people's notice page
+        assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
+
+
+async def test_a_failed_statement_logs_neither_its_parameters_nor_its_message(db: Db) -> None:
+    async with db.sf() as s:
+        with pytest.raises(DBAPIError) as e:
+            await s.execute(text("SELECT CAST(:name AS integer)"), {"name": "王小明"})
+    assert "SQL parameters hidden" in str(e.value)
+    assert "王小明" in str(e.value)  # PostgreSQL's own message quotes the value: why messages are not logged
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "request failed", (), (DBAPIError, e.value, None))
+    line = json.loads(JsonFormatter().format(record))
+    assert "王小明" not in json.dumps(line, ensure_ascii=False)
+    assert line["exception"][0]["type"] == "sqlalchemy.exc.DataError"
 
 
 async def test_the_request_log_is_json_without_the_childs_name(live: Live, caplog: pytest.LogCaptureFixture) -> None:
