@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from config.logs import configure_logging
 from config.settings import Settings
 
 log = logging.getLogger("referrals")
@@ -35,9 +36,11 @@ def start_temporal_dev_server(settings: Settings) -> subprocess.Popen:
 def load_settings(**overrides: Any) -> Settings:
     """The settings from the environment (and `overrides`); unsafe ones stop the command with the reason."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as e:
         raise SystemExit("refusing to start: " + "; ".join(map(_reason, e.errors()))) from None
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
 
 
 def _reason(err: ErrorDetails) -> str:
@@ -122,6 +125,11 @@ async def serve(
     if worker is not None:
         from worker.reconciler import run_reconciler
 
+        if settings.worker_metrics_port and not run_web:  # with the web app, its /metrics has them
+            from prometheus_client import start_http_server
+
+            start_http_server(settings.worker_metrics_port, addr=settings.host)
+
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
         reconciler = asyncio.create_task(run_reconciler(sf, client), name="reconciler")
     seeding = None
@@ -133,9 +141,16 @@ async def serve(
     server = None
     if run_web:
         app = create_app(settings, client=client, session_factory=sf)
-        # No access log: search URLs carry children's names and ID numbers (?q=, ?id_number=).
+        # No uvicorn access log: search URLs carry children's names and ID numbers (?q=, ?id_number=);
+        # web/observe.py logs each request by its route template instead.
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level="warning", access_log=False, proxy_headers=True
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=True,
+            log_config=None,  # uvicorn's errors through our JSON handler: no exception messages
         )
         server = uvicorn.Server(config)
         tasks.append(asyncio.create_task(server.serve(), name="web"))

@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     # The dev server's Temporal UI has no login and shows every workflow's history: reachable from this
     # machine only, unless an address is set on purpose (e.g. 0.0.0.0 behind a firewall).
     temporal_ui_host: str = "127.0.0.1"
+    # The Temporal UI that admins' case links open (empty: the dev server's, temporal_ui_host:temporal_ui_port).
+    temporal_ui_url: str = ""
+    # /metrics answers this machine, or a scraper sending `Authorization: Bearer <metrics_token>`.
+    metrics_token: str = ""
+    # `referrals worker` serves its own /metrics (activity failures) on this port; 0: none.
+    worker_metrics_port: int = Field(0, ge=0, lt=65536)
+    # json: one JSON object a line (for a log collector); text: for a developer's terminal.
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # How long a request waits for the workflow to answer (start, act) before telling the user to retry.
     update_timeout_seconds: float = Field(20.0, gt=0)
     # Password guessing: this many wrong passwords in a row lock the account for this many minutes.
@@ -87,6 +96,10 @@ class Settings(BaseSettings):
 
     def ui_origin(self) -> str:
         return self.temporal_ui_origin or f"http://{self.temporal_ui_host}:{self.temporal_ui_port}"
+
+    @property
+    def temporal_ui(self) -> str:
+        return (self.temporal_ui_url or f"http://{self.temporal_ui_host}:{self.temporal_ui_port}").rstrip("/")
 
 
 def unsafe(s: Settings) -> list[str]:

@@ -20,6 +20,7 @@ from domain.messages import DocumentSpec
 from domain.oversight import DEFAULT_AUDIENCE, Rung
 from domain.policy import Allowance, PolicyDefault, Unit
 from domain.school_calendar import SchoolCalendar
+from domain.tallies import PeriodicReport
 
 
 class FieldRole(StrEnum):
@@ -323,6 +324,8 @@ class Process:
     summary_fields: tuple[tuple[str, str], ...] = ()
     # The summary key the supervisors' report groups by (with the step).
     report_by: str | None = None
+    # Statistics by month, quarter or year (domain/tallies.py), beside or instead of the report by group.
+    periodic_report: PeriodicReport | None = None
     # The start check counts school days (StartContext.school_calendar): the start form says on which
     # calendar, the county's school calendar or, where none is set, the statutory working days.
     counts_school_days: bool = False

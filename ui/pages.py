@@ -12,6 +12,7 @@ from ui import (
     admin_agency_pages,
     admin_pages,
     admin_user_pages,
+    audit_pages,
     auth_pages,
     case_pages,
     child_pages,
@@ -21,6 +22,7 @@ from ui import (
     report_pages,
     school_calendar_pages,
     start_pages,
+    statistics_pages,
     work_pages,
 )
 from ui.render import render
@@ -36,10 +38,12 @@ for module in (
     child_pages,
     merge_pages,
     report_pages,
+    statistics_pages,
     school_calendar_pages,
     admin_pages,
     admin_user_pages,
     admin_agency_pages,
+    audit_pages,
     help_pages,
 ):
     router.include_router(module.router)

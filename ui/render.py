@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from api.cases.tallies import may_read
 from api.cases.visibility import overseen_type_values
 from api.deps import csrf_token
 from api.principal import Principal
@@ -77,10 +78,17 @@ def _pop_flashes(request: Request) -> list[dict[str, str]]:
 
 def report_links(user: Principal | None) -> list[tuple[str, str]]:
     """(path, label) of the reports (by month or term), for supervisors of an agency type that oversees others'
-    steps (a county or city bureau); none for operators and local agencies."""
-    if user is None or not overseen_type_values(user):
+    steps (a county or city bureau), and of the statistics (by month, quarter or year) for the supervisors of
+    the agency types each names; none for operators and local agencies."""
+    if user is None:
         return []
-    return [(f"/reports/{p.name}", f"{p.label}统计") for p in PROCESSES.values() if p.report_by]
+    links = [(f"/reports/{p.name}", f"{p.label}统计") for p in PROCESSES.values() if p.report_by]
+    out = links if overseen_type_values(user) else []
+    return out + [
+        (f"/statistics/{p.name}", p.periodic_report.title)
+        for p in PROCESSES.values()
+        if p.periodic_report and may_read(user, p.periodic_report)
+    ]
 
 
 def render(

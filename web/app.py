@@ -14,8 +14,10 @@ from temporalio.client import Client
 
 from api import codec
 from api.admin.router import router as admin_router
+from api.audit_log.router import router as audit_router
 from api.cases.router import router as cases_router
 from api.cases.router import work as work_router
+from api.cases.statistics_router import router as statistics_router
 from api.children.router import router as children_router
 from api.meta import router as meta_router
 from api.notifications.router import router as notifications_router
@@ -28,6 +30,8 @@ from web.api_auth import AuthenticateApiFirst
 from web.codec_cors import CodecCors
 from web.errors import add_exception_handlers
 from web.limits import BodyLimits, refuse_bad_input
+from web.observe import ObserveRequests
+from web.ops import router as ops_router
 from web.security_headers import SecurityHeaders
 from worker.client import connect
 from worker.codec import EncryptionCodec
@@ -37,10 +41,12 @@ API_ROUTERS = (
     cases_router,
     documents_router,
     work_router,
+    statistics_router,
     notifications_router,
     children_router,
     admin_router,
     school_calendar_router,
+    audit_router,
     meta_router,
 )
 
@@ -70,7 +76,8 @@ def create_app(
     app.add_middleware(AuthenticateApiFirst)
     app.add_middleware(BodyLimits)  # an oversized or too deep body is refused before anything reads it
     app.add_middleware(CodecCors, origin=settings.ui_origin())  # the Temporal UI's preflight answered first
-    app.add_middleware(SecurityHeaders)  # added last: outermost, so even a refusal above carries them
+    app.add_middleware(SecurityHeaders)  # outermost but one, so even a refusal above carries them
+    app.add_middleware(ObserveRequests)  # outermost: times and logs every answer, refusals too
     include_routers(app)
     add_exception_handlers(app)
     return app
@@ -114,18 +121,15 @@ def add_session_middleware(app: FastAPI, settings: Settings) -> None:
 
 
 def include_routers(app: FastAPI) -> None:
-    """The API under /api/v1, the pages, the static files, the health check and the codec endpoint."""
+    """The API under /api/v1, the pages, the static files, what operations read (health, metrics) and the
+    codec endpoint."""
     api = APIRouter(prefix="/api/v1")
     for r in API_ROUTERS:
         api.include_router(r)
     app.include_router(api)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_api_route("/healthz", healthz, include_in_schema=False)
+    app.include_router(ops_router)
     # Temporal's codec protocol for its UI, outside the API's input checks (api/codec.py says why).
     app.add_route(f"{codec.PREFIX}/decode", codec.decode, methods=["POST"], include_in_schema=False)
     app.add_route(f"{codec.PREFIX}/encode", codec.encode, methods=["POST"], include_in_schema=False)
-
-
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}

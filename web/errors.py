@@ -34,12 +34,14 @@ UNAVAILABLE = DomainError("unavailable", "系统暂时无法连接数据库或�
 RPC_OUTAGES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNKNOWN}
 
 
-# Answered in JSON: the API, and the codec endpoint the Temporal UI calls (api/codec.py).
+# Answered in JSON: the API, the codec endpoint the Temporal UI calls (api/codec.py), and what programs
+# (a scraper) read.
 JSON_PATHS = ("/api/", "/codec/")
+MACHINE_PATHS = ("/metrics", "/readyz")
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith(JSON_PATHS)
+    return request.url.path.startswith(JSON_PATHS) or request.url.path in MACHINE_PATHS
 
 
 async def on_domain_error(request: Request, exc: Exception) -> Response:

@@ -1,6 +1,7 @@
 """Activity interceptors: one marks a case whose automation is failing (an activity retrying again and
-again), so that it shows on the supervisors' stalled list, and clears the mark when the activity succeeds
-again; the other keeps what a case holds out of a database error's text."""
+again), so that it shows on the supervisors' stalled list, clears the mark when the activity succeeds
+again, and counts every failed attempt for /metrics; the other keeps what a case holds out of a database
+error's text."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from temporalio.worker import (
 from activities.cases import mark_automation
 from db.errors import without_data
 from domain.ids import case_no_of
+from worker.metrics import ACTIVITY_FAILURES
 
 log = logging.getLogger(__name__)
 FAILING_AFTER_ATTEMPTS = 3
@@ -45,11 +47,12 @@ class _Inbound(ActivityInboundInterceptor):
         try:
             result = await super().execute_activity(input)
         except Exception as e:
-            if case_no and info.attempt >= FAILING_AFTER_ATTEMPTS and not info.is_local:
+            ACTIVITY_FAILURES.labels(info.activity_type).inc()
+            if case_no and info.attempt >= FAILING_AFTER_ATTEMPTS:
                 # No personal data: the activity's name and the error's type only.
                 await self._mark(case_no, f"{info.activity_type}: {type(e).__name__} (第{info.attempt}次重试)")
             raise
-        if case_no and info.attempt >= FAILING_AFTER_ATTEMPTS and not info.is_local:
+        if case_no and info.attempt >= FAILING_AFTER_ATTEMPTS:
             await self._mark(case_no, None)
         return result
 

@@ -29,6 +29,7 @@ from domain.process import (
     Step,
     handover_step,
 )
+from domain.processes.guardianship_report import GUARDIANSHIP_REPORT
 
 DECIDING_AUTHORITIES = (T.police, T.procuratorate, T.court)
 
@@ -100,6 +101,7 @@ GUARDIANSHIP = Process(
     ),
     counter_labels={"sessions": ("已完成指导", "次"), "visits": ("已完成回访", "次")},
     documents=(REPRIMAND,),
+    periodic_report=GUARDIANSHIP_REPORT,
     demo_cases=tuple(
         DemoCase(level, child, committee, "admonition", {"facts": text, "guardian_aware": True})
         for level, child, committee, text in (
