@@ -23,6 +23,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from domain.deadlines import SHANGHAI
 from domain.errors import DomainError
 
 Cell = str | int | date | datetime | None
@@ -91,9 +92,14 @@ def read_cell(value: str) -> str:
     return value
 
 
+def local_time(value: datetime) -> datetime:
+    """A moment as the clerks read it: Beijing time, without a zone (a spreadsheet has none)."""
+    return value.astimezone(SHANGHAI).replace(tzinfo=None) if value.tzinfo else value
+
+
 def _csv_value(value: Cell) -> Cell:
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
+        return local_time(value).strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
         return value.isoformat()
     return safe_cell(value)
@@ -132,7 +138,7 @@ def table_xlsx(table: Table) -> bytes:
             if value is None or value == "":
                 continue
             if isinstance(value, datetime):
-                cell.value = value.replace(tzinfo=None)
+                cell.value = local_time(value)
             else:
                 cell.value = value
             if col.kind in _NUMBER_FORMATS and isinstance(value, date):

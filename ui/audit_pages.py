@@ -4,19 +4,19 @@ workflow in the Temporal UI."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.audit import audit
 from api.audit_log.links import temporal_url
 from api.audit_log.service import MAX_EXPORT, AuditFilter, list_entries
 from api.deps import PageUser, SessionDep
-from api.spreadsheet import csv_text
+from api.spreadsheet import Cell, Column, ColumnKind, Export, Table, export_response, parse_format
 from domain.errors import DomainError
-from ui.filters import fmt_dt
 from ui.forms import to_int
 from ui.render import render
 
@@ -92,19 +92,27 @@ async def audit_page(request: Request, user: PageUser, session: SessionDep) -> H
 
 
 @router.get("/audit/export")
-async def audit_export(request: Request, user: PageUser, session: SessionDep) -> Response:
+async def audit_export(
+    request: Request, user: PageUser, session: SessionDep, fmt: str | None = Query(None, alias="format")
+) -> Response:
     """Every entry the filters match (up to MAX_EXPORT), as a spreadsheet through the shared export."""
     f = audit_filter(dict(request.query_params), per_page=MAX_EXPORT)
     page = await list_entries(session=session, principal=user, f=f)
-    header = ["时间", "操作", "人员", "单位", "案件编号", "儿童档案号", "说明", "渠道"]
-    rows = [
-        [fmt_dt(r.at), r.action_label, r.person, r.agency, r.case_no or "", r.child_id or "", r.detail, r.channel]
+    columns = (
+        Column("时间", 18, ColumnKind.datetime),
+        Column("操作", 14),
+        Column("人员", 14),
+        Column("单位", 30),
+        Column("案件编号", 24),
+        Column("儿童档案号", 10, ColumnKind.int),
+        Column("说明", 30),
+        Column("渠道", 8),
+    )
+    rows: list[Sequence[Cell]] = [
+        [r.at, r.action_label, r.person, r.agency, r.case_no or "", r.child_id or "", r.detail, r.channel]
         for r in page.rows
     ]
+    fmt_asked = parse_format(fmt)
     audit(session, user, "audit_export", detail=f"{len(rows)} entries")
     await session.commit()
-    return Response(
-        csv_text(header, rows).encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote('审计日志.csv')}"},
-    )
+    return export_response(Export(Table(columns, rows, sheet="审计日志"), "审计日志"), fmt_asked)

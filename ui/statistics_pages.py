@@ -4,16 +4,15 @@ printable and exported through the shared spreadsheet function: one line per tab
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.cases.tallies import TallyTable, asked_period, periodic_tables, statistics_process
 from api.deps import PageUser, SessionDep
 from api.principal import Principal
-from api.spreadsheet import Cell, csv_text
+from api.spreadsheet import Cell, Column, ColumnKind, Export, Table, export_response, parse_format
 from domain.deadlines import local_date
 from domain.errors import DomainError
 from domain.periods import NAMES, Period, period_of
@@ -60,19 +59,27 @@ async def statistics_page(request: Request, process_name: str, user: PageUser, s
 
 
 @router.get("/statistics/{process_name}/export")
-async def statistics_export(request: Request, process_name: str, user: PageUser, session: SessionDep) -> Response:
+async def statistics_export(
+    request: Request,
+    process_name: str,
+    user: PageUser,
+    session: SessionDep,
+    fmt: str | None = Query(None, alias="format"),
+) -> Response:
     process, period, tables, error, _ = await _tables(request, process_name, user, session)
     if error is not None:
         raise error
     assert process.periodic_report is not None
-    header = ["统计期间", "统计项", "分组", "类别", "数量"]
+    columns = (
+        Column("统计期间", 16),
+        Column("统计项", 24),
+        Column("分组", 28),
+        Column("类别", 20),
+        Column("数量", 8, ColumnKind.int),
+    )
     rows: list[list[Cell]] = []
     for t in tables:
         for r in t.rows:
             rows += [[period.label, t.title, r.group, c, n] for c, n in zip(t.columns, r.cells, strict=True) if n]
-    filename = quote(f"{process.periodic_report.title}{period.label}.csv")
-    return Response(
-        csv_text(header, rows).encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{filename}"},
-    )
+    table = Table(columns, rows, sheet=period.label)
+    return export_response(Export(table, f"{process.periodic_report.title}{period.label}"), parse_format(fmt))

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from domain import process as definitions
@@ -37,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.processes import policy_default
     from domain.timing import counts_from, happened_on, window_opens
     from workflows import activity_names as names
-    from workflows.retry import ACTIVITY_TIMEOUT, WRITE_RETRY
+    from workflows.retry import ACTIVITY_TIMEOUT, LOCAL_RETRY, WRITE_RETRY
 
 # Runs recorded before new steps checked that their agencies are still active replay without the check.
 ACTIVE_HOLDERS_PATCH = "new-steps-go-to-active-agencies"
@@ -212,11 +213,21 @@ class StepMachinery:
     async def _in_worker(self, name: str, arg: Any, result_type: type[T]) -> T:
         """An activity run in the worker's own workflow task (a local activity): no round trip through the
         server. Safe for the two that take this path: the timeline write is idempotent per case and seq,
-        and the agency lookup only reads. Runs recorded before the patch scheduled them on the server."""
+        and the agency lookup only reads. If it fails a few times (the database down, no agency to hold a
+        step), it is handed to the server as an ordinary activity, retried there without limit: a worker
+        can then stop at once, and the case shows as failing on the supervisors' lists. Runs recorded
+        before the patch scheduled them on the server."""
         if workflow.patched(LOCAL_ACTIVITIES_PATCH):
-            return await workflow.execute_local_activity(
-                name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=WRITE_RETRY
-            )
+            try:
+                return await workflow.execute_local_activity(
+                    name,
+                    arg,
+                    result_type=result_type,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=LOCAL_RETRY,
+                )
+            except FailureError:  # the last try's error (an ActivityError, or the error itself)
+                pass
         return await workflow.execute_activity(
             name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=WRITE_RETRY
         )

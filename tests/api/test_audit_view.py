@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from api.spreadsheet import read_cell
+from api.spreadsheet import is_xlsx, read_cell, xlsx_rows
 from domain.deadlines import local_date
 from tests.api.test_cases_api import auth, start_body
 from tests.conftest import Live, make_token
@@ -88,8 +88,10 @@ async def test_the_page_and_its_export_show_the_same_entries(live: Live) -> None
         assert "审计日志" in page.text and SUP in page.text
         assert one in page.text and two not in page.text
         export = await http.get("/audit/export")
-        assert export.status_code == 200
-        rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
+        assert export.status_code == 200 and is_xlsx(export.content)
+        rows = xlsx_rows(export.content, max_rows=1000)
+        as_csv = await http.get("/audit/export", params={"format": "csv"})
+        assert len(list(csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig"))))) == len(rows)
         assert rows[0][:5] == ["时间", "操作", "人员", "单位", "案件编号"]
         assert {read_cell(r[4]) for r in rows[1:]} == {one}
         assert any(r[1] == "查阅案件" and r[2].startswith(SUP) for r in rows[1:])

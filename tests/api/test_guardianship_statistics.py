@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
-from api.spreadsheet import read_cell
+from api.spreadsheet import is_xlsx, read_cell, xlsx_rows
 from db.models import Case, CaseStep
 from domain.deadlines import local_date
 from tests.api.test_cases_api import auth, start_body
@@ -138,8 +138,10 @@ async def test_the_page_and_its_export_agree(live: Live) -> None:
         term = await http.get("/statistics/guardianship", params={"term": "2026-autumn"})
         assert term.status_code == 422 and "该统计按月份、季度、年份查看" in term.text
         export = await http.get("/statistics/guardianship/export")
-        assert export.status_code == 200
-        rows = [[read_cell(c) for c in r] for r in csv.reader(io.StringIO(export.content.decode("utf-8-sig")))]
+        assert export.status_code == 200 and is_xlsx(export.content)
+        rows = xlsx_rows(export.content, max_rows=1000)
+        as_csv = await http.get("/statistics/guardianship/export", params={"format": "csv"})
+        assert [[read_cell(c) for c in r] for r in csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig")))] == rows
         assert rows[0] == ["统计期间", "统计项", "分组", "类别", "数量"]
         assert [r[1:] for r in rows[1:] if r[1] == "处理决定"] == [
             ["处理决定", names["luzhou-police"], "训诫并治安处罚", "1"]
