@@ -57,6 +57,14 @@ class AgencyOut(Answer):
     is_active: bool
 
 
+class UserAgency(Answer):
+    id: int
+    code: str
+    name: str
+    agency_type: str
+    region_code: str
+
+
 class UserOut(Answer):
     id: int
     username: str
@@ -65,7 +73,7 @@ class UserOut(Answer):
     role: str
     role_label: str
     is_active: bool
-    agency: AgencyOut
+    agency: UserAgency
 
 
 class UserPage(Answer):
