@@ -13,13 +13,13 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from fastapi.routing import iter_route_contexts
 from sqlalchemy import select
 
-from db.models import Agency, Case, CaseParty, User
+from db.models import Agency, Case, CaseParty, Notification, User
 from domain.enums import AgencyType
 from domain.oversight import overseen_types
 from domain.regions import CITY_CODE
@@ -54,6 +54,7 @@ class Target:
     user_id: int
     party_ids: frozenset[int]
     party_types: frozenset[tuple[str, str]]  # (agency type, region) of each party
+    notification_ids: tuple[int, ...]
 
 
 async def people(live: Live) -> list[Person]:
@@ -75,7 +76,8 @@ async def people(live: Live) -> list[Person]:
     return list(seen.values())
 
 
-async def target(live: Live, starter: str, child: str) -> Target:
+async def target(live: Live, starter: str, child: str, supervisor: str) -> Target:
+    """A case started by `starter`, urged by `supervisor` (so that it has notifications)."""
     token = await make_token(live.db, starter)
     r = await live.http.post(
         "/api/v1/cases",
@@ -84,6 +86,12 @@ async def target(live: Live, starter: str, child: str) -> Target:
     )
     assert r.status_code == 201, r.text
     case_no = r.json()["case_no"]
+    urged = await live.http.post(
+        f"/api/v1/cases/{case_no}/supervision",
+        json={"kind": "urge", "step": r.json()["steps"][0]["step"], "reason": "请尽快办理"},
+        headers=auth(await make_token(live.db, supervisor)),
+    )
+    assert urged.status_code == 200, urged.text
     async with live.db.sf() as s:
         case = (await s.execute(select(Case).where(Case.case_no == case_no))).scalar_one()
         parties = (
@@ -106,7 +114,8 @@ async def target(live: Live, starter: str, child: str) -> Target:
             .scalars()
             .first()
         )
-    assert other_user is not None
+        notes = list((await s.execute(select(Notification.id).where(Notification.case_id == case.id))).scalars())
+    assert other_user is not None and notes
     return Target(
         case_no=case_no,
         child_id=case.child_id,
@@ -116,6 +125,7 @@ async def target(live: Live, starter: str, child: str) -> Target:
         user_id=other_user,
         party_ids=frozenset(a.id for a in parties),
         party_types=frozenset((a.agency_type, a.region_code) for a in parties),
+        notification_ids=tuple(notes),
     )
 
 
@@ -216,59 +226,85 @@ def carries_the_case(template: str) -> bool:
     return bool({"{case_no}", "{child_id}"} & set(re.findall(r"\{[^}]+\}", template)))
 
 
+@dataclass
+class Findings:
+    requests: int = 0
+    leaks: list[str] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)
+    seen_by: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Routes:
+    per_case: list[tuple[str, str]]  # every route that names the case or its child, each method
+    once: list[tuple[str, str]]  # every other page or list (GET), read once per person for both cases
+
+
+async def probe(live: Live, p: Person, targets: list[Target], routes: Routes, found: Findings) -> None:
+    c = await caller(live, p)
+    who = f"{p.username} ({p.agency_type} {p.role} {p.region})"
+    try:
+        outside = [t for t in targets if not may_read(p, t)]
+        for t in targets:
+            if t in outside:
+                continue
+            for path in (f"/api/v1/cases/{t.case_no}", f"/cases/{t.case_no}"):
+                r = await ask(c, "GET", path)
+                found.requests += 1
+                if r.status_code != 200 or t.case_no not in r.text:
+                    found.wrong.append(f"{who} may read {t.case_no} but GET {path} → {r.status_code}")
+            found.seen_by.append(p.username)
+        for method, template in routes.once:
+            r = await ask(c, method, filled(template, targets[0]))
+            found.requests += 1
+            for t in outside:
+                what = leak(r, t, same_county=p.region in (t.county, CITY_CODE))
+                if what:
+                    found.leaks.append(f"{who} GET {template}: {what}")
+        for t in outside:
+            same_county = p.region in (t.county, CITY_CODE)
+            for method, template in routes.per_case:
+                path = filled(template, t)
+                r = await ask(c, method, path)
+                found.requests += 1
+                what = leak(r, t, same_county)
+                if what:
+                    found.leaks.append(f"{who} {method} {path}: {what}")
+                # A child's basic record is the county's (domain/record_access.py); a case is its parties'.
+                child_only = "{case_no}" not in template
+                if not (child_only and same_county) and not outsider_status_ok(method, template, r.status_code):
+                    found.wrong.append(f"{who} {method} {path} → {r.status_code}")
+            # Another case's notifications: none is marked read by an outsider, by id or by case.
+            for body in ({"ids": list(t.notification_ids)}, {"case_no": t.case_no}):
+                r = await c.page.post("/api/v1/notifications/read", json=body, headers=c.api)
+                found.requests += 1
+                if r.status_code != 404 and not (r.status_code == 200 and r.json()["marked"] == 0):
+                    found.wrong.append(f"{who} marked {t.case_no}'s notifications read: {r.text}")
+    finally:
+        await c.page.aclose()
+
+
 async def test_no_one_outside_a_case_sees_it_and_its_parties_do(live: Live) -> None:
-    targets = [await target(live, "luzhou-vc1", "王小明"), await target(live, "shangdang-vc1", "赵雨涵")]
+    targets = [
+        await target(live, "luzhou-vc1", "王小明", "luzhou-civil-sup"),
+        await target(live, "shangdang-vc1", "赵雨涵", "shangdang-civil-sup"),
+    ]
     persons = await people(live)
     kinds = {p.agency_type for p in persons}
     assert len(persons) >= 60 and {"police", "court", "procuratorate", "school", "hospital"} <= kinds
     templates = list(routes(live))
     assert any(p.startswith("/api/v1/") for _, p in templates) and any(not p.startswith("/api") for _, p in templates)
-    # Every route that names the case or its child, and every other page or list (read once per person,
-    # for both cases): each answer is searched for what it must not show.
-    per_case = [(m, p) for m, p in templates if carries_the_case(p)]
-    once = [(m, p) for m, p in templates if m == "GET" and not carries_the_case(p)]
+    split = Routes(
+        per_case=[(m, p) for m, p in templates if carries_the_case(p)],
+        once=[(m, p) for m, p in templates if m == "GET" and not carries_the_case(p)],
+    )
     began = time.monotonic()
-    leaks: list[str] = []
-    wrong: list[str] = []
-    seen_by: list[str] = []
-    requests = 0
+    found = Findings()
     for p in persons:
-        c = await caller(live, p)
-        try:
-            outside = [t for t in targets if not may_read(p, t)]
-            for t in targets:
-                if t in outside:
-                    continue
-                for path in (f"/api/v1/cases/{t.case_no}", f"/cases/{t.case_no}"):
-                    r = await ask(c, "GET", path)
-                    requests += 1
-                    if r.status_code != 200 or t.case_no not in r.text:
-                        wrong.append(f"{p.username} may read {t.case_no} but GET {path} → {r.status_code}")
-                seen_by.append(p.username)
-            for method, template in once:
-                r = await ask(c, method, filled(template, targets[0]))
-                requests += 1
-                for t in outside:
-                    what = leak(r, t, same_county=p.region in (t.county, CITY_CODE))
-                    if what:
-                        leaks.append(f"{p.username} ({p.agency_type} {p.role} {p.region}) GET {template}: {what}")
-            for t in outside:
-                same_county = p.region in (t.county, CITY_CODE)
-                for method, template in per_case:
-                    path = filled(template, t)
-                    r = await ask(c, method, path)
-                    requests += 1
-                    what = leak(r, t, same_county)
-                    if what:
-                        leaks.append(f"{p.username} ({p.agency_type} {p.role} {p.region}) {method} {path}: {what}")
-                    child_only = "{case_no}" not in template
-                    if not (child_only and same_county) and not outsider_status_ok(method, template, r.status_code):
-                        wrong.append(f"{p.username} {method} {path} → {r.status_code}")
-        finally:
-            await c.page.aclose()
+        await probe(live, p, targets, split, found)
     took = time.monotonic() - began
-    print(f"\n{len(persons)} users, {len(templates)} routes, 2 cases: {requests} requests in {took:.0f} s")
-    assert leaks == []
-    assert wrong == []
+    print(f"\n{len(persons)} users, {len(templates)} routes, 2 cases: {found.requests} requests in {took:.0f} s")
+    assert found.leaks == []
+    assert found.wrong == []
     # Each case's starter and the supervisors overseeing it see it.
-    assert {"luzhou-vc1", "shangdang-vc1", "luzhou-vc1-sup", "city-civil-sup"} <= set(seen_by), seen_by
+    assert {"luzhou-vc1", "shangdang-vc1", "luzhou-civil-sup", "city-civil-sup"} <= set(found.seen_by)
