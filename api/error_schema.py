@@ -13,12 +13,6 @@ class ValidationDetail(BaseModel):
     msg: str = Field(description="why, in Chinese")
 
 
-class ImportRowError(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    row: int = Field(description="the CSV row as a spreadsheet numbers it (the header is row 1)")
-
-
 class ErrorDetail(BaseModel):
     # Some refusals offer a way on (the record a merged one went to, a merge): their extra keys come along.
     model_config = ConfigDict(extra="allow")
@@ -27,7 +21,10 @@ class ErrorDetail(BaseModel):
     message: str = Field(description="the reason in Chinese, to show to a person")
     field: str | None = Field(default=None, description="the field the refusal is about, if any")
     details: list[ValidationDetail] | None = Field(default=None, description="every invalid field (422 only)")
-    rows: list[ImportRowError] | None = Field(default=None, description="every wrong CSV row (an import's 422)")
+    rows: list[str] | None = Field(default=None, description="every wrong CSV row, one reason each (an import's 422)")
+    merge_into_child_id: int | None = Field(default=None, description="the child who has this ID number (409)")
+    merge: str | None = Field(default=None, description="where to merge this record into that child (409)")
+    merged_into_id: int | None = Field(default=None, description="the record a merged one went to (409)")
 
 
 class ErrorBody(BaseModel):

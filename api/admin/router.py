@@ -165,7 +165,21 @@ async def create_agency(data: agencies.AgencyCreateIn, principal: ApiUser, sessi
 
 
 # The CSV travels as the raw request body, so that a script can send a file as it is (curl --data-binary @file.csv).
-_CSV_BODY = {"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}}
+_CSV_HEADER = "code,name,type,region,township\n"
+_CSV_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {
+                "schema": {"type": "string"},
+                "examples": {
+                    "a school": {"value": _CSV_HEADER + "luzhou-school9,潞州区第九小学,学校,潞州区,东街街道\n"},
+                    "a wrong row": {"value": _CSV_HEADER + "luzhou-x,,no-such-type,nowhere,\n"},
+                },
+            }
+        },
+    }
+}
 
 
 @router.post(

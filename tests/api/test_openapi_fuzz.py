@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 import pytest
 import schemathesis
 import uvicorn
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation.hypothesis.examples import generate_one
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -91,6 +92,9 @@ def one_operation(
         run.statuses[response.status_code] = run.statuses.get(response.status_code, 0) + 1
         case.validate_response(response, checks=CHECKS)
 
+    if mode is GenerationMode.POSITIVE:  # the examples the description gives are sent first, as they are
+        for strategy in operation.get_strategies_from_examples():  # type: ignore[attr-defined]
+            check = example(case=generate_one(strategy))(check)
     return check
 
 
