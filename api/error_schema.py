@@ -19,7 +19,7 @@ class ErrorDetail(BaseModel):
 
     code: str = Field(description="a stable machine-readable reason, e.g. case_not_found, invalid_request")
     message: str = Field(description="the reason in Chinese, to show to a person")
-    field: str | None = Field(default=None, description="the field the refusal is about, if any")
+    field: str | None = Field(description="the field the refusal is about (null: none)")
     details: list[ValidationDetail] | None = Field(default=None, description="every invalid field (422 only)")
     rows: list[str] | None = Field(default=None, description="every wrong CSV row, one reason each (an import's 422)")
     merge_into_child_id: int | None = Field(default=None, description="the child who has this ID number (409)")
