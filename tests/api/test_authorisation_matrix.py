@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 import httpx
 from fastapi.routing import iter_route_contexts
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from db.models import Agency, Case, CaseParty, Notification, User
+from db.models import Agency, Case, CaseParty, Notification, TimelineEvent, User
 from domain.enums import AgencyType
 from domain.oversight import overseen_types
-from domain.regions import CITY_CODE
+from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
 from tests.api.test_cases_api import auth, start_body
 from tests.conftest import Live, make_token
 from tests.ui.test_pages import csrf_of
@@ -129,12 +129,19 @@ async def target(live: Live, starter: str, child: str, supervisor: str) -> Targe
     )
 
 
+async def events(live: Live, t: Target) -> int:
+    async with live.db.sf() as s:
+        return (
+            await s.execute(select(func.count()).select_from(TimelineEvent).join(Case).where(Case.case_no == t.case_no))
+        ).scalar_one()
+
+
 def may_read(p: Person, t: Target) -> bool:
     if p.agency_id in t.party_ids:
         return True
     if p.role != "supervisor" or p.township is not None:
         return False
-    scope = {CITY_CODE, *COUNTIES, t.county} if p.region == CITY_CODE else {p.region}
+    scope = {CITY_CODE, *CHANGZHI_COUNTIES} if p.region == CITY_CODE else {p.region}
     types = {x.value for x in overseen_types(AgencyType(p.agency_type))}
     return any(kind in types and region in scope for kind, region in t.party_types)
 
@@ -193,11 +200,28 @@ async def caller(live: Live, p: Person) -> Caller:
     return Caller(p, auth(await make_token(live.db, p.username)), page, csrf)
 
 
-async def ask(c: Caller, method: str, path: str) -> httpx.Response:
+# What a write sends: a well-formed request (so that it is the caller, not the body, that is refused).
+URGE = {"kind": "urge", "step": "admonition", "reason": "越权督办"}
+ACTION = {"action": "record_admonition", "step": "admonition", "payload": {}}
+CHANGE = {"school": "越权修改的学校", "address": "越权修改的地址"}
+WRITES: dict[str, dict[str, object]] = {
+    "/api/v1/cases/{case_no}/actions": ACTION,
+    "/api/v1/cases/{case_no}/supervision": URGE,
+    "/api/v1/children/{child_id}": CHANGE,
+    "/api/v1/children/{child_id}/merge": {"into_child_id": 1},
+    "/cases/{case_no}/act": ACTION,
+    "/cases/{case_no}/supervise": URGE,
+    "/children/{child_id}/edit": CHANGE,
+    "/children/{child_id}/merge": {"into_child_id": "1"},
+}
+
+
+async def ask(c: Caller, method: str, path: str, template: str = "") -> httpx.Response:
+    body = {**WRITES.get(template, {}), "request_id": uuid.uuid4().hex} if method != "GET" else None
     if path.startswith("/api/"):
-        return await c.page.request(method, path, headers=c.api, json={} if method != "GET" else None)
-    data = {"csrf": c.csrf} if method != "GET" else None
-    return await c.page.request(method, path, data=data)
+        return await c.page.request(method, path, headers=c.api, json=body)
+    form = None if body is None else {"csrf": c.csrf, **{k: str(v) for k, v in body.items() if k != "payload"}}
+    return await c.page.request(method, path, data=form)
 
 
 def leak(r: httpx.Response, t: Target, same_county: bool) -> str | None:
@@ -265,7 +289,7 @@ async def probe(live: Live, p: Person, targets: list[Target], routes: Routes, fo
             same_county = p.region in (t.county, CITY_CODE)
             for method, template in routes.per_case:
                 path = filled(template, t)
-                r = await ask(c, method, path)
+                r = await ask(c, method, path, template)
                 found.requests += 1
                 what = leak(r, t, same_county)
                 if what:
@@ -300,8 +324,10 @@ async def test_no_one_outside_a_case_sees_it_and_its_parties_do(live: Live) -> N
     )
     began = time.monotonic()
     found = Findings()
+    events_before = [await events(live, t) for t in targets]
     for p in persons:
         await probe(live, p, targets, split, found)
+    assert [await events(live, t) for t in targets] == events_before  # every write refused changed nothing
     took = time.monotonic() - began
     print(f"\n{len(persons)} users, {len(templates)} routes, 2 cases: {found.requests} requests in {took:.0f} s")
     assert found.leaks == []
