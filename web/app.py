@@ -19,6 +19,7 @@ from api.cases.router import router as cases_router
 from api.cases.router import work as work_router
 from api.cases.statistics_router import router as statistics_router
 from api.children.router import router as children_router
+from api.error_schema import error_responses
 from api.meta import router as meta_router
 from api.notifications.router import router as notifications_router
 from api.school_calendar.router import router as school_calendar_router
@@ -123,7 +124,7 @@ def add_session_middleware(app: FastAPI, settings: Settings) -> None:
 def include_routers(app: FastAPI) -> None:
     """The API under /api/v1, the pages, the static files, what operations read (health, metrics) and the
     codec endpoint."""
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", responses=error_responses())
     for r in API_ROUTERS:
         api.include_router(r)
     app.include_router(api)

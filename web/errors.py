@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import psycopg
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -157,6 +157,19 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return page_error_response(request, DomainError("http_error", reason))
 
 
+INTERNAL = DomainError("internal_error", "系统内部错误，请稍后重试或联系管理员")
+
+
+async def on_answer_invalid(request: Request, exc: Exception) -> Response:
+    """An API answer that does not match its declared model (api/*/answers.py) is a programming error: a
+    500, logged by where and why only, since FastAPI's own message carries the answer itself (a child's
+    record, a guardian's phone)."""
+    assert isinstance(exc, ResponseValidationError)
+    where = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('type')}" for e in exc.errors()]
+    log.error("answer of %s %s does not match its model: %s", request.method, request.url.path, where)
+    return JSONResponse(error_body(INTERNAL), status_code=500)
+
+
 def is_outage(exc: BaseException) -> bool:
     """A connection to PostgreSQL or Temporal failed or timed out (the request itself was not refused)."""
     if isinstance(exc, DBAPIError):
@@ -207,6 +220,7 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(LoginRequired, on_login_required)
+    app.add_exception_handler(ResponseValidationError, on_answer_invalid)
     for outage in (
         DBAPIError,
         DisconnectionError,

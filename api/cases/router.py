@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Response
 
-from api.cases import lists, service, views
+from api.cases import answers, lists, service, views
 from api.cases.report import period_report
 from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep, now_utc
 from domain.deadlines import local_date
@@ -40,7 +40,14 @@ def _result_json(case_no: str, result: ActionResult | None) -> dict[str, Any]:
     return body
 
 
-@router.post("", status_code=201, summary="Start a case (idempotent with Idempotency-Key)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Start a case (idempotent with Idempotency-Key)",
+    response_model=answers.StartAnswer,
+    response_model_exclude_unset=True,
+    responses={200: {"model": answers.StartAnswer, "description": "The same Idempotency-Key again: the first answer"}},
+)
 async def start_case(
     data: service.StartCaseIn,
     response: Response,
@@ -65,7 +72,7 @@ async def start_case(
     return body
 
 
-@router.get("", summary="List cases visible to the caller (filtered, paginated)")
+@router.get("", summary="List cases visible to the caller (filtered, paginated)", response_model=answers.CasePage)
 async def list_cases(
     principal: ApiUser, session: SessionDep, f: Annotated[lists.CaseFilter, Depends()]
 ) -> dict[str, Any]:
@@ -78,13 +85,22 @@ async def list_cases(
     }
 
 
-@router.get("/{case_no}", summary="One case: projection, timeline, live steps and allowed actions")
+@router.get(
+    "/{case_no}",
+    summary="One case: projection, timeline, live steps and allowed actions",
+    response_model=answers.CaseDetailOut,
+)
 async def get_case(case_no: str, principal: ApiUser, session: SessionDep, client: ClientDep) -> dict[str, Any]:
     detail = await service.get_case_detail(session=session, client=client, principal=principal, case_no=case_no)
     return views.case_detail_json(detail, principal)
 
 
-@router.post("/{case_no}/actions", summary="Act on a step of the case (or on the case)")
+@router.post(
+    "/{case_no}/actions",
+    summary="Act on a step of the case (or on the case)",
+    response_model=answers.ActionAnswer,
+    response_model_exclude_unset=True,
+)
 async def act(
     case_no: str, data: service.ActIn, principal: ApiUser, session: SessionDep, client: ClientDep
 ) -> dict[str, Any]:
@@ -92,7 +108,12 @@ async def act(
     return _result_json(case_no, result)
 
 
-@router.post("/{case_no}/supervision", summary="Supervisor: urge, extend or reassign a step")
+@router.post(
+    "/{case_no}/supervision",
+    summary="Supervisor: urge, extend or reassign a step",
+    response_model=answers.ActionAnswer,
+    response_model_exclude_unset=True,
+)
 async def supervise(
     case_no: str, data: service.SuperviseIn, principal: ApiUser, session: SessionDep, client: ClientDep
 ) -> dict[str, Any]:
@@ -100,7 +121,7 @@ async def supervise(
     return _result_json(case_no, result)
 
 
-@work.get("/inbox", summary="我的待办: open steps the caller's agency holds")
+@work.get("/inbox", summary="我的待办: open steps the caller's agency holds", response_model=answers.Inbox)
 async def inbox(principal: ApiUser, session: SessionDep) -> dict[str, Any]:
     rows = await lists.inbox(session=session, principal=principal)
     return {
@@ -114,7 +135,7 @@ async def inbox(principal: ApiUser, session: SessionDep) -> dict[str, Any]:
     }
 
 
-@work.get("/stalled", summary="Supervisor: overdue and stalled steps in scope")
+@work.get("/stalled", summary="Supervisor: overdue and stalled steps in scope", response_model=answers.Stalled)
 async def stalled(principal: ApiUser, session: SessionDep, include_overdue: bool = False) -> dict[str, Any]:
     rows = await lists.stalled(session=session, principal=principal, include_overdue=include_overdue)
     return {
@@ -133,6 +154,7 @@ async def stalled(principal: ApiUser, session: SessionDep, include_overdue: bool
     "/reports/{process}",
     summary="Supervisor: a process's cases open during a month (?month=2026-11) or a school term "
     "(?term=2026-autumn; the default for city supervisors), by group and step",
+    response_model=answers.ReportOut,
 )
 async def report(
     process: str, principal: ApiUser, session: SessionDep, month: str | None = None, term: str | None = None

@@ -12,8 +12,8 @@ from pydantic import BaseModel
 
 from api.audit import audit
 from api.cases.visibility import scope_regions
+from api.children import answers, service
 from api.children import merge as merging
-from api.children import service
 from api.children.cases_told import tell_open_cases
 from api.children.schemas import ChildIn, ChildUpdate
 from api.deps import ApiUser, ClientDep, SessionDep
@@ -77,6 +77,8 @@ def child_json(c: Child, *, full: bool = False, id_full: bool = False) -> dict[s
     status_code=201,
     summary="Register a child; without an ID number (`no_id_number`) as a provisional record, with the "
     "records in the caller's area that may be the same child as `possible_duplicates` (a person merges)",
+    response_model=answers.Registered,
+    response_model_exclude_unset=True,
 )
 async def register(data: ChildIn, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
     child = await service.register_child(session=session, principal=principal, data=data)
@@ -89,7 +91,9 @@ async def register(data: ChildIn, principal: ApiUser, session: SessionDep) -> di
     return body
 
 
-@router.get("", summary="Find children: by exact ID number, or by name in the caller's area")
+@router.get(
+    "", summary="Find children: by exact ID number, or by name in the caller's area", response_model=answers.Children
+)
 async def find(
     principal: ApiUser, session: SessionDep, q: str | None = None, id_number: str | None = None
 ) -> dict[str, Any]:
@@ -105,6 +109,7 @@ class ChildSearch(BaseModel):
 @router.post(
     "/search",
     summary="Find children, with the ID number in the body rather than the URL (kept out of proxies' logs)",
+    response_model=answers.Children,
 )
 async def search(body: ChildSearch, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
     rows = await service.find_children(session=session, principal=principal, q=body.q, id_number=body.id_number)
@@ -114,7 +119,8 @@ async def search(body: ChildSearch, principal: ApiUser, session: SessionDep) -> 
 @router.get(
     "/{child_id}",
     summary="One child's record; a provisional record merged into another child's redirects there (301)",
-    response_model=None,
+    response_model=answers.ChildRecord,
+    responses={301: {"description": "A provisional record merged into another: `Location` is that child's record"}},
 )
 async def get(child_id: int, principal: ApiUser, session: SessionDep) -> dict[str, Any] | RedirectResponse:
     try:
@@ -132,6 +138,7 @@ async def get(child_id: int, principal: ApiUser, session: SessionDep) -> dict[st
     summary="Correct or update a child's record (name, residence, address, school, guardians); complete a "
     "provisional one (sex, birth date, origin, and the ID number, which makes it verified: a number another "
     "child has is refused with `merge_into_child_id`)",
+    response_model=answers.ChildRecord,
 )
 async def update(
     child_id: int, data: ChildUpdate, principal: ApiUser, session: SessionDep, client: ClientDep
@@ -146,6 +153,7 @@ async def update(
     "/{child_id}/merge",
     summary="Merge a provisional record into the registered child (a civil-affairs supervisor of the child's "
     "county or the city): its cases move there, its guardians are appended, it is kept as merged",
+    response_model=answers.MergeAnswer,
 )
 async def merge(
     child_id: int, data: merging.MergeIn, principal: ApiUser, session: SessionDep, client: ClientDep

@@ -7,10 +7,32 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from api.answer import Answer, Timestamp
 from api.deps import ApiUser, SessionDep
 from api.notifications import service
 
 router = APIRouter(prefix="/notifications", tags=["work"])
+
+
+class Entry(Answer):
+    id: int
+    case_no: str
+    kind: str
+    title: str
+    created_at: Timestamp
+    personal: bool = Field(description="for the caller in person (else for their agency or its supervisors)")
+    read: bool
+    settled: bool = Field(description="about a step that is done or moved on (已办结)")
+
+
+class NotificationInbox(Answer):
+    items: list[Entry]
+    unread: int
+
+
+class Marked(Answer):
+    marked: int
+    unread: int
 
 
 def entry_json(e: service.InboxEntry) -> dict[str, Any]:
@@ -26,7 +48,11 @@ def entry_json(e: service.InboxEntry) -> dict[str, Any]:
     }
 
 
-@router.get("", summary="The caller's inbox: their agency's notifications and their own, newest first")
+@router.get(
+    "",
+    summary="The caller's inbox: their agency's notifications and their own, newest first",
+    response_model=NotificationInbox,
+)
 async def notifications(
     principal: ApiUser, session: SessionDep, limit: int = 50, unread: bool = False, before_id: int | None = None
 ) -> dict[str, Any]:
@@ -43,7 +69,7 @@ class MarkRead(BaseModel):
     all: bool = Field(default=False, description="everything in the inbox")
 
 
-@router.post("/read", summary="Mark notifications read for the caller (ids, a case, or all)")
+@router.post("/read", summary="Mark notifications read for the caller (ids, a case, or all)", response_model=Marked)
 async def mark_read(body: MarkRead, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
     marked = await service.mark_read(session, principal, ids=body.ids, case_no=body.case_no, everything=body.all)
     await session.commit()
