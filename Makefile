@@ -48,7 +48,9 @@ lint: $(STAMP)
 clean-var:
 	rm -rf var
 
-# Figures for the read paths at city scale (a throwaway PostgreSQL; nothing under var/ is touched).
+# Figures against the bare engine (starts, actions) and for the read paths at city scale (throwaway
+# PostgreSQL and Temporal; nothing under var/ is touched). ENGINE_ARGS / BENCH_ARGS pass options to each.
 .PHONY: bench
 bench: $(STAMP)
+	$(BIN)/python -m bench.engine $(ENGINE_ARGS)
 	$(BIN)/python -m bench.lists $(BENCH_ARGS)

@@ -55,6 +55,7 @@ class AgencyOut(Answer):
     township: str | None
     is_default: bool
     is_active: bool
+    short_name: str  # what its document numbers start with (文号), set or derived
 
 
 class UserAgency(Answer):
