@@ -157,9 +157,6 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return page_error_response(request, DomainError("http_error", reason))
 
 
-INTERNAL = DomainError("internal_error", "系统内部错误，请稍后重试或联系管理员")
-
-
 async def on_answer_invalid(request: Request, exc: Exception) -> Response:
     """An API answer that does not match its declared model (api/*/answers.py) is a programming error: a
     500, logged by where and why only, since FastAPI's own message carries the answer itself (a child's

@@ -277,6 +277,10 @@ async def _launch(client: Client, task_queue: str, inp: CaseInput, wait_seconds:
         )
     except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError):
         return None  # the case already closed: its projection answers
+    except RPCError as e:
+        if e.status == RPCStatusCode.ALREADY_EXISTS:
+            return None  # closed already (the server says so of a closed workflow's id in update-with-start)
+        raise
     except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
         # Whether or not the workflow started is settled by the start operation (it may have: it is
         # durable once the server took it); the case number stays reserved until it opens.
