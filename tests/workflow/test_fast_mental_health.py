@@ -18,6 +18,7 @@ from domain.process import StartContext, clean_payload
 from domain.processes.mental_health import CARE_PERIODS, MENTAL_HEALTH
 from domain.workdays import WorkCalendar
 from tests.fakes import FakeCase, FakeEnv, agency, holders, op, sup
+from tests.support import save_history_as
 
 CAL = WorkCalendar()
 H = timedelta(hours=1)
@@ -127,6 +128,7 @@ async def test_a_crisis_escalates_at_one_two_and_four_hours_around_the_clock(fak
         sup("counsel"), "refer_danger_override", {"hospital_id": agency("hospital").id, "danger_reason": "有自伤行为"}
     )
     assert holders([await c.step()]) == {"main": ("hospital_accept", "hospital")}
+    await save_history_as(c.f.client, c.no, "mental_health-crisis-ladder")
 
 
 async def test_a_crisis_acknowledged_in_time_does_not_escalate(fake_env: FakeEnv) -> None:
@@ -194,6 +196,7 @@ async def test_first_session_in_five_working_days_then_a_reassessment_every_28_d
     )
     rearmed = await c.step()
     assert (rearmed.level, rearmed.deadlines.due_at) == (0, end_of_local_day(day + timedelta(days=28)))
+    await save_history_as(c.f.client, c.no, "mental_health-counselling-reassessed")
 
 
 # ---------------------------------------------------------------------------- medical referral
@@ -268,6 +271,7 @@ async def test_consent_a_hospital_declining_and_a_second_hospital(fake_env: Fake
         },
     )
     assert (r.closed, r.outcome) == (True, "community_rehab")
+    await save_history_as(c.f.client, c.no, "mental_health-consent-decline-rehab")
 
 
 # ---------------------------------------------------------------------------- follow-up
@@ -333,6 +337,7 @@ async def test_followup_intervals_are_halved_in_an_exam_or_holiday_period(fake_e
     await c.act(op("school1"), "record_visit", {"visited_on": day.isoformat(), "stability": "stable"})
     stable = await c.step()
     assert (stable.allowance, stable.deadlines.due_at) == ("45d", end_of_local_day(day + timedelta(days=45)))
+    await save_history_as(c.f.client, c.no, "mental_health-followup-halved")
 
 
 async def test_worse_at_followup_goes_back_to_counselling(fake_env: FakeEnv) -> None:
@@ -362,6 +367,7 @@ async def test_a_guardian_who_harms_opens_a_linked_guardianship_case(fake_env: F
     assert opened.opening.facts["linked_from"] == c.no
     assert (await g.step()).step == "police_report"
     assert (await c.step()).step == "triage"  # the referral goes on
+    await save_history_as(c.f.client, c.no, "mental_health-linked-guardianship")
 
 
 # ---------------------------------------------------------------------------- bad input
