@@ -20,9 +20,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.messages import ActionRequest, AgencyRef, CaseInput, CaseResult, CaseStart, PartyGrant, StepState
     from domain.processes.guardianship import GUARDIANSHIP
     from domain.processes.mental_health import (
+        CONSENT_BASIS,
         CRISIS,
+        DANGER_BASIS,
         GUARDIAN_RELATIONS,
         MENTAL_HEALTH,
+        REFERRAL_LETTER,
         TRIAGE_POLICY,
         halved,
         halving_period,
@@ -75,14 +78,14 @@ class MentalHealthWorkflow(CaseWorkflow):
     async def on_action(self, step: StepState, req: ActionRequest) -> None:
         p = req.payload
         match step.step, req.action:
+            case (_, "guardian_harm"):
+                await self._guardian_harm(step, req)
             case ("triage", "assess"):
                 await self._assessed(req)
             case ("crisis_ack", "acknowledge"):
                 await self._acknowledged(step, req)
             case (s, "refer_with_consent" | "refer_danger_override") if s in REFERRAL_STEPS:
-                hospital = await self.resolve(T.hospital, prefer_id=p["hospital_id"])
-                self.kept.declined = []
-                await self.move(req, "hospital_accept", holder=hospital)
+                await self._referred(req)
             case ("counselling", "record_session"):
                 await self._session(step, req)
             case ("counselling", "reassess"):
@@ -122,6 +125,17 @@ class MentalHealthWorkflow(CaseWorkflow):
             parties.append(PartyGrant(agency=police, role="participant"))
             notify.append(self.tell(police, "crisis", f"{self._st.case_no}：心理危机，请协助确保儿童安全"))
         await self.move(req, "crisis_referral", base=step.base, notify=notify, parties=parties)
+
+    async def _referred(self, req: ActionRequest) -> None:
+        hospital = await self.resolve(T.hospital, prefer_id=req.payload["hospital_id"])
+        self.kept.declined = []
+        letter = REFERRAL_LETTER.spec(
+            hospital=hospital.name,
+            referred_by=req.actor.agency.name,
+            basis=CONSENT_BASIS if req.action == "refer_with_consent" else DANGER_BASIS,
+            referred_on=local_date(workflow.now()).isoformat(),
+        )
+        await self.move(req, "hospital_accept", holder=hospital, document=letter)
 
     async def _session(self, step: StepState, req: ActionRequest) -> None:
         sessions = step.counters.get("sessions", 0) + 1
@@ -193,9 +207,7 @@ class MentalHealthWorkflow(CaseWorkflow):
         assert self.kept.centre is not None
         return self.kept.centre
 
-    # ------------------------------------------------------------------ case actions
-
-    async def on_case_action(self, req: ActionRequest) -> None:
+    async def _guardian_harm(self, step: StepState, req: ActionRequest) -> None:
         """The guardian is the source of harm: a guardianship case, reported to the police, linked."""
         vc = await self.resolve(T.village_committee, prefer_id=req.payload["village_committee_id"])
         linked = await self.open_linked(
@@ -205,10 +217,10 @@ class MentalHealthWorkflow(CaseWorkflow):
             facts={"facts": "心理健康转介中发现监护人侵害儿童权益", "village_committee_id": vc.id},
             village_committee=vc,
         )
-        main = self._st.steps.get("main")
-        if main is None:  # pragma: no cover - a case action needs an open case
-            return
-        await self.record_on_step(req, main, payload={"linked_case": linked})
+        await self.record_on_step(req, step, payload={"linked_case": linked})
+
+    async def on_case_action(self, req: ActionRequest) -> None:  # pragma: no cover - the process has none
+        raise DomainError("action_not_allowed", "本流程没有案件层面的操作")
 
     # ------------------------------------------------------------------ checks beyond the definition
 

@@ -16,6 +16,7 @@ from domain.process import (
     NOTE,
     NOTE_REQUIRED,
     Action,
+    DocumentKind,
     Field,
     FieldKind,
     Outcome,
@@ -158,9 +159,35 @@ DANGER_FIELDS = (
     ),
     NOTE,
 )
+# The letter that goes with the child to the hospital: no clinical content, which the hospital reads in the
+# case itself (domain/clinical.py).
+REFERRAL_LETTER = DocumentKind(
+    "medical_referral_letter",
+    "心理健康转介就医通知单",
+    {"hospital": "接收医院", "referred_by": "转介单位", "basis": "转介依据", "referred_on": "转介日期"},
+    layout=False,
+    word="心转字",
+    served_to_guardians=False,
+)
+CONSENT_BASIS = "监护人知情同意"
+DANGER_BASIS = "有危险情形（精神卫生法第28条），经督导确认"
+
+# Whoever works with the child at a step may find that the guardian is the source of harm: a guardianship
+# case is opened and linked, and the referral goes on.
+GUARDIAN_HARM = Action(
+    "guardian_harm",
+    "监护人是伤害来源：转监护干预",
+    to=("",),
+    fields=(
+        Field("village_committee_id", "儿童居住地村（居）委会", FieldKind.agency, agency_type=T.village_committee),
+        NOTE_REQUIRED,
+    ),
+    style="danger",
+)
 # Referring to a hospital: with the guardian's consent, or, where there is danger, on a supervisor's
 # confirmation with the reason (精神卫生法 Art. 28).
 REFERRAL_ACTIONS = (
+    GUARDIAN_HARM,
     Action("refer_with_consent", "监护人同意，转介医院", to=("hospital_accept",), fields=CONSENT_FIELDS),
     Action(
         "refer_danger_override",
@@ -180,6 +207,7 @@ MENTAL_HEALTH = Process(
     description="发现儿童心理健康问题：县心理辅导中心评估分级，危机干预、心理辅导、转介就医、回转随访。",
     purpose="心理关爱",
     clinical_readers=(T.counselling_center, T.hospital),
+    documents=(REFERRAL_LETTER,),
     policies=(
         policy("mental_health.triage_high", "24h", "高风险：心理辅导中心评估分级"),
         policy("mental_health.triage_medium", "3WD", "中风险：心理辅导中心评估分级"),
@@ -221,24 +249,6 @@ MENTAL_HEALTH = Process(
         Outcome("community_rehab", "已转精神障碍社区康复"),
         Outcome("adult", "儿童已满十八周岁"),
     ),
-    case_actions=(
-        Action(
-            "guardian_harm",
-            "监护人是伤害来源：转监护干预",
-            to=("",),  # the referral goes on beside the linked case
-            fields=(
-                Field(
-                    "village_committee_id",
-                    "儿童居住地村（居）委会",
-                    FieldKind.agency,
-                    agency_type=T.village_committee,
-                ),
-                NOTE_REQUIRED,
-            ),
-            actor_types=(T.counselling_center, T.hospital, T.school, T.social_work_org),
-            style="danger",
-        ),
-    ),
     steps=(
         Step(
             "triage",
@@ -247,6 +257,7 @@ MENTAL_HEALTH = Process(
             "mental_health.triage_medium",  # by the risk the referrer saw: TRIAGE_POLICY
             description="县心理辅导中心评估分级：危机转危机干预，其余转心理辅导",
             actions=(
+                GUARDIAN_HARM,
                 Action(
                     "assess",
                     "评估分级",
@@ -276,6 +287,7 @@ MENTAL_HEALTH = Process(
             due_label="响应时限",
             description="1小时内响应、通知监护人、确保安全；2小时未响应报县级督导，4小时报政法委协调公安、急救",
             actions=(
+                GUARDIAN_HARM,
                 Action(
                     "acknowledge",
                     "已响应，确保安全",
@@ -306,6 +318,7 @@ MENTAL_HEALTH = Process(
             due_label="应辅导/复评日期",
             description="5个工作日内首次辅导，此后每28日复评",
             actions=(
+                GUARDIAN_HARM,
                 Action(
                     "record_session",
                     "记录一次辅导",
@@ -370,6 +383,7 @@ MENTAL_HEALTH = Process(
             None,
             description="医院记录诊断和治疗方案；出院或门诊后回转社区康复或随访",
             actions=(
+                GUARDIAN_HARM,
                 Action(
                     "record_plan",
                     "记录诊断及治疗方案",
@@ -410,6 +424,7 @@ MENTAL_HEALTH = Process(
             due_label="应随访日期",
             description="稳定的每3个月、不稳定的每2周随访一次；中高考、寒暑假期间间隔减半；连续两次稳定即结案",
             actions=(
+                GUARDIAN_HARM,
                 Action(
                     "record_visit",
                     "记录随访",

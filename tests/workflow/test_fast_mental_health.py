@@ -226,6 +226,13 @@ async def test_consent_a_hospital_declining_and_a_second_hospital(fake_env: Fake
     await c.act(op("counsel"), "refer_with_consent", consent(today))
     accept = await c.step()
     assert (accept.step, accept.holder.id, accept.allowance) == ("hospital_accept", agency("hospital").id, "2WD")
+    letter = c.events()[-1].document
+    assert (letter.kind, letter.fields["hospital"], letter.fields["basis"]) == (
+        "medical_referral_letter",
+        "潞州区人民医院",
+        "监护人知情同意",
+    )
+    assert "王某某" not in str(letter.fields)  # no clinical content on the letter
     consented = c.events()[-1].payload
     assert (consented["consenter_relation"], consented["consent_method"], consented["consent_form_ref"]) == (
         "mother",
@@ -356,7 +363,6 @@ async def test_a_guardian_who_harms_opens_a_linked_guardianship_case(fake_env: F
         op("counsel"),
         "guardian_harm",
         {"village_committee_id": agency("vc1").id, "note": "儿童称遭父亲殴打"},
-        step=None,
     )
     linked_no = c.events()[-1].payload["linked_case"]
     assert linked_no.startswith("JH-")
