@@ -49,6 +49,7 @@ from domain.messages import (
     EventRecord,
     FollowOnRequest,
     NotificationSpec,
+    OutboundRequest,
     StepState,
 )
 from domain.policy import Allowance, PolicyDefault, PolicyOverride, Unit, resolve_policy
@@ -151,6 +152,7 @@ class Fakes:
     follow_ons: dict[str, str] = field(default_factory=dict)  # origin case → linked case
     numbers: int = 0
     failures: list[str] = field(default_factory=list)  # what an activity could not do (it retries for ever)
+    sent_out: list[OutboundRequest] = field(default_factory=list)  # the outbound channel's requests
 
     def calendar(self) -> WorkCalendar:
         return WorkCalendar(self.schedules)
@@ -216,6 +218,11 @@ class Fakes:
             self.follow_ons[req.origin_case_no] = self.next_case_no(code, req.county, datetime.now(UTC))
         return self.follow_ons[req.origin_case_no]
 
+    @activity.defn(name=names.DELIVER_OUTBOUND)
+    async def deliver_outbound(self, req: OutboundRequest) -> int:
+        self.sent_out.append(req)
+        return 0
+
     @activity.defn(name=PROVISIONAL_CASES)
     async def provisional_cases(self, year: int) -> list[str]:
         steps = self.open_steps()
@@ -231,6 +238,7 @@ class Fakes:
             self.active_agencies,
             self.open_follow_on,
             self.provisional_cases,
+            self.deliver_outbound,
         ]
 
     # ------------------------------------------------------------------ reading back

@@ -5,6 +5,7 @@ period, the linked guardianship case, and the refusals."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -405,3 +406,25 @@ async def test_refusals_change_nothing(fake_env: FakeEnv) -> None:
         await c.act(op("counsel"), "assess", {"risk_level": "crisis"}, step="triage")
     assert e.value.code == "step_not_open"
     assert (await c.step()) == before
+
+
+# ---------------------------------------------------------------------------- the outbound channel
+
+
+async def test_the_notifications_of_hour_level_steps_are_sent_out(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env, "crisis")
+    await c.sleep(timedelta(hours=1, seconds=1))
+    await c.wait_seq(2)
+    slow = await open_case(fake_env, "low")  # 5 working days: the inbox is enough
+    await c.act(op("counsel"), "acknowledge", {"safety_measures": "已联系监护人"})
+
+    def sent(no: str) -> list[int]:
+        return sorted(r.seq for r in fake_env.fakes.sent_out if r.case_no == no)
+
+    for _ in range(100):
+        if len(sent(c.no)) >= 3:
+            break
+        await asyncio.sleep(0.02)
+    # Opened (the centre told of the crisis), escalated at 1 h, acknowledged (the 24 h referral).
+    assert sent(c.no) == [1, 2, 3]
+    assert sent(slow.no) == []
