@@ -496,3 +496,15 @@ class OutboundDelivery(Base):
     body: Mapped[JsonDict] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     delivered_at: Mapped[datetime | None]
+
+
+class CarePeriodRow(Base):
+    """A care period the city set (domain/care_periods.py); none set: the defaults hold."""
+
+    __tablename__ = "care_periods"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    label: Mapped[str] = mapped_column(String(32))
+    set_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

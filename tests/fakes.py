@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.cases.service import send
+from domain.care_periods import CarePeriod, default_care_periods
 from domain.deadlines import compute_deadlines, local_date
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
@@ -153,6 +154,7 @@ class Fakes:
     numbers: int = 0
     failures: list[str] = field(default_factory=list)  # what an activity could not do (it retries for ever)
     sent_out: list[OutboundRequest] = field(default_factory=list)  # the outbound channel's requests
+    care_periods: list[CarePeriod] = field(default_factory=default_care_periods)  # the city's (or defaults)
 
     def calendar(self) -> WorkCalendar:
         return WorkCalendar(self.schedules)
@@ -223,6 +225,10 @@ class Fakes:
         self.sent_out.append(req)
         return 0
 
+    @activity.defn(name=names.CARE_PERIODS)
+    async def care_periods_in_force(self) -> list[CarePeriod]:
+        return list(self.care_periods)
+
     @activity.defn(name=PROVISIONAL_CASES)
     async def provisional_cases(self, year: int) -> list[str]:
         steps = self.open_steps()
@@ -239,6 +245,7 @@ class Fakes:
             self.open_follow_on,
             self.provisional_cases,
             self.deliver_outbound,
+            self.care_periods_in_force,
         ]
 
     # ------------------------------------------------------------------ reading back

@@ -8,6 +8,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.calendar import CalendarActivities
+from activities.care_periods import CarePeriodActivities
 from activities.cases import CaseActivities
 from activities.outbound import OutboundActivities
 from config.settings import Settings
@@ -44,6 +45,7 @@ def build_worker(client: Client, task_queue: str, session_factory: async_session
             *CaseActivities(session_factory).all(),
             *CalendarActivities(session_factory).all(),
             *OutboundActivities(session_factory).all(),
+            *CarePeriodActivities(session_factory).all(),
         ],
         workflow_runner=SANDBOX,
         # Outermost first: the automation mark still names the error that happened.

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.care_periods import CarePeriod
     from domain.deadlines import local_date
     from domain.enums import AgencyType as T
     from domain.errors import DomainError
@@ -30,7 +31,9 @@ with workflow.unsafe.imports_passed_through():
         halved,
         halving_period,
     )
+    from workflows import activity_names as names
     from workflows.base import CaseWorkflow
+    from workflows.retry import ACTIVITY_TIMEOUT, WRITE_RETRY
 
 REFERRAL_STEPS = ("crisis_referral", "medical_referral")
 STABLE_POLICY = "mental_health.followup_stable"
@@ -183,7 +186,13 @@ class MentalHealthWorkflow(CaseWorkflow):
         (中高考, 寒暑假) that the visit is recorded in or that the next one would fall in."""
         base = self._done_at(req) or workflow.now()
         full = await self.policy(STABLE_POLICY if stable else UNSTABLE_POLICY)
-        period = halving_period(local_date(base), full)
+        periods = await workflow.execute_local_activity(
+            names.CARE_PERIODS,
+            result_type=list[CarePeriod],
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=WRITE_RETRY,
+        )
+        period = halving_period(local_date(base), full, periods)
         interval = halved(full) if period else full
         payload: dict[str, Any] = {"halved_for": period.label} if period else {}
         await self.move(

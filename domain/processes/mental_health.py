@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 
+from domain.care_periods import CarePeriod, care_period_on
 from domain.enums import AgencyType as T
 from domain.enums import Role
 from domain.errors import DomainError
@@ -71,36 +71,6 @@ CRISIS_LADDER = (Rung(Scope.holder), Rung(Scope.county), Rung(Scope.county, T.po
 CRISIS_OFFSETS = (Allowance(1, Unit.hours), Allowance(3, Unit.hours))
 
 
-@dataclass(frozen=True)
-class CarePeriod:
-    """A date range in which follow-up visits come twice as often (中高考, 寒暑假: plan item 18)."""
-
-    starts_on: date
-    ends_on: date
-    label: str
-
-    def covers(self, d: date) -> bool:
-        return self.starts_on <= d <= self.ends_on
-
-
-def default_care_periods(years: range = range(2024, 2031)) -> tuple[CarePeriod, ...]:
-    """The city's default periods: winter holiday, the senior and junior high-school entrance exams, the
-    summer holiday."""
-    out: list[CarePeriod] = []
-    for y in years:
-        out.append(CarePeriod(date(y, 1, 15), date(y, 2, 28), "寒假"))
-        out.append(CarePeriod(date(y, 6, 1), date(y, 6, 30), "中考、高考"))
-        out.append(CarePeriod(date(y, 7, 1), date(y, 8, 31), "暑假"))
-    return tuple(out)
-
-
-CARE_PERIODS = default_care_periods()
-
-
-def care_period_on(d: date, periods: tuple[CarePeriod, ...] = CARE_PERIODS) -> CarePeriod | None:
-    return next((p for p in periods if p.covers(d)), None)
-
-
 def halved(allowance: Allowance) -> Allowance:
     """Half a follow-up interval, in days (three months are 45 days, two weeks one week)."""
     days = {Unit.months: 30, Unit.days: 1, Unit.years: 365}.get(allowance.unit)
@@ -113,11 +83,9 @@ def _span(allowance: Allowance) -> timedelta:
     return timedelta(days=allowance.amount * {Unit.months: 30, Unit.years: 365}.get(allowance.unit, 1))
 
 
-def halving_period(
-    base: date, allowance: Allowance, periods: tuple[CarePeriod, ...] = CARE_PERIODS
-) -> CarePeriod | None:
-    """The care period that halves a follow-up interval counted from `base`: the one the visit is recorded
-    in, or the one the next visit would fall in; None where neither is in one."""
+def halving_period(base: date, allowance: Allowance, periods: list[CarePeriod]) -> CarePeriod | None:
+    """The care period (domain/care_periods.py, set by the city) that halves a follow-up interval counted
+    from `base`: the one the visit is recorded in, or the one the next visit would fall in."""
     return care_period_on(base, periods) or care_period_on(base + _span(allowance), periods)
 
 

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
+from domain.care_periods import CarePeriod, default_care_periods
 from domain.deadlines import end_of_local_day, local_date, start_of_local_day
 from domain.enums import AgencyType as T
 from domain.errors import DomainError
 from domain.policy import Allowance
 from domain.process import StartContext, clean_payload
-from domain.processes.mental_health import CARE_PERIODS, MENTAL_HEALTH
+from domain.processes.mental_health import MENTAL_HEALTH
 from domain.workdays import WorkCalendar
 from tests.fakes import FakeCase, FakeEnv, agency, holders, op, sup
 from tests.support import save_history_as
@@ -307,15 +308,10 @@ async def _to_followup(c: FakeCase, stability: str) -> None:
     )
 
 
-def _outside_care_periods(d: date, span: int) -> bool:
-    return not any(p.covers(d + timedelta(days=n)) for p in CARE_PERIODS for n in (0, span))
-
-
 async def test_followup_every_three_months_when_stable_two_weeks_when_not_then_closed(fake_env: FakeEnv) -> None:
     c = await open_case(fake_env)
+    fake_env.fakes.care_periods = []  # the city has set none in force around these visits
     today = await c.today()
-    if not _outside_care_periods(today, 90):
-        pytest.skip("today lies in a care period")  # pragma: no cover - the halved case is its own test
     await _to_followup(c, "unstable")
     visit = await c.step()
     assert (visit.step, visit.holder.id, visit.allowance) == ("followup", agency("school1").id, "14d")
@@ -331,10 +327,10 @@ async def test_followup_every_three_months_when_stable_two_weeks_when_not_then_c
 
 
 async def test_followup_intervals_are_halved_in_an_exam_or_holiday_period(fake_env: FakeEnv) -> None:
+    """In the city's default periods: the next one that starts after today (the winter holiday, the exams)."""
     c = await open_case(fake_env)
-    now = await c.now()
-    # The next care period that starts after today (the winter holiday, the exams...).
-    period = next(p for p in CARE_PERIODS if p.starts_on > local_date(now))
+    today = await c.today()
+    period = next(p for p in default_care_periods() if p.starts_on > today)
     await c.sleep_until(start_of_local_day(period.starts_on) + 10 * H)
     await _to_followup(c, "unstable")
     day = await c.today()
@@ -346,6 +342,20 @@ async def test_followup_intervals_are_halved_in_an_exam_or_holiday_period(fake_e
     stable = await c.step()
     assert (stable.allowance, stable.deadlines.due_at) == ("45d", end_of_local_day(day + timedelta(days=45)))
     await save_history_as(c.f.client, c.no, "mental_health-followup-halved")
+
+
+async def test_a_period_the_city_sets_halves_the_visit_that_would_fall_in_it(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env)
+    today = await c.today()
+    # A stable child's visit, three months on, would fall in the exams the city set.
+    exams = CarePeriod(starts_on=today + timedelta(days=80), ends_on=today + timedelta(days=100), label="中考")
+    fake_env.fakes.care_periods = [exams]
+    await _to_followup(c, "stable")
+    visit = await c.step()
+    assert (visit.allowance, c.events()[-1].payload["halved_for"]) == ("45d", "中考")
+    fake_env.fakes.care_periods = []  # the city removed it: the next interval is whole
+    await c.act(op("school1"), "record_visit", {"visited_on": today.isoformat(), "stability": "stable"})
+    assert (await c.step()).allowance == "3M"
 
 
 async def test_worse_at_followup_goes_back_to_counselling(fake_env: FakeEnv) -> None:

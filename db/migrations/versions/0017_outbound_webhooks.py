@@ -1,5 +1,6 @@
 """the outbound channel: each agency's webhook to the city's message gateway (URL and the secret of its HMAC
-signature), and the delivery log, one row per notification sent out
+signature), and the delivery log, one row per notification sent out; the city's care periods (关爱期:
+中高考、寒暑假), in which follow-up comes more often
 
 Revision ID: 0017
 Revises: 0014
@@ -46,8 +47,18 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
     )
+    op.create_table(
+        "care_periods",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("starts_on", sa.Date, nullable=False),
+        sa.Column("ends_on", sa.Date, nullable=False),
+        sa.Column("label", sa.String(32), nullable=False),
+        sa.Column("set_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("care_periods")
     op.drop_table("outbound_deliveries")
     op.drop_table("agency_webhooks")
