@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from domain.errors import DomainError
 
@@ -17,7 +17,7 @@ MAX_PERIODS = 200
 class CarePeriod(BaseModel):
     starts_on: date
     ends_on: date
-    label: str
+    label: str = Field(max_length=32)
 
     def covers(self, d: date) -> bool:
         return self.starts_on <= d <= self.ends_on

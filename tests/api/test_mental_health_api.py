@@ -140,3 +140,29 @@ async def test_bad_input_is_refused_in_chinese_and_changes_nothing(live: Live) -
     assert await counts(live) == before
     r = await act(live, await make_token(live.db, "luzhou-hospital"), case_no, "accept_referral", {})
     assert r.status_code == 200, r.text
+
+
+async def test_the_city_sets_the_care_periods(live: Live) -> None:
+    admin = await make_token(live.db, "admin")
+    clerk = await make_token(live.db, "luzhou-school1")
+    r = await live.http.get("/api/v1/care-periods", headers=auth(clerk))
+    assert r.status_code == 200 and r.json()["defaults"] is True and r.json()["may_set"] is False
+    assert "寒假" in {p["label"] for p in r.json()["periods"]}
+
+    exams = {"periods": [{"starts_on": "2027-06-05", "ends_on": "2027-06-28", "label": "中考"}]}
+    r = await live.http.put("/api/v1/care-periods", json=exams, headers=auth(clerk))
+    assert r.status_code == 403 and r.json()["error"]["message"] == "关爱期由市级管理员设置"
+    backwards = {"periods": [{"starts_on": "2027-06-28", "ends_on": "2027-06-05", "label": "中考"}]}
+    r = await live.http.put("/api/v1/care-periods", json=backwards, headers=auth(admin))
+    assert r.status_code == 422 and r.json()["error"]["message"] == "第1段关爱期“中考”的结束日期早于开始日期"
+    assert (await live.http.get("/api/v1/care-periods", headers=auth(clerk))).json()["defaults"] is True
+
+    r = await live.http.put("/api/v1/care-periods", json=exams, headers=auth(admin))
+    assert r.status_code == 200, r.text
+    assert r.json()["periods"] == exams["periods"] and r.json()["defaults"] is False
+    try:
+        read = (await live.http.get("/api/v1/care-periods", headers=auth(clerk))).json()
+        assert read["periods"] == exams["periods"]
+    finally:  # the defaults again for the other tests
+        r = await live.http.put("/api/v1/care-periods", json={"periods": []}, headers=auth(admin))
+        assert r.status_code == 200 and r.json()["defaults"] is True
