@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from api import codec
 from api.admin.router import router as admin_router
+from api.admin.webhooks import router as webhooks_router
 from api.audit_log.router import router as audit_router
 from api.care_periods.router import router as care_periods_router
 from api.cases.router import router as cases_router
@@ -49,6 +50,7 @@ API_ROUTERS = (
     admin_router,
     school_calendar_router,
     care_periods_router,
+    webhooks_router,
     audit_router,
     meta_router,
 )

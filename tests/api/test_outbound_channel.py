@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from activities.outbound import DELIVERY_HEADER, SIGNATURE_HEADER
 from db.models import AgencyWebhook, Case, OutboundDelivery
-from db.session import transaction
 from tests.api.test_cases_api import auth
 from tests.conftest import Live, make_token
 from tests.support import agency_id, child_id
@@ -75,13 +74,21 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
 
 
 async def hook(live: Live, url: str) -> None:
+    """The administrator points the counselling centre's notifications at the gateway."""
     centre = await agency_id(live.db, "luzhou-counselling")
-    async with transaction(live.db.sf) as s:
-        existing = await s.get(AgencyWebhook, centre)
-        if existing:
-            existing.url = url
-        else:
-            s.add(AgencyWebhook(agency_id=centre, url=url, secret=SECRET))
+    admin = await make_token(live.db, "admin")
+    path = f"/api/v1/admin/agencies/{centre}/webhook"
+    r = await live.http.put(path, json={"url": url, "secret": SECRET}, headers=auth(admin))
+    assert r.status_code == 200, r.text
+    assert (r.json()["configured"], r.json()["url"], r.json()["is_active"]) == (True, url, True)
+    assert SECRET not in r.text  # never read back
+    refused = await live.http.put(path, json={"url": "ftp://x", "secret": SECRET}, headers=auth(admin))
+    assert refused.status_code == 422 and refused.json()["error"]["message"] == "请填写以 https:// 开头的消息网关地址"
+    clerk = await make_token(live.db, "luzhou-counselling-sup")
+    r = await live.http.put(path, json={"url": "https://evil.example/x", "secret": SECRET}, headers=auth(clerk))
+    assert r.status_code == 403
+    async with live.db.sf() as s:
+        assert (await s.get(AgencyWebhook, centre)).url == url  # type: ignore[union-attr]
 
 
 async def crisis(live: Live, child: str = "王小明") -> str:
