@@ -438,3 +438,28 @@ async def test_the_notifications_of_hour_level_steps_are_sent_out(fake_env: Fake
     # Opened (the centre told of the crisis), escalated at 1 h, acknowledged (the 24 h referral).
     assert sent(c.no) == [1, 2, 3]
     assert sent(slow.no) == []
+
+
+async def test_improved_goes_to_the_committee_chosen_and_a_crisis_in_counselling_opens_the_ladder(
+    fake_env: FakeEnv,
+) -> None:
+    c = await open_case(fake_env)
+    await to_counselling(c)
+    await session(c)
+    day = (await c.today()).isoformat()
+    await c.act(
+        op("counsel"),
+        "reassess",
+        {"assessed_on": day, "result": "improved", "assessment_notes": "-", "followup_by": agency("vc2").id},
+    )
+    assert holders([await c.step()]) == {"main": ("followup", "vc2")}
+    await c.act(op("vc2"), "worse", {"worse_to": "medical_referral", "note": "出现幻听"})
+    assert holders([await c.step()]) == {"main": ("medical_referral", "counsel")}
+
+    other = await open_case(fake_env)
+    await to_counselling(other)
+    await session(other)
+    await other.act(op("counsel"), "reassess", {"assessed_on": day, "result": "crisis", "assessment_notes": "-"})
+    ack = await other.step()
+    assert (ack.step, ack.deadlines.due_at) == ("crisis_ack", ack.opened_at + H)
+    assert other.events()[-1].summary == {"risk_level": "crisis"}
