@@ -161,6 +161,11 @@ async def test_clinical_content_reaches_only_the_counselling_centre_and_the_hosp
                     found = [k for k, v in SECRETS.items() if v in text]
                     if found and not allowed:
                         leaks.append(f"{p.username} GET {path}: {found}")
+                # Search finds no case by its clinical content (lists, the API and the page alike).
+                for path in ("/api/v1/cases", "/cases", "/cases/export"):
+                    r = await c.page.get(path, params={"q": SECRETS["diagnosis"]}, headers=c.api)
+                    if no in text_of(r.content, r.text):
+                        leaks.append(f"{p.username} found {no} searching its diagnosis at {path}")
                 if allowed:
                     r = await ask(c, "GET", f"/api/v1/cases/{no}")
                     shown = {"risk_notes", "session_notes", "diagnosis"} if no == cases[0] else {"safety_measures"}
