@@ -166,3 +166,38 @@ async def test_the_city_sets_the_care_periods(live: Live) -> None:
     finally:  # the defaults again for the other tests
         r = await live.http.put("/api/v1/care-periods", json={"periods": []}, headers=auth(admin))
         assert r.status_code == 200 and r.json()["defaults"] is True
+
+
+async def test_improved_goes_to_follow_up_on_the_city_periods(live: Live) -> None:
+    """The follow-up interval is read with the real care-period activity: a period the city sets around
+    today halves it."""
+    admin = await make_token(live.db, "admin")
+    today = date.fromisoformat(today_iso())
+    around = {
+        "periods": [
+            {
+                "starts_on": (today - timedelta(days=3)).isoformat(),
+                "ends_on": (today + timedelta(days=3)).isoformat(),
+                "label": "寒假",
+            }
+        ]
+    }
+    assert (await live.http.put("/api/v1/care-periods", json=around, headers=auth(admin))).status_code == 200
+    try:
+        school = await make_token(live.db, "luzhou-school1")
+        r = await start(live, school, await child_id(live.db, "王小明"), risk_level="low")
+        assert r.status_code == 201, r.text
+        case_no = r.json()["case_no"]
+        centre = await make_token(live.db, "luzhou-counselling")
+        for action, payload in (
+            ("assess", {"risk_level": "low", "risk_notes": "-"}),
+            ("record_session", {"session_on": today_iso(), "session_notes": "-"}),
+            ("reassess", {"assessed_on": today_iso(), "result": "improved", "assessment_notes": "-"}),
+        ):
+            r = await act(live, centre, case_no, action, payload)
+            assert r.status_code == 200, r.text
+        assert [(s["step"], s["holder"]) for s in r.json()["steps"]] == [("followup", "潞州区实验小学")]
+        case = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(school))).json()
+        assert case["steps"][0]["allowance"] == "45d"  # three months, halved in the period
+    finally:
+        await live.http.put("/api/v1/care-periods", json={"periods": []}, headers=auth(admin))
