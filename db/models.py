@@ -465,3 +465,46 @@ class SchoolTermRow(Base):
     holidays: Mapped[list[JsonDict]] = mapped_column(JSONB, default=list)
     set_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+# ---------------------------------------------------------------------------- the outbound channel
+
+
+class AgencyWebhook(Base):
+    """Where an agency's notifications of hour-level steps are also sent: the city's message gateway (SMS,
+    政务微信), with the secret that signs each message (activities/outbound.py)."""
+
+    __tablename__ = "agency_webhooks"
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"), primary_key=True)
+    url: Mapped[str] = mapped_column(String(512))
+    secret: Mapped[str] = mapped_column(String(256))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class OutboundDelivery(Base):
+    """The delivery log: one row per notification sent out, its attempts and its last error."""
+
+    __tablename__ = "outbound_deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(256))
+    body: Mapped[JsonDict] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    delivered_at: Mapped[datetime | None]
+
+
+class CarePeriodRow(Base):
+    """A care period the city set (domain/care_periods.py); none set: the defaults hold."""
+
+    __tablename__ = "care_periods"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    label: Mapped[str] = mapped_column(String(32))
+    set_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -261,3 +261,10 @@ class FollowOnRequest(BaseModel):
     child_id: int
     # Reserves one number per key (a retry gets the same); None: one per origin case (a hand-over's).
     key: str | None = None
+
+
+class OutboundRequest(BaseModel):
+    """The notifications of one event to send out through the agencies' webhooks (activities/outbound.py)."""
+
+    case_no: str
+    seq: int

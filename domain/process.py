@@ -51,6 +51,9 @@ class Field:
     # Asked once: where the action that opened the step already answered it (a field of the same name in
     # that event), the form shows that answer instead of asking again (an order decided with the decision).
     once: bool = False
+    # Clinical content (signs, diagnosis, session notes, consent forms): read only by the agencies of the
+    # process's `clinical_readers` and those holding a step of the case; the others see that it exists.
+    clinical: bool = False
 
 
 class NotBefore(StrEnum):
@@ -343,6 +346,14 @@ class Process:
     payload_labels: tuple[PayloadLabel, ...] = ()
     # Demo cases already overdue (db/seed.py).
     demo_cases: tuple[DemoCase, ...] = ()
+    # Agency types that may read its clinical fields (Field.clinical), besides a step's holder.
+    clinical_readers: tuple[AgencyType, ...] = ()
+
+    def clinical_names(self) -> frozenset[str]:
+        """The names of every clinical field of its start form, its steps' actions and its case actions."""
+        fields = [*self.start_fields, *(f for a in self.case_actions for f in a.fields)]
+        fields += [f for s in self.steps for a in s.actions for f in a.fields]
+        return frozenset(f.name for f in fields if f.clinical)
 
     def all_documents(self) -> tuple[DocumentKind, ...]:
         return (*self.documents, TRANSFER_PACKET) if self.has_step(HANDOVER_STEP) else self.documents

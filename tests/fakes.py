@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.cases.service import send
+from domain.care_periods import CarePeriod, default_care_periods
 from domain.deadlines import compute_deadlines, local_date
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
@@ -49,6 +50,7 @@ from domain.messages import (
     EventRecord,
     FollowOnRequest,
     NotificationSpec,
+    OutboundRequest,
     StepState,
 )
 from domain.policy import Allowance, PolicyDefault, PolicyOverride, Unit, resolve_policy
@@ -93,6 +95,11 @@ AGENCIES: dict[str, AgencyRef] = {
     "sd-edu": _a(22, "上党区教育局", T.education_bureau, SHANGDANG),
     "sd-town": _a(23, "韩店街道办事处", T.township, SHANGDANG, "韩店街道"),
     "sd-school": _a(24, "上党区韩店小学", T.school, SHANGDANG, "韩店街道"),
+    "counsel": _a(41, "潞州区心理辅导中心", T.counselling_center, LUZHOU),
+    "hospital2": _a(42, "长治市精神卫生中心", T.hospital, LUZHOU),
+    "plc": _a(43, "中共潞州区委政法委员会", T.political_legal_committee, LUZHOU),
+    "youth": _a(44, "共青团潞州区委员会", T.youth_league, LUZHOU),
+    "counsel2": _a(45, "潞州区青少年心理服务站", T.counselling_center, LUZHOU),
     "city-civil": _a(31, "长治市民政局", T.civil_affairs, CITY_CODE),
     "city-police": _a(32, "长治市公安局", T.police, CITY_CODE),
     "city-edu": _a(33, "长治市教育局", T.education_bureau, CITY_CODE),
@@ -146,6 +153,8 @@ class Fakes:
     follow_ons: dict[str, str] = field(default_factory=dict)  # origin case → linked case
     numbers: int = 0
     failures: list[str] = field(default_factory=list)  # what an activity could not do (it retries for ever)
+    sent_out: list[OutboundRequest] = field(default_factory=list)  # the outbound channel's requests
+    care_periods: list[CarePeriod] = field(default_factory=default_care_periods)  # the city's (or defaults)
 
     def calendar(self) -> WorkCalendar:
         return WorkCalendar(self.schedules)
@@ -211,6 +220,15 @@ class Fakes:
             self.follow_ons[req.origin_case_no] = self.next_case_no(code, req.county, datetime.now(UTC))
         return self.follow_ons[req.origin_case_no]
 
+    @activity.defn(name=names.DELIVER_OUTBOUND)
+    async def deliver_outbound(self, req: OutboundRequest) -> int:
+        self.sent_out.append(req)
+        return 0
+
+    @activity.defn(name=names.CARE_PERIODS)
+    async def care_periods_in_force(self) -> list[CarePeriod]:
+        return list(self.care_periods)
+
     @activity.defn(name=PROVISIONAL_CASES)
     async def provisional_cases(self, year: int) -> list[str]:
         steps = self.open_steps()
@@ -226,6 +244,8 @@ class Fakes:
             self.active_agencies,
             self.open_follow_on,
             self.provisional_cases,
+            self.deliver_outbound,
+            self.care_periods_in_force,
         ]
 
     # ------------------------------------------------------------------ reading back

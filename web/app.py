@@ -14,7 +14,9 @@ from temporalio.client import Client
 
 from api import codec
 from api.admin.router import router as admin_router
+from api.admin.webhooks import router as webhooks_router
 from api.audit_log.router import router as audit_router
+from api.care_periods.router import router as care_periods_router
 from api.cases.router import router as cases_router
 from api.cases.router import work as work_router
 from api.cases.statistics_router import router as statistics_router
@@ -47,6 +49,8 @@ API_ROUTERS = (
     children_router,
     admin_router,
     school_calendar_router,
+    care_periods_router,
+    webhooks_router,
     audit_router,
     meta_router,
 )

@@ -80,6 +80,7 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
         # The last seq whose event the activity has written: all of a resumed case's (for `opened`).
         self._written = inp.resume.seq if inp.resume else 0
         self._history_limit = inp.history_limit  # None: the default, whatever it is in the next run
+        self._outbound = []
 
     # ------------------------------------------------------------------ the run loop
 

@@ -11,3 +11,6 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 WRITE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 # A local activity tries a few times in the worker before it is handed to the server (workflows/steps.py).
 LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=3)
+# The outbound channel: a gateway that is down is tried again, backing off to five minutes, for two days.
+OUTBOUND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
+OUTBOUND_WITHIN = timedelta(days=2)

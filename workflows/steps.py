@@ -30,15 +30,16 @@ with workflow.unsafe.imports_passed_through():
         EventRecord,
         ExternalParty,
         NotificationSpec,
+        OutboundRequest,
         PartyGrant,
         StepState,
     )
-    from domain.policy import Allowance
+    from domain.policy import Allowance, Unit
     from domain.process import CLOSE, END_TRACK, Process, UndeclaredTransition
     from domain.processes import policy_default
     from domain.timing import counts_from, happened_on, window_opens
     from workflows import activity_names as names
-    from workflows.retry import ACTIVITY_TIMEOUT, LOCAL_RETRY, WRITE_RETRY
+    from workflows.retry import ACTIVITY_TIMEOUT, LOCAL_RETRY, OUTBOUND_RETRY, OUTBOUND_WITHIN, WRITE_RETRY
 
 # Runs recorded before new steps checked that their agencies are still active replay without the check.
 ACTIVE_HOLDERS_PATCH = "new-steps-go-to-active-agencies"
@@ -50,6 +51,8 @@ WINDOW_PATCH = "scheduled-steps-open-a-window-before-their-date"
 DONE_DATE_PATCH = "next-step-counts-from-the-date-done"
 # The timeline write and the agency lookup as local activities: a start or an action in fewer round trips.
 LOCAL_ACTIVITIES_PATCH = "timeline-and-lookups-in-the-worker"
+# Runs recorded before the outbound channel sent no notification out (asked only where one would go).
+OUTBOUND_PATCH = "hour-level-notifications-sent-out"
 
 T = TypeVar("T")
 
@@ -76,6 +79,12 @@ class Change:
     summary: dict[str, Any] | None = None
 
 
+def hour_level(event: EventRecord) -> bool:
+    """Whether the event is about a step counted in hours (a crisis's acknowledgement, a 24-hour referral):
+    one whose notices cannot wait for someone to open the inbox."""
+    return any(s.allowance and Allowance.parse(s.allowance).unit == Unit.hours for s in event.set_steps)
+
+
 class NoFacts(BaseModel):
     """The facts of a process that keeps none between steps."""
 
@@ -88,6 +97,7 @@ class StepMachinery:
     kept: Any  # the process's typed facts (CaseWorkflow.Kept)
     _written: int
     _history_limit: int | None
+    _outbound: list  # the outbound deliveries started (kept so that they are not collected)
 
     @property
     def _st(self) -> CaseState:
@@ -254,7 +264,22 @@ class StepMachinery:
         event = self._event(req, change, kind, body, note, actor=actor, opening=opening)
         await self._in_worker(names.RECORD_EVENT, event, bool)
         self._written = event.seq
+        if event.notifications and hour_level(event) and workflow.patched(OUTBOUND_PATCH):
+            self._send_out(event.seq)
         return event.seq
+
+    def _send_out(self, seq: int) -> None:
+        """The event's notifications also go out through the receiving agencies' webhooks. Not awaited: a
+        gateway that is down is retried for as long as it takes (failing on the stalled list meanwhile)
+        while the case goes on."""
+        handle = workflow.start_activity(
+            names.DELIVER_OUTBOUND,
+            OutboundRequest(case_no=self._st.case_no, seq=seq),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            schedule_to_close_timeout=OUTBOUND_WITHIN,
+            retry_policy=OUTBOUND_RETRY,
+        )
+        self._outbound.append(handle)
 
     def _apply(self, change: Change) -> None:
         st = self._st

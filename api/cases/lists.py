@@ -19,6 +19,7 @@ from domain.errors import DomainError
 from domain.messages import AgencyRef, ExternalParty, StepState
 from domain.oversight import supervision_level
 from domain.policy import Allowance
+from workflows.activity_names import DELIVER_OUTBOUND
 
 # Lists show the child's name, never the guardians: loading them for every row cost more than the query
 # (bench/lists.py). raiseload makes a template that starts using them fail loudly instead of lazily.
@@ -143,7 +144,9 @@ async def stalled(*, session: AsyncSession, principal: Principal, include_overdu
         if is_quiet:
             reasons.append(f"{Allowance.parse(quiet_value).label()}无进展")
         if case.automation_error:
-            reasons.append("系统处理异常")
+            # The outbound channel's gateway not answering is the agency's to chase, not a system fault.
+            undelivered = case.automation_error.startswith(DELIVER_OUTBOUND)
+            reasons.append("外发通知（短信/政务微信）未送达" if undelivered else "系统处理异常")
         out.append(StalledRow(case, step, reasons))
     return out
 

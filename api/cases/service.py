@@ -28,6 +28,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.audit import audit, audit_done
+from api.cases.clinical import apply_clinical_rule
 from api.cases.visibility import case_visible, visible_from_seq
 from api.children.service import get_child_for_case
 from api.notifications import service as notifications
@@ -355,6 +356,7 @@ class CaseDetail:
     documents: list[Document]
     live: CaseState | None
     agencies: dict[int, Agency] = field(default_factory=dict)
+    reads_clinical: bool = False  # the reader sees the clinical content (api/cases/clinical.py)
 
 
 async def get_case_detail(
@@ -379,12 +381,18 @@ async def get_case_detail(
         ).scalars()
     )
     live = await live_state(client, case.case_no) if case.status == "open" else None
+    process = get_process(case.process)
+    clinical = await apply_clinical_rule(session, principal, process, case, timeline, documents)
     if record_read:
         audit(session, principal, "read", case_no=case.case_no, child_id=case.child_id)
         if principal.user_id is not None:  # having opened the case, its notifications are seen
             await notifications.mark_read(session, principal, case_no=case.case_no)
         await session.commit()
-    return CaseDetail(case=case, process=get_process(case.process), timeline=timeline, documents=documents, live=live)
+    if clinical and not record_read:
+        await session.commit()  # the clinical read is audited whatever else is
+    return CaseDetail(
+        case=case, process=process, timeline=timeline, documents=documents, live=live, reads_clinical=clinical
+    )
 
 
 # ---------------------------------------------------------------------------- acting

@@ -8,8 +8,9 @@ from domain.policy import SHARED_POLICIES, PolicyDefault
 from domain.process import Process
 from domain.processes.dropout import DROPOUT
 from domain.processes.guardianship import GUARDIANSHIP
+from domain.processes.mental_health import MENTAL_HEALTH
 
-PROCESSES: dict[str, Process] = {p.name: p for p in (GUARDIANSHIP, DROPOUT)}
+PROCESSES: dict[str, Process] = {p.name: p for p in (GUARDIANSHIP, DROPOUT, MENTAL_HEALTH)}
 
 # Every policy of the deployment: the machinery's own and each process's, by key.
 POLICY_DEFAULTS: dict[str, PolicyDefault] = {

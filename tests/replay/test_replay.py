@@ -72,6 +72,12 @@ EXPECTED = {
     # an extension checked against extension_max.h (both patch markers)
     "guardianship-adult-encrypted",  # recorded with the payload codec
     "dropout-follow-on-encrypted",  # recorded with the payload codec
+    # Mental-health referral (recorded with the payload codec, from the fast tests)
+    "mental_health-crisis-ladder",  # the hour ladder to the political-legal committee; a danger override
+    "mental_health-counselling-reassessed",  # first session, 28-day reassessment overdue, re-armed
+    "mental_health-consent-decline-rehab",  # consent, a decline, a second hospital, community rehabilitation
+    "mental_health-followup-halved",  # follow-up intervals halved in a care period
+    "mental_health-linked-guardianship",  # a linked guardianship case as a child workflow
 }
 ENCRYPTED = sorted(p for p in HISTORIES if p.stem.endswith("-encrypted"))
 # Histories are named after each registered process's workflow module.

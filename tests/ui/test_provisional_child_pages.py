@@ -43,7 +43,8 @@ async def test_registered_without_a_number_a_case_started_and_the_badge_everywhe
         start_url = location(await submit(clerk, form(page.text, action="/children/new"), **no_id()))
         assert start_url.startswith("/cases/new?child_id=")
         cid = int(start_url.rsplit("=", 1)[1])
-        start_page = await clerk.get(start_url)
+        # A committee starts more than one process: it chooses guardianship intervention.
+        start_page = await clerk.get(start_url + "&process=guardianship")
         assert "儿童已登记为临时档案（身份待核实）" in start_page.text
         assert BADGE in start_page.text and "2024-02-01（估计）" in start_page.text
         record = await clerk.get(f"/children/{cid}")

@@ -27,9 +27,9 @@ async def act(http: httpx.AsyncClient, case_url: str, step: str, action: str, **
 
 async def start_for(http: httpx.AsyncClient, child: str, **values: str) -> str:
     found = await submit(http, form((await http.get("/cases/new")).text, action="/cases/new"), q=child)
-    link = re.search(r'href="(/cases/new\?child_id=\d+)"', found.text)
+    link = re.search(r'href="(/cases/new\?child_id=\d+(?:&amp;process=\w+)?)"', found.text)
     assert link, found.text[:1000]
-    start_form = form((await http.get(link.group(1))).text, action="/cases")
+    start_form = form((await http.get(link.group(1).replace("&amp;", "&"))).text, action="/cases")
     return location(await submit(http, start_form, **values))
 
 

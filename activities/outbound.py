@@ -1,0 +1,138 @@
+"""The outbound channel: the notifications of an hour-level step also go to each receiving agency's
+webhook (the city's message gateway: SMS, 政务微信), signed with the agency's secret. One row of the delivery
+log per notification: a retried activity sends again only what has not been delivered, so a receiver gets
+each notification once. What is sent names no one: the case number, the step, the time left and a link."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from db.models import AgencyWebhook, Case, CaseStep, Notification, OutboundDelivery
+from db.session import transaction
+from domain.messages import OutboundRequest
+from domain.processes import get_process
+from workflows.activity_names import DELIVER_OUTBOUND
+
+SIGNATURE_HEADER = "X-Referrals-Signature"
+DELIVERY_HEADER = "X-Referrals-Delivery"
+TIMEOUT = httpx.Timeout(10.0)
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+class OutboundActivities:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], public_url: str | None = None) -> None:
+        self.sf = session_factory
+        # Where the message's link points (the web app as the recipients reach it).
+        self.public_url = (public_url if public_url is not None else os.environ.get("REFERRALS_PUBLIC_URL", "")).rstrip(
+            "/"
+        )
+
+    def all(self) -> list:
+        return [self.deliver_outbound]
+
+    @activity.defn(name=DELIVER_OUTBOUND)
+    async def deliver_outbound(self, req: OutboundRequest) -> int:
+        """Sends what is not delivered yet; returns how many were delivered now. Fails (and is retried) while
+        any is undelivered, after trying every one."""
+        pending = await self._pending(req)
+        failed = 0
+        delivered = 0
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            for row, hook in pending:
+                error = await self._send(http, row, hook)
+                await self._settle(row.id, error)
+                failed += error is not None
+                delivered += error is None
+        if failed:
+            raise ApplicationError(f"{failed} outbound message(s) undelivered", type="OutboundUndelivered")
+        return delivered
+
+    async def _pending(self, req: OutboundRequest) -> list[tuple[OutboundDelivery, AgencyWebhook]]:
+        """The event's notifications to agencies with an active webhook, each with its delivery row (made
+        here the first time), those not yet delivered."""
+        async with transaction(self.sf) as s:
+            case = (await s.execute(select(Case).where(Case.case_no == req.case_no))).scalar_one_or_none()
+            if case is None:
+                return []
+            rows = (
+                await s.execute(
+                    select(Notification, AgencyWebhook)
+                    .join(AgencyWebhook, AgencyWebhook.agency_id == Notification.agency_id)
+                    .where(Notification.case_id == case.id, Notification.seq == req.seq, AgencyWebhook.is_active)
+                    .order_by(Notification.id)
+                )
+            ).all()
+            for n, _ in rows:
+                body = await self._body(s, case, n)
+                await s.execute(
+                    insert(OutboundDelivery)
+                    .values(notification_id=n.id, case_id=case.id, agency_id=n.agency_id, status="pending", body=body)
+                    .on_conflict_do_nothing(index_elements=["notification_id"])
+                )
+            hooks = {n.id: hook for n, hook in rows}
+            found = (
+                await s.execute(
+                    select(OutboundDelivery).where(
+                        OutboundDelivery.notification_id.in_(hooks), OutboundDelivery.status == "pending"
+                    )
+                )
+            ).scalars()
+            out = [(d, hooks[d.notification_id]) for d in found]
+            s.expunge_all()
+            return out
+
+    async def _body(self, s: AsyncSession, case: Case, n: Notification) -> dict[str, Any]:
+        step = None
+        if n.track:
+            step = (
+                await s.execute(select(CaseStep).where(CaseStep.case_id == case.id, CaseStep.track == n.track))
+            ).scalar_one_or_none()
+        process = get_process(case.process)
+        now = datetime.now(UTC)
+        due = step.due_at if step else None
+        return {
+            "case_no": case.case_no,
+            "kind": n.kind,
+            "step": step.step if step else None,
+            "step_label": process.step_label(step.step) if step else None,
+            "due_at": due.isoformat() if due else None,
+            "minutes_left": int((due - now).total_seconds() // 60) if due else None,
+            "link": f"{self.public_url}/cases/{case.case_no}",
+        }
+
+    @staticmethod
+    async def _send(http: httpx.AsyncClient, row: OutboundDelivery, hook: AgencyWebhook) -> str | None:
+        """None when the gateway took it (2xx); else what went wrong, without the message."""
+        body = json.dumps(row.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            SIGNATURE_HEADER: signature(hook.secret, body),
+            DELIVERY_HEADER: str(row.id),  # the same on every attempt: a gateway may drop a repeat
+        }
+        try:
+            r = await http.post(hook.url, content=body, headers=headers)
+        except httpx.HTTPError as e:
+            return type(e).__name__
+        return None if 200 <= r.status_code < 300 else f"HTTP {r.status_code}"
+
+    async def _settle(self, delivery_id: int, error: str | None) -> None:
+        values: dict[str, Any] = {"attempts": OutboundDelivery.attempts + 1, "last_error": error}
+        if error is None:
+            values |= {"status": "delivered", "delivered_at": datetime.now(UTC)}
+        async with transaction(self.sf) as s:
+            await s.execute(update(OutboundDelivery).where(OutboundDelivery.id == delivery_id).values(**values))
