@@ -2,7 +2,7 @@
 signature), and the delivery log, one row per notification sent out; the city's care periods (关爱期:
 中高考、寒暑假), in which follow-up comes more often
 
-Revision ID: 0017
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-02 04:00:00
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0017"
+revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None
