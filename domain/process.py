@@ -343,6 +343,12 @@ class Process:
     payload_labels: tuple[PayloadLabel, ...] = ()
     # Demo cases already overdue (db/seed.py).
     demo_cases: tuple[DemoCase, ...] = ()
+    # A case of years continues as new past this many history events (None: the machinery's default,
+    # workflows/base.py), so that one run's history stays small however long the case lives.
+    history_limit: int | None = None
+    # At most one open case of the process per child: a second start is refused naming the open case
+    # (api/cases/service.py), and a start by the system answers it.
+    one_open_per_child: bool = False
 
     def all_documents(self) -> tuple[DocumentKind, ...]:
         return (*self.documents, TRANSFER_PACKET) if self.has_step(HANDOVER_STEP) else self.documents

@@ -49,6 +49,7 @@ from domain.messages import (
     EventRecord,
     FollowOnRequest,
     NotificationSpec,
+    OpenCasesQuery,
     StepState,
 )
 from domain.policy import Allowance, PolicyDefault, PolicyOverride, Unit, resolve_policy
@@ -218,8 +219,20 @@ class Fakes:
             no for no, open in steps.items() if any(s.deadlines and s.deadlines.provisional for s in open.values())
         )
 
+    @activity.defn(name=names.OPEN_CASES_OF_CHILD)
+    async def open_cases_of_child(self, q: OpenCasesQuery) -> list[str]:
+        """As activities/cases.py, from the events recorded: opened for the child, not closed since."""
+        opened = {
+            e.case_no
+            for e in self.events
+            if e.opening and e.opening.child_id == q.child_id and e.opening.process in q.processes
+        }
+        closed = {e.case_no for e in self.events if e.closed_outcome}
+        return sorted(opened - closed)
+
     def all(self) -> list:
         return [
+            self.open_cases_of_child,
             self.record_event,
             self.compute_deadlines,
             self.resolve_agency,

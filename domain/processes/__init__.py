@@ -7,9 +7,10 @@ from domain.errors import DomainError
 from domain.policy import SHARED_POLICIES, PolicyDefault
 from domain.process import Process
 from domain.processes.dropout import DROPOUT
+from domain.processes.followup import FOLLOWUP
 from domain.processes.guardianship import GUARDIANSHIP
 
-PROCESSES: dict[str, Process] = {p.name: p for p in (GUARDIANSHIP, DROPOUT)}
+PROCESSES: dict[str, Process] = {p.name: p for p in (GUARDIANSHIP, DROPOUT, FOLLOWUP)}
 
 # Every policy of the deployment: the machinery's own and each process's, by key.
 POLICY_DEFAULTS: dict[str, PolicyDefault] = {
