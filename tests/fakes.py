@@ -94,6 +94,7 @@ AGENCIES: dict[str, AgencyRef] = {
     "sd-edu": _a(22, "上党区教育局", T.education_bureau, SHANGDANG),
     "sd-town": _a(23, "韩店街道办事处", T.township, SHANGDANG, "韩店街道"),
     "sd-school": _a(24, "上党区韩店小学", T.school, SHANGDANG, "韩店街道"),
+    "sd-civil": _a(25, "上党区民政局", T.civil_affairs, SHANGDANG),
     "city-civil": _a(31, "长治市民政局", T.civil_affairs, CITY_CODE),
     "city-police": _a(32, "长治市公安局", T.police, CITY_CODE),
     "city-edu": _a(33, "长治市教育局", T.education_bureau, CITY_CODE),

@@ -13,8 +13,9 @@ from temporalio.client import WorkflowHandle
 from domain.deadlines import local_date, start_of_local_day
 from domain.errors import DomainError
 from domain.ids import workflow_id
+from domain.messages import Actor, AgencyRef
 from domain.months import add_months
-from tests.fakes import AGENCIES, FakeCase, FakeEnv, agency, op
+from tests.fakes import BY_ID, FakeCase, FakeEnv, agency, op
 
 CLOSE, END = "@close", "@end"
 PROCESS = "key_child_followup"
@@ -103,3 +104,253 @@ async def test_sixteen_years_of_contacts_and_visits_then_aged_out(fake_env: Fake
     assert not [e for e in events if e.kind == "escalated" or e.kind == "overdue"], "nothing was ever late"
     lengths = await run_lengths(c)
     assert len(lengths) >= 3 and max(lengths) < MAX_EVENTS_PER_RUN, lengths
+
+
+# ---------------------------------------------------------------------------- escalation
+
+
+async def test_overdue_contact_reaches_the_township_supervisor_then_county_then_city(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env, born=date(2018, 3, 1))
+    contact = await c.step("main")
+    due = contact.deadlines
+    await c.sleep_until(due.due_at + timedelta(minutes=1))
+    await c.wait_seq(2)
+    level1 = [t for t in c.told() if t[0] == 2]
+    assert [w for _, w, _ in level1] == ["vc1", "township@140403:supervisor"]
+    assert c.events()[1].note == "逾期1级，已报乡镇（街道）儿童督导员"
+    assert c.events()[1].notifications[1].township == "东街街道"
+    await c.sleep_until(due.level2_at + timedelta(minutes=1))
+    await c.wait_seq(3)
+    assert [w for s, w, _ in c.told() if s == 3] == ["civil_affairs@140403:supervisor"]
+    await c.sleep_until(due.level3_at + timedelta(minutes=1))
+    await c.wait_seq(4)
+    assert [w for s, w, _ in c.told() if s == 4] == ["civil_affairs@140400:supervisor"]
+    assert (await c.step("main")).level == 3
+    # A late contact recorded at last re-arms the step at level 0, 3 months from the day it happened.
+    today = await c.today()
+    await c.act(op("vc1"), "record_contact", contact_form(today))
+    contact = await c.step("main")
+    assert (contact.level, due_day(contact)) == (0, add_months(today, 3))
+
+
+async def test_overdue_visit_escalates_on_its_own_track(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env, born=date(2018, 3, 1))
+    visit = await c.step("visit")
+    # Contacts kept up: only the visit is late.
+    for _ in range(2):
+        await c.sleep(timedelta(days=80))
+        await c.act(op("vc1"), "record_contact", contact_form(await c.today()))
+    await c.sleep_until(visit.deadlines.due_at + timedelta(minutes=1))
+    events = await c.wait_seq(4)
+    late = events[-1]
+    assert (late.kind, late.track, late.from_step) == ("escalated", "visit", "home_visit")
+    assert [whom for whom in (n.agency_id or n.agency_type.value for n in late.notifications)] == [
+        agency("vc1").id,
+        "township",
+    ]
+    assert (await c.step("main")).level == 0
+
+
+# ---------------------------------------------------------------------------- the end rules
+
+
+async def test_leaving_the_key_list_closes_it(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env, born=date(2018, 3, 1))
+    with pytest.raises(DomainError) as e:
+        await c.act(op("vc1"), "leave_key_list", {"note": "家庭困难已解决"}, step=None)
+    assert e.value.code == "not_permitted"  # the committee follows the child; the list is civil affairs'
+    r = await c.act(op("town-east"), "leave_key_list", {"note": "家庭困难已解决"}, step=None)
+    assert (r.closed, r.outcome) == (True, "left_key_list")
+    assert c.path()[-1] == ("action", "leave_key_list", "contact", CLOSE)
+
+
+async def test_moved_within_the_city_is_handed_over_and_followed_there(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env, born=date(2018, 3, 1))
+    await c.act(op("civil"), "moved_away", {"destination_region": "140404", "note": "随父母迁往上党区"}, step=None)
+    state = await c.view()
+    assert sorted(state.steps) == ["main"]  # the visits ended with the move
+    hand = state.steps["main"]
+    assert (hand.step, hand.holder.region_code, hand.holder.agency_type) == ("handover", "140404", "civil_affairs")
+    assert c.path()[-2:] == [
+        ("action", "moved_away", "home_visit", END),
+        ("action", "moved_away", "contact", "handover"),
+    ]
+    assert c.events()[-1].document.kind == "transfer_packet"
+    with pytest.raises(DomainError) as e:
+        await c.act(op("civil"), "leave_key_list", {"note": "x"}, step=None)
+    assert e.value.code == "already_open"
+    receiver = op_of(hand.holder)
+    r = await c.act(
+        receiver,
+        "acknowledge_handover",
+        {"continue_here": True, "destination_committee_id": agency("sd-vc").id},
+    )
+    assert (r.closed, r.outcome) == (True, "moved")
+    follow_on = c.events()[-1].payload["follow_on"]
+    there = c.of(follow_on)
+    steps = (await there.view()).steps
+    assert {t: (s.step, s.holder.id) for t, s in steps.items()} == {
+        "main": ("contact", agency("sd-vc").id),
+        "visit": ("home_visit", agency("sd-vc").id),
+    }
+    assert there.events()[0].summary == {"categories": "生活困难、监护缺失"}
+    assert there.events()[0].opening.facts["follows"] == c.no
+
+
+async def test_moved_outside_the_city_ends_with_the_receipt(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env, born=date(2018, 3, 1))
+    await c.act(op("civil"), "moved_away", {"destination_region": "140105"}, step=None)  # 太原市小店区
+    hand = await c.step("main")
+    assert (hand.step, hand.holder.id, hand.external.region_code) == ("handover", agency("civil").id, "140105")
+    with pytest.raises(DomainError):
+        await c.act(op("civil"), "acknowledge_handover", {})
+    r = await c.act(
+        op("civil"), "record_external_ack", {"done_on": (await c.today()).isoformat(), "receiver": "小店区民政局"}
+    )
+    assert (r.closed, r.outcome) == (True, "moved")
+
+
+async def test_moving_within_the_county_is_refused(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env, born=date(2018, 3, 1))
+    with pytest.raises(DomainError) as e:
+        await c.act(op("civil"), "moved_away", {"destination_region": "140403"}, step=None)
+    assert e.value.code == "same_region"
+    assert len(c.events()) == 1
+
+
+async def test_at_16_it_ends_unless_a_protection_case_is_open_then_at_18(fake_env: FakeEnv) -> None:
+    now = await fake_env.env.get_current_time()
+    sixteen = local_date(now) + timedelta(days=20)
+    born = sixteen.replace(year=sixteen.year - 16)
+    c = await open_case(fake_env, born=born)
+    g = await FakeCase.open(
+        fake_env,
+        "guardianship",
+        op("vc1"),
+        "admonition",
+        guardianship_facts(local_date(now)),
+        born=born,
+        village_committee="vc1",
+    )
+    await c.sleep_until(at(sixteen + timedelta(days=1)))
+    events = await c.wait_seq(2)
+    assert events[-1].kind == "age_reached" and not (await c.view()).closed
+    # Still open a month on: asked again, nothing new on the timeline.
+    await c.sleep(timedelta(days=31))
+    assert not (await c.view()).closed
+    # The protection case closes: at the next check the follow-up ends.
+    await close_guardianship(g)
+    await c.sleep(timedelta(days=31))
+    events = await c.wait_closed()
+    assert (events[-1].closed_outcome, events[-1].note) == ("aged_out", "儿童已年满16周岁，关爱服务自动结束")
+    assert [e.kind for e in events].count("age_reached") == 1
+
+
+async def test_a_protection_case_keeps_it_at_most_until_18(fake_env: FakeEnv) -> None:
+    now = await fake_env.env.get_current_time()
+    sixteen = local_date(now) + timedelta(days=20)
+    born = sixteen.replace(year=sixteen.year - 16)
+    c = await open_case(fake_env, born=born)
+    await FakeCase.open(
+        fake_env,
+        "guardianship",
+        op("vc1"),
+        "admonition",
+        guardianship_facts(local_date(now)),
+        born=born,
+        village_committee="vc1",
+    )
+    eighteen = born.replace(year=born.year + 18)
+    await c.sleep_until(at(eighteen) - timedelta(days=40))
+    assert not (await c.view()).closed
+    await c.sleep_until(at(eighteen + timedelta(days=1)))
+    events = await c.wait_closed()
+    assert (events[-1].closed_outcome, events[-1].note) == ("aged_out", "儿童已年满18周岁，关爱服务自动结束")
+
+
+def guardianship_facts(today: date) -> dict:
+    return {"facts": "监护人长期外出，儿童独自在家", "occurred_on": today.isoformat()}
+
+
+async def close_guardianship(g: FakeCase) -> None:
+    """The shortest way a guardianship case closes: the child moved out of the city, the receipt recorded."""
+    await g.act(op("vc1"), "child_moved", {"destination_region": "140105"}, step=None)
+    receipt = {"done_on": (await g.today()).isoformat(), "receiver": "小店区某社区居委会"}
+    r = await g.act(op("vc1"), "record_external_ack", receipt)
+    assert r.closed
+
+
+def op_of(a: AgencyRef) -> Actor:
+    return op(BY_ID[a.id])
+
+
+# ---------------------------------------------------------------------------- a visit opens a linked case
+
+
+async def test_a_visit_opens_a_linked_guardianship_case(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env, born=date(2018, 3, 1))
+    await c.sleep(timedelta(days=10))
+    day = await c.today() - timedelta(days=1)
+    await c.act(op("vc1"), "record_visit", visit_form(day, findings="父母外出，儿童独自在家", open_case="guardianship"))
+    event = c.events()[-1]
+    assert (event.action, event.from_step, event.to_step) == ("record_visit", "home_visit", "home_visit")
+    linked = c.of(event.payload["linked_case"])
+    state = await linked.view()
+    assert (state.process, state.child.id, state.steps["main"].step) == ("guardianship", 1, "admonition")
+    assert state.steps["main"].holder.id == agency("vc1").id
+    opening = linked.events()[0].opening
+    assert opening.facts == {
+        "facts": "父母外出，儿童独自在家",
+        "occurred_on": day.isoformat(),
+        "village_committee_id": agency("vc1").id,
+        "linked_from": c.no,
+    }
+    # The visit's next one counts from it all the same.
+    assert due_day(await c.step("visit")) == add_months(day, 6)
+
+
+@pytest.mark.parametrize(
+    ("chosen", "code"),
+    [("mental_health", "process_unavailable"), ("dropout_return", "not_permitted"), ("nothing", "field_invalid")],
+)
+async def test_a_linked_case_that_cannot_open_from_a_visit_is_refused(
+    fake_env: FakeEnv, chosen: str, code: str
+) -> None:
+    c = await open_case(fake_env, born=date(2018, 3, 1))
+    with pytest.raises(DomainError) as e:
+        await c.act(op("vc1"), "record_visit", visit_form(await c.today(), open_case=chosen))
+    assert e.value.code == code
+    assert len(c.events()) == 1 and (await c.view()).seq == 1
+
+
+# ---------------------------------------------------------------------------- refusals
+
+
+async def test_dates_in_the_future_or_before_the_case_opened_are_refused(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env, born=date(2018, 3, 1))
+    today = await c.today()
+    for day, code in ((today + timedelta(days=1), "date_in_future"), (today - timedelta(days=3), "date_before_step")):
+        for action, form in (("record_visit", visit_form(day)), ("record_contact", contact_form(day))):
+            with pytest.raises(DomainError) as e:
+                await c.act(op("vc1"), action, form)
+            assert e.value.code == code, (action, day, e.value.message)
+    assert len(c.events()) == 1
+
+
+async def test_only_the_committee_holding_the_step_records_a_contact(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env, born=date(2018, 3, 1))
+    for who in ("vc2", "town-east", "civil"):
+        with pytest.raises(DomainError) as e:
+            await c.act(op(who), "record_contact", contact_form(await c.today()))
+        assert e.value.code == "not_holder", who
+    assert len(c.events()) == 1
+
+
+async def test_categories_outside_the_list_are_refused(fake_env: FakeEnv) -> None:
+    for categories in (["hardship", "rich"], [], "rich"):
+        with pytest.raises(DomainError) as e:
+            await FakeCase.open(
+                fake_env, PROCESS, op("civil"), "contact", {"categories": categories}, village_committee="vc1"
+            )
+        assert (e.value.code, e.value.field) == ("field_invalid", "categories")
+    assert fake_env.fakes.events == []
