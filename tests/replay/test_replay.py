@@ -72,6 +72,14 @@ EXPECTED = {
     # an extension checked against extension_max.h (both patch markers)
     "guardianship-adult-encrypted",  # recorded with the payload codec
     "dropout-follow-on-encrypted",  # recorded with the payload codec
+    "followup-years-first-run",  # contacts and visits on two tracks for years, then continue-as-new at the limit
+    "followup-years-aged-out",  # a resumed run to the 16th birthday
+    "followup-escalation",  # a committee's contact: township child supervisor, county, city; then recorded
+    "followup-moved-follow-on",  # the visit track ended, hand-over acknowledged with a follow-on case
+    "followup-follow-on",  # the follow-on itself, started in the new county
+    "followup-visit-opens-linked",  # a visit opens a linked guardianship case (a child workflow)
+    "followup-protected-past-16",  # past 16 while a protection case is open (the open-cases activity)
+    "followup-left-key-list",  # the case action that closes it
 }
 ENCRYPTED = sorted(p for p in HISTORIES if p.stem.endswith("-encrypted"))
 # Histories are named after each registered process's workflow module.

@@ -5,10 +5,12 @@ affairs; a bounded history per run; every end rule; a linked case opened by a vi
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 
 import pytest
-from temporalio.client import WorkflowHandle
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
 
 from domain.deadlines import local_date, start_of_local_day
 from domain.errors import DomainError
@@ -16,6 +18,7 @@ from domain.ids import workflow_id
 from domain.messages import Actor, AgencyRef
 from domain.months import add_months
 from tests.fakes import BY_ID, FakeCase, FakeEnv, agency, op
+from tests.support import HISTORIES, SAVE_HISTORIES
 
 CLOSE, END = "@close", "@end"
 PROCESS = "key_child_followup"
@@ -52,17 +55,28 @@ def due_day(step) -> date:
     return local_date(step.deadlines.due_at)
 
 
-async def run_lengths(c: FakeCase) -> list[int]:
-    """The history length of every run of the case, first to last (following continue-as-new back)."""
+async def runs(c: FakeCase) -> list[WorkflowHistory]:
+    """The history of every run of the case, first to last (following continue-as-new back)."""
     client = c.f.client
-    handle: WorkflowHandle = client.get_workflow_handle(workflow_id(c.no))
-    lengths = []
-    run_id = (await handle.describe()).run_id
+    chain: list[WorkflowHistory] = []
+    run_id = (await c.handle().describe()).run_id
     while run_id:
-        events = (await client.get_workflow_handle(workflow_id(c.no), run_id=run_id).fetch_history()).events
-        lengths.append(len(events))
-        run_id = events[0].workflow_execution_started_event_attributes.continued_execution_run_id
-    return lengths[::-1]
+        history = await client.get_workflow_handle(workflow_id(c.no), run_id=run_id).fetch_history()
+        chain.insert(0, history)
+        run_id = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+    return chain
+
+
+def save(history: WorkflowHistory, name: str) -> None:
+    """With REFERRALS_SAVE_HISTORIES=1, writes the run's history to tests/histories/followup-<name>.json,
+    replayed by tests/replay."""
+    if SAVE_HISTORIES:
+        text = json.dumps(history.to_json_dict(), separators=(",", ":"))
+        (HISTORIES / f"followup-{name}.json").write_text(text + "\n", encoding="utf-8")
+
+
+async def save_last(c: FakeCase, name: str) -> None:
+    save((await runs(c))[-1], name)
 
 
 async def test_sixteen_years_of_contacts_and_visits_then_aged_out(fake_env: FakeEnv) -> None:
@@ -102,8 +116,13 @@ async def test_sixteen_years_of_contacts_and_visits_then_aged_out(fake_env: Fake
     assert (events[-1].kind, events[-1].closed_outcome) == ("closed", "aged_out")
     assert contacts >= 62 and visits >= 31, (contacts, visits)
     assert not [e for e in events if e.kind == "escalated" or e.kind == "overdue"], "nothing was ever late"
-    lengths = await run_lengths(c)
+    chain = await runs(c)
+    lengths = [len(h.events) for h in chain]
     assert len(lengths) >= 3 and max(lengths) < MAX_EVENTS_PER_RUN, lengths
+    last_events = [e.event_type for e in chain[0].events[-1:]]
+    assert last_events == [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW]
+    save(chain[0], "years-first-run")  # contacts and visits, then continue-as-new
+    save(chain[-1], "years-aged-out")  # a resumed run to the 16th birthday
 
 
 # ---------------------------------------------------------------------------- escalation
@@ -131,6 +150,7 @@ async def test_overdue_contact_reaches_the_township_supervisor_then_county_then_
     await c.act(op("vc1"), "record_contact", contact_form(today))
     contact = await c.step("main")
     assert (contact.level, due_day(contact)) == (0, add_months(today, 3))
+    await save_last(c, "escalation")
 
 
 async def test_overdue_visit_escalates_on_its_own_track(fake_env: FakeEnv) -> None:
@@ -162,6 +182,7 @@ async def test_leaving_the_key_list_closes_it(fake_env: FakeEnv) -> None:
     r = await c.act(op("town-east"), "leave_key_list", {"note": "家庭困难已解决"}, step=None)
     assert (r.closed, r.outcome) == (True, "left_key_list")
     assert c.path()[-1] == ("action", "leave_key_list", "contact", CLOSE)
+    await save_last(c, "left-key-list")
 
 
 async def test_moved_within_the_city_is_handed_over_and_followed_there(fake_env: FakeEnv) -> None:
@@ -195,6 +216,8 @@ async def test_moved_within_the_city_is_handed_over_and_followed_there(fake_env:
     }
     assert there.events()[0].summary == {"categories": "生活困难、监护缺失"}
     assert there.events()[0].opening.facts["follows"] == c.no
+    await save_last(c, "moved-follow-on")
+    await save_last(there, "follow-on")
 
 
 async def test_moved_outside_the_city_ends_with_the_receipt(fake_env: FakeEnv) -> None:
@@ -244,6 +267,7 @@ async def test_at_16_it_ends_unless_a_protection_case_is_open_then_at_18(fake_en
     events = await c.wait_closed()
     assert (events[-1].closed_outcome, events[-1].note) == ("aged_out", "儿童已年满16周岁，关爱服务自动结束")
     assert [e.kind for e in events].count("age_reached") == 1
+    await save_last(c, "protected-past-16")
 
 
 async def test_a_protection_case_keeps_it_at_most_until_18(fake_env: FakeEnv) -> None:
@@ -307,6 +331,7 @@ async def test_a_visit_opens_a_linked_guardianship_case(fake_env: FakeEnv) -> No
     }
     # The visit's next one counts from it all the same.
     assert due_day(await c.step("visit")) == add_months(day, 6)
+    await save_last(c, "visit-opens-linked")
 
 
 @pytest.mark.parametrize(
