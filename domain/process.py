@@ -281,6 +281,8 @@ class StartOption:
     step: str
     agency_types: tuple[AgencyType, ...]
     label: str
+    # Steps of other tracks that open with the start step (a follow-up's visits beside its contacts).
+    opens_too: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

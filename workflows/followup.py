@@ -18,9 +18,11 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.deadlines import birthday, start_of_local_day
     from domain.enums import AgencyType as T
+    from domain.enums import Role
     from domain.errors import DomainError
     from domain.messages import (
         ActionRequest,
+        Actor,
         AgencyRef,
         CaseInput,
         CaseResult,
@@ -29,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         PartyGrant,
         StepState,
     )
-    from domain.process import HANDOVER_STEP, FieldKind, FieldRole, Process, clean_payload
+    from domain.process import FieldKind, FieldRole, Process, clean_payload
     from domain.processes import PROCESSES
     from domain.processes.followup import CATEGORIES, FOLLOWUP, PROTECTED_UNTIL_AGE, PROTECTION_PROCESSES
     from workflows import activity_names as names
@@ -74,7 +76,13 @@ class FollowupWorkflow(CaseWorkflow):
             committee = await self.resolve(T.village_committee)
         self.kept.village_committee = committee
         contact = await self.new_step("main", "contact", committee, counters={"contacts": 0})
-        visit = await self.new_step("visit", "home_visit", committee, counters={"visits": 0})
+        option = self.process.start_option("contact")
+        assert option is not None
+        # The visits open beside the contacts (StartOption.opens_too), on their own track.
+        also = [
+            await self.new_step(self.process.step(name).track, name, committee, counters={"visits": 0})
+            for name in option.opens_too
+        ]
         town = await self.resolve(T.township, township=committee.township)
         parties = [PartyGrant(agency=start.starter.agency, role="starter")]
         parties += [PartyGrant(agency=a, role="participant") for a in (town,) if a.id != start.starter.agency.id]
@@ -82,7 +90,7 @@ class FollowupWorkflow(CaseWorkflow):
         await self.open_case(
             start,
             contact,
-            also=[visit],
+            also=also,
             parties=parties,
             summary={"categories": category_labels(categories)},
             note=str(start.facts.get("known", "")),
@@ -92,6 +100,10 @@ class FollowupWorkflow(CaseWorkflow):
 
     async def on_action(self, step: StepState, req: ActionRequest) -> None:
         match step.step, req.action:
+            case ("contact", "leave_key_list"):
+                await self.close(req, "left_key_list")
+            case ("contact", "moved_away"):
+                await self._moved_away(req)
             case ("contact", "record_contact"):
                 # The next contact is due 3 months from the day this one happened (move counts from it).
                 await self.move(req, "contact", counters={"contacts": step.counters.get("contacts", 0) + 1})
@@ -141,21 +153,29 @@ class FollowupWorkflow(CaseWorkflow):
 
     # ------------------------------------------------------------------ ending
 
-    async def on_case_action(self, req: ActionRequest) -> None:
-        match req.action:
-            case "leave_key_list":
-                await self.close(req, "left_key_list")
-            case "moved_away":
-                # The visits end here; the main track carries the hand-over to the new county's civil affairs.
-                await self.end_track(req, "visit")
-                await self.hand_over(
-                    req,
-                    destination=req.payload["destination_region"],
-                    receiver_type=T.civil_affairs,
-                    packet={"destination_address": req.payload.get("destination_address", "")},
-                )
-            case _:
-                raise DomainError("action_not_allowed", "本案件不能进行该操作")  # pragma: no cover
+    async def on_case_action(self, req: ActionRequest) -> None:  # pragma: no cover - the process has none
+        raise DomainError("action_not_allowed", "本流程没有案件层面的操作")
+
+    async def _moved_away(self, req: ActionRequest) -> None:
+        """Handed to civil affairs of the new county on the main track; the visits end with it."""
+        await self.hand_over(
+            req,
+            destination=req.payload["destination_region"],
+            receiver_type=T.civil_affairs,
+            packet={"destination_address": req.payload.get("destination_address", "")},
+        )
+        visit = self._st.steps.get("visit")
+        if visit is not None:
+            # Taken by the system, as a lapse is (workflows/oversight.py): the child is no longer here.
+            system = Actor(user_id=None, user_name="系统（儿童迁出）", agency=visit.holder, role=Role.operator)
+            end = ActionRequest(
+                request_id=f"visits-end-{self._st.case_no}-{visit.seq}",
+                actor=system,
+                action="visits_end",
+                step=visit.step,
+                step_seq=visit.seq,
+            )
+            await self.end_track(end, "visit")
 
     async def _acknowledged(self, step: StepState, req: ActionRequest) -> None:
         """Civil affairs of the new county has the child: this case closes as moved; asked to, that county
@@ -215,6 +235,8 @@ class FollowupWorkflow(CaseWorkflow):
     # ------------------------------------------------------------------ checks beyond the definition
 
     def check_action(self, step: StepState, req: ActionRequest, payload: dict[str, Any]) -> None:
+        if (step.step, req.action) == ("contact", "moved_away"):
+            self.check_handover(payload["destination_region"])
         chosen = payload.get("open_case") if (step.step, req.action) == ("home_visit", "record_visit") else None
         if not chosen:
             return
@@ -235,10 +257,3 @@ class FollowupWorkflow(CaseWorkflow):
                 f"“{linked.label}”立案还需要走访记录以外的信息，请从立案页面登记（{e.message}）",
                 field="open_case",
             ) from None
-
-    def check_case_action(self, req: ActionRequest, payload: dict[str, Any]) -> None:
-        main = self._st.steps.get("main")
-        if main is not None and main.step == HANDOVER_STEP:
-            raise DomainError("already_open", "已在办理迁出移交")
-        if req.action == "moved_away":
-            self.check_handover(payload["destination_region"])

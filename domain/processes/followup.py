@@ -87,37 +87,13 @@ FOLLOWUP = Process(
         ),
         Field("known", "已掌握的情况", FieldKind.textarea, required=False),
     ),
-    starts=(StartOption("contact", KEEPERS, "列为重点对象，开始关爱服务"),),
+    starts=(StartOption("contact", KEEPERS, "列为重点对象，开始关爱服务", opens_too=("home_visit",)),),
     outcomes=(
         Outcome("left_key_list", "已移出重点对象名单"),
         Outcome("moved", "已迁出并移交"),
         Outcome("aged_out", "已年满16周岁（保护案件已结）"),
     ),
     tracks={"main": "联系家庭", "visit": "入户走访"},
-    case_actions=(
-        Action(
-            "leave_key_list",
-            "移出重点对象名单",
-            to=(CLOSE,),
-            actor_types=KEEPERS,
-            fields=(NOTE_REQUIRED,),
-            style="secondary",
-        ),
-        Action(
-            "moved_away",
-            "已迁出本县，移交迁入地",
-            to=("handover", END_TRACK),
-            actor_types=KEEPERS,
-            fields=(
-                Field(
-                    "destination_region", "迁入地（县、市、区）", FieldKind.region, role=FieldRole.destination_region
-                ),
-                Field("destination_address", "迁入地地址", required=False),
-                NOTE,
-            ),
-            style="secondary",
-        ),
-    ),
     steps=(
         Step(
             "contact",
@@ -138,6 +114,33 @@ FOLLOWUP = Process(
                         Field("kind", "方式", FieldKind.choice, choices=CONTACT_KINDS),
                         Field("content", "联系情况", FieldKind.textarea),
                     ),
+                ),
+                # Civil affairs (keeper of the key list) or the township ends the follow-up; the committee
+                # that contacts the family does not.
+                Action(
+                    "leave_key_list",
+                    "移出重点对象名单",
+                    to=(CLOSE,),
+                    actor_types=KEEPERS,
+                    fields=(NOTE_REQUIRED,),
+                    style="secondary",
+                ),
+                Action(
+                    "moved_away",
+                    "已迁出本县，移交迁入地",
+                    to=("handover",),
+                    actor_types=KEEPERS,
+                    fields=(
+                        Field(
+                            "destination_region",
+                            "迁入地（县、市、区）",
+                            FieldKind.region,
+                            role=FieldRole.destination_region,
+                        ),
+                        Field("destination_address", "迁入地地址", required=False),
+                        NOTE,
+                    ),
+                    style="secondary",
                 ),
             ),
         ),
@@ -169,6 +172,8 @@ FOLLOWUP = Process(
                         ),
                     ),
                 ),
+                # The visits end when the child moves away (the contact step's hand-over).
+                Action("visits_end", "随迁出结束走访", to=(END_TRACK,), by_system=True),
             ),
         ),
         handover_step(

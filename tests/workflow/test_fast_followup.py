@@ -177,9 +177,9 @@ async def test_overdue_visit_escalates_on_its_own_track(fake_env: FakeEnv) -> No
 async def test_leaving_the_key_list_closes_it(fake_env: FakeEnv) -> None:
     c = await open_case(fake_env, born=date(2018, 3, 1))
     with pytest.raises(DomainError) as e:
-        await c.act(op("vc1"), "leave_key_list", {"note": "家庭困难已解决"}, step=None)
+        await c.act(op("vc1"), "leave_key_list", {"note": "家庭困难已解决"})
     assert e.value.code == "not_permitted"  # the committee follows the child; the list is civil affairs'
-    r = await c.act(op("town-east"), "leave_key_list", {"note": "家庭困难已解决"}, step=None)
+    r = await c.act(op("town-east"), "leave_key_list", {"note": "家庭困难已解决"})
     assert (r.closed, r.outcome) == (True, "left_key_list")
     assert c.path()[-1] == ("action", "leave_key_list", "contact", CLOSE)
     await save_last(c, "left-key-list")
@@ -187,19 +187,19 @@ async def test_leaving_the_key_list_closes_it(fake_env: FakeEnv) -> None:
 
 async def test_moved_within_the_city_is_handed_over_and_followed_there(fake_env: FakeEnv) -> None:
     c = await open_case(fake_env, born=date(2018, 3, 1))
-    await c.act(op("civil"), "moved_away", {"destination_region": "140404", "note": "随父母迁往上党区"}, step=None)
+    await c.act(op("civil"), "moved_away", {"destination_region": "140404", "note": "随父母迁往上党区"})
     state = await c.view()
     assert sorted(state.steps) == ["main"]  # the visits ended with the move
     hand = state.steps["main"]
     assert (hand.step, hand.holder.region_code, hand.holder.agency_type) == ("handover", "140404", "civil_affairs")
     assert c.path()[-2:] == [
-        ("action", "moved_away", "home_visit", END),
         ("action", "moved_away", "contact", "handover"),
+        ("action", "visits_end", "home_visit", END),
     ]
-    assert c.events()[-1].document.kind == "transfer_packet"
+    assert c.events()[-2].document.kind == "transfer_packet"
     with pytest.raises(DomainError) as e:
-        await c.act(op("civil"), "leave_key_list", {"note": "x"}, step=None)
-    assert e.value.code == "already_open"
+        await c.act(op("civil"), "leave_key_list", {"note": "x"}, step="contact")
+    assert e.value.code == "step_not_open"
     receiver = op_of(hand.holder)
     r = await c.act(
         receiver,
@@ -222,7 +222,7 @@ async def test_moved_within_the_city_is_handed_over_and_followed_there(fake_env:
 
 async def test_moved_outside_the_city_ends_with_the_receipt(fake_env: FakeEnv) -> None:
     c = await open_case(fake_env, born=date(2018, 3, 1))
-    await c.act(op("civil"), "moved_away", {"destination_region": "140105"}, step=None)  # 太原市小店区
+    await c.act(op("civil"), "moved_away", {"destination_region": "140105"})  # 太原市小店区
     hand = await c.step("main")
     assert (hand.step, hand.holder.id, hand.external.region_code) == ("handover", agency("civil").id, "140105")
     with pytest.raises(DomainError):
@@ -236,7 +236,7 @@ async def test_moved_outside_the_city_ends_with_the_receipt(fake_env: FakeEnv) -
 async def test_moving_within_the_county_is_refused(fake_env: FakeEnv) -> None:
     c = await open_case(fake_env, born=date(2018, 3, 1))
     with pytest.raises(DomainError) as e:
-        await c.act(op("civil"), "moved_away", {"destination_region": "140403"}, step=None)
+        await c.act(op("civil"), "moved_away", {"destination_region": "140403"})
     assert e.value.code == "same_region"
     assert len(c.events()) == 1
 
