@@ -9,6 +9,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.calendar import CalendarActivities
 from activities.cases import CaseActivities
+from activities.refresh import RefreshActivities
 from config.settings import Settings
 from worker.codec import data_converter
 from worker.interceptors import AutomationHealthInterceptor, DatabaseErrorsWithoutData
@@ -39,7 +40,11 @@ def build_worker(client: Client, task_queue: str, session_factory: async_session
         client,
         task_queue=task_queue,
         workflows=ALL_WORKFLOWS,
-        activities=[*CaseActivities(session_factory).all(), *CalendarActivities(session_factory).all()],
+        activities=[
+            *CaseActivities(session_factory).all(),
+            *CalendarActivities(session_factory).all(),
+            *RefreshActivities(session_factory).all(),
+        ],
         workflow_runner=SANDBOX,
         # Outermost first: the automation mark still names the error that happened.
         interceptors=[DatabaseErrorsWithoutData(), AutomationHealthInterceptor(session_factory)],

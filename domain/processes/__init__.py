@@ -9,12 +9,13 @@ from domain.process import Process
 from domain.processes.dropout import DROPOUT
 from domain.processes.followup import FOLLOWUP
 from domain.processes.guardianship import GUARDIANSHIP
+from domain.refresh import POLICIES as REFRESH_POLICIES
 
 PROCESSES: dict[str, Process] = {p.name: p for p in (GUARDIANSHIP, DROPOUT, FOLLOWUP)}
 
 # Every policy of the deployment: the machinery's own and each process's, by key.
 POLICY_DEFAULTS: dict[str, PolicyDefault] = {
-    p.key: p for p in (*SHARED_POLICIES, *(d for proc in PROCESSES.values() for d in proc.policies))
+    p.key: p for p in (*SHARED_POLICIES, *REFRESH_POLICIES, *(d for proc in PROCESSES.values() for d in proc.policies))
 }
 
 
