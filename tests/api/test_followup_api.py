@@ -199,7 +199,11 @@ async def test_through_the_pages(live: Live) -> None:
                 "record_contact",
                 {"done_on": today().isoformat(), "kind": "meeting", "content": "见面了解情况"},
             ),
-            ("home_visit", "record_visit", {"done_on": today().isoformat(), "findings": "入户，祖父照料"}),
+            (
+                "home_visit",
+                "record_visit",
+                {"done_on": today().isoformat(), "findings": "祖父年迈无力照料", "open_case": "guardianship"},
+            ),
         ):
             page = await director.get(case_url)
             r = await submit(director, form(page.text, container=f"act-{step}-{action}"), **values)
@@ -207,3 +211,5 @@ async def test_through_the_pages(live: Live) -> None:
             after = await director.get(case_url)
             assert "已提交" in after.text, after.text[:3000]
         assert "记录联系" in after.text and "记录入户走访" in after.text
+        # The visit opened a guardianship case, linked from the follow-up's timeline.
+        assert "由此开立的关联案件" in after.text and "JH-" in after.text
