@@ -5,7 +5,7 @@ months, for years; overdue, the township's child supervisor and then county civi
 from __future__ import annotations
 
 from domain.enums import AgencyType as T
-from domain.oversight import Rung, Scope
+from domain.oversight import COMMITTEE_AUDIENCE
 from domain.policy import policy
 from domain.process import (
     CLOSE,
@@ -43,10 +43,6 @@ LINKABLE = (("guardianship", "监护干预"), ("mental_health", "心理健康转
 PROTECTION_PROCESSES = ("guardianship",)
 CLOSES_AT_AGE = 16
 PROTECTED_UNTIL_AGE = 18
-
-# A village committee's step: overdue, the committee and its township's child supervisor (儿童督导员) are
-# told; then county civil affairs (which oversees the committees' child directors); then the city's.
-COMMITTEE_LADDER = (Rung(Scope.township, T.township, holder_too=True), Rung(Scope.county), Rung(Scope.city))
 
 CATEGORY_FIELD = Field("categories", "重点对象类别", FieldKind.choices, choices=CATEGORIES, help="可多选")
 # Who may end the follow-up or record a move: civil affairs (keeper of the key list) and the township.
@@ -100,7 +96,7 @@ FOLLOWUP = Process(
             "联系家庭",
             (T.village_committee,),
             "followup.contact",
-            audience=COMMITTEE_LADDER,
+            audience=COMMITTEE_AUDIENCE,
             counter="contacts",
             due_label="下次联系期限",
             description="儿童主任联系重点对象家庭，了解近况；下次联系从本次联系之日起计",
@@ -150,7 +146,7 @@ FOLLOWUP = Process(
             (T.village_committee,),
             "followup.home_visit",
             track="visit",
-            audience=COMMITTEE_LADDER,
+            audience=COMMITTEE_AUDIENCE,
             counter="visits",
             due_label="下次走访期限",
             description="儿童主任入户走访；发现监护、心理或失学等问题的，可开立关联案件",
