@@ -5,6 +5,8 @@ months, for years; overdue, the township's child supervisor and then county civi
 from __future__ import annotations
 
 from domain.enums import AgencyType as T
+from domain.errors import DomainError
+from domain.idnumber import age_on
 from domain.oversight import COMMITTEE_AUDIENCE
 from domain.policy import policy
 from domain.process import (
@@ -20,6 +22,7 @@ from domain.process import (
     Outcome,
     PayloadLabel,
     Process,
+    StartContext,
     StartOption,
     Step,
     handover_step,
@@ -44,6 +47,18 @@ PROTECTION_PROCESSES = ("guardianship",)
 CLOSES_AT_AGE = 16
 PROTECTED_UNTIL_AGE = 18
 
+
+def check_start(ctx: StartContext) -> None:
+    """A key child is followed until 16 (processes.md §5): an older child is not listed."""
+    age = age_on(ctx.birth_date, ctx.today)
+    if age >= CLOSES_AT_AGE:
+        raise DomainError(
+            "too_old",
+            f"该儿童已满{CLOSES_AT_AGE}周岁，不再列为重点对象开展关爱服务（保护案件未结的，由该案件继续跟进）",
+            field="child_id",
+        )
+
+
 CATEGORY_FIELD = Field("categories", "重点对象类别", FieldKind.choices, choices=CATEGORIES, help="可多选")
 # Who may end the follow-up or record a move: civil affairs (keeper of the key list) and the township.
 KEEPERS = (T.civil_affairs, T.township)
@@ -59,6 +74,7 @@ FOLLOWUP = Process(
     history_limit=400,
     one_open_per_child=True,
     closes_at_age=CLOSES_AT_AGE,
+    check_start=check_start,
     aged_out_outcome="aged_out",
     policies=(
         policy(
