@@ -65,7 +65,6 @@ class RefreshDone(BaseModel):
     user_name: str
     import_ref: str = ""
     note: str = ""
-    done_on: date | None = None  # None: today
 
 
 class RefreshOpening(BaseModel):

@@ -3,8 +3,6 @@ by the registry's apply of the county's import (`record_by_import`) or by a pers
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
@@ -51,8 +49,6 @@ async def record(*, session: AsyncSession, client: Client, county: str, done: Re
     one alike: one import refreshes the registry); none open is nothing to do. A record sent again
     answers the first (the workflow keeps the first)."""
     check_county(county)
-    if done.done_on is not None and done.done_on > date.today():
-        raise DomainError("date_in_future", "“更新日期”不能晚于今天", field="done_on")
     open_ids = (
         await session.execute(
             select(RegistryRefresh.workflow_id).where(
