@@ -5,6 +5,7 @@ the county's import is applied (the registry's call) or a person records it, onc
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ from db.models import Agency, Notification, RegistryRefresh
 from domain.deadlines import local_date
 from domain.months import add_months
 from domain.refresh import WORKFLOW_TYPE, RefreshInput, RefreshState, half_year, period_start
-from tests.support import wait_for
+from tests.support import HISTORIES, SAVE_HISTORIES, wait_for
 from tests.workflow.conftest import Wf
 
 LUZHOU = "140403"
@@ -109,6 +110,10 @@ async def test_due_overdue_escalated_then_done_by_the_import(fresh_wf: Wf) -> No
             == []
         )
     assert (await row(w)).import_ref == "cs-42"
+    if SAVE_HISTORIES:  # replayed by tests/replay
+        history = await handle.fetch_history()
+        text = json.dumps(history.to_json_dict(), separators=(",", ":"))
+        (HISTORIES / "refresh-escalated-then-imported.json").write_text(text + "\n", encoding="utf-8")
 
 
 async def test_done_in_time_is_never_escalated(fresh_wf: Wf) -> None:
