@@ -12,6 +12,7 @@ from domain.refresh import half_year, schedule_id
 from tests.api.test_cases_api import auth
 from tests.conftest import Live, make_token
 from tests.support import wait_for
+from tests.ui.test_pages import browser, form, location, submit
 from worker.schedules import ensure_refresh_schedules
 
 LUZHOU = "140403"
@@ -54,17 +55,26 @@ async def test_the_schedule_opens_the_half_year_and_civil_affairs_records_it(liv
         assert r.status_code == 422 and r.json()["error"]["field"] == "county"
         assert (await opened()).done_at is None
 
-        r = await live.http.post(
-            f"/api/v1/registry-refreshes/{LUZHOU}/record", json={"note": "已汇总五部门数据"}, headers=auth(clerk)
-        )
-        assert r.status_code == 200 and r.json() == {"recorded": [period]}, r.text
+        # The clerk records it on the page.
+        async with browser(live, "luzhou-civil") as page_clerk:
+            page = await page_clerk.get("/registry-refreshes")
+            assert page.status_code == 200 and "台账更新：潞州区" in page.text and "待更新" in page.text
+            r = await submit(page_clerk, form(page.text, container="record-refresh"), note="已汇总五部门数据")
+            assert location(r) == f"/registry-refreshes?county={LUZHOU}"
 
-        async def done() -> bool:
-            row = await opened()
-            return row is not None and row.done_at is not None
+            async def done() -> bool:
+                row = await opened()
+                return row is not None and row.done_at is not None
 
-        await wait_for(done, what="the refresh recorded")
+            await wait_for(done, what="the refresh recorded")
+            after = await page_clerk.get(f"/registry-refreshes?county={LUZHOU}")
+            assert "已登记" in after.text and "已更新" in after.text
+        async with browser(live, "luzhou-police") as police_page:
+            assert (await police_page.get("/registry-refreshes")).status_code == 403
         r = await live.http.get(f"/api/v1/registry-refreshes/{LUZHOU}", headers=auth(clerk))
         assert r.json()["data"][0]["done_by"].startswith("潞州区民政局")
+        # Nothing is open any more: recording again completes nothing.
+        r = await live.http.post(f"/api/v1/registry-refreshes/{LUZHOU}/record", json={}, headers=auth(clerk))
+        assert r.status_code == 200 and r.json() == {"recorded": []}, r.text
     finally:
         await live.temporal.get_schedule_handle(schedule_id(LUZHOU)).delete()
