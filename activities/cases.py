@@ -42,6 +42,7 @@ from domain.messages import (
     EventRecord,
     FollowOnRequest,
     NotificationSpec,
+    OpenCasesQuery,
     StepState,
 )
 from domain.policy import Allowance, PolicyOverride, resolve_policy
@@ -120,6 +121,7 @@ class CaseActivities:
             self.resolve_agency,
             self.active_agencies,
             self.open_follow_on,
+            self.open_cases_of_child,
         ]
 
     # ------------------------------------------------------------------ record_event
@@ -387,6 +389,26 @@ class CaseActivities:
                 .values(residence_region=req.county, residence_committee_id=None)
             )
         return case_no
+
+    # ------------------------------------------------------------------ open_cases_of_child
+
+    @activity.defn(name=names.OPEN_CASES_OF_CHILD)
+    async def open_cases_of_child(self, q: OpenCasesQuery) -> list[str]:
+        """The numbers of the child's open cases of the given processes (the child merged into another
+        record counts as that child, and a case of either record counts)."""
+        async with transaction(self.sf) as s:
+            child_id = await registered_child_id(s, q.child_id)
+            merged = select(Child.id).where(Child.merged_into_id == child_id)
+            rows = await s.execute(
+                select(Case.case_no)
+                .where(
+                    or_(Case.child_id == child_id, Case.child_id.in_(merged)),
+                    Case.process.in_(q.processes),
+                    Case.status == "open",
+                )
+                .order_by(Case.case_no)
+            )
+            return list(rows.scalars())
 
 
 async def registered_child_id(s: AsyncSession, child_id: int) -> int:

@@ -16,6 +16,7 @@ CONFLICT = {
     "case_closed",
     "idempotency_conflict",
     "already_open",
+    "case_already_open",
     "child_exists",
     "not_now",
     "username_taken",

@@ -130,6 +130,9 @@ async def serve(
 
             start_http_server(settings.worker_metrics_port, addr=settings.host)
 
+        from worker.schedules import ensure_refresh_schedules
+
+        await ensure_refresh_schedules(client, settings.task_queue)
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
         reconciler = asyncio.create_task(run_reconciler(sf, client), name="reconciler")
     seeding = None

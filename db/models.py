@@ -357,7 +357,9 @@ class Notification(Base):
 
     __tablename__ = "notifications"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    # What it is about: a case, or a county's six-monthly registry refresh (RegistryRefresh).
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    refresh_id: Mapped[int | None] = mapped_column(ForeignKey("registry_refreshes.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
@@ -375,6 +377,7 @@ class Notification(Base):
     __table_args__ = (
         UniqueConstraint(
             "case_id",
+            "refresh_id",
             "seq",
             "agency_id",
             "user_id",
@@ -383,7 +386,30 @@ class Notification(Base):
             name="uq_notifications_recipient",
             postgresql_nulls_not_distinct=True,
         ),
+        CheckConstraint("(case_id IS NULL) <> (refresh_id IS NULL)", name="ck_notifications_about_one"),
     )
+
+
+class RegistryRefresh(Base):
+    """One county's registry refresh for one half-year (domain/refresh.py): when it is due, how far it has
+    escalated, and when it was done and by whom. Written by the refresh workflow's activities only."""
+
+    __tablename__ = "registry_refreshes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    county: Mapped[str] = mapped_column(String(6), ForeignKey("regions.code"), index=True)
+    period: Mapped[str] = mapped_column(String(8))  # e.g. 2027H1
+    workflow_id: Mapped[str] = mapped_column(String(128))
+    opened_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    level2_at: Mapped[datetime]
+    level3_at: Mapped[datetime]
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    done_at: Mapped[datetime | None]
+    done_by_agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    done_by_name: Mapped[str | None] = mapped_column(String(128))
+    import_ref: Mapped[str | None] = mapped_column(String(64))  # the registry's applied change set
+    note: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("county", "period", name="uq_registry_refreshes_county_period"),)
 
 
 class NotificationRead(Base):

@@ -23,6 +23,7 @@ class FieldKind(StrEnum):
     date = "date"
     int = "int"
     choice = "choice"
+    choices = "choices"  # several of a list (a key child's categories)
     bool = "bool"
     region = "region"  # a GB/T 2260 code
     agency = "agency"  # an agency id, chosen from a list the page offers
@@ -158,6 +159,32 @@ class _Choice(KindRules):
 
     def show(self, f: Field, value: Any, agencies: Mapping[int, str]) -> str:
         return dict(f.choices).get(str(value), str(value))
+
+
+@_rules(FieldKind.choices)
+class _Choices(KindRules):
+    """Several values of the field's list, each at most once, in the list's order. The page posts one
+    checkbox per value, named "<field>.<value>"."""
+
+    def clean(self, f: Field, value: Any, today: date) -> Any:
+        given = [value] if isinstance(value, str) else value
+        if not isinstance(given, list | tuple) or not given:
+            raise DomainError("field_invalid", f"请至少选择一项“{f.label}”", field=f.name)
+        known = [v for v, _ in f.choices]
+        wrong = [str(v) for v in given if str(v) not in known]
+        if wrong:
+            raise DomainError("field_invalid", f"“{f.label}”的取值无效：{'、'.join(wrong[:5])[:100]}", field=f.name)
+        chosen = {str(v) for v in given}
+        return [v for v in known if v in chosen]
+
+    def show(self, f: Field, value: Any, agencies: Mapping[int, str]) -> str:
+        labels = dict(f.choices)
+        values = [value] if isinstance(value, str) else list(value or [])
+        return "、".join(labels.get(str(v), str(v)) for v in values)
+
+    def from_form(self, f: Field, form: Mapping[str, str]) -> Any:
+        ticked = [v for v, _ in f.choices if form.get(f"{f.name}.{v}") in ("on", "true", "1", "yes")]
+        return ticked or None
 
 
 # The region widget's choice that says "a place outside the city, named in the text beside", and the

@@ -251,6 +251,14 @@ class AgencyQuery(BaseModel):
     township: str | None = None  # among several, prefer one in this township
 
 
+class OpenCasesQuery(BaseModel):
+    """Which cases of these processes are open for a child (by registry id): a case that lasts while
+    another is open (a follow-up past 16 while a protection case goes on) asks."""
+
+    child_id: int
+    processes: list[str]
+
+
 class FollowOnRequest(BaseModel):
     """A linked case for the same child in another county: its number, reserved once per origin case."""
 

@@ -83,3 +83,11 @@ class Rung:
 
 # processes.md "What every step has": the holder, then the county's supervisors, then the city's.
 DEFAULT_AUDIENCE: tuple[Rung, Rung, Rung] = (Rung(Scope.holder), Rung(Scope.county), Rung(Scope.city))
+
+# A village committee's step: overdue, the committee and its township's child supervisor (儿童督导员) are told;
+# then county civil affairs (which oversees the committees' child directors); then the city's.
+COMMITTEE_AUDIENCE: tuple[Rung, Rung, Rung] = (
+    Rung(Scope.township, T.township, holder_too=True),
+    Rung(Scope.county),
+    Rung(Scope.city),
+)

@@ -284,6 +284,8 @@ class StartOption:
     step: str
     agency_types: tuple[AgencyType, ...]
     label: str
+    # Steps of other tracks that open with the start step (a follow-up's visits beside its contacts).
+    opens_too: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -348,6 +350,12 @@ class Process:
     demo_cases: tuple[DemoCase, ...] = ()
     # Agency types that may read its clinical fields (Field.clinical), besides a step's holder.
     clinical_readers: tuple[AgencyType, ...] = ()
+    # A case of years continues as new past this many history events (None: the machinery's default,
+    # workflows/base.py), so that one run's history stays small however long the case lives.
+    history_limit: int | None = None
+    # At most one open case of the process per child: a second start is refused naming the open case
+    # (api/cases/service.py), and a start by the system answers it.
+    one_open_per_child: bool = False
 
     def clinical_names(self) -> frozenset[str]:
         """The names of every clinical field of its start form, its steps' actions and its case actions."""

@@ -51,6 +51,7 @@ from domain.messages import (
     FollowOnRequest,
     NotificationSpec,
     OutboundRequest,
+    OpenCasesQuery,
     StepState,
 )
 from domain.policy import Allowance, PolicyDefault, PolicyOverride, Unit, resolve_policy
@@ -100,6 +101,7 @@ AGENCIES: dict[str, AgencyRef] = {
     "plc": _a(43, "中共潞州区委政法委员会", T.political_legal_committee, LUZHOU),
     "youth": _a(44, "共青团潞州区委员会", T.youth_league, LUZHOU),
     "counsel2": _a(45, "潞州区青少年心理服务站", T.counselling_center, LUZHOU),
+    "sd-civil": _a(25, "上党区民政局", T.civil_affairs, SHANGDANG),
     "city-civil": _a(31, "长治市民政局", T.civil_affairs, CITY_CODE),
     "city-police": _a(32, "长治市公安局", T.police, CITY_CODE),
     "city-edu": _a(33, "长治市教育局", T.education_bureau, CITY_CODE),
@@ -236,8 +238,20 @@ class Fakes:
             no for no, open in steps.items() if any(s.deadlines and s.deadlines.provisional for s in open.values())
         )
 
+    @activity.defn(name=names.OPEN_CASES_OF_CHILD)
+    async def open_cases_of_child(self, q: OpenCasesQuery) -> list[str]:
+        """As activities/cases.py, from the events recorded: opened for the child, not closed since."""
+        opened = {
+            e.case_no
+            for e in self.events
+            if e.opening and e.opening.child_id == q.child_id and e.opening.process in q.processes
+        }
+        closed = {e.case_no for e in self.events if e.closed_outcome}
+        return sorted(opened - closed)
+
     def all(self) -> list:
         return [
+            self.open_cases_of_child,
             self.record_event,
             self.compute_deadlines,
             self.resolve_agency,

@@ -24,6 +24,7 @@ from api.children.router import router as children_router
 from api.error_schema import error_responses
 from api.meta import router as meta_router
 from api.notifications.router import router as notifications_router
+from api.refresh.router import router as refresh_router
 from api.school_calendar.router import router as school_calendar_router
 from config.settings import Settings
 from db.session import make_engine, make_session_factory
@@ -53,6 +54,7 @@ API_ROUTERS = (
     webhooks_router,
     audit_router,
     meta_router,
+    refresh_router,
 )
 
 

@@ -11,6 +11,7 @@ from activities.calendar import CalendarActivities
 from activities.care_periods import CarePeriodActivities
 from activities.cases import CaseActivities
 from activities.outbound import OutboundActivities
+from activities.refresh import RefreshActivities
 from config.settings import Settings
 from worker.codec import data_converter
 from worker.interceptors import AutomationHealthInterceptor, DatabaseErrorsWithoutData
@@ -46,6 +47,7 @@ def build_worker(client: Client, task_queue: str, session_factory: async_session
             *CalendarActivities(session_factory).all(),
             *OutboundActivities(session_factory).all(),
             *CarePeriodActivities(session_factory).all(),
+            *RefreshActivities(session_factory).all(),
         ],
         workflow_runner=SANDBOX,
         # Outermost first: the automation mark still names the error that happened.

@@ -137,7 +137,7 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
         info = workflow.info()
         if info.is_continue_as_new_suggested():
             return True
-        limit = max(self._history_limit or DEFAULT_HISTORY_LIMIT, MIN_HISTORY_LIMIT)
+        limit = max(self._history_limit or self.process.history_limit or DEFAULT_HISTORY_LIMIT, MIN_HISTORY_LIMIT)
         # The patch is asked only past the limit, so histories that never reached it replay unchanged.
         return info.get_current_history_length() > limit and workflow.patched(HISTORY_LIMIT_PATCH)
 

@@ -338,9 +338,11 @@ class StepMachinery:
         notify: list[NotificationSpec] | None = None,
         summary: dict[str, Any] | None = None,
         note: str = "",
+        also: list[StepState] | None = None,
     ) -> None:
-        """The case's first event: it creates the case's projection row and opens the first step. The
-        holder (if not the starter) is told and every agency in `parties` may read the case."""
+        """The case's first event: it creates the case's projection row and opens the first step (and the
+        steps of other tracks in `also`, which open with it). The holder (if not the starter) is told and
+        every agency in `parties` may read the case."""
         starter = start.starter.agency
         notes = list(notify or [])
         if first.holder.id != starter.id:
@@ -351,7 +353,12 @@ class StepMachinery:
         await self.record(
             None,
             Change(
-                track=first.track, to_step=first.step, set_steps=[first], parties=grants, notify=notes, summary=summary
+                track=first.track,
+                to_step=first.step,
+                set_steps=[first, *(also or [])],
+                parties=grants,
+                notify=notes,
+                summary=summary,
             ),
             kind="opened",
             actor=start.starter,

@@ -29,6 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.audit import audit, audit_done
 from api.cases.clinical import apply_clinical_rule
+from api.cases.one_open import already_open, lock_and_find_open
 from api.cases.visibility import case_visible, visible_from_seq
 from api.children.service import get_child_for_case
 from api.notifications import service as notifications
@@ -193,6 +194,8 @@ async def start_case(
     key = idempotency_key or uuid.uuid4().hex
     if len(key) > 128:
         raise DomainError("field_invalid", "幂等键过长（最多128个字符）", field="Idempotency-Key")
+    if process.one_open_per_child:
+        await _refuse_a_second_case(session, principal, process, child.id, key)
     case_no, created = await _reserve_case_no(session, principal, process, county, key, _request_hash(data))
     audit(session, principal, "start", case_no=case_no, child_id=child.id, detail=f"{process.name}:{data.start_step}")
     await session.commit()  # the number is reserved before the workflow exists
@@ -212,6 +215,23 @@ async def start_case(
     )
     result = await _launch(client, task_queue, CaseInput(start=start, history_limit=history_limit), wait_seconds)
     return Started(case_no=case_no, created=created, result=result)
+
+
+async def _refuse_a_second_case(
+    session: AsyncSession, principal: Principal, process: Process, child_id: int, key: str
+) -> None:
+    """A process of one open case per child: a new start while one is open (or being opened) is refused
+    naming it; a request retried with its idempotency key goes on to get its own case again."""
+    retried = (
+        await session.execute(
+            select(CaseRequest.case_no).where(
+                CaseRequest.agency_id == principal.agency.id, CaseRequest.idempotency_key == key
+            )
+        )
+    ).scalar_one_or_none()
+    found = await lock_and_find_open(session, process, child_id)
+    if found and found != retried:
+        raise already_open(process, found)
 
 
 def _check_starter(process: Process, start_step: str, principal: Principal) -> None:

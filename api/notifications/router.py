@@ -16,7 +16,7 @@ router = APIRouter(prefix="/notifications", tags=["work"])
 
 class Entry(Answer):
     id: int
-    case_no: str
+    case_no: str | None = Field(description="the case it is about; null for a county's registry refresh")
     kind: str
     title: str
     created_at: Timestamp

@@ -19,7 +19,7 @@ from domain.errors import DomainError
 @dataclass(frozen=True)
 class InboxEntry:
     id: int
-    case_no: str
+    case_no: str | None  # None: about a county's registry refresh, not a case
     kind: str
     title: str
     created_at: datetime
@@ -67,7 +67,7 @@ async def inbox(
     read = _is_read(p)
     stmt = (
         select(Notification, Case.case_no, read.label("read"))
-        .join(Case, Case.id == Notification.case_id)
+        .outerjoin(Case, Case.id == Notification.case_id)
         .where(addressed_to(p))
         .order_by(Notification.id.desc())
         .limit(min(max(limit, 1), 200))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from domain.enums import AgencyType as T
 from domain.errors import DomainError
-from domain.oversight import Rung, Scope
+from domain.oversight import COMMITTEE_AUDIENCE
 from domain.policy import policy
 from domain.process import (
     CLOSE,
@@ -48,7 +48,7 @@ WITH_PENALTY = "reprimand_penalty"
 
 # A village committee's step: overdue, the committee and the township's child supervisor (儿童督导员) are
 # told; then county civil affairs; then the city's (processes.md §1, clarifications).
-COMMITTEE_LADDER = (Rung(Scope.township, T.township, holder_too=True), Rung(Scope.county), Rung(Scope.city))
+COMMITTEE_LADDER = COMMITTEE_AUDIENCE
 
 # The order to receive family-education guidance, and who gives it: asked where the reprimand is decided
 # (the police's decision, or the reprimand itself where a procuratorate or court starts the case), once.

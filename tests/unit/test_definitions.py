@@ -228,7 +228,7 @@ def test_every_start_names_a_main_step(process: Process) -> None:
 def test_every_step_is_reachable_from_a_start_or_a_case_action(process: Process) -> None:
     edges = targets(process)
     seen: set[str] = set()
-    todo = [o.step for o in process.starts] + [t for a in process.case_actions for t in a.to]
+    todo = [s for o in process.starts for s in (o.step, *o.opens_too)] + [t for a in process.case_actions for t in a.to]
     while todo:
         name = todo.pop()
         if name in seen or name not in edges:
