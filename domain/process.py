@@ -343,6 +343,10 @@ class Process:
     payload_labels: tuple[PayloadLabel, ...] = ()
     # Demo cases already overdue (db/seed.py).
     demo_cases: tuple[DemoCase, ...] = ()
+    # Proposals of the registry it accepts (domain/registry.py ProposalKind values, e.g. a pupil on last
+    # term's roll and on no roll this term): the registry offers such a child to a person of an agency that
+    # may start the process, who confirms (the case starts) or rejects. Never started without that person.
+    registry_proposals: tuple[str, ...] = ()
 
     def all_documents(self) -> tuple[DocumentKind, ...]:
         return (*self.documents, TRANSFER_PACKET) if self.has_step(HANDOVER_STEP) else self.documents

@@ -22,6 +22,7 @@ from api.children.router import router as children_router
 from api.error_schema import error_responses
 from api.meta import router as meta_router
 from api.notifications.router import router as notifications_router
+from api.registry.router import router as registry_router
 from api.school_calendar.router import router as school_calendar_router
 from config.settings import Settings
 from db.session import make_engine, make_session_factory
@@ -47,6 +48,7 @@ API_ROUTERS = (
     children_router,
     admin_router,
     school_calendar_router,
+    registry_router,
     audit_router,
     meta_router,
 )
