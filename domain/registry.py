@@ -236,18 +236,20 @@ def parse_flags(value: str) -> list[KeyCategory] | None:
 
 def check_header(source: Source, header: list[str]) -> dict[str, int]:
     """The column index of each template key; refuses a sheet missing a required column (the whole file)."""
+    # Both sides normalised: NFKC turns the template's full-width brackets into ASCII ones, as a clerk's
+    # input method may have typed them.
     cells = [normalise(h) for h in header]
     columns = TEMPLATES[source]
-    missing = [c.header for c in columns if c.required and c.header not in cells]
-    if "身份证号" not in cells:
-        missing.insert(0, "身份证号")
+    missing = [c.header for c in columns if c.required and normalise(c.header) not in cells]
+    if normalise(_ID.header) not in cells:
+        missing.insert(0, _ID.header)
     if missing:
         raise DomainError(
             "columns_missing",
             f"第1行表头缺少列：{'、'.join(missing)}。请下载“{SOURCE_LABELS[source]}”导入模板，按模板填写",
             field="file",
         )
-    return {c.key: cells.index(c.header) for c in columns if c.header in cells}
+    return {c.key: cells.index(normalise(c.header)) for c in columns if normalise(c.header) in cells}
 
 
 def check_row(

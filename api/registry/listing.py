@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.principal import Principal
@@ -66,7 +66,8 @@ def _where(principal: Principal, f: RegistryFilter) -> list[ColumnElement[bool]]
     if f.migrant_since_from:
         out.append(Child.migrant_since >= f.migrant_since_from)
     if f.refreshed_before:
-        out.append(func.coalesce(Child.last_refreshed_at, Child.created_at) < f.refreshed_before)
+        # Never named by any list counts as not refreshed: those are the ones a refresh is due for.
+        out.append(or_(Child.last_refreshed_at.is_(None), Child.last_refreshed_at < f.refreshed_before))
     if f.refreshed_after:
         out.append(Child.last_refreshed_at >= f.refreshed_after)
     if f.q:

@@ -38,6 +38,10 @@ def xlsx(source: Source, rows: list[dict[str, Any]]) -> bytes:
     ws.append(head)
     for row in rows:
         ws.append([row.get(h, "") for h in head])
+    for line in ws.iter_rows(min_row=2):
+        for cell in line:
+            if isinstance(cell.value, str) and cell.value.startswith("="):
+                cell.data_type = "s"  # a name typed as a formula is the agency's text, not a formula
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
