@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
@@ -119,6 +119,28 @@ class ConfirmIn(BaseModel):
 
     start_step: str = Field(max_length=64)
     facts: dict[str, Any] = Field(default_factory=dict)
+
+
+async def check_open(
+    session: AsyncSession, principal: Principal, proposal_id: int, *, child_id: int, process: str
+) -> None:
+    """The proposal a start form confirms: still open, of this child and process, for the starter to decide."""
+    p = await session.get(RegistryProposal, proposal_id, populate_existing=True)
+    if p is None or p.child_id != child_id or p.process != process:
+        raise DomainError("not_found", "没有该台账提示", field="registry_proposal")
+    if p.status != "pending":
+        raise DomainError("already_applied", "该提示已处理", field="registry_proposal")
+    _may_decide(principal, p)
+
+
+async def mark_confirmed(session: AsyncSession, principal: Principal, proposal_id: int, case_no: str) -> None:
+    """The case a person started from the proposal: the proposal is confirmed with that case (once)."""
+    await session.execute(
+        update(RegistryProposal)
+        .where(RegistryProposal.id == proposal_id, RegistryProposal.status == "pending")
+        .values(status="confirmed", decided_by=principal.user_id, decided_at=datetime.now(UTC), case_no=case_no)
+    )
+    await session.commit()
 
 
 async def reject(*, session: AsyncSession, principal: Principal, proposal_id: int) -> RegistryProposal:
