@@ -40,7 +40,7 @@ class KeyCategory(StrEnum):
 
     hardship = "hardship"
     disability = "disability"
-    lack_of_guardianship = "lack_of_guardianship"
+    guardian_missing = "guardian_missing"  # 监护缺失, the glossary's "lack of guardianship"
     vagrancy = "vagrancy"
     psychological = "psychological"
     help_request = "help_request"
@@ -49,7 +49,7 @@ class KeyCategory(StrEnum):
 KEY_CATEGORY_LABELS: dict[KeyCategory, str] = {
     KeyCategory.hardship: "困境",
     KeyCategory.disability: "残疾",
-    KeyCategory.lack_of_guardianship: "监护缺失",
+    KeyCategory.guardian_missing: "监护缺失",
     KeyCategory.vagrancy: "流浪",
     KeyCategory.psychological: "心理行为问题",
     KeyCategory.help_request: "求助",

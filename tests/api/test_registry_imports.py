@@ -152,7 +152,7 @@ async def test_school_roll_change_set_reviewed_then_applied_in_part_and_whole(li
     assert r.json()["status"] == "partial" and r.json()["children_created"] == 2
     assert await count(live, Child) == before + 2
     flagged = await child_by_name(live, "学生2")
-    assert set(flagged.key_flags) == {"lack_of_guardianship", "psychological"}
+    assert set(flagged.key_flags) == {"guardian_missing", "psychological"}
     assert flagged.key_flags["psychological"]["source"] == "education"
     assert flagged.provenance["school"]["import_id"] == imp["id"]
     assert flagged.created_by_agency_id is not None and flagged.identity_status == "verified"

@@ -6,16 +6,20 @@ school confirms through the ordinary start form."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from sqlalchemy import select
 
+from api.registry import checking
 from api.spreadsheet import XLSX_MEDIA_TYPE, is_xlsx, xlsx_rows
-from db.models import Case, RegistryProposal
-from domain.registry import Source
+from db.models import Agency, Case, RegistryImport, RegistryProposal
+from db.seed import make_id_number
+from domain.registry import TEMPLATES, Source
 from tests.api.test_dropout_api import absence
 from tests.api.test_registry_imports import child_by_name, pupil, xlsx
 from tests.conftest import Live
 from tests.ui.test_pages import browser, csrf_of
+from ui.registry_pages import check_in_background
 
 
 async def test_a_clerk_imports_reviews_and_applies_from_the_pages(live: Live) -> None:
@@ -120,3 +124,52 @@ async def test_a_school_confirms_a_proposal_through_the_start_form(live: Live) -
             proposal = (await s.execute(select(RegistryProposal))).scalar_one()
         assert proposal.status == "confirmed" and proposal.case_no == case.case_no
         assert "没有待处理的提示" in (await http.get("/registry/proposals")).text
+
+
+async def test_the_import_page_shows_its_progress_while_a_list_is_checked(live: Live) -> None:
+    async with live.db.sf() as s:
+        agency = (await s.execute(select(Agency).where(Agency.code == "luzhou-civil"))).scalar_one()
+        imp = RegistryImport(
+            source="police",
+            county="140403",
+            agency_id=agency.id,
+            file_hash="x",
+            status="checking",
+            rows_total=10_000,
+            rows_checked=3_000,
+            problems=[],
+            seen_child_ids=[],
+        )
+        s.add(imp)
+        await s.commit()
+    async with browser(live, "luzhou-civil") as http:
+        page = await http.get(f"/registry/imports/{imp.id}")
+        assert '<meta http-equiv="refresh" content="1">' in page.text
+        assert '<progress id="check-progress" value="3000" max="10000">' in page.text
+        assert "已检查 3000 / 10000 行" in page.text
+
+    # The check the page waits for: its progress is written every 1,000 rows, then the change set.
+    seen: list[int] = []
+    lines = [[c.header for c in TEMPLATES[Source.police]]]
+    born = [date(2016, 1, 1 + n // 1000) for n in range(2500)]
+    lines += [[make_id_number("140403", b, n % 1000), f"儿童{n}", "男", b.isoformat()] for n, b in enumerate(born)]
+    lines = [row + [""] * (len(lines[0]) - len(row)) for row in lines]
+    real = checking.run_check
+
+    async def watched(session, row, ls, *, progress=None):  # type: ignore[no-untyped-def]
+        async def tell(done: int, total: int) -> None:
+            seen.append(done)
+            assert progress is not None
+            await progress(done, total)
+
+        return await real(session, row, ls, progress=tell)
+
+    checking.run_check = watched  # type: ignore[assignment]
+    try:
+        await check_in_background(live.db.sf, imp.id, lines)
+    finally:
+        checking.run_check = real  # type: ignore[assignment]
+    assert seen == [1000, 2000, 2500]
+    async with live.db.sf() as s:
+        done = await s.get(RegistryImport, imp.id)
+        assert done is not None and done.status == "ready" and done.rows_checked == 2500
