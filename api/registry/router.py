@@ -15,7 +15,7 @@ from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep
 from api.errors import error_body
 from api.registry import answers, applying, checking, listing, proposals
 from api.registry.service import import_json, load_import, start_import
-from api.spreadsheet import XLSX_MEDIA_TYPE, export_response, parse_format
+from api.spreadsheet import XLSX_MEDIA_TYPE, Format, export_response
 from db.models import Child, RegistryChange
 from domain.errors import DomainError
 from domain.idnumber import mask_id_number
@@ -24,14 +24,8 @@ from domain.registry import KEY_CATEGORY_LABELS, PROPOSAL_LABELS, SOURCE_LABELS,
 
 router = APIRouter(prefix="/registry", tags=["registry"])
 
-_FILE_ANSWER = {
-    200: {
-        "content": {
-            XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
-            "text/csv": {"schema": {"type": "string"}},
-        },
-    }
-}
+# The API's files are xlsx only (the pages offer CSV too): one declared binary answer.
+_FILE_ANSWER = {200: {"content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 @router.get(
@@ -52,14 +46,14 @@ async def sources(principal: ApiUser) -> dict[str, Any]:
 
 @router.get(
     "/templates/{source}",
-    summary="A source's import template (xlsx, or ?format=csv): the header row and one hint row",
+    summary="A source's import template (xlsx): the header row in the template's column order",
     response_class=Response,
     responses=_FILE_ANSWER,
 )
-async def template(source: str, principal: ApiUser, format: str | None = None) -> Response:
+async def template(source: str, principal: ApiUser) -> Response:
     from api.registry.service import template_export
 
-    return export_response(template_export(checking.parse_source(source)), parse_format(format))
+    return export_response(template_export(checking.parse_source(source)), Format.xlsx)
 
 
 _UPLOAD_BODY = {
@@ -224,15 +218,12 @@ async def children(
 
 @router.get(
     "/children/export",
-    summary="The list as xlsx (or ?format=csv), the same filters; ID numbers masked unless the caller's "
-    "agency registered the child",
+    summary="The list as xlsx, the same filters; ID numbers masked unless the caller's agency registered the child",
     response_class=Response,
     responses=_FILE_ANSWER,
 )
-async def export(
-    principal: ApiUser, session: SessionDep, f: Annotated[listing.RegistryFilter, Query()], format: str | None = None
-) -> Response:
-    fmt = parse_format(format)
+async def export(principal: ApiUser, session: SessionDep, f: Annotated[listing.RegistryFilter, Query()]) -> Response:
+    fmt = Format.xlsx
     out = await listing.export(session, principal, f)
     audit(session, principal, "registry_export", detail=f"{len(out.table.rows)} children")
     await session.commit()
