@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -182,9 +182,13 @@ async def apply_changes(*, session: AsyncSession, principal: Principal, import_i
                 .execution_options(synchronize_session=False)
             )
     if created:
+        # Each new child's id onto its item, in one statement (not one UPDATE per row).
         await session.execute(
-            update(RegistryChange).execution_options(synchronize_session=False),
-            [{"id": change_id, "child_id": child_id} for change_id, child_id in created.items()],
+            text(
+                "UPDATE registry_changes SET child_id = v.child_id FROM unnest(CAST(:ids AS bigint[]), "
+                "CAST(:cids AS int[])) AS v(id, child_id) WHERE registry_changes.id = v.id"
+            ),
+            {"ids": list(created), "cids": list(created.values())},
         )
     for change in left:
         result.proposals += await _leave(session, imp, change, now)
