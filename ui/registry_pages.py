@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import UploadFile
 
 from api.audit import audit
-from api.deps import PageUser, SessionDep, check_csrf
+from api.deps import ClientDep, PageUser, SessionDep, check_csrf
 from api.errors import status_for
 from api.principal import Principal
 from api.registry import applying, checking, listing, proposals
@@ -143,7 +143,7 @@ async def imports_page(
         user,
         status=status,
         error=error,
-        imports=[await import_json(session, i) for i in await list_imports(session, user)],
+        imports=[(i, await import_json(session, i)) for i in await list_imports(session, user)],
         sources=[(s.value, SOURCE_LABELS[s], TEMPLATES[s]) for s in Source],
         import_status=IMPORT_STATUS,
     )
@@ -179,6 +179,8 @@ async def upload(request: Request, user: PageUser, session: SessionDep, backgrou
         return await imports_page(request, user, session, error=e, status=status_for(e))
     finally:
         await form.close()
+    audit(session, user, "registry_import", detail=f"import {imp.id}: {imp.source}")
+    await session.commit()
     if earlier:
         flash(request, "该文件此前已导入，以下是那次导入的结果")
     else:
@@ -245,7 +247,7 @@ async def import_page(
 
 
 @router.post("/registry/imports/{import_id}/apply", response_class=HTMLResponse)
-async def apply(request: Request, import_id: int, user: PageUser, session: SessionDep) -> Response:
+async def apply(request: Request, import_id: int, user: PageUser, session: SessionDep, client: ClientDep) -> Response:
     form = await read_form(request)
     raw = await request.form()
     chosen = [to_int(v) for v in raw.getlist("change") if isinstance(v, str)]
@@ -265,6 +267,7 @@ async def apply(request: Request, import_id: int, user: PageUser, session: Sessi
         await session.rollback()
         flash(request, f"未应用：{e.message}")
         return RedirectResponse(f"/registry/imports/{import_id}", status_code=303)
+    await applying.tell_cases(session, client, done.moved_child_ids)
     text = "、".join(f"{KIND_LABELS[k].split('（')[0]}{n}项" for k, n in done.applied.items()) or "无"
     extra = f"；新建儿童档案{done.children_created}份" if done.children_created else ""
     flash(request, f"已应用：{text}{extra}" + (f"；提出台账提示{done.proposals}条" if done.proposals else ""))

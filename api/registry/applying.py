@@ -13,12 +13,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
 
 from api.audit import audit
+from api.children.cases_told import tell_open_cases
 from api.principal import Principal
 from api.registry import proposals
 from api.registry.checking import changes_for_match, require_clerk
-from db.models import Child, ChildSource, Guardian, RegistryChange, RegistryImport
+from db.models import Case, Child, ChildSource, Guardian, RegistryChange, RegistryImport
 from domain.deadlines import local_date
 from domain.errors import DomainError
 from domain.identity import NoIdReason
@@ -44,6 +46,8 @@ class Applied:
     rejected: int = 0
     children_created: int = 0
     proposals: int = 0
+    # Children whose residence or origin the change set rewrote: their open cases are told (tell_cases).
+    moved_child_ids: list[int] = field(default_factory=list)
 
 
 def _stamp(imp: RegistryImport, on: date) -> dict[str, Any]:
@@ -167,6 +171,8 @@ async def apply_changes(*, session: AsyncSession, principal: Principal, import_i
             left.append(change)
         else:
             _apply_to(children[change.child_id], change, imp.county, stamp)  # type: ignore[index]
+        if change.kind == "moved" or "origin_region" in change.diff or "moved" in change.diff:
+            result.moved_child_ids.append(change.child_id)  # type: ignore[arg-type]
         applied_ids.append(change.id)
         result.applied[change.kind] = result.applied.get(change.kind, 0) + 1
     new_rows += await _rows_all_rejected(session, imp.id, chosen, set(data.confirm), set(data.reject))
@@ -206,6 +212,21 @@ async def apply_changes(*, session: AsyncSession, principal: Principal, import_i
     await session.commit()
     result.status = imp.status
     return result
+
+
+async def tell_cases(session: AsyncSession, client: Client, child_ids: list[int]) -> int:
+    """The open cases of the children a change set moved learn the record's new residence (after commit)."""
+    if not child_ids:
+        return 0
+    with_cases = (
+        await session.execute(
+            select(Child).where(
+                Child.id.in_(child_ids),
+                Child.id.in_(select(Case.child_id).where(Case.status == "open")),
+            )
+        )
+    ).scalars()
+    return sum([await tell_open_cases(session, client, child) for child in with_cases])
 
 
 async def _rows_all_rejected(

@@ -107,6 +107,8 @@ async def upload(request: Request, principal: ApiUser, session: SessionDep) -> A
     imp, lines, earlier = await start_import(
         session, principal, source=source, county=county, data=data, filename=filename
     )
+    audit(session, principal, "registry_import", detail=f"import {imp.id}: {imp.source}")
+    await session.commit()
     if earlier:
         return JSONResponse(await import_json(session, imp, same_file=True), status_code=200)
     await checking.run_check(session, imp, lines)
@@ -188,8 +190,11 @@ def change_json(c: RegistryChange, child_name: str | None) -> dict[str, Any]:
     "applied already is refused (409) and nothing is changed",
     response_model=answers.ApplyOut,
 )
-async def apply(import_id: int, data: applying.ApplyIn, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+async def apply(
+    import_id: int, data: applying.ApplyIn, principal: ApiUser, session: SessionDep, client: ClientDep
+) -> dict[str, Any]:
     done = await applying.apply_changes(session=session, principal=principal, import_id=import_id, data=data)
+    await applying.tell_cases(session, client, done.moved_child_ids)
     return {
         "import_id": done.import_id,
         "status": done.status,
