@@ -40,7 +40,7 @@ class KeyCategory(StrEnum):
 
     hardship = "hardship"
     disability = "disability"
-    guardian_missing = "guardian_missing"  # 监护缺失, the glossary's "lack of guardianship"
+    guardian_missing = "guardian_missing"  # 监护缺失: no guardian caring for the child
     vagrancy = "vagrancy"
     psychological = "psychological"
     help_request = "help_request"
