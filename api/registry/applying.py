@@ -19,12 +19,12 @@ from api.audit import audit
 from api.children.cases_told import tell_open_cases
 from api.principal import Principal
 from api.registry import proposals
-from api.registry.checking import changes_for_match, require_clerk
+from api.registry.checking import changes_for_match, guardians_of, require_clerk
 from db.models import Case, Child, ChildSource, Guardian, RegistryChange, RegistryImport
 from domain.deadlines import local_date
 from domain.errors import DomainError
 from domain.identity import NoIdReason
-from domain.registry import CHILD_COLUMNS
+from domain.registry import CHILD_COLUMNS, KeyCategory, RowFacts
 
 MAX_IDS = 20_000
 
@@ -272,9 +272,6 @@ async def _confirm(
     now: datetime,
 ) -> None:
     """A candidate a person confirmed: the row is this child; what it says is applied as for a match."""
-    from api.registry.checking import _guardians
-    from domain.registry import KeyCategory, RowFacts
-
     f = change.facts
     fact = RowFacts(
         row=f["row"],
@@ -286,7 +283,7 @@ async def _confirm(
         fields=dict(f["fields"]),
         flags=[KeyCategory(x) for x in f["flags"]],
     )
-    guardians = await _guardians(session, [child.id])
+    guardians = await guardians_of(session, [child.id])
     for item in changes_for_match(imp.id, child, fact, imp.county, guardians):
         shadow = RegistryChange(kind=item["kind"], facts=item["facts"], diff=item["diff"])
         _apply_to(child, shadow, imp.county, stamp)

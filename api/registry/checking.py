@@ -25,7 +25,6 @@ from domain.errors import DomainError
 from domain.regions import CHANGZHI_COUNTIES
 from domain.registry import (
     CHILD_COLUMNS,
-    TEMPLATES,
     RowFacts,
     RowProblem,
     Source,
@@ -166,7 +165,7 @@ async def _children_by_id_number(session: AsyncSession, numbers: list[str]) -> d
     return {c.id_number: c for c in rows if c.id_number}
 
 
-async def _guardians(session: AsyncSession, child_ids: list[int]) -> dict[int, list[Guardian]]:
+async def guardians_of(session: AsyncSession, child_ids: list[int]) -> dict[int, list[Guardian]]:
     out: dict[int, list[Guardian]] = {}
     if child_ids:
         for g in (await session.execute(select(Guardian).where(Guardian.child_id.in_(child_ids)))).scalars():
@@ -199,7 +198,7 @@ async def build_changes(
     """The change set's items, and the children the file names (by ID number)."""
     county = imp.county
     known = await _children_by_id_number(session, [f.id_number for f in facts if f.id_number])
-    guardians = await _guardians(session, [c.id for c in known.values()])
+    guardians = await guardians_of(session, [c.id for c in known.values()])
     candidates = await _candidates(session, facts)
     changes: list[dict[str, Any]] = []
     seen: list[int] = []
@@ -344,6 +343,3 @@ async def change_counts(session: AsyncSession, import_id: int) -> dict[str, dict
     for kind, status, n in rows:
         out.setdefault(kind, {})[status] = n
     return out
-
-
-__all__ = ["TEMPLATES", "new_import", "parse_source", "require_clerk", "run_check", "same_file"]
