@@ -139,3 +139,22 @@ async def test_a_pupil_gone_from_the_roll_is_proposed_and_a_person_starts_the_ca
     async with live.db.sf() as s:
         assert (await s.execute(select(func.count()).select_from(Case))).scalar_one() == 1
         assert (await s.execute(select(RegistryProposal.status))).scalar_one() == "confirmed"
+
+
+async def test_a_child_the_registry_moves_has_its_open_cases_told(live: Live) -> None:
+    from api.registry import applying
+    from tests.api.test_dropout_api import report_body
+
+    zhao = await child_by_name(live, "赵雨涵")  # lives in 上党区
+    school = await make_token(live.db, "shangdang-school1")
+    started = await live.http.post("/api/v1/cases", json=await report_body(live, child="赵雨涵"), headers=auth(school))
+    assert started.status_code == 201, started.text
+    clerk = await make_token(live.db, "luzhou-civil")
+    police = [{"身份证号": zhao.id_number, "姓名": zhao.name, "性别": "女", "出生日期": zhao.birth_date}]
+    r = await upload(live, clerk, Source.police, xlsx(Source.police, police))
+    assert r.json()["counts"] == {"moved": {"pending": 1}}
+    assert (await apply(live, clerk, r.json()["id"])).status_code == 200
+    assert (await child_by_name(live, "赵雨涵")).residence_region == "140403"
+    async with live.db.sf() as s:
+        assert await applying.tell_cases(s, live.temporal, [zhao.id]) == 1  # type: ignore[arg-type]
+        assert await applying.tell_cases(s, live.temporal, []) == 0  # type: ignore[arg-type]
