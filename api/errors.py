@@ -28,6 +28,8 @@ CONFLICT = {
     "child_merged",
     "id_number_registered",
     "possible_duplicate",
+    "already_applied",
+    "import_superseded",
 }
 UNAUTHORIZED = {"not_authenticated", "login_failed"}
 TOO_MANY = {"locked"}

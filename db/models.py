@@ -129,6 +129,17 @@ class Child(Base):
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("children.id"), index=True)
     merged_at: Mapped[datetime | None]
     merged_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # What the agencies' lists say (domain/registry.py, api/registry/): the township, the school roll
+    # number, since when the child lives here, when a list last named the child, the key-child categories
+    # raised ({category: {source, import_id, on}}), where each field's value came from ({field: {source,
+    # import_id, on}}) and the sources' other facts (grade, disability kind, insured).
+    township: Mapped[str | None] = mapped_column(String(64))
+    school_roll_no: Mapped[str | None] = mapped_column(String(32))
+    migrant_since: Mapped[date | None] = mapped_column(Date)
+    last_refreshed_at: Mapped[datetime | None]
+    key_flags: Mapped[JsonDict] = mapped_column(default=dict, server_default="{}")
+    provenance: Mapped[JsonDict] = mapped_column(default=dict, server_default="{}")
+    registry_facts: Mapped[JsonDict] = mapped_column(default=dict, server_default="{}")
     guardians: Mapped[list[Guardian]] = relationship(
         back_populates="child", order_by="Guardian.id", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -534,3 +545,83 @@ class CarePeriodRow(Base):
     label: Mapped[str] = mapped_column(String(32))
     set_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+# ---------------------------------------------------------------------------- the registry's imports
+
+
+class RegistryImport(Base):
+    """One agency's spreadsheet uploaded for a county: checked whole (problems listed, nothing applied while
+    there is one), then its change set reviewed and applied in whole or in part (api/registry/)."""
+
+    __tablename__ = "registry_imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(24))
+    county: Mapped[str] = mapped_column(String(6), ForeignKey("regions.code"))
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    filename: Mapped[str] = mapped_column(String(128), default="")
+    file_hash: Mapped[str] = mapped_column(String(64))
+    # checking | invalid | ready | partial | applied
+    status: Mapped[str] = mapped_column(String(16), default="checking")
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_checked: Mapped[int] = mapped_column(Integer, default=0)
+    problems: Mapped[list[JsonDict]] = mapped_column(JSONB, default=list)
+    # The children this file names (matched on the ID number): applying marks them seen by the source.
+    seen_child_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), default=list)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    checked_at: Mapped[datetime | None]
+    applied_at: Mapped[datetime | None]
+    check_ms: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (Index("ix_registry_imports_source_county", "source", "county", "file_hash"),)
+
+
+class RegistryChange(Base):
+    """One item of an import's change set: new | left | moved | changed | flagged | candidate."""
+
+    __tablename__ = "registry_changes"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("registry_imports.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    row_no: Mapped[int | None] = mapped_column(Integer)
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("children.id"), index=True)
+    # The row's facts (domain/registry.py RowFacts) and, for changed, {field: [before, after]}.
+    facts: Mapped[JsonDict] = mapped_column(default=dict)
+    diff: Mapped[JsonDict] = mapped_column(default=dict)
+    # pending | applied | rejected (a candidate a person said is not the child)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_registry_changes_import_kind", "import_id", "kind", "id"),)
+
+
+class ChildSource(Base):
+    """That a source's list for a county named the child: the next list without the child shows them as left."""
+
+    __tablename__ = "child_sources"
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(24), primary_key=True)
+    county: Mapped[str] = mapped_column(String(6), primary_key=True)
+    first_import_id: Mapped[int] = mapped_column(ForeignKey("registry_imports.id"))
+    last_import_id: Mapped[int] = mapped_column(ForeignKey("registry_imports.id"))
+    last_seen_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_child_sources_present", "source", "county", postgresql_where=text("left_at IS NULL")),)
+
+
+class RegistryProposal(Base):
+    """A case the registry proposes (a pupil on last term's roll and on no roll this term): a person of the
+    agency the process names confirms it and the case starts, or rejects it. Never started without one."""
+
+    __tablename__ = "registry_proposals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    process: Mapped[str] = mapped_column(String(32))
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id"), index=True)
+    county: Mapped[str] = mapped_column(String(6))
+    change_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("registry_changes.id"))
+    facts: Mapped[JsonDict] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | confirmed | rejected
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    case_no: Mapped[str | None] = mapped_column(String(32))
+    __table_args__ = (UniqueConstraint("change_id", "process"), Index("ix_registry_proposals_open", "county", "status"))

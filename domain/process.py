@@ -356,6 +356,10 @@ class Process:
     # At most one open case of the process per child: a second start is refused naming the open case
     # (api/cases/service.py), and a start by the system answers it.
     one_open_per_child: bool = False
+    # Proposals of the registry it accepts (domain/registry.py ProposalKind values, e.g. a pupil on last
+    # term's roll and on no roll this term): the registry offers such a child to a person of an agency that
+    # may start the process, who confirms (the case starts) or rejects. Never started without that person.
+    registry_proposals: tuple[str, ...] = ()
 
     def clinical_names(self) -> frozenset[str]:
         """The names of every clinical field of its start form, its steps' actions and its case actions."""

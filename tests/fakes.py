@@ -50,8 +50,8 @@ from domain.messages import (
     EventRecord,
     FollowOnRequest,
     NotificationSpec,
-    OutboundRequest,
     OpenCasesQuery,
+    OutboundRequest,
     StepState,
 )
 from domain.policy import Allowance, PolicyDefault, PolicyOverride, Unit, resolve_policy

@@ -36,6 +36,7 @@ from domain.processes import get_process
 from domain.record_access import check_may_edit
 from domain.regions import CHANGZHI_COUNTIES, full_region_name
 from ui.forms import agencies_of, county_choices, group_by_county, read_form, to_int
+from ui.registry_pages import child_registry
 from ui.render import flash, render
 from ui.start_pages import startable
 
@@ -344,6 +345,7 @@ async def child_record(request: Request, child_id: str, user: PageUser, session:
         may_merge=child.provisional and may_merge(user.role, user.agency, child.residence_region),
         access=access_to(user, child),
         age=age_on(child.birth_date, local_date(datetime.now(UTC))),
+        registry=await child_registry(session, child),
     )
 
 

@@ -91,6 +91,18 @@ def report_links(user: Principal | None) -> list[tuple[str, str]]:
     ]
 
 
+def registry_links(user: Principal | None) -> list[tuple[str, str]]:
+    """(path, label): the registry for civil affairs; the registry's proposals for the agencies that may
+    start a process whose definition accepts them."""
+    if user is None or user.is_admin:
+        return []
+    kind = user.agency.agency_type
+    out = [("/registry", "儿童台账")] if kind.value == "civil_affairs" else []
+    if any(p.registry_proposals and any(kind in o.agency_types for o in p.starts) for p in PROCESSES.values()):
+        out.append(("/registry/proposals", "台账提示"))
+    return out
+
+
 def render(
     request: Request,
     name: str,
@@ -106,6 +118,7 @@ def render(
         "flashes": _pop_flashes(request),
         "path": request.url.path,
         "report_links": report_links(user),
+        "registry_links": registry_links(user),
         "unread_notifications": getattr(request.state, "unread_notifications", 0),
         "page_once": Once(),
         **context,

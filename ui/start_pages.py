@@ -18,6 +18,7 @@ from api.children.service import ChildMerged, find_children, get_child
 from api.deps import ClientDep, PageUser, SessionDep, SettingsDep
 from api.errors import status_for
 from api.principal import Principal
+from api.registry import proposals
 from api.school_calendar.service import school_calendar
 from db.models import Child
 from domain.deadlines import local_date
@@ -121,6 +122,7 @@ async def start_form(
     values: dict[str, Any] | None = None,
     error: DomainError | None = None,
     status: int = 200,
+    registry_proposal: int | None = None,  # the registry's proposal this start confirms (api/registry/proposals.py)
 ) -> HTMLResponse:
     return render(
         request,
@@ -139,6 +141,7 @@ async def start_form(
         values=values if values is not None else _defaults(process, user, child),
         error=error,
         idempotency_key=new_request_id(),
+        registry_proposal=registry_proposal,
     )
 
 
@@ -168,12 +171,20 @@ def choice_page(request: Request, user: Principal, child: Child, *, by_id_number
 
 
 async def form_or_choice(
-    request: Request, user: Principal, session: AsyncSession, child: Child, name: str | None, by_id: bool = False
+    request: Request,
+    user: Principal,
+    session: AsyncSession,
+    child: Child,
+    name: str | None,
+    by_id: bool = False,
+    registry_proposal: int | None = None,
 ) -> HTMLResponse:
     process = chosen_process(startable(user), name)
     if process is None:
         return choice_page(request, user, child, by_id_number=by_id)
-    return await start_form(request, user, session, child, process, by_id_number=by_id)
+    return await start_form(
+        request, user, session, child, process, by_id_number=by_id, registry_proposal=registry_proposal
+    )
 
 
 def _search_page(
@@ -203,7 +214,12 @@ def _search_page(
 
 @router.get("/cases/new", response_class=HTMLResponse)
 async def new_case(
-    request: Request, user: PageUser, session: SessionDep, child_id: str = "", process: str = ""
+    request: Request,
+    user: PageUser,
+    session: SessionDep,
+    child_id: str = "",
+    process: str = "",
+    registry_proposal: str = "",
 ) -> Response:
     if user.is_admin:
         raise DomainError("not_permitted", "管理员账号不能立案")
@@ -216,7 +232,7 @@ async def new_case(
         flash(request, "该临时档案已合并到以下儿童档案，请为该儿童立案", "warn")
         query = {"child_id": merged.into_id, **({"process": process} if process else {})}
         return RedirectResponse(f"/cases/new?{urlencode(query)}", status_code=303)
-    return await form_or_choice(request, user, session, child, process)
+    return await form_or_choice(request, user, session, child, process, registry_proposal=to_int(registry_proposal))
 
 
 @router.post("/cases/new", response_class=HTMLResponse)
@@ -264,7 +280,10 @@ async def start(
         facts=payload_from_form(asked, form),
     )
     key = (form.get("idempotency_key") or "").strip()[:128] or None
+    proposal = to_int(form.get("registry_proposal"))
     try:
+        if proposal is not None:
+            await proposals.check_open(session, user, proposal, child_id=child.id, process=process.name)
         started = await service.start_case(
             session=session,
             client=client,
@@ -276,7 +295,18 @@ async def start(
     except DomainError as e:
         values = shown_values(form, drop=("csrf", "idempotency_key"))
         return await start_form(
-            request, user, session, child, process, by_id_number=by_id, values=values, error=e, status=status_for(e)
+            request,
+            user,
+            session,
+            child,
+            process,
+            by_id_number=by_id,
+            values=values,
+            error=e,
+            status=status_for(e),
+            registry_proposal=proposal,
         )
+    if proposal is not None:
+        await proposals.mark_confirmed(session, user, proposal, started.case_no)
     flash(request, f"已立案：{started.case_no}" if started.created else f"该案件已立案：{started.case_no}")
     return RedirectResponse(f"/cases/{started.case_no}", status_code=303)

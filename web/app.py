@@ -25,6 +25,7 @@ from api.error_schema import error_responses
 from api.meta import router as meta_router
 from api.notifications.router import router as notifications_router
 from api.refresh.router import router as refresh_router
+from api.registry.router import router as registry_router
 from api.school_calendar.router import router as school_calendar_router
 from config.settings import Settings
 from db.session import make_engine, make_session_factory
@@ -52,6 +53,7 @@ API_ROUTERS = (
     school_calendar_router,
     care_periods_router,
     webhooks_router,
+    registry_router,
     audit_router,
     meta_router,
     refresh_router,

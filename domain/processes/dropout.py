@@ -141,6 +141,7 @@ DROPOUT = Process(
         "checks": ("已完成到校核查", "次"),
     },
     documents=(WRITTEN_ORDER,),
+    registry_proposals=("left_school_roll",),
     payload_labels=(PayloadLabel("relapse", "复辍", "第{}次再次辍学"),),
     check_start=check_start,
     closes_at_age=17,

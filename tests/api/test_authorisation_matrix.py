@@ -172,6 +172,9 @@ def filled(path: str, t: Target) -> str:
         "process_name": "guardianship",
         "name": "guardianship",
         "action": "edit",
+        "source": "education",
+        "import_id": 1,
+        "proposal_id": 1,
     }
 
     def one(m: re.Match[str]) -> str:

@@ -336,7 +336,7 @@ async def test_a_visit_opens_a_linked_guardianship_case(fake_env: FakeEnv) -> No
 
 @pytest.mark.parametrize(
     ("chosen", "code"),
-    [("mental_health", "process_unavailable"), ("dropout_return", "not_permitted"), ("nothing", "field_invalid")],
+    [("mental_health", "field_invalid"), ("dropout_return", "not_permitted"), ("nothing", "field_invalid")],
 )
 async def test_a_linked_case_that_cannot_open_from_a_visit_is_refused(
     fake_env: FakeEnv, chosen: str, code: str

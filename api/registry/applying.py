@@ -1,0 +1,416 @@
+"""A change set applied, in whole or in part: new children registered, moves and changed fields written with
+their source and date (provenance per field), key-child flags raised, children gone from a list marked as
+left, candidates confirmed or rejected by the person applying. An item is applied once; the import stays
+viewable with what was applied, by whom and when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from api.audit import audit
+from api.children.cases_told import tell_open_cases
+from api.principal import Principal
+from api.registry import proposals
+from api.registry.checking import changes_for_match, guardians_of, require_clerk
+from db.models import Case, Child, ChildSource, Guardian, RegistryChange, RegistryImport
+from domain.deadlines import local_date
+from domain.errors import DomainError
+from domain.identity import NoIdReason
+from domain.registry import CHILD_COLUMNS, KeyCategory, RowFacts
+
+MAX_IDS = 20_000
+
+
+class ApplyIn(BaseModel):
+    """Which items to apply (empty: every pending item but the candidates), and the candidates a person
+    confirmed (the row is that child) or rejected (the row is another child: registered as new)."""
+
+    change_ids: list[int] = Field(default_factory=list, max_length=MAX_IDS)
+    confirm: list[int] = Field(default_factory=list, max_length=MAX_IDS)
+    reject: list[int] = Field(default_factory=list, max_length=MAX_IDS)
+
+
+@dataclass
+class Applied:
+    import_id: int
+    status: str
+    applied: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    children_created: int = 0
+    proposals: int = 0
+    # Children whose residence or origin the change set rewrote: their open cases are told (tell_cases).
+    moved_child_ids: list[int] = field(default_factory=list)
+
+
+def _stamp(imp: RegistryImport, on: date) -> dict[str, Any]:
+    return {"source": imp.source, "import_id": imp.id, "on": on.isoformat()}
+
+
+def _write_fields(child: Child, facts: dict[str, Any], stamp: dict[str, Any], keys: list[str]) -> None:
+    """The row's values of `keys` onto the record, each with where it came from."""
+    provenance = dict(child.provenance)
+    extra = dict(child.registry_facts)
+    for key in keys:
+        value = facts["fields"][key]
+        if key == "guardian_phone":
+            _guardian_phone(child, facts, value)
+        elif key in CHILD_COLUMNS:
+            setattr(child, key, date.fromisoformat(value) if key == "migrant_since" else value)
+        else:
+            extra[key] = value
+        provenance[key] = stamp
+    child.provenance, child.registry_facts = provenance, extra
+
+
+def _guardian_phone(child: Child, facts: dict[str, Any], phone: str) -> None:
+    named = next((g for g in child.guardians if g.name == facts.get("guardian_name")), None)
+    if named is None and facts.get("guardian_name"):
+        child.guardians.append(Guardian(name=facts["guardian_name"], relation="监护人", phone=phone))
+    elif named is not None:
+        named.phone = phone
+    elif child.guardians:
+        child.guardians[0].phone = phone
+
+
+def _raise_flags(child: Child, flags: list[str], stamp: dict[str, Any]) -> None:
+    child.key_flags = {**child.key_flags, **{f: stamp for f in flags if f not in child.key_flags}}
+
+
+async def _locked_import(session: AsyncSession, principal: Principal, import_id: int) -> RegistryImport:
+    imp = (
+        await session.execute(select(RegistryImport).where(RegistryImport.id == import_id).with_for_update())
+    ).scalar_one_or_none()
+    if imp is None:
+        raise DomainError("not_found", "没有该导入记录")
+    require_clerk(principal, imp.county)
+    if imp.status == "applied":
+        raise DomainError("already_applied", "该变更集已全部应用，不能重复应用")
+    if imp.status not in ("ready", "partial"):
+        raise DomainError("not_now", "该导入未通过检查，不能应用")
+    newer = (
+        await session.execute(
+            select(RegistryImport.id)
+            .where(
+                RegistryImport.source == imp.source,
+                RegistryImport.county == imp.county,
+                RegistryImport.id > imp.id,
+                RegistryImport.status.in_(("partial", "applied")),
+            )
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if newer is not None:
+        raise DomainError("import_superseded", f"已应用了更新的导入（#{newer}），请重新导入本文件")
+    return imp
+
+
+async def _chosen(session: AsyncSession, imp: RegistryImport, data: ApplyIn) -> list[RegistryChange]:
+    decided = set(data.confirm) | set(data.reject)
+    if set(data.confirm) & set(data.reject):
+        raise DomainError("field_invalid", "同一候选不能既确认又否定", field="confirm")
+    wanted = set(data.change_ids) | decided
+    q = select(RegistryChange).where(RegistryChange.import_id == imp.id).order_by(RegistryChange.id)
+    if wanted:
+        q = q.where(RegistryChange.id.in_(wanted))
+    rows = list((await session.execute(q.with_for_update())).scalars())
+    if wanted:
+        missing = wanted - {c.id for c in rows}
+        if missing:
+            raise DomainError("not_found", f"变更项 {min(missing)} 不属于该导入", field="change_ids")
+        done = [c.id for c in rows if c.status != "pending"]
+        if done:
+            raise DomainError("already_applied", f"变更项 {done[0]} 已处理，不能重复应用", field="change_ids")
+        undecided = [c.id for c in rows if c.kind == "candidate" and c.id not in decided]
+        if undecided:
+            raise DomainError("field_invalid", f"候选项 {undecided[0]} 需确认或否定", field="confirm")
+        wrong = [c.id for c in rows if c.id in decided and c.kind != "candidate"]
+        if wrong:
+            raise DomainError("field_invalid", f"变更项 {wrong[0]} 不是候选项", field="confirm")
+        return rows
+    pending = [c for c in rows if c.status == "pending" and c.kind != "candidate"]
+    if not pending:
+        raise DomainError("already_applied", "没有待应用的变更（候选项需逐项确认或否定）")
+    return pending
+
+
+async def apply_changes(*, session: AsyncSession, principal: Principal, import_id: int, data: ApplyIn) -> Applied:
+    imp = await _locked_import(session, principal, import_id)
+    chosen = await _chosen(session, imp, data)
+    now = datetime.now(UTC)
+    stamp = _stamp(imp, local_date(now))
+    result = Applied(import_id=imp.id, status=imp.status)
+    if imp.status == "ready":
+        await _mark_seen(session, imp, imp.seen_child_ids, now)
+    child_ids = {c.child_id for c in chosen if c.child_id is not None}
+    children = (
+        {c.id: c for c in (await session.execute(select(Child).where(Child.id.in_(child_ids)))).scalars()}
+        if child_ids
+        else {}
+    )
+    new_rows: list[RegistryChange] = []
+    left: list[RegistryChange] = []
+    applied_ids: list[int] = []
+    rejected_ids = [c.id for c in chosen if c.kind == "candidate" and c.id in data.reject]
+    result.rejected = len(rejected_ids)
+    for change in chosen:
+        if change.id in data.reject:
+            continue
+        if change.kind == "candidate":
+            await _confirm(session, imp, children[change.child_id], change, stamp, now)  # type: ignore[index]
+        elif change.kind == "new":
+            new_rows.append(change)
+        elif change.kind == "left":
+            left.append(change)
+        else:
+            _apply_to(children[change.child_id], change, imp.county, stamp)  # type: ignore[index]
+        if change.kind == "moved" or "origin_region" in change.diff or "moved" in change.diff:
+            result.moved_child_ids.append(change.child_id)  # type: ignore[arg-type]
+        applied_ids.append(change.id)
+        result.applied[change.kind] = result.applied.get(change.kind, 0) + 1
+    new_rows += await _rows_all_rejected(session, imp.id, chosen, set(data.confirm), set(data.reject))
+    created = await _create_children(session, principal, imp, new_rows, stamp, now)
+    result.children_created = len(created)
+    # The items' decisions in a statement or two, not one UPDATE per item (a list of 10,000 rows).
+    for ids, status in ((applied_ids, "applied"), (rejected_ids, "rejected")):
+        if ids:
+            await session.execute(
+                update(RegistryChange)
+                .where(RegistryChange.id.in_(ids))
+                .values(status=status, decided_by=principal.user_id, decided_at=now)
+                .execution_options(synchronize_session=False)
+            )
+    if created:
+        # Each new child's id onto its item, in one statement (not one UPDATE per row).
+        await session.execute(
+            text(
+                "UPDATE registry_changes SET child_id = v.child_id FROM unnest(CAST(:ids AS bigint[]), "
+                "CAST(:cids AS int[])) AS v(id, child_id) WHERE registry_changes.id = v.id"
+            ),
+            {"ids": list(created), "cids": list(created.values())},
+        )
+    for change in left:
+        result.proposals += await _leave(session, imp, change, now)
+    await session.flush()
+    remaining = (
+        await session.execute(
+            select(RegistryChange.id)
+            .where(RegistryChange.import_id == imp.id, RegistryChange.status == "pending")
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    imp.status = "partial" if remaining is not None else "applied"
+    imp.applied_at = now
+    audit(session, principal, "registry_apply", detail=f"import {imp.id}: {sum(result.applied.values())} items")
+    await session.commit()
+    result.status = imp.status
+    return result
+
+
+async def tell_cases(session: AsyncSession, client: Client, child_ids: list[int]) -> int:
+    """The open cases of the children a change set moved learn the record's new residence (after commit)."""
+    if not child_ids:
+        return 0
+    with_cases = (
+        await session.execute(
+            select(Child).where(
+                Child.id.in_(child_ids),
+                Child.id.in_(select(Case.child_id).where(Case.status == "open")),
+            )
+        )
+    ).scalars()
+    return sum([await tell_open_cases(session, client, child) for child in with_cases])
+
+
+async def _rows_all_rejected(
+    session: AsyncSession, import_id: int, chosen: list[RegistryChange], confirm: set[int], reject: set[int]
+) -> list[RegistryChange]:
+    """The rows whose every candidate is now rejected: another child than any offered, registered as new."""
+    rows = {c.row_no for c in chosen if c.id in reject}
+    if not rows:
+        return []
+    others = (
+        await session.execute(
+            select(RegistryChange.row_no, RegistryChange.id, RegistryChange.status).where(
+                RegistryChange.import_id == import_id,
+                RegistryChange.kind == "candidate",
+                RegistryChange.row_no.in_(rows),
+            )
+        )
+    ).all()
+    open_rows = {
+        row for row, cid, status in others if (status == "pending" and cid not in reject) or cid in confirm
+    } | {row for row, _, status in others if status == "applied"}
+    return [next(c for c in chosen if c.row_no == row and c.id in reject) for row in sorted(rows - open_rows)]
+
+
+def _apply_to(child: Child, change: RegistryChange, county: str, stamp: dict[str, Any]) -> None:
+    if change.kind == "moved":
+        child.residence_region = county
+        child.residence_committee_id = None  # the committee was the old county's
+        child.provenance = {**child.provenance, "residence_region": stamp}
+    elif change.kind == "changed":
+        _write_fields(child, change.facts, stamp, list(change.diff))
+    elif change.kind == "flagged":
+        _raise_flags(child, list(change.diff.get("flags", [])), stamp)
+    child.last_refreshed_at = datetime.now(UTC)
+
+
+async def _confirm(
+    session: AsyncSession,
+    imp: RegistryImport,
+    child: Child,
+    change: RegistryChange,
+    stamp: dict[str, Any],
+    now: datetime,
+) -> None:
+    """A candidate a person confirmed: the row is this child; what it says is applied as for a match."""
+    f = change.facts
+    fact = RowFacts(
+        row=f["row"],
+        id_number=None,
+        name=f["name"],
+        sex=f["sex"],
+        birth_date=date.fromisoformat(f["birth_date"]),
+        guardian_name=f["guardian_name"],
+        fields=dict(f["fields"]),
+        flags=[KeyCategory(x) for x in f["flags"]],
+    )
+    guardians = await guardians_of(session, [child.id])
+    for item in changes_for_match(imp.id, child, fact, imp.county, guardians):
+        shadow = RegistryChange(kind=item["kind"], facts=item["facts"], diff=item["diff"])
+        _apply_to(child, shadow, imp.county, stamp)
+        change.diff = {**change.diff, item["kind"]: item["diff"]}
+    await _mark_seen(session, imp, [child.id], now)
+
+
+async def _mark_seen(session: AsyncSession, imp: RegistryImport, child_ids: list[int], now: datetime) -> None:
+    """The source's list for the county names these children (again): present, refreshed now."""
+    if not child_ids:
+        return
+    await _upsert_sources(session, imp, child_ids, now)
+    await session.execute(update(Child).where(Child.id.in_(child_ids)).values(last_refreshed_at=now))
+
+
+async def _upsert_sources(session: AsyncSession, imp: RegistryImport, child_ids: list[int], now: datetime) -> None:
+    for start in range(0, len(child_ids), 5000):
+        values = [
+            {
+                "child_id": cid,
+                "source": imp.source,
+                "county": imp.county,
+                "first_import_id": imp.id,
+                "last_import_id": imp.id,
+                "last_seen_at": now,
+                "left_at": None,
+            }
+            for cid in child_ids[start : start + 5000]
+        ]
+        stmt = pg_insert(ChildSource).values(values)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[ChildSource.child_id, ChildSource.source, ChildSource.county],
+                set_={"last_import_id": imp.id, "last_seen_at": now, "left_at": None},
+            )
+        )
+
+
+async def _create_children(
+    session: AsyncSession,
+    principal: Principal,
+    imp: RegistryImport,
+    rows: list[RegistryChange],
+    stamp: dict[str, Any],
+    now: datetime,
+) -> dict[int, int]:
+    """New children in bulk (one statement for the children, one for their guardians): the registering
+    agency is the clerk's, which therefore sees their whole ID numbers."""
+    if not rows:
+        return {}
+    known = {
+        c.id_number: c.id
+        for c in (
+            await session.execute(
+                select(Child).where(
+                    Child.id_number.in_([r.facts["id_number"] for r in rows if r.facts.get("id_number")])
+                )
+            )
+        ).scalars()
+        if c.id_number
+    }
+    fresh = [r for r in rows if not (r.facts.get("id_number") and r.facts["id_number"] in known)]
+    values = [_child_values(principal, imp, r.facts, stamp, now) for r in fresh]
+    ids: list[int] = []
+    for start in range(0, len(values), 2000):
+        ids.extend(
+            (
+                await session.execute(
+                    insert(Child).returning(Child.id, sort_by_parameter_order=True), values[start : start + 2000]
+                )
+            ).scalars()
+        )
+    guardians = [
+        {
+            "child_id": cid,
+            "name": r.facts["guardian_name"],
+            "relation": "监护人",
+            "phone": r.facts["fields"].get("guardian_phone", ""),
+            "is_guardian": True,
+        }
+        for cid, r in zip(ids, fresh, strict=True)
+        if r.facts.get("guardian_name")
+    ]
+    if guardians:
+        await session.execute(insert(Guardian), guardians)
+    await _upsert_sources(session, imp, ids + [known[r.facts["id_number"]] for r in rows if r not in fresh], now)
+    return {r.id: cid for cid, r in zip(ids, fresh, strict=True)}
+
+
+def _child_values(
+    principal: Principal, imp: RegistryImport, facts: dict[str, Any], stamp: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    fields = facts["fields"]
+    extra = {k: v for k, v in fields.items() if k not in CHILD_COLUMNS and k != "guardian_phone"}
+    verified = bool(facts.get("id_number"))
+    return {
+        "name": facts["name"],
+        "sex": facts["sex"],
+        "id_number": facts.get("id_number"),
+        "identity_status": "verified" if verified else "provisional",
+        "no_id_reason": None if verified else NoIdReason.other.value,
+        "birth_date": date.fromisoformat(facts["birth_date"]),
+        "birth_date_estimated": False,
+        "origin_region": fields.get("origin_region"),
+        "residence_region": imp.county,
+        "address": fields.get("address", ""),
+        "school": fields.get("school"),
+        "township": fields.get("township"),
+        "school_roll_no": fields.get("school_roll_no"),
+        "migrant_since": date.fromisoformat(fields["migrant_since"]) if fields.get("migrant_since") else None,
+        "last_refreshed_at": now,
+        "created_by_agency_id": principal.agency.id,
+        "key_flags": {f: stamp for f in facts.get("flags", [])},
+        "provenance": {k: stamp for k in fields},
+        "registry_facts": extra,
+    }
+
+
+async def _leave(session: AsyncSession, imp: RegistryImport, change: RegistryChange, now: datetime) -> int:
+    """The child is no longer on this source's list for the county; the registry's proposals follow."""
+    await session.execute(
+        update(ChildSource)
+        .where(
+            ChildSource.child_id == change.child_id,
+            ChildSource.source == imp.source,
+            ChildSource.county == imp.county,
+        )
+        .values(left_at=now)
+    )
+    return await proposals.propose_for_left(session, imp, change)

@@ -1,0 +1,345 @@
+"""An import checked: every row (problems named, nothing kept while there is one), then matched to the
+registered children and turned into its change set, stored for review (api/registry/applying.py applies it).
+
+Matching is on the ID number only; a row without one is offered as a *candidate* for each child of the same
+name, birth date and guardian, which a person confirms or rejects, never silently."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.principal import Principal
+from api.registry.upload import rows_of
+from db.models import Child, ChildSource, Guardian, RegistryChange, RegistryImport
+from domain.deadlines import local_date
+from domain.enums import AgencyType, Role
+from domain.errors import DomainError
+from domain.regions import CHANGZHI_COUNTIES
+from domain.registry import (
+    CHILD_COLUMNS,
+    RowFacts,
+    RowProblem,
+    Source,
+    check_header,
+    check_row,
+)
+
+Progress = Callable[[int, int], Awaitable[None]]
+PROGRESS_EVERY = 1000
+MAX_PROBLEMS_KEPT = 500  # a file wrong in every row names the first ones; the count says how many
+
+
+def parse_source(value: str) -> Source:
+    try:
+        return Source(value)
+    except ValueError:
+        raise DomainError("field_invalid", "请选择数据来源", field="source") from None
+
+
+def require_clerk(principal: Principal, county: str | None) -> str:
+    """The county a civil-affairs clerk imports into: their own. Another county's is refused."""
+    if principal.role == Role.admin or principal.agency.agency_type != AgencyType.civil_affairs:
+        raise DomainError("not_permitted", "只有县（区）民政部门可以导入台账数据")
+    own = principal.agency.region_code
+    if own not in CHANGZHI_COUNTIES:
+        raise DomainError("not_permitted", "台账数据由各县（区）民政部门导入")
+    if county and county != own:
+        raise DomainError("not_permitted", "不能导入其他县（区）的台账数据", field="county")
+    return own
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def same_file(session: AsyncSession, source: Source, county: str, digest: str) -> RegistryImport | None:
+    """An import of the very same file for this source and county that checked well: it is answered again."""
+    return (
+        await session.execute(
+            select(RegistryImport)
+            .where(
+                RegistryImport.source == source.value,
+                RegistryImport.county == county,
+                RegistryImport.file_hash == digest,
+                RegistryImport.status.in_(("ready", "partial", "applied")),
+            )
+            .order_by(RegistryImport.id)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+def header_index(source: Source, lines: list[list[str]]) -> dict[str, int]:
+    if not lines:
+        raise DomainError("file_invalid", "文件是空的；第1行应为表头", field="file")
+    return check_header(source, lines[0])
+
+
+def check_slice(
+    source: Source, index: dict[str, int], rows: list[tuple[int, list[str]]], *, today: date
+) -> tuple[list[RowFacts], list[RowProblem]]:
+    """Rows (numbered as the spreadsheet numbers them) checked one by one; blank rows are skipped."""
+    facts: list[RowFacts] = []
+    problems: list[RowProblem] = []
+    for n, cells in rows:
+        if not any(c.strip() for c in cells):
+            continue
+        row = {key: (cells[i] if i < len(cells) else "") for key, i in index.items()}
+        fact, wrong = check_row(source, n, row, today=today)
+        problems.extend(wrong)
+        if fact is not None:
+            facts.append(fact)
+    return facts, problems
+
+
+def check_rows(source: Source, lines: list[list[str]], *, today: date) -> tuple[list[RowFacts], list[RowProblem]]:
+    """Every data row checked, and checked against the others (an ID number or school roll number twice)."""
+    index = header_index(source, lines)
+    facts, problems = check_slice(source, index, list(enumerate(lines[1:], start=2)), today=today)
+    twice = _duplicates(facts)
+    repeated = {p.row for p in twice}
+    if not facts and not problems:
+        raise DomainError("file_invalid", "文件中没有数据（第2行起每行一名儿童）", field="file")
+    return [f for f in facts if f.row not in repeated], problems + twice
+
+
+def facts_json(f: RowFacts) -> dict[str, Any]:
+    body = asdict(f)
+    body["birth_date"] = f.birth_date.isoformat()
+    body["flags"] = [c.value for c in f.flags]
+    return body
+
+
+def _current(child: Child, key: str, guardians: dict[int, list[Guardian]]) -> str:
+    if key == "guardian_phone":
+        return next((g.phone for g in guardians.get(child.id, []) if g.phone), "")
+    if key in CHILD_COLUMNS:
+        value = getattr(child, key)
+        return value.isoformat() if isinstance(value, date) else (value or "")
+    return str(child.registry_facts.get(key, ""))
+
+
+def diff_of(child: Child, fact: RowFacts, guardians: dict[int, list[Guardian]]) -> dict[str, list[str]]:
+    """The fields the row says otherwise than the record: {field: [before, after]}."""
+    out: dict[str, list[str]] = {}
+    for key, value in fact.fields.items():
+        before = _current(child, key, guardians)
+        if before != value:
+            out[key] = [before, value]
+    return out
+
+
+def changes_for_match(
+    import_id: int, child: Child, fact: RowFacts, county: str, guardians: dict[int, list[Guardian]]
+) -> list[dict[str, Any]]:
+    """What a row says of a registered child: moved here, fields changed, key-child flags raised."""
+    base = {"import_id": import_id, "row_no": fact.row, "child_id": child.id, "facts": facts_json(fact)}
+    out: list[dict[str, Any]] = []
+    if child.residence_region != county:
+        out.append({**base, "kind": "moved", "diff": {"residence_region": [child.residence_region, county]}})
+    diff = diff_of(child, fact, guardians)
+    if diff:
+        out.append({**base, "kind": "changed", "diff": diff})
+    raised = [c.value for c in fact.flags if c.value not in child.key_flags]
+    if raised:
+        out.append({**base, "kind": "flagged", "diff": {"flags": raised}})
+    return out
+
+
+async def _children_by_id_number(session: AsyncSession, numbers: list[str]) -> dict[str, Child]:
+    if not numbers:
+        return {}
+    rows = (
+        await session.execute(
+            select(Child).where(Child.id_number.in_(numbers)).execution_options(populate_existing=True)
+        )
+    ).scalars()
+    return {c.id_number: c for c in rows if c.id_number}
+
+
+async def guardians_of(session: AsyncSession, child_ids: list[int]) -> dict[int, list[Guardian]]:
+    out: dict[int, list[Guardian]] = {}
+    if child_ids:
+        for g in (await session.execute(select(Guardian).where(Guardian.child_id.in_(child_ids)))).scalars():
+            out.setdefault(g.child_id, []).append(g)
+    return out
+
+
+async def _candidates(session: AsyncSession, facts: list[RowFacts]) -> dict[int, list[int]]:
+    """For each row without an ID number: the children of the same name and birth date with a guardian of
+    the row's guardian's name (merged records left out)."""
+    rows = [f for f in facts if not f.id_number]
+    if not rows:
+        return {}
+    found = (
+        await session.execute(
+            select(Child.id, Child.name, Child.birth_date, Guardian.name)
+            .join(Guardian, Guardian.child_id == Child.id)
+            .where(Child.name.in_({f.name for f in rows}), Child.merged_into_id.is_(None))
+        )
+    ).all()
+    by_key: dict[tuple[str, date, str], set[int]] = {}
+    for child_id, name, birth, guardian in found:
+        by_key.setdefault((name, birth, guardian), set()).add(child_id)
+    return {f.row: sorted(by_key.get((f.name, f.birth_date, f.guardian_name), ())) for f in rows}
+
+
+async def build_changes(
+    session: AsyncSession, imp: RegistryImport, facts: list[RowFacts]
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """The change set's items, and the children the file names (by ID number)."""
+    county = imp.county
+    known = await _children_by_id_number(session, [f.id_number for f in facts if f.id_number])
+    guardians = await guardians_of(session, [c.id for c in known.values()])
+    candidates = await _candidates(session, facts)
+    changes: list[dict[str, Any]] = []
+    seen: list[int] = []
+    for f in facts:
+        child = known.get(f.id_number) if f.id_number else None
+        if child is not None and child.merged_into_id is None:
+            seen.append(child.id)
+            changes.extend(changes_for_match(imp.id, child, f, county, guardians))
+            continue
+        ids = candidates.get(f.row, [])
+        if ids:
+            for child_id in ids:
+                changes.append(
+                    {
+                        "import_id": imp.id,
+                        "row_no": f.row,
+                        "child_id": child_id,
+                        "kind": "candidate",
+                        "facts": facts_json(f),
+                        "diff": {},
+                    }
+                )
+            continue
+        changes.append(
+            {"import_id": imp.id, "row_no": f.row, "child_id": None, "kind": "new", "facts": facts_json(f), "diff": {}}
+        )
+    present = (
+        await session.execute(
+            select(ChildSource.child_id).where(
+                ChildSource.source == imp.source, ChildSource.county == county, ChildSource.left_at.is_(None)
+            )
+        )
+    ).scalars()
+    named = set(seen) | {c["child_id"] for c in changes if c["kind"] == "candidate"}
+    for child_id in sorted(set(present) - named):
+        changes.append(
+            {"import_id": imp.id, "row_no": None, "child_id": child_id, "kind": "left", "facts": {}, "diff": {}}
+        )
+    return changes, seen
+
+
+def read_file(source: Source, data: bytes) -> list[list[str]]:
+    """The file's rows, refused early (before anything is stored) when it is no spreadsheet, too large, or
+    lacks a column the source's template requires."""
+    lines = rows_of(data)
+    header_index(source, lines)
+    return lines
+
+
+async def run_check(
+    session: AsyncSession, imp: RegistryImport, lines: list[list[str]], *, progress: Progress | None = None
+) -> RegistryImport:
+    """Checks the rows of a stored import (status `checking`; read_file read them) and leaves it `invalid`
+    with its problems, or `ready` with its change set. Commits."""
+    started = time.monotonic()
+    source = Source(imp.source)
+    today = local_date(datetime.now(UTC))
+    try:
+        index = header_index(source, lines)
+        numbered = list(enumerate(lines[1:], start=2))
+        imp.rows_total = len(numbered)
+        facts, problems = [], []
+        # Checked in slices so that the page's progress bar moves while a large file is read.
+        for start in range(0, len(numbered), PROGRESS_EVERY):
+            f, p = check_slice(source, index, numbered[start : start + PROGRESS_EVERY], today=today)
+            facts.extend(f)
+            problems.extend(p)
+            if progress:
+                await progress(min(start + PROGRESS_EVERY, imp.rows_total), imp.rows_total)
+        problems.extend(_duplicates(facts))
+        if not facts and not problems:
+            raise DomainError("file_invalid", "文件中没有数据（第2行起每行一名儿童）", field="file")
+    except DomainError as e:
+        problems = [RowProblem(1, "", e.message)]
+        facts = []
+    imp.rows_checked = imp.rows_total
+    imp.checked_at = datetime.now(UTC)
+    if problems:
+        problems.sort(key=lambda p: p.row)
+        imp.status = "invalid"
+        imp.problems = [asdict(p) for p in problems[:MAX_PROBLEMS_KEPT]] + (
+            [{"row": 0, "column": "", "reason": f"另有{len(problems) - MAX_PROBLEMS_KEPT}处错误未列出"}]
+            if len(problems) > MAX_PROBLEMS_KEPT
+            else []
+        )
+    else:
+        changes, seen = await build_changes(session, imp, facts)
+        if changes:
+            await session.execute(insert(RegistryChange), changes)
+        imp.seen_child_ids = seen
+        imp.status = "ready"
+    imp.check_ms = int((time.monotonic() - started) * 1000)
+    await session.commit()
+    return imp
+
+
+def _duplicates(facts: list[RowFacts]) -> list[RowProblem]:
+    """An ID number or school roll number twice in the file (the slices check within themselves only)."""
+    problems: list[RowProblem] = []
+    for key, column in ((lambda f: f.id_number, "身份证号"), (lambda f: f.fields.get("school_roll_no"), "学籍号")):
+        first: dict[str, int] = {}
+        for f in facts:
+            value = key(f)
+            if not value:
+                continue
+            if value in first:
+                problems.append(RowProblem(f.row, column, f"与第{first[value]}行重复"))
+            else:
+                first[value] = f.row
+    return problems
+
+
+async def new_import(
+    session: AsyncSession, principal: Principal, source: Source, county: str, data: bytes, filename: str
+) -> RegistryImport:
+    imp = RegistryImport(
+        source=source.value,
+        county=county,
+        agency_id=principal.agency.id,
+        user_id=principal.user_id,
+        filename=filename[:128],
+        file_hash=file_hash(data),
+        status="checking",
+        problems=[],
+        seen_child_ids=[],
+    )
+    session.add(imp)
+    await session.flush()
+    return imp
+
+
+async def change_counts(session: AsyncSession, import_id: int) -> dict[str, dict[str, int]]:
+    """{kind: {status: count}} of an import's change set."""
+    rows = (
+        await session.execute(
+            select(RegistryChange.kind, RegistryChange.status, func.count())
+            .where(RegistryChange.import_id == import_id)
+            .group_by(RegistryChange.kind, RegistryChange.status)
+        )
+    ).all()
+    out: dict[str, dict[str, int]] = {}
+    for kind, status, n in rows:
+        out.setdefault(kind, {})[status] = n
+    return out
