@@ -545,6 +545,8 @@ class CarePeriodRow(Base):
     label: Mapped[str] = mapped_column(String(32))
     set_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
 # ---------------------------------------------------------------------------- the registry's imports
 
 

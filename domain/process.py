@@ -360,6 +360,9 @@ class Process:
     # term's roll and on no roll this term): the registry offers such a child to a person of an agency that
     # may start the process, who confirms (the case starts) or rejects. Never started without that person.
     registry_proposals: tuple[str, ...] = ()
+    # The start field that takes a key child's categories (domain/registry.py KeyCategory): the registry's
+    # apply starts the process, as the county's civil affairs, for every child it flags as a key child.
+    key_child_field: str | None = None
 
     def clinical_names(self) -> frozenset[str]:
         """The names of every clinical field of its start form, its steps' actions and its case actions."""

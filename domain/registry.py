@@ -47,14 +47,15 @@ class KeyCategory(StrEnum):
 
 
 KEY_CATEGORY_LABELS: dict[KeyCategory, str] = {
-    KeyCategory.hardship: "困境",
+    KeyCategory.hardship: "生活困难",
     KeyCategory.disability: "残疾",
     KeyCategory.guardian_missing: "监护缺失",
     KeyCategory.vagrancy: "流浪",
     KeyCategory.psychological: "心理行为问题",
     KeyCategory.help_request: "求助",
 }
-_CATEGORY_BY_LABEL = {label: c for c, label in KEY_CATEGORY_LABELS.items()}
+# Agencies also write 困境 for hardship.
+_CATEGORY_BY_LABEL = {label: c for c, label in KEY_CATEGORY_LABELS.items()} | {"困境": KeyCategory.hardship}
 
 # The facts a row can carry, the record's field each lands in (provenance is kept per field).
 TRACKED_FIELDS: dict[str, str] = {

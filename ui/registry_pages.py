@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import UploadFile
 
 from api.audit import audit
-from api.deps import ClientDep, PageUser, SessionDep, check_csrf
+from api.deps import ClientDep, PageUser, SessionDep, SettingsDep, check_csrf
 from api.errors import status_for
 from api.principal import Principal
 from api.registry import applying, checking, listing, proposals
+from api.registry.follow_through import follow_through
 from api.registry.router import change_json
 from api.registry.service import import_json, list_imports, load_import, start_import, template_export
 from api.spreadsheet import export_response, parse_format
@@ -247,7 +248,9 @@ async def import_page(
 
 
 @router.post("/registry/imports/{import_id}/apply", response_class=HTMLResponse)
-async def apply(request: Request, import_id: int, user: PageUser, session: SessionDep, client: ClientDep) -> Response:
+async def apply(
+    request: Request, import_id: int, user: PageUser, session: SessionDep, client: ClientDep, settings: SettingsDep
+) -> Response:
     form = await read_form(request)
     raw = await request.form()
     chosen = [to_int(v) for v in raw.getlist("change") if isinstance(v, str)]
@@ -267,9 +270,12 @@ async def apply(request: Request, import_id: int, user: PageUser, session: Sessi
         await session.rollback()
         flash(request, f"未应用：{e.message}")
         return RedirectResponse(f"/registry/imports/{import_id}", status_code=303)
-    await applying.tell_cases(session, client, done.moved_child_ids)
+    started = await follow_through(
+        session=session, client=client, task_queue=settings.task_queue, principal=user, done=done
+    )
     text = "、".join(f"{KIND_LABELS[k].split('（')[0]}{n}项" for k, n in done.applied.items()) or "无"
     extra = f"；新建儿童档案{done.children_created}份" if done.children_created else ""
+    extra += f"；为重点对象开立关爱服务案件{started}件" if started else ""
     flash(request, f"已应用：{text}{extra}" + (f"；提出台账提示{done.proposals}条" if done.proposals else ""))
     return RedirectResponse(f"/registry/imports/{import_id}", status_code=303)
 

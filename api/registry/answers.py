@@ -81,6 +81,7 @@ class ApplyOut(Answer):
     rejected: int
     children_created: int
     proposals: int
+    key_child_cases: int  # follow-up cases started for the children it flagged
 
 
 class RegistryChildOut(Answer):

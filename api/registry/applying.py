@@ -48,6 +48,9 @@ class Applied:
     proposals: int = 0
     # Children whose residence or origin the change set rewrote: their open cases are told (tell_cases).
     moved_child_ids: list[int] = field(default_factory=list)
+    # Children the change set flagged as key children, with the categories raised (follow_through.py).
+    flagged: dict[int, list[str]] = field(default_factory=dict)
+    county: str = ""
 
 
 def _stamp(imp: RegistryImport, on: date) -> dict[str, Any]:
@@ -146,7 +149,7 @@ async def apply_changes(*, session: AsyncSession, principal: Principal, import_i
     chosen = await _chosen(session, imp, data)
     now = datetime.now(UTC)
     stamp = _stamp(imp, local_date(now))
-    result = Applied(import_id=imp.id, status=imp.status)
+    result = Applied(import_id=imp.id, status=imp.status, county=imp.county)
     if imp.status == "ready":
         await _mark_seen(session, imp, imp.seen_child_ids, now)
     child_ids = {c.child_id for c in chosen if c.child_id is not None}
@@ -170,6 +173,8 @@ async def apply_changes(*, session: AsyncSession, principal: Principal, import_i
         elif change.kind == "left":
             left.append(change)
         else:
+            if change.kind == "flagged" and change.diff.get("flags"):
+                result.flagged[change.child_id] = list(change.diff["flags"])  # type: ignore[index]
             _apply_to(children[change.child_id], change, imp.county, stamp)  # type: ignore[index]
         if change.kind == "moved" or "origin_region" in change.diff or "moved" in change.diff:
             result.moved_child_ids.append(change.child_id)  # type: ignore[arg-type]
@@ -178,6 +183,9 @@ async def apply_changes(*, session: AsyncSession, principal: Principal, import_i
     new_rows += await _rows_all_rejected(session, imp.id, chosen, set(data.confirm), set(data.reject))
     created = await _create_children(session, principal, imp, new_rows, stamp, now)
     result.children_created = len(created)
+    for row in new_rows:
+        if row.facts.get("flags") and row.id in created:
+            result.flagged[created[row.id]] = list(row.facts["flags"])
     # The items' decisions in a statement or two, not one UPDATE per item (a list of 10,000 rows).
     for ids, status in ((applied_ids, "applied"), (rejected_ids, "rejected")):
         if ids:

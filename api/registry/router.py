@@ -14,6 +14,7 @@ from api.audit import audit
 from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep
 from api.errors import error_body
 from api.registry import answers, applying, checking, listing, proposals
+from api.registry.follow_through import follow_through
 from api.registry.service import import_json, load_import, start_import
 from api.spreadsheet import XLSX_MEDIA_TYPE, Format, export_response
 from db.models import Child, RegistryChange
@@ -191,10 +192,17 @@ def change_json(c: RegistryChange, child_name: str | None) -> dict[str, Any]:
     response_model=answers.ApplyOut,
 )
 async def apply(
-    import_id: int, data: applying.ApplyIn, principal: ApiUser, session: SessionDep, client: ClientDep
+    import_id: int,
+    data: applying.ApplyIn,
+    principal: ApiUser,
+    session: SessionDep,
+    client: ClientDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     done = await applying.apply_changes(session=session, principal=principal, import_id=import_id, data=data)
-    await applying.tell_cases(session, client, done.moved_child_ids)
+    started = await follow_through(
+        session=session, client=client, task_queue=settings.task_queue, principal=principal, done=done
+    )
     return {
         "import_id": done.import_id,
         "status": done.status,
@@ -202,6 +210,7 @@ async def apply(
         "rejected": done.rejected,
         "children_created": done.children_created,
         "proposals": done.proposals,
+        "key_child_cases": started,
     }
 
 

@@ -27,16 +27,10 @@ from domain.process import (
     Step,
     handover_step,
 )
+from domain.registry import KEY_CATEGORY_LABELS
 
 # The plan's categories of key children (重点对象), as the registry flags them.
-CATEGORIES = (
-    ("hardship", "生活困难"),
-    ("disability", "残疾"),
-    ("lack_of_guardianship", "监护缺失"),
-    ("vagrancy", "流浪"),
-    ("psychological", "心理或行为问题"),
-    ("help_request", "跨乡镇求助"),
-)
+CATEGORIES = tuple((c.value, label) for c, label in KEY_CATEGORY_LABELS.items())
 CONTACT_KINDS = (("phone", "电话"), ("meeting", "见面"), ("message", "微信或短信"), ("other", "其他"))
 
 # Processes a home visit may open a case of, for the same child, linked to this one; only those deployed
@@ -72,6 +66,7 @@ FOLLOWUP = Process(
     purpose="关爱服务",
     # Sixteen years of contacts and visits: a run hands over to the next well before 1,000 events.
     history_limit=400,
+    key_child_field="categories",
     one_open_per_child=True,
     closes_at_age=CLOSES_AT_AGE,
     check_start=check_start,

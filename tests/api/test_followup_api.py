@@ -31,7 +31,7 @@ async def start_body(live: Live, child: str = "王小明", **facts: object) -> d
         "process": PROCESS,
         "start_step": "contact",
         "child_id": await child_id(live.db, child),
-        "facts": {"categories": ["hardship", "lack_of_guardianship"], "known": "父母在外务工", **facts},
+        "facts": {"categories": ["hardship", "guardian_missing"], "known": "父母在外务工", **facts},
     }
 
 
@@ -127,7 +127,14 @@ async def test_refusals_change_nothing(live: Live) -> None:
         (other, "contact", "record_contact", contact(), 404, "case_not_found"),  # another committee's child
         (civil, "contact", "record_contact", contact(), 403, "not_holder"),
         (director, "contact", "leave_key_list", {"note": "已不困难"}, 403, "not_permitted"),
-        (director, "home_visit", "record_visit", visit(open_case="mental_health"), 422, "process_unavailable"),
+        (
+            director,
+            "home_visit",
+            "record_visit",
+            visit(open_case="mental_health"),
+            422,
+            "field_invalid",
+        ),  # needs its own start form
     ]
     for token, step, action, payload, status, code in refusals:
         r = await act(live, token, case_no, step, action, **payload)

@@ -16,7 +16,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select, text
 
 from api.spreadsheet import XLSX_MEDIA_TYPE, is_xlsx, xlsx_rows
-from db.models import Child, ChildSource, RegistryChange, RegistryImport
+from db.models import Case, Child, ChildSource, RegistryChange, RegistryImport
 from db.seed import make_id_number
 from domain.registry import TEMPLATES, Source, id_15_to_18
 from tests.api.test_cases_api import auth
@@ -156,6 +156,13 @@ async def test_school_roll_change_set_reviewed_then_applied_in_part_and_whole(li
     assert flagged.key_flags["psychological"]["source"] == "education"
     assert flagged.provenance["school"]["import_id"] == imp["id"]
     assert flagged.created_by_agency_id is not None and flagged.identity_status == "verified"
+    # A child flagged as a key child gets the follow-up the definitions name, its categories from the flags.
+    assert r.json()["key_child_cases"] == 1
+    async with live.db.sf() as s:
+        followed = (await s.execute(select(Case).where(Case.child_id == flagged.id))).scalars().all()
+    assert [(c.process, c.status, sorted(c.facts["categories"])) for c in followed] == [
+        ("key_child_followup", "open", ["guardian_missing", "psychological"])
+    ]
     assert (await child_by_name(live, "学生3")).id_number == id_15_to_18(old)
 
     # The same items again: refused, nothing changed.
@@ -307,6 +314,9 @@ async def test_left_moved_flagged_and_the_same_file_again(live: Live) -> None:
     assert (await apply(live, clerk, dpf_import)).status_code == 200
     zhao_now = await child_by_name(live, "赵雨涵")
     assert zhao_now.key_flags["disability"]["source"] == "disability"
+    async with live.db.sf() as s:
+        followed = (await s.execute(select(Case.process).where(Case.child_id == zhao_now.id))).scalars().all()
+    assert "key_child_followup" in followed
     assert zhao_now.registry_facts == {"grade": "三年级", "disability_kind": "听力", "disability_grade": "二级"}
     flags = await live.http.get(f"{URL}/children/{zhao_now.id}/key-flags", headers=auth(clerk))
     assert flags.json()["items"] == [

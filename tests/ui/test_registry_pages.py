@@ -82,13 +82,13 @@ async def test_a_clerk_imports_reviews_and_applies_from_the_pages(live: Live) ->
 
         # The list, filtered; the export; the child's file.
         listed = await http.get("/registry", params={"key_child": "1"})
-        assert "学生1" in listed.text and "王小明" not in listed.text and "困境" in listed.text
+        assert "学生1" in listed.text and "王小明" not in listed.text and "生活困难" in listed.text
         export = await http.get("/registry/export", params={"category": "hardship"})
         rows = xlsx_rows(export.content, max_rows=10)
         assert [r[0] for r in rows[1:]] == ["学生1"]
         s1 = await child_by_name(live, "学生1")
         record = await http.get(f"/children/{s1.id}")
-        assert "台账（一人一档）" in record.text and "困境" in record.text
+        assert "台账（一人一档）" in record.text and "生活困难" in record.text
         assert "学籍（教育）：潞州区" in record.text and "学校：学籍（教育），导入#" in record.text
 
 

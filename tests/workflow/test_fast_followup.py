@@ -32,7 +32,7 @@ async def open_case(f: FakeEnv, born: date, starter: str = "civil") -> FakeCase:
         PROCESS,
         op(starter),
         "contact",
-        {"categories": ["hardship", "lack_of_guardianship"], "known": "父母在外务工"},
+        {"categories": ["hardship", "guardian_missing"], "known": "父母在外务工"},
         born=born,
         village_committee="vc1",
     )
