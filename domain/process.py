@@ -30,6 +30,7 @@ class FieldRole(StrEnum):
     occurred_on = "occurred_on"  # when the matter was found: a first step entered later counts from it
     destination_region = "destination_region"  # the county a child moves to
     destination_agency = "destination_agency"  # an agency there: offered city-wide, checked against the region
+    material = "material"  # an item of a one-time materials list (一次性告知清单): ticked when received
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,9 @@ class Step:
     due_label: str = "办理期限"
     # How far a supervisor may extend the deadline, where a law bounds it (None: at will).
     extension: ExtensionRule | None = None
+    # Agency types that hold the step with its holder, in the holder's region (a county's disabled
+    # persons' federation decides with civil affairs): the workflow makes them co-holders.
+    co_responsible: tuple[AgencyType, ...] = ()
 
     def action(self, name: str) -> Action | None:
         return next((a for a in self.actions if a.name == name), None)
@@ -300,6 +304,9 @@ class StartContext:
     policy: Callable[[str], Allowance]  # the value in force in the case's county
     # The county's school terms and holidays, over the statutory calendar (domain/school_calendar.py).
     school_calendar: SchoolCalendar = field(default_factory=SchoolCalendar)
+    # The county that will own the case (the child's residence) and the starting agency.
+    county: str = ""
+    starter_agency_id: int | None = None
 
 
 @dataclass(frozen=True)

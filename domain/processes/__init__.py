@@ -6,10 +6,12 @@ from __future__ import annotations
 from domain.errors import DomainError
 from domain.policy import SHARED_POLICIES, PolicyDefault
 from domain.process import Process
+from domain.processes.certification import CERTIFICATION
+from domain.processes.disability_subsidy import DISABILITY_SUBSIDY
 from domain.processes.dropout import DROPOUT
 from domain.processes.guardianship import GUARDIANSHIP
 
-PROCESSES: dict[str, Process] = {p.name: p for p in (GUARDIANSHIP, DROPOUT)}
+PROCESSES: dict[str, Process] = {p.name: p for p in (GUARDIANSHIP, DROPOUT, CERTIFICATION, DISABILITY_SUBSIDY)}
 
 # Every policy of the deployment: the machinery's own and each process's, by key.
 POLICY_DEFAULTS: dict[str, PolicyDefault] = {

@@ -1,0 +1,309 @@
+"""Certification (孤儿、事实无人抚养儿童认定): the orchestration of processes.md §3, residence accepts, origin
+reviews. Every kind whose definition names this module (`Process.orchestration`), the disability subsidies
+among them, runs on this code: it reads the step holders' types, policies and materials from the definition.
+
+The origin is in this deployment (a Changzhi county: its township verifies, its county decides) or outside
+it (external mode: the residence township holds the origin's steps with the same deadlines and records the
+origin's answers, so the ladder reaches the residence's county and city civil affairs).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.deadlines import end_of_local_day, local_date
+    from domain.enums import AGENCY_TYPE_LABELS
+    from domain.enums import AgencyType as T
+    from domain.errors import DomainError
+    from domain.messages import (
+        ActionRequest,
+        AgencyRef,
+        CaseInput,
+        CaseResult,
+        CaseStart,
+        ExternalParty,
+        PartyGrant,
+        StepState,
+    )
+    from domain.process import FieldRole
+    from domain.processes.certification import CERTIFICATION, RESULT_NOTICE, TRANSFER, WITHDRAWN_NOTICE, month_after
+    from domain.regions import full_region_name, is_changzhi
+    from workflows.base import CaseWorkflow
+    from workflows.kinds import kind_workflows
+
+MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# The origin's steps: done there, or recorded here from its answers in external mode.
+ORIGIN_ACTIONS = {
+    ("origin_verification", "give_opinion"),
+    ("origin_decision", "approve"),
+    ("origin_decision", "reject"),
+}
+EXTERNAL_ACTIONS = {("origin_verification", "record_origin_opinion"), ("origin_decision", "record_origin_decision")}
+SIDE = {"residence": "居住地", "origin": "户籍地"}
+
+
+class CertificationFacts(BaseModel):
+    """What the case remembers between steps: small, carried whole through continue-as-new."""
+
+    residence: AgencyRef | None = None  # the township that accepted the application
+    origin_region: str = ""
+    origin_township_id: int | None = None
+    external: ExternalParty | None = None  # the origin office, when it is outside this deployment
+    origin_holder: AgencyRef | None = None  # who verifies at the origin (back to them after a supplement)
+    supplement_for: str | None = None  # the step a supplement returns to
+    decision: str | None = None
+    in_education_until: date | None = None
+
+
+@workflow.defn(name="certification")
+class CertificationWorkflow(CaseWorkflow):
+    process = CERTIFICATION
+    Kept = CertificationFacts
+    kept: CertificationFacts
+
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseResult:
+        return await self._run(inp)
+
+    # ------------------------------------------------------------------ start
+
+    async def on_start(self, start: CaseStart) -> None:
+        k = self.kept
+        k.residence = start.starter.agency
+        k.origin_region = start.facts["origin_region"]
+        k.origin_township_id = start.facts.get("origin_township_id")
+        if not is_changzhi(k.origin_region):
+            k.external = ExternalParty(
+                name=f"{full_region_name(k.origin_region) or k.origin_region}{AGENCY_TYPE_LABELS[T.civil_affairs]}",
+                region_code=k.origin_region,
+                agency_type=T.civil_affairs,
+            )
+        first = await self.new_step("main", "residence_intake", k.residence)
+        kind = self.process.start_field("kind")
+        summary = {
+            "origin": full_region_name(k.origin_region) or k.origin_region,
+            "origin_region": k.origin_region,
+            "external": k.external is not None,
+            "holder_side": SIDE["residence"],
+            "kind_label": dict(kind.choices).get(start.facts["kind"], "") if kind else "",
+        }
+        await self.open_case(
+            start, first, parties=[PartyGrant(agency=k.residence, role="starter")], summary=summary, note=""
+        )
+
+    # ------------------------------------------------------------------ step actions
+
+    async def on_action(self, step: StepState, req: ActionRequest) -> None:
+        p = req.payload
+        match step.step, req.action:
+            case ("residence_intake", "forward"):
+                await self._to_origin(req, document=True)
+            case (("residence_intake" | "origin_verification") as at, "request_supplement"):
+                self.kept.supplement_for = at
+                if at == "origin_verification":
+                    self.kept.origin_holder = step.holder
+                items = p["items"] if at == "origin_verification" else "；".join(self._missing(p))
+                await self.move(
+                    req,
+                    "supplement",
+                    holder=self._residence,
+                    payload={"items": items},
+                    summary={"holder_side": SIDE["residence"], "supplement_items": items},
+                )
+            case ("supplement", "supplemented"):
+                if self.kept.supplement_for == "origin_verification":
+                    await self._to_origin(req, document=False)
+                else:
+                    await self.move(req, "residence_intake", holder=self._residence)
+            case ("supplement", "lapse"):
+                await self._withdrawn(step, req)
+            case ("origin_verification", "give_opinion" | "record_origin_opinion"):
+                await self._to_decision(req)
+            case ("origin_decision", "approve" | "reject" | "record_origin_decision"):
+                await self._decided(step, req)
+            case ("notify_applicant", "notified") if self.kept.decision == "approve":
+                await self._to_support(req)
+            case ("notify_applicant", "notified"):
+                await self.close(req, "rejected")
+            case ("in_support", "record_review"):
+                reviews = step.counters.get("reviews", 0) + 1
+                await self.move(req, "in_support", co_holders=step.co_holders, counters={"reviews": reviews})
+            case ("in_support", "record_education"):
+                self.kept.in_education_until = date.fromisoformat(p["until"])
+                await self.record_on_step(req, step)
+            case ("in_support", "circumstances_changed"):
+                ends = month_after(date.fromisoformat(p["changed_on"]))
+                await self.close(req, "ended", payload={"support_ends_from": ends}, summary={"support_ends_from": ends})
+            case _:
+                raise DomainError("action_not_allowed", "该操作在本环节没有处理方式")  # pragma: no cover
+
+    @property
+    def _residence(self) -> AgencyRef:
+        assert self.kept.residence is not None
+        return self.kept.residence
+
+    def _materials(self) -> list[tuple[str, str]]:
+        """The one-time materials list of this kind (its intake's checklist)."""
+        fields = self.process.step("residence_intake").action("forward").fields  # type: ignore[union-attr]
+        return [(f.name, f.label) for f in fields if f.role == FieldRole.material]
+
+    def _missing(self, p: dict[str, Any]) -> list[str]:
+        missing = [label for name, label in self._materials() if not p.get(name)]
+        other = str(p.get("other_items") or "").strip()
+        return [*missing, *([other] if other else [])]
+
+    async def _to_origin(self, req: ActionRequest, *, document: bool) -> None:
+        """Complete materials go to the origin: its township verifies; outside this deployment, the residence
+        holds the step for the origin office, with the same deadline."""
+        k = self.kept
+        if k.external is not None:
+            holder = self._residence
+        elif k.origin_holder is not None:
+            holder = k.origin_holder
+        else:
+            holder = await self.resolve(T.township, k.origin_region, prefer_id=k.origin_township_id)
+            k.origin_holder = holder
+        packet = None
+        if document:
+            received = "、".join(label for name, label in self._materials() if req.payload.get(name))
+            packet = TRANSFER.spec(
+                origin=full_region_name(k.origin_region) or k.origin_region,
+                origin_office=k.external.name if k.external else holder.name,
+                from_agency=self._residence.name,
+                materials=received,
+            )
+        await self.move(
+            req,
+            "origin_verification",
+            holder=holder,
+            external=k.external,
+            document=packet,
+            summary={"holder_side": SIDE["origin"]},
+        )
+
+    async def _to_decision(self, req: ActionRequest) -> None:
+        k = self.kept
+        definition = self.process.step("origin_decision")
+        if k.external is not None:
+            holder, co = self._residence, []
+        else:
+            holder = await self.resolve(definition.responsible[0], k.origin_region)
+            co = [await self.resolve(t, k.origin_region) for t in definition.co_responsible]
+        await self.move(req, "origin_decision", holder=holder, co_holders=co, external=k.external)
+
+    async def _decided(self, step: StepState, req: ActionRequest) -> None:
+        """The origin decided: the residence tells the applicant, with the result notice."""
+        p = req.payload
+        decision = p.get("decision") or req.action
+        self.kept.decision = decision
+        approved = decision == "approve"
+        start_month = p.get("allowance_from") if approved else None
+        notice = RESULT_NOTICE.spec(
+            kind=self._st.summary.get("kind_label", ""),
+            decision="予以认定" if approved else "不予认定",
+            decided_by=self.kept.external.name if self.kept.external else req.actor.agency.name,
+            decided_on=p.get("decided_on") or local_date(workflow.now()).isoformat(),
+            doc_no=p.get("doc_no", ""),
+            allowance_from=start_month or "",
+            reasons=p.get("reasons", "") if not approved else "",
+        )
+        summary: dict[str, Any] = {"holder_side": SIDE["residence"], "decision": decision}
+        if start_month:
+            summary["allowance_from"] = start_month
+        await self.move(
+            req, "notify_applicant", holder=self._residence, co_holders=[], document=notice, summary=summary
+        )
+
+    async def _to_support(self, req: ActionRequest) -> None:
+        """In support: the origin's county pays (in external mode, the residence's county follows the case for
+        the origin office); the residence township serves the child. Reviews are due yearly."""
+        k = self.kept
+        paying = self.process.step("in_support").responsible[0]
+        region = self._st.county if k.external else k.origin_region
+        holder = await self.resolve(paying, region)
+        co = [self._residence] if holder.id != self._residence.id else []
+        await self.move(req, "in_support", holder=holder, co_holders=co, external=k.external, counters={"reviews": 0})
+
+    async def _withdrawn(self, step: StepState, req: ActionRequest) -> None:
+        """The applicant's time to supplement lapsed: the application is withdrawn, and the residence township,
+        told, serves the applicant a notice that says so."""
+        notice = WITHDRAWN_NOTICE.spec(
+            requested_on=local_date(step.opened_at).isoformat(),
+            items=self._last_items(),
+            lapsed_on=local_date(step.deadlines.due_at).isoformat() if step.deadlines else "",
+        )
+        told = [self.tell(self._residence, "withdrawn", f"{self._st.case_no}：逾期未补正，申请视为撤回，请告知申请人")]
+        await self.close(req, "withdrawn", notify=told, document=notice)
+
+    def _last_items(self) -> str:
+        return str(self._st.summary.get("supplement_items", ""))
+
+    # ------------------------------------------------------------------ checks beyond the definition
+
+    def check_action(self, step: StepState, req: ActionRequest, payload: dict[str, Any]) -> None:
+        key = (step.step, req.action)
+        external = self.kept.external is not None
+        if key in ORIGIN_ACTIONS and external:
+            raise DomainError("external_origin", f"户籍地（{self.kept.external.name}）不在本系统中，请登记其答复")  # type: ignore[union-attr]
+        if key in EXTERNAL_ACTIONS and not external:
+            raise DomainError("origin_in_system", "户籍地在本系统中，须由户籍地办理")
+        match key:
+            case ("residence_intake", "forward") if missing := self._missing({**payload, "other_items": ""}):
+                raise DomainError(
+                    "materials_incomplete", f"材料不齐，缺少：{'、'.join(missing)}；请一次性告知申请人补正"
+                )
+            case ("residence_intake", "request_supplement") if not self._missing(payload):
+                raise DomainError(
+                    "supplement_items_required", "请列明需补正的材料：勾选已收到的材料，未勾选的或其他材料即为补正内容"
+                )
+            case ("origin_verification", _) if payload.get("opinion") == "reject" and not payload.get("reasons"):
+                raise DomainError("field_required", "建议不予认定的，须写明理由", field="reasons")
+            case ("origin_decision", "approve"):
+                self._check_start_month(payload.get("allowance_from"), local_date(workflow.now()))
+            case ("origin_decision", "record_origin_decision"):
+                if payload["decision"] == "approve":
+                    self._check_start_month(payload.get("allowance_from"), date.fromisoformat(payload["decided_on"]))
+                elif not payload.get("reasons"):
+                    raise DomainError("field_required", "不予认定的，须写明理由", field="reasons")
+
+    @staticmethod
+    def _check_start_month(value: str | None, approved_on: date) -> None:
+        expected = month_after(approved_on)
+        if not value:
+            raise DomainError(
+                "field_required", f"认定的须填写保障起始月份（批准次月：{expected}）", field="allowance_from"
+            )
+        if not MONTH.match(value):
+            raise DomainError("field_invalid", "保障起始月份格式应为 YYYY-MM，如 2026-07", field="allowance_from")
+        if value != expected:
+            raise DomainError("field_invalid", f"保障自批准之日的次月起，应为{expected}", field="allowance_from")
+
+    async def on_case_action(self, req: ActionRequest) -> None:  # pragma: no cover - the process has none
+        raise DomainError("action_not_allowed", "本流程没有案件层面的操作")
+
+    # ------------------------------------------------------------------ the age limit
+
+    def continues_past_age(self) -> tuple[datetime, str] | None:
+        """At 18 support ends from the next month (paid to the end of the birthday's month); in full-time
+        education it goes on to the end of studies."""
+        today = local_date(workflow.now())
+        until = self.kept.in_education_until
+        if self._st.steps.get("main") is None or self._st.steps["main"].step != "in_support":
+            return None
+        if until is not None and until > today:
+            return end_of_local_day(until), f"仍在全日制学校就读，保障至{until.isoformat()}"
+        month_end = date.fromisoformat(f"{month_after(today)}-01").toordinal() - 1
+        last = date.fromordinal(month_end)
+        if today < last:
+            return end_of_local_day(last), f"保障发放至{last.isoformat()}，次月起终止"
+        return None
+
+
+# The other kinds of this shape (the disability subsidies): the same code under their own workflow types.
+globals().update(kind_workflows(CertificationWorkflow))
