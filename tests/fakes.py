@@ -93,6 +93,9 @@ AGENCIES: dict[str, AgencyRef] = {
     "sd-edu": _a(22, "上党区教育局", T.education_bureau, SHANGDANG),
     "sd-town": _a(23, "韩店街道办事处", T.township, SHANGDANG, "韩店街道"),
     "sd-school": _a(24, "上党区韩店小学", T.school, SHANGDANG, "韩店街道"),
+    "sd-civil": _a(25, "上党区民政局", T.civil_affairs, SHANGDANG),
+    "dpf": _a(26, "潞州区残疾人联合会", T.disabled_persons_federation, LUZHOU),
+    "sd-dpf": _a(27, "上党区残疾人联合会", T.disabled_persons_federation, SHANGDANG),
     "city-civil": _a(31, "长治市民政局", T.civil_affairs, CITY_CODE),
     "city-police": _a(32, "长治市公安局", T.police, CITY_CODE),
     "city-edu": _a(33, "长治市教育局", T.education_bureau, CITY_CODE),
@@ -301,6 +304,7 @@ class FakeCase:
         born: date = date(2016, 5, 1),
         village_committee: str | None = None,
         reported_at: datetime | None = None,
+        history_limit: int | None = None,
     ) -> FakeCase:
         defined = definition(process)
         now = await f.env.get_current_time()
@@ -317,7 +321,7 @@ class FakeCase:
             reported_at=reported_at,
         )
         handle = await f.client.start_workflow(
-            process, CaseInput(start=start), id=workflow_id(case_no), task_queue=f.tq
+            process, CaseInput(start=start, history_limit=history_limit), id=workflow_id(case_no), task_queue=f.tq
         )
         await handle.execute_update("opened", result_type=ActionResult)
         return cls(f, case_no)

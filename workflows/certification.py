@@ -10,14 +10,14 @@ origin's answers, so the ladder reaches the residence's county and city civil af
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.deadlines import end_of_local_day, local_date
+    from domain.deadlines import birthday, end_of_local_day, local_date
     from domain.enums import AGENCY_TYPE_LABELS
     from domain.enums import AgencyType as T
     from domain.errors import DomainError
@@ -298,9 +298,10 @@ class CertificationWorkflow(CaseWorkflow):
             return None
         if until is not None and until > today:
             return end_of_local_day(until), f"仍在全日制学校就读，保障至{until.isoformat()}"
-        month_end = date.fromisoformat(f"{month_after(today)}-01").toordinal() - 1
-        last = date.fromordinal(month_end)
-        if today < last:
+        # Only in the birthday's month: studies that end later end support with them.
+        eighteen = birthday(self._st.child.birth_date, self.process.closes_at_age)
+        last = date.fromisoformat(f"{month_after(today)}-01") - timedelta(days=1)
+        if (today.year, today.month) == (eighteen.year, eighteen.month) and today < last:
             return end_of_local_day(last), f"保障发放至{last.isoformat()}，次月起终止"
         return None
 

@@ -72,6 +72,13 @@ EXPECTED = {
     # an extension checked against extension_max.h (both patch markers)
     "guardianship-adult-encrypted",  # recorded with the payload codec
     "dropout-follow-on-encrypted",  # recorded with the payload codec
+    "certification-cross-county-approved",  # intake → 上党 township verifies → county approves → notified → support
+    "certification-origin-supplement",  # the origin asks for a supplement through the residence, and gets it
+    "certification-withdrawn",  # the applicant's supplement lapses (a deadline-fired action with a document)
+    "certification-external-henan",  # external mode: the ladder to the residence's civil affairs; answers recorded
+    "certification-support-review-ended",  # in support: a yearly review, a change of circumstances
+    "certification-adult-in-education",  # at 18 in full-time education: goes on to the end of studies
+    "certification-disability-subsidy",  # the disability subsidies: a definition-only kind on the same code
 }
 ENCRYPTED = sorted(p for p in HISTORIES if p.stem.endswith("-encrypted"))
 # Histories are named after each registered process's workflow module.
