@@ -281,6 +281,20 @@ class DemoCase:
 
 
 @dataclass(frozen=True)
+class CrossRegion:
+    """A residence-accepted, origin-reviewed process (居住地受理、户籍地审核): its cases are listed in the
+    跨地区审批 view of the `viewers` of both sides, the residence (the case's county) and the origin (the
+    county code its workflow keeps in the case summary under ORIGIN_SUMMARY, with the side that holds the
+    case under SIDE_SUMMARY); the city's see every county."""
+
+    viewers: tuple[AgencyType, ...]
+
+
+ORIGIN_SUMMARY = "origin_region"
+SIDE_SUMMARY = "holder_side"
+
+
+@dataclass(frozen=True)
 class StartOption:
     step: str
     agency_types: tuple[AgencyType, ...]
@@ -350,6 +364,8 @@ class Process:
     payload_labels: tuple[PayloadLabel, ...] = ()
     # Demo cases already overdue (db/seed.py).
     demo_cases: tuple[DemoCase, ...] = ()
+    # Residence accepts, origin reviews: who sees its cases in the 跨地区审批 view.
+    cross_region: CrossRegion | None = None
 
     def all_documents(self) -> tuple[DocumentKind, ...]:
         return (*self.documents, TRANSFER_PACKET) if self.has_step(HANDOVER_STEP) else self.documents

@@ -19,6 +19,7 @@ from api.cases.router import router as cases_router
 from api.cases.router import work as work_router
 from api.cases.statistics_router import router as statistics_router
 from api.children.router import router as children_router
+from api.cross_region.router import router as cross_region_router
 from api.error_schema import error_responses
 from api.meta import router as meta_router
 from api.notifications.router import router as notifications_router
@@ -47,6 +48,7 @@ API_ROUTERS = (
     children_router,
     admin_router,
     school_calendar_router,
+    cross_region_router,
     audit_router,
     meta_router,
 )

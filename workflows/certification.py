@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         PartyGrant,
         StepState,
     )
-    from domain.process import FieldRole
+    from domain.process import ORIGIN_SUMMARY, SIDE_SUMMARY, FieldRole
     from domain.processes.certification import CERTIFICATION, RESULT_NOTICE, TRANSFER, WITHDRAWN_NOTICE, month_after
     from domain.regions import full_region_name, is_changzhi
     from workflows.base import CaseWorkflow
@@ -88,14 +88,16 @@ class CertificationWorkflow(CaseWorkflow):
         kind = self.process.start_field("kind")
         summary = {
             "origin": full_region_name(k.origin_region) or k.origin_region,
-            "origin_region": k.origin_region,
+            ORIGIN_SUMMARY: k.origin_region,
             "external": k.external is not None,
-            "holder_side": SIDE["residence"],
+            SIDE_SUMMARY: SIDE["residence"],
             "kind_label": dict(kind.choices).get(start.facts["kind"], "") if kind else "",
         }
-        await self.open_case(
-            start, first, parties=[PartyGrant(agency=k.residence, role="starter")], summary=summary, note=""
-        )
+        parties = [PartyGrant(agency=k.residence, role="starter")]
+        if k.external is None:  # the origin's deciding agency follows the application from its acceptance
+            decider = self.process.step("origin_decision").responsible[0]
+            parties.append(PartyGrant(agency=await self.resolve(decider, k.origin_region), role="origin"))
+        await self.open_case(start, first, parties=parties, summary=summary, note="")
 
     # ------------------------------------------------------------------ step actions
 
@@ -114,7 +116,7 @@ class CertificationWorkflow(CaseWorkflow):
                     "supplement",
                     holder=self._residence,
                     payload={"items": items},
-                    summary={"holder_side": SIDE["residence"], "supplement_items": items},
+                    summary={SIDE_SUMMARY: SIDE["residence"], "supplement_items": items},
                 )
             case ("supplement", "supplemented"):
                 if self.kept.supplement_for == "origin_verification":
@@ -184,7 +186,7 @@ class CertificationWorkflow(CaseWorkflow):
             holder=holder,
             external=k.external,
             document=packet,
-            summary={"holder_side": SIDE["origin"]},
+            summary={SIDE_SUMMARY: SIDE["origin"]},
         )
 
     async def _to_decision(self, req: ActionRequest) -> None:
@@ -213,7 +215,7 @@ class CertificationWorkflow(CaseWorkflow):
             allowance_from=start_month or "",
             reasons=p.get("reasons", "") if not approved else "",
         )
-        summary: dict[str, Any] = {"holder_side": SIDE["residence"], "decision": decision}
+        summary: dict[str, Any] = {SIDE_SUMMARY: SIDE["residence"], "decision": decision}
         if start_month:
             summary["allowance_from"] = start_month
         await self.move(
@@ -228,7 +230,16 @@ class CertificationWorkflow(CaseWorkflow):
         region = self._st.county if k.external else k.origin_region
         holder = await self.resolve(paying, region)
         co = [self._residence] if holder.id != self._residence.id else []
-        await self.move(req, "in_support", holder=holder, co_holders=co, external=k.external, counters={"reviews": 0})
+        side = SIDE["residence"] if k.external else SIDE["origin"]
+        await self.move(
+            req,
+            "in_support",
+            holder=holder,
+            co_holders=co,
+            external=k.external,
+            counters={"reviews": 0},
+            summary={SIDE_SUMMARY: side},
+        )
 
     async def _withdrawn(self, step: StepState, req: ActionRequest) -> None:
         """The applicant's time to supplement lapsed: the application is withdrawn, and the residence township,

@@ -19,6 +19,7 @@ from domain.process import (
     NOTE,
     NOTE_REQUIRED,
     Action,
+    CrossRegion,
     DocumentKind,
     Field,
     FieldKind,
@@ -324,6 +325,7 @@ CERTIFICATION = Process(
     policies=residence_origin_policies("certification", "民发〔2019〕62号"),
     start_fields=start_fields((("orphan", "孤儿"), ("de_facto_unsupported", "事实无人抚养儿童"))),
     check_start=check_cross_region,
+    cross_region=CrossRegion(viewers=(T.civil_affairs,)),
     starts=(StartOption("residence_intake", (T.township,), "受理跨地区认定申请"),),
     outcomes=(
         Outcome("withdrawn", "逾期未补正，视为撤回"),
