@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.cross_region.answers import CrossRegionOut
-from api.cross_region.service import cross_region_view
+from api.cross_region.service import CrossRegionRow, cross_region_view
 from api.deps import ApiUser, SessionDep
 
 router = APIRouter(prefix="/cross-region", tags=["cross-region"])
@@ -25,6 +25,10 @@ async def cross_region(principal: ApiUser, session: SessionDep, month: str | Non
     return {
         "month": view.month,
         "months": [{"month": m, "cases": n} for m, n in view.months],
-        "items": [asdict(r) for r in view.rows],
+        "items": [_item(r) for r in view.rows],
         "count": len(view.rows),
     }
+
+
+def _item(r: CrossRegionRow) -> dict[str, Any]:
+    return {**asdict(r), "since": r.since.isoformat(), "due_at": r.due_at.isoformat() if r.due_at else None}

@@ -155,11 +155,11 @@ async def test_bad_input_is_refused_in_chinese_and_changes_nothing(live: Live) -
     no = r.json()["case_no"]
 
     async def refused(token: str, step: str, action: str, status: int, code: str, **payload: object) -> str:
-        seq = (await read(live, town, no))["last_seq"]
+        seq = len((await read(live, town, no))["timeline"])
         r = await act(live, token, no, step, action, **payload)
         assert r.status_code == status, r.text
         assert r.json()["error"]["code"] == code, r.json()
-        assert (await read(live, town, no))["last_seq"] == seq
+        assert len((await read(live, town, no))["timeline"]) == seq
         return r.json()["error"]["message"]
 
     assert "补正" in await refused(
@@ -171,8 +171,8 @@ async def test_bad_input_is_refused_in_chinese_and_changes_nothing(live: Live) -
     await refused(sd_town, "origin_verification", "request_supplement", 422, "field_required", items="")
     r = await act(live, sd_town, no, "origin_verification", "give_opinion", verified_by="data", opinion="approve")
     assert r.status_code == 200, r.text
-    # A decision by the residence side's civil affairs.
-    lz_civil = await make_token(live.db, "luzhou-civil")
+    # A decision by the residence side's civil affairs (its supervisor reads the case; an operator would not).
+    lz_civil = await make_token(live.db, "luzhou-civil-sup")
     month = month_after(local_date(datetime.now(UTC)))
     message = await refused(lz_civil, "origin_decision", "approve", 403, "not_holder", allowance_from=month)
     assert "承办单位" in message
