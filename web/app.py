@@ -23,6 +23,7 @@ from api.cross_region.router import router as cross_region_router
 from api.error_schema import error_responses
 from api.meta import router as meta_router
 from api.notifications.router import router as notifications_router
+from api.packets.router import router as packets_router
 from api.school_calendar.router import router as school_calendar_router
 from config.settings import Settings
 from db.session import make_engine, make_session_factory
@@ -49,6 +50,7 @@ API_ROUTERS = (
     admin_router,
     school_calendar_router,
     cross_region_router,
+    packets_router,
     audit_router,
     meta_router,
 )

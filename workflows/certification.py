@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         CaseInput,
         CaseResult,
         CaseStart,
+        DocumentSpec,
         ExternalParty,
         PartyGrant,
         StepState,
@@ -56,6 +57,8 @@ class CertificationFacts(BaseModel):
     origin_township_id: int | None = None
     external: ExternalParty | None = None  # the origin office, when it is outside this deployment
     origin_holder: AgencyRef | None = None  # who verifies at the origin (back to them after a supplement)
+    # The residence, when it is another deployment's and this one runs the origin side (an imported packet).
+    remote_residence: ExternalParty | None = None
     supplement_for: str | None = None  # the step a supplement returns to
     decision: str | None = None
     in_education_until: date | None = None
@@ -74,6 +77,9 @@ class CertificationWorkflow(CaseWorkflow):
     # ------------------------------------------------------------------ start
 
     async def on_start(self, start: CaseStart) -> None:
+        if start.start_step == "origin_verification":
+            await self._open_at_origin(start)
+            return
         k = self.kept
         k.residence = start.starter.agency
         k.origin_region = start.facts["origin_region"]
@@ -98,6 +104,26 @@ class CertificationWorkflow(CaseWorkflow):
             decider = self.process.step("origin_decision").responsible[0]
             parties.append(PartyGrant(agency=await self.resolve(decider, k.origin_region), role="origin"))
         await self.open_case(start, first, parties=parties, summary=summary, note="")
+
+    async def _open_at_origin(self, start: CaseStart) -> None:
+        """A transfer packet from the residence's deployment, imported here (api/packets): this deployment
+        runs the origin side; its answer goes back as a packet."""
+        k, facts = self.kept, start.facts
+        k.origin_region = start.county
+        k.remote_residence = ExternalParty(
+            name=str(facts["residence_office"]), region_code=facts.get("residence_region"), agency_type=T.township
+        )
+        starter = start.starter.agency
+        holder = starter if starter.agency_type == T.township else await self.resolve(T.township, start.county)
+        k.origin_holder = holder
+        first = await self.new_step("main", "origin_verification", holder)
+        summary = {
+            "origin": full_region_name(start.county) or start.county,
+            ORIGIN_SUMMARY: start.county,
+            SIDE_SUMMARY: SIDE["origin"],
+            "remote_case_no": facts.get("remote_case_no", ""),
+        }
+        await self.open_case(start, first, parties=[PartyGrant(agency=starter, role="starter")], summary=summary)
 
     # ------------------------------------------------------------------ step actions
 
@@ -126,7 +152,7 @@ class CertificationWorkflow(CaseWorkflow):
             case ("supplement", "lapse"):
                 await self._withdrawn(step, req)
             case ("origin_verification", "give_opinion" | "record_origin_opinion"):
-                await self._to_decision(req)
+                await self._to_decision(req, summary={"opinion": p["opinion"], "opinion_reasons": p.get("reasons", "")})
             case ("origin_decision", "approve" | "reject" | "record_origin_decision"):
                 await self._decided(step, req)
             case ("notify_applicant", "notified") if self.kept.decision == "approve":
@@ -147,8 +173,11 @@ class CertificationWorkflow(CaseWorkflow):
 
     @property
     def _residence(self) -> AgencyRef:
-        assert self.kept.residence is not None
-        return self.kept.residence
+        """The agency here that serves the residence side: the accepting township, or (the residence being
+        another deployment's) the origin's township, which answers it."""
+        agency = self.kept.residence or self.kept.origin_holder
+        assert agency is not None
+        return agency
 
     def _materials(self) -> list[tuple[str, str]]:
         """The one-time materials list of this kind (its intake's checklist)."""
@@ -189,7 +218,7 @@ class CertificationWorkflow(CaseWorkflow):
             summary={SIDE_SUMMARY: SIDE["origin"]},
         )
 
-    async def _to_decision(self, req: ActionRequest) -> None:
+    async def _to_decision(self, req: ActionRequest, summary: dict[str, Any]) -> None:
         k = self.kept
         definition = self.process.step("origin_decision")
         if k.external is not None:
@@ -197,7 +226,7 @@ class CertificationWorkflow(CaseWorkflow):
         else:
             holder = await self.resolve(definition.responsible[0], k.origin_region)
             co = [await self.resolve(t, k.origin_region) for t in definition.co_responsible]
-        await self.move(req, "origin_decision", holder=holder, co_holders=co, external=k.external)
+        await self.move(req, "origin_decision", holder=holder, co_holders=co, external=k.external, summary=summary)
 
     async def _decided(self, step: StepState, req: ActionRequest) -> None:
         """The origin decided: the residence tells the applicant, with the result notice."""
@@ -215,21 +244,37 @@ class CertificationWorkflow(CaseWorkflow):
             allowance_from=start_month or "",
             reasons=p.get("reasons", "") if not approved else "",
         )
-        summary: dict[str, Any] = {SIDE_SUMMARY: SIDE["residence"], "decision": decision}
+        summary: dict[str, Any] = {
+            SIDE_SUMMARY: SIDE["residence"],
+            "decision": decision,
+            "decided_on": notice.fields["decided_on"],
+            "doc_no": notice.fields["doc_no"],
+            "reasons": notice.fields["reasons"],
+            "decided_by": notice.fields["decided_by"],
+        }
         if start_month:
             summary["allowance_from"] = start_month
+        if self.kept.remote_residence is not None:  # the residence is told by its own deployment, from the answer
+            summary[SIDE_SUMMARY] = SIDE["origin"]
+            if approved:
+                await self._to_support(req, document=notice, summary=summary)
+            else:
+                await self.close(req, "rejected", document=notice, summary=summary)
+            return
         await self.move(
             req, "notify_applicant", holder=self._residence, co_holders=[], document=notice, summary=summary
         )
 
-    async def _to_support(self, req: ActionRequest) -> None:
+    async def _to_support(
+        self, req: ActionRequest, document: DocumentSpec | None = None, summary: dict[str, Any] | None = None
+    ) -> None:
         """In support: the origin's county pays (in external mode, the residence's county follows the case for
         the origin office); the residence township serves the child. Reviews are due yearly."""
         k = self.kept
         paying = self.process.step("in_support").responsible[0]
         region = self._st.county if k.external else k.origin_region
         holder = await self.resolve(paying, region)
-        co = [self._residence] if holder.id != self._residence.id else []
+        co = [self._residence] if holder.id != self._residence.id and k.remote_residence is None else []
         side = SIDE["residence"] if k.external else SIDE["origin"]
         await self.move(
             req,
@@ -238,7 +283,8 @@ class CertificationWorkflow(CaseWorkflow):
             co_holders=co,
             external=k.external,
             counters={"reviews": 0},
-            summary={SIDE_SUMMARY: side},
+            summary={**(summary or {}), SIDE_SUMMARY: side},
+            document=document,
         )
 
     async def _withdrawn(self, step: StepState, req: ActionRequest) -> None:

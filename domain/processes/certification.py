@@ -181,14 +181,15 @@ def residence_origin_steps(
                 Action(
                     "approve",
                     "认定",
-                    to=("notify_applicant",),
+                    # In support at once where the residence is another deployment's (told by the answer).
+                    to=("notify_applicant", "in_support"),
                     by_co_holders=bool(decider_with),
                     fields=(Field("doc_no", "批准文号", required=False), START_MONTH, NOTE),
                 ),
                 Action(
                     "reject",
                     "不予认定",
-                    to=("notify_applicant",),
+                    to=("notify_applicant", CLOSE),
                     by_co_holders=bool(decider_with),
                     fields=(Field("reasons", "不予认定的理由", FieldKind.textarea),),
                     style="danger",
