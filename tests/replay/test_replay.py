@@ -79,6 +79,7 @@ EXPECTED = {
     "certification-support-review-ended",  # in support: a yearly review, a change of circumstances
     "certification-adult-in-education",  # at 18 in full-time education: goes on to the end of studies
     "certification-disability-subsidy",  # the disability subsidies: a definition-only kind on the same code
+    "certification-imported-origin-side",  # another deployment's packet: the origin side, supplement, support
 }
 ENCRYPTED = sorted(p for p in HISTORIES if p.stem.endswith("-encrypted"))
 # Histories are named after each registered process's workflow module.

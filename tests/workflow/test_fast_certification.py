@@ -434,3 +434,56 @@ async def test_the_disability_subsidies_run_on_the_same_code_with_their_own_defi
     )
     assert c.events()[0].opening.process == "disability_subsidy"
     await save_history_as(c.f.client, c.no, "certification-disability-subsidy")
+
+
+# ------------------------------------------------------------- the origin side, for another deployment
+
+
+async def test_an_imported_application_runs_the_origin_side_here(fake_env: FakeEnv) -> None:
+    """A transfer packet from the residence's deployment (api/packets) starts the case at origin verification
+    (started here as the import does: its facts are the packet's, not a start form's); the decision puts an
+    approved child in support here (the origin pays) without a notification step."""
+    now = await fake_env.env.get_current_time()
+    facts = {
+        "kind": "orphan",
+        "origin_region": SHANGDANG,
+        "residence_region": HENAN,
+        "residence_office": "河南省郑州市金水区经八路街道办事处",
+        "remote_case_no": "RD-2026-410105-00007",
+        "remote_deployment": "zhengzhou",
+    }
+    c = await _open_imported(fake_env, facts, now)
+    verify = await c.step()
+    assert (verify.step, holder(verify)) == ("origin_verification", agency("sd-town").id)
+    assert c.events()[0].summary["remote_case_no"] == "RD-2026-410105-00007"
+    await c.act(op("sd-town"), "request_supplement", {"items": "监护人身份证明"})
+    assert holder(await c.step()) == agency("sd-town").id
+    await c.act(op("sd-town"), "supplemented", {"done_on": (await c.today()).isoformat()})
+    await c.act(op("sd-town"), "give_opinion", {"verified_by": "data", "opinion": "approve"})
+    await c.act(
+        op("sd-civil"), "approve", {"doc_no": "上民认〔2026〕9号", "allowance_from": month_after(await c.today())}
+    )
+    support = await c.step()
+    assert (support.step, holder(support), support.co_holders) == ("in_support", agency("sd-civil").id, [])
+    assert (await c.view()).summary["decision"] == "approve"
+    await save_history_as(c.f.client, c.no, "certification-imported-origin-side")
+
+
+async def _open_imported(f: FakeEnv, facts: dict, now: datetime) -> FakeCase:
+    from domain.ids import workflow_id
+    from domain.messages import ActionResult, CaseInput, CaseStart
+    from tests.fakes import child
+
+    no = f.fakes.next_case_no("RD", SHANGDANG, now)
+    start = CaseStart(
+        case_no=no,
+        process="certification",
+        start_step="origin_verification",
+        child=child(date(2015, 3, 1), county=SHANGDANG),
+        county=SHANGDANG,
+        starter=op("sd-town"),
+        facts=facts,
+    )
+    handle = await f.client.start_workflow("certification", CaseInput(start=start), id=workflow_id(no), task_queue=f.tq)
+    await handle.execute_update("opened", result_type=ActionResult)
+    return FakeCase(f, no)
