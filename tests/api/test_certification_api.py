@@ -72,6 +72,10 @@ async def test_two_counties_accept_verify_and_decide_and_both_see_it_across_regi
     assert no.startswith("RD-")
     assert r.json()["steps"][0]["step"] == "residence_intake"
 
+    async with browser(live, "luzhou-town1") as http:  # the one-time materials list, as a checklist
+        page = await http.get(f"/cases/{no}")
+        assert page.status_code == 200 and "一次性告知补正" in page.text and "监护人或抚养人情况说明" in page.text
+        assert 'type="checkbox"' in page.text
     r = await act(live, town, no, "residence_intake", "forward", **MATERIALS)
     assert r.status_code == 200, r.text
     assert r.json()["steps"][0]["holder"] == "上党区韩店街道办事处"
@@ -108,7 +112,17 @@ async def test_two_counties_accept_verify_and_decide_and_both_see_it_across_regi
     assert r.status_code == 200, r.text
     assert (r.json()["steps"][0]["step"], r.json()["steps"][0]["holder"]) == ("in_support", "上党区民政局")
 
-    # The pages: the view for civil affairs, with the case, overdue first.
+    # The pages: the case with its printable transfer packet and result notice; the start form; the view.
+    docs = {d["kind"]: d["id"] for d in (await read(live, town, no))["documents"]}
+    async with browser(live, "luzhou-town1") as http:
+        page = await http.get(f"/cases/{no}")
+        assert page.status_code == 200 and "纳入保障" in page.text and "上党区" in page.text
+        for kind, title in (("certification_transfer", "跨地区认定移交函"), ("certification_result", "认定结果告知书")):
+            doc = await http.get(f"/cases/{no}/documents/{docs[kind]}")
+            assert doc.status_code == 200 and title in doc.text, kind
+        cid = await child_id(live.db, "李娜")
+        start = await http.get("/cases/new", params={"process": "certification", "child_id": cid})
+        assert start.status_code == 200 and "户籍地（县、市、区）" in start.text, start.text[-3000:]
     async with browser(live, "shangdang-civil") as http:
         page = await http.get("/cross-region")
         assert page.status_code == 200 and "跨地区审批" in page.text and no in page.text
