@@ -487,3 +487,11 @@ async def _open_imported(f: FakeEnv, facts: dict, now: datetime) -> FakeCase:
     handle = await f.client.start_workflow("certification", CaseInput(start=start), id=workflow_id(no), task_queue=f.tq)
     await handle.execute_update("opened", result_type=ActionResult)
     return FakeCase(f, no)
+
+
+async def test_an_origin_in_taiyuan_is_outside_this_deployment_and_named_with_its_province(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env, origin="140105")  # 太原市小店区: the same province, another city
+    assert c.events()[0].summary["origin"] == "山西省太原市小店区"
+    await forward(c)
+    verify = await c.step()
+    assert (holder(verify), verify.external.name) == (agency(RESIDENCE).id, "山西省太原市小店区民政局")
