@@ -288,6 +288,11 @@ class CrossRegion:
     case under SIDE_SUMMARY); the city's see every county."""
 
     viewers: tuple[AgencyType, ...]
+    # The origin's two steps (verification, decision): a case waits for the origin in them; an imported
+    # transfer packet opens the first (api/packets).
+    origin_steps: tuple[str, str]
+    # The residence clerk's actions recording the origin's opinion and decision (an imported answer takes them).
+    answer_actions: tuple[str, str]
 
 
 ORIGIN_SUMMARY = "origin_region"

@@ -25,8 +25,9 @@ class ImportAnswer(Answer):
     response_model=SignedPacket,
 )
 async def transfer_packet(
-    case_no: str, to: str, principal: ApiUser, session: SessionDep, settings: SettingsDep
+    case_no: str, principal: ApiUser, session: SessionDep, settings: SettingsDep, to: str = ""
 ) -> dict[str, Any]:
+    # `to` is checked after the case is found: an outsider learns nothing but "not found".
     signed = await service.export_transfer(
         session=session, settings=settings, principal=principal, case_no=case_no, to=to
     )

@@ -24,12 +24,10 @@ from domain.enums import AgencyType
 from domain.errors import DomainError
 from domain.messages import CaseInput, CaseStart, ChildRef
 from domain.packets import SignedPacket, TransferPacket, parse_signing_key, parse_trusted_keys, sign, verify
-from domain.process import ORIGIN_SUMMARY
+from domain.process import ORIGIN_SUMMARY, FieldKind
 from domain.processes import get_process
 from domain.regions import full_region_name
 
-# Where an exported application may be: waiting for the origin's opinion or decision.
-AWAITING_ORIGIN = ("origin_verification", "origin_decision")
 ANSWER_KEYS = ("decision", "allowance_from", "doc_no", "decided_on", "reasons", "decided_by", "opinion")
 
 
@@ -85,7 +83,7 @@ async def export_transfer(
     process = get_process(case.process)
     if process.cross_region is None or not case.summary.get("external"):
         raise DomainError("not_external", "该案件的户籍地在本系统中，无需导出移交材料")
-    if case.status != "open" or case.main_step not in AWAITING_ORIGIN:
+    if case.status != "open" or case.main_step not in process.cross_region.origin_steps:
         raise DomainError("not_now", "案件当前不在等待户籍地审核的环节，不能导出移交材料")
     if principal.agency.id != case.started_by_agency_id:
         raise DomainError("not_permitted", "只有受理申请的居住地乡镇（街道）可以导出移交材料")
@@ -97,7 +95,8 @@ async def export_transfer(
             "birth_date": child.birth_date.isoformat(),
             "birth_date_estimated": child.birth_date_estimated,
         },
-        "facts": {k: case.facts.get(k) for k in ("kind", "applicant", "situation")},
+        # The application as the start form took it, less this deployment's own agency ids.
+        "facts": {f.name: case.facts.get(f.name) for f in process.start_fields if f.kind != FieldKind.agency},
         "origin_region": case.summary.get(ORIGIN_SUMMARY),
         "residence_region": case.county,
         "residence_office": f"{full_region_name(case.county) or ''}{principal.agency.name}",
@@ -194,7 +193,7 @@ async def _import_transfer(
     start = CaseStart(
         case_no=case_no,
         process=process.name,
-        start_step="origin_verification",
+        start_step=process.cross_region.origin_steps[0],
         child=ChildRef(id=child.id, birth_date=child.birth_date, residence_region=county, origin_region=county),
         county=county,
         starter=principal.actor(),
@@ -206,7 +205,13 @@ async def _import_transfer(
 
 async def _import_answer(session: AsyncSession, client: Client, principal: Principal, packet: TransferPacket) -> str:
     case: Case = await cases.get_visible_case(session, principal, packet.case_no)
-    if not case.summary.get("external") or case.status != "open" or case.main_step not in AWAITING_ORIGIN:
+    shape = get_process(case.process).cross_region
+    if (
+        shape is None
+        or not case.summary.get("external")
+        or case.status != "open"
+        or case.main_step not in shape.origin_steps
+    ):
         raise DomainError("not_now", "该案件当前不在等待户籍地答复的环节，不能导入答复")
     if await session.get(TransferPacketRecord, packet.packet_id) is not None:
         raise _replayed()
@@ -218,14 +223,15 @@ async def _import_answer(session: AsyncSession, client: Client, principal: Princ
         "received_on": today,
         "answer_from": a.get("decided_by") or packet.from_deployment,
     }
-    if step == "origin_verification":
+    (verification, decision_step), (record_opinion, record_decision) = shape.origin_steps, shape.answer_actions
+    if step == verification:
         opinion = {**common, "opinion": a.get("opinion") or a["decision"], "reasons": a.get("reasons", "")}
         await cases.act(
             session=session,
             client=client,
             principal=principal,
             case_no=case_no,
-            data=cases.ActIn(step="origin_verification", action="record_origin_opinion", payload=opinion),
+            data=cases.ActIn(step=verification, action=record_opinion, payload=opinion),
         )
     decision = {
         **common,
@@ -239,7 +245,7 @@ async def _import_answer(session: AsyncSession, client: Client, principal: Princ
         client=client,
         principal=principal,
         case_no=case_no,
-        data=cases.ActIn(step="origin_decision", action="record_origin_decision", payload=decision),
+        data=cases.ActIn(step=decision_step, action=record_decision, payload=decision),
     )
     # Kept once the answer is recorded: an answer refused (a wrong month) can be imported again once mended.
     if not await _record(session, principal, packet, "in", case_no):

@@ -262,6 +262,15 @@ def residence_origin_policies(prefix: str, basis: str) -> tuple[PolicyDefault, .
     )
 
 
+def cross_region(viewers: tuple[T, ...]) -> CrossRegion:
+    """What the shared views and packets know of this shape's steps."""
+    return CrossRegion(
+        viewers=viewers,
+        origin_steps=("origin_verification", "origin_decision"),
+        answer_actions=("record_origin_opinion", "record_origin_decision"),
+    )
+
+
 def check_cross_region(ctx: StartContext) -> None:
     """A cross-region application: the origin is a known county-level code, and not the very place the
     residence township serves (there it is an ordinary local application)."""
@@ -326,7 +335,7 @@ CERTIFICATION = Process(
     policies=residence_origin_policies("certification", "民发〔2019〕62号"),
     start_fields=start_fields((("orphan", "孤儿"), ("de_facto_unsupported", "事实无人抚养儿童"))),
     check_start=check_cross_region,
-    cross_region=CrossRegion(viewers=(T.civil_affairs,)),
+    cross_region=cross_region((T.civil_affairs,)),
     starts=(StartOption("residence_intake", (T.township,), "受理跨地区认定申请"),),
     outcomes=(
         Outcome("withdrawn", "逾期未补正，视为撤回"),

@@ -5,12 +5,13 @@ definition only: the certification's workflow (workflows/certification.py) runs 
 from __future__ import annotations
 
 from domain.enums import AgencyType as T
-from domain.process import CrossRegion, Outcome, Process, StartOption
+from domain.process import Outcome, Process, StartOption
 from domain.processes.certification import (
     RESULT_NOTICE,
     TRANSFER,
     WITHDRAWN_NOTICE,
     check_cross_region,
+    cross_region,
     materials,
     residence_origin_policies,
     residence_origin_steps,
@@ -37,7 +38,7 @@ DISABILITY_SUBSIDY = Process(
     policies=residence_origin_policies("disability_subsidy", "国发〔2015〕52号（默认）"),
     start_fields=start_fields((("living", "困难残疾人生活补贴"), ("care", "重度残疾人护理补贴"), ("both", "两项补贴"))),
     check_start=check_cross_region,
-    cross_region=CrossRegion(viewers=(T.civil_affairs, T.disabled_persons_federation)),
+    cross_region=cross_region((T.civil_affairs, T.disabled_persons_federation)),
     starts=(StartOption("residence_intake", (T.township,), "受理两项补贴申请（跨地区）"),),
     outcomes=(
         Outcome("withdrawn", "逾期未补正，视为撤回"),
