@@ -82,6 +82,9 @@ class Action:
     # Possible only from a time of the step (offered, with that time, only from then on).
     not_before: NotBefore | None = None
     style: str = "primary"  # primary | secondary | danger, for the page's button
+    # True: offered only while the step is held for a party outside this deployment (a clerk records its
+    # answer); False: only while it is not (the party acts itself); None: either way.
+    held_outside: bool | None = None
 
 
 # Action.to is a contract: the machinery refuses to take an action where it does not declare. Tests set this,

@@ -39,13 +39,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kinds import kind_workflows
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-# The origin's steps: done there, or recorded here from its answers in external mode.
-ORIGIN_ACTIONS = {
-    ("origin_verification", "give_opinion"),
-    ("origin_decision", "approve"),
-    ("origin_decision", "reject"),
-}
-EXTERNAL_ACTIONS = {("origin_verification", "record_origin_opinion"), ("origin_decision", "record_origin_decision")}
 SIDE = {"residence": "居住地", "origin": "户籍地"}
 
 
@@ -305,11 +298,6 @@ class CertificationWorkflow(CaseWorkflow):
 
     def check_action(self, step: StepState, req: ActionRequest, payload: dict[str, Any]) -> None:
         key = (step.step, req.action)
-        external = self.kept.external is not None
-        if key in ORIGIN_ACTIONS and external:
-            raise DomainError("external_origin", f"户籍地（{self.kept.external.name}）不在本系统中，请登记其答复")  # type: ignore[union-attr]
-        if key in EXTERNAL_ACTIONS and not external:
-            raise DomainError("origin_in_system", "户籍地在本系统中，须由户籍地办理")
         match key:
             case ("residence_intake", "forward") if missing := self._missing({**payload, "other_items": ""}):
                 raise DomainError(

@@ -143,6 +143,7 @@ def residence_origin_steps(
                 Action(
                     "give_opinion",
                     "提出查验意见",
+                    held_outside=False,
                     to=("origin_decision",),
                     fields=(
                         Field("verified_by", "核实方式", FieldKind.choice, choices=VERIFIED_BY),
@@ -160,6 +161,7 @@ def residence_origin_steps(
                 Action(
                     "record_origin_opinion",
                     "登记户籍地查验意见（系统外）",
+                    held_outside=True,
                     to=("origin_decision",),
                     fields=(
                         *EXTERNAL_ANSWER[:2],
@@ -181,6 +183,7 @@ def residence_origin_steps(
                 Action(
                     "approve",
                     "认定",
+                    held_outside=False,
                     # In support at once where the residence is another deployment's (told by the answer).
                     to=("notify_applicant", "in_support"),
                     by_co_holders=bool(decider_with),
@@ -189,6 +192,7 @@ def residence_origin_steps(
                 Action(
                     "reject",
                     "不予认定",
+                    held_outside=False,
                     to=("notify_applicant", CLOSE),
                     by_co_holders=bool(decider_with),
                     fields=(Field("reasons", "不予认定的理由", FieldKind.textarea),),
@@ -197,6 +201,7 @@ def residence_origin_steps(
                 Action(
                     "record_origin_decision",
                     "登记户籍地审批结果（系统外）",
+                    held_outside=True,
                     to=("notify_applicant",),
                     fields=(
                         Field("doc_no", "来文文号"),
