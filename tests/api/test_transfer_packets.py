@@ -8,6 +8,7 @@ deployment and one from an untrusted deployment are refused, and nothing changes
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ from tests.api.test_cases_api import auth
 from tests.codec_keys import TEST_PAYLOAD_KEYS
 from tests.conftest import Db, make_token
 from tests.support import child_id, today_iso, wait_for
+from tests.ui.test_pages import browser, csrf_of
 from web.app import create_app
 from worker.client import build_worker
 
@@ -44,6 +46,7 @@ _, PUB_STRANGER = new_signing_key()
 class Side:
     http: httpx.AsyncClient
     db: Db
+    app: object
 
 
 @asynccontextmanager
@@ -65,7 +68,7 @@ async def deployment(env: WorkflowEnvironment, db: Db, name: str, key: str, trus
         build_worker(env.client, tq, db.sf),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
     ):
-        yield Side(http, db)
+        yield Side(http, db, app)
 
 
 @asynccontextmanager
@@ -156,6 +159,18 @@ async def test_a_packet_goes_to_another_deployment_and_its_answer_closes_the_loo
         assert r.status_code == 200, r.text
         packet = r.json()
         assert packet["packet"]["from_deployment"] == "changzhi" and packet["packet"]["body"]["child"]["name"] == "李娜"
+
+        # The pages: the packet as a file to download, and an import refused in Chinese.
+        async with browser(a, "luzhou-town1") as page:  # type: ignore[arg-type]
+            assert (await page.get(f"/transfer-packets?case_no={no_a}")).status_code == 200
+            file = await page.get(f"/cases/{no_a}/transfer-packet.json", params={"to": "zhengzhou"})
+            assert file.status_code == 200 and "attachment" in file.headers["content-disposition"]
+            assert file.json()["packet"]["body"]["child"]["name"] == "李娜"
+            form = await page.get("/transfer-packets")
+            r = await page.post(
+                "/transfer-packets", data={"csrf": csrf_of(form.text), "packet": json.dumps(file.json())}
+            )
+            assert r.status_code == 422 and "不是发给本系统的" in r.text  # a packet for B, brought to A
 
         b_town = await make_token(db_b, "jinshui-town1")
         b_civil = await make_token(db_b, "jinshui-civil")
