@@ -99,23 +99,22 @@ async def cross_region_view(
         .where(*conds)
     )
     month_of = _month_expr()
-    counted = (
-        await session.execute(
-            select(month_of, Case.id)
-            .join(CaseStep, and_(CaseStep.case_id == Case.id, CaseStep.track == "main"))
-            .where(*conds)
-        )
-    ).all()
-    months: dict[str, int] = {}
-    for m, _ in counted:
-        months[m] = months.get(m, 0) + 1
+    per_month = (
+        select(month_of, func.count())
+        .select_from(Case)
+        .join(CaseStep, and_(CaseStep.case_id == Case.id, CaseStep.track == "main"))
+        .where(*conds)
+        .group_by(month_of)
+        .order_by(month_of.desc())
+    )
+    months = [(m, n) for m, n in (await session.execute(per_month)).all()]
     if month:
         start, end = _month_bounds(month)
         stmt = stmt.where(Case.opened_at >= start, Case.opened_at < end)
     overdue_first = case((CaseStep.due_at < now, 0), else_=1)
     stmt = stmt.order_by(overdue_first, CaseStep.due_at.asc().nulls_last(), Case.case_no).limit(PER_PAGE)
     rows = [_row(r, now) for r in (await session.execute(stmt)).all()]
-    return CrossRegionView(rows=rows, months=sorted(months.items(), reverse=True), month=month)
+    return CrossRegionView(rows=rows, months=months, month=month)
 
 
 def _month_expr():
