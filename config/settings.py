@@ -14,6 +14,7 @@ from typing import Literal, Self
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.packets import parse_signing_key, parse_trusted_keys
 from worker.codec import PayloadKeys
 
 MIN_SECRET_LENGTH = 32
@@ -72,11 +73,20 @@ class Settings(BaseSettings):
     # Password guessing: this many wrong passwords in a row lock the account for this many minutes.
     login_max_failures: int = Field(5, ge=1)
     login_lockout_minutes: int = Field(15, ge=1)
+    # Transfer packets between deployments (domain/packets.py): this deployment's name in them, its Ed25519
+    # signing key (base64 of the 32-byte private key; empty: packets cannot be exported), and the
+    # deployments whose packets it imports (`name=base64 public key,...`).
+    deployment_id: str = Field("changzhi", min_length=1, max_length=64)
+    packet_signing_key: str = ""
+    packet_trusted_keys: str = ""
 
     @model_validator(mode="after")
     def _safe_to_serve(self) -> Self:
         if self.payload_keys:
             PayloadKeys.parse(self.payload_keys)  # a malformed key is refused in dev too
+        if self.packet_signing_key:
+            parse_signing_key(self.packet_signing_key)
+        parse_trusted_keys(self.packet_trusted_keys)
         if self.environment == "dev":
             if not self.secret_key:
                 self.secret_key = dev_secret_key(self.var_dir)

@@ -326,6 +326,20 @@ class TimelineEvent(Base):
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
 
 
+class TransferPacketRecord(Base):
+    """A transfer packet this deployment exported or imported (domain/packets.py): an id imported once is
+    refused the second time."""
+
+    __tablename__ = "transfer_packets"
+    packet_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(16))
+    case_no: Mapped[str] = mapped_column(String(32), index=True)
+    peer: Mapped[str] = mapped_column(String(64))
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
 class Document(Base):
     __tablename__ = "documents"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -32,6 +32,10 @@ def check_step_action(process: Process, state: CaseState, step: StepState, actio
         raise DomainError("action_not_allowed", f"“{definition.label}”环节不能进行“{action_name}”操作")
     if action.by_system:
         raise DomainError("action_not_allowed", f"“{action.label}”在期限届满时由系统自动办理")
+    if action.held_outside is not None and action.held_outside != (step.external is not None):
+        if step.external is not None:
+            raise DomainError("action_not_allowed", f"本环节等待{step.external.name}办理，请登记其答复")
+        raise DomainError("action_not_allowed", f"“{action.label}”仅用于登记系统外单位的答复，本环节由承办单位直接办理")
     if action.holder_types and step.holder.agency_type not in action.holder_types:
         raise DomainError("action_not_allowed", f"承办单位类型不能进行“{action.label}”")
     if action.roles and actor.role not in action.roles:

@@ -30,6 +30,7 @@ class FieldRole(StrEnum):
     occurred_on = "occurred_on"  # when the matter was found: a first step entered later counts from it
     destination_region = "destination_region"  # the county a child moves to
     destination_agency = "destination_agency"  # an agency there: offered city-wide, checked against the region
+    material = "material"  # an item of a one-time materials list (一次性告知清单): ticked when received
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ class Action:
     # Possible only from a time of the step (offered, with that time, only from then on).
     not_before: NotBefore | None = None
     style: str = "primary"  # primary | secondary | danger, for the page's button
+    # True: offered only while the step is held for a party outside this deployment (a clerk records its
+    # answer); False: only while it is not (the party acts itself); None: either way.
+    held_outside: bool | None = None
 
 
 # Action.to is a contract: the machinery refuses to take an action where it does not declare. Tests set this,
@@ -171,6 +175,9 @@ class Step:
     due_label: str = "办理期限"
     # How far a supervisor may extend the deadline, where a law bounds it (None: at will).
     extension: ExtensionRule | None = None
+    # Agency types that hold the step with its holder, in the holder's region (a county's disabled
+    # persons' federation decides with civil affairs): the workflow makes them co-holders.
+    co_responsible: tuple[AgencyType, ...] = ()
 
     def action(self, name: str) -> Action | None:
         return next((a for a in self.actions if a.name == name), None)
@@ -280,6 +287,25 @@ class DemoCase:
 
 
 @dataclass(frozen=True)
+class CrossRegion:
+    """A residence-accepted, origin-reviewed process (居住地受理、户籍地审核): its cases are listed in the
+    跨地区审批 view of the `viewers` of both sides, the residence (the case's county) and the origin (the
+    county code its workflow keeps in the case summary under ORIGIN_SUMMARY, with the side that holds the
+    case under SIDE_SUMMARY); the city's see every county."""
+
+    viewers: tuple[AgencyType, ...]
+    # The origin's two steps (verification, decision): a case waits for the origin in them; an imported
+    # transfer packet opens the first (api/packets).
+    origin_steps: tuple[str, str]
+    # The residence clerk's actions recording the origin's opinion and decision (an imported answer takes them).
+    answer_actions: tuple[str, str]
+
+
+ORIGIN_SUMMARY = "origin_region"
+SIDE_SUMMARY = "holder_side"
+
+
+@dataclass(frozen=True)
 class StartOption:
     step: str
     agency_types: tuple[AgencyType, ...]
@@ -305,6 +331,9 @@ class StartContext:
     policy: Callable[[str], Allowance]  # the value in force in the case's county
     # The county's school terms and holidays, over the statutory calendar (domain/school_calendar.py).
     school_calendar: SchoolCalendar = field(default_factory=SchoolCalendar)
+    # The county that will own the case (the child's residence) and the starting agency.
+    county: str = ""
+    starter_agency_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -363,6 +392,8 @@ class Process:
     # The start field that takes a key child's categories (domain/registry.py KeyCategory): the registry's
     # apply starts the process, as the county's civil affairs, for every child it flags as a key child.
     key_child_field: str | None = None
+    # Residence accepts, origin reviews: who sees its cases in the 跨地区审批 view.
+    cross_region: CrossRegion | None = None
 
     def clinical_names(self) -> frozenset[str]:
         """The names of every clinical field of its start form, its steps' actions and its case actions."""

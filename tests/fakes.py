@@ -102,6 +102,8 @@ AGENCIES: dict[str, AgencyRef] = {
     "youth": _a(44, "共青团潞州区委员会", T.youth_league, LUZHOU),
     "counsel2": _a(45, "潞州区青少年心理服务站", T.counselling_center, LUZHOU),
     "sd-civil": _a(25, "上党区民政局", T.civil_affairs, SHANGDANG),
+    "dpf": _a(26, "潞州区残疾人联合会", T.disabled_persons_federation, LUZHOU),
+    "sd-dpf": _a(27, "上党区残疾人联合会", T.disabled_persons_federation, SHANGDANG),
     "city-civil": _a(31, "长治市民政局", T.civil_affairs, CITY_CODE),
     "city-police": _a(32, "长治市公安局", T.police, CITY_CODE),
     "city-edu": _a(33, "长治市教育局", T.education_bureau, CITY_CODE),
@@ -335,6 +337,7 @@ class FakeCase:
         born: date = date(2016, 5, 1),
         village_committee: str | None = None,
         reported_at: datetime | None = None,
+        history_limit: int | None = None,
     ) -> FakeCase:
         defined = definition(process)
         now = await f.env.get_current_time()
@@ -351,7 +354,7 @@ class FakeCase:
             reported_at=reported_at,
         )
         handle = await f.client.start_workflow(
-            process, CaseInput(start=start), id=workflow_id(case_no), task_queue=f.tq
+            process, CaseInput(start=start, history_limit=history_limit), id=workflow_id(case_no), task_queue=f.tq
         )
         await handle.execute_update("opened", result_type=ActionResult)
         return cls(f, case_no)

@@ -84,6 +84,10 @@ def report_links(user: Principal | None) -> list[tuple[str, str]]:
         return []
     links = [(f"/reports/{p.name}", f"{p.label}统计") for p in PROCESSES.values() if p.report_by]
     out = links if overseen_type_values(user) else []
+    if user.agency.township is None and any(
+        p.cross_region and user.agency.agency_type in p.cross_region.viewers for p in PROCESSES.values()
+    ):
+        out = [*out, ("/cross-region", "跨地区审批")]
     return out + [
         (f"/statistics/{p.name}", p.periodic_report.title)
         for p in PROCESSES.values()

@@ -21,9 +21,11 @@ from api.cases.router import router as cases_router
 from api.cases.router import work as work_router
 from api.cases.statistics_router import router as statistics_router
 from api.children.router import router as children_router
+from api.cross_region.router import router as cross_region_router
 from api.error_schema import error_responses
 from api.meta import router as meta_router
 from api.notifications.router import router as notifications_router
+from api.packets.router import router as packets_router
 from api.refresh.router import router as refresh_router
 from api.registry.router import router as registry_router
 from api.school_calendar.router import router as school_calendar_router
@@ -54,6 +56,8 @@ API_ROUTERS = (
     care_periods_router,
     webhooks_router,
     registry_router,
+    cross_region_router,
+    packets_router,
     audit_router,
     meta_router,
     refresh_router,

@@ -561,6 +561,8 @@ class StepMachinery:
         notify: list[NotificationSpec] | None = None,
         note: str | None = None,
         payload: dict[str, Any] | None = None,
+        document: DocumentSpec | None = None,
+        summary: dict[str, Any] | None = None,
     ) -> None:
         current = self._open_step(req.step) if req and req.step else self._st.steps.get("main")
         if req is not None:
@@ -584,6 +586,8 @@ class StepMachinery:
                 to_step=CLOSE,
                 close=outcome,
                 notify=notes,
+                document=document,
+                summary=summary,
             ),
             kind=kind,
             note=note,

@@ -268,6 +268,8 @@ async def _start_facts(
                 starter_type=principal.agency.agency_type,
                 policy=await policy_lookup(session, county, now),
                 school_calendar=await school_calendar(session=session, county=county),
+                county=county,
+                starter_agency_id=principal.agency.id,
             ),
         )
     return facts, vc

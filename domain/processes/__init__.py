@@ -6,13 +6,17 @@ from __future__ import annotations
 from domain.errors import DomainError
 from domain.policy import SHARED_POLICIES, PolicyDefault
 from domain.process import Process
+from domain.processes.certification import CERTIFICATION
+from domain.processes.disability_subsidy import DISABILITY_SUBSIDY
 from domain.processes.dropout import DROPOUT
 from domain.processes.followup import FOLLOWUP
 from domain.processes.guardianship import GUARDIANSHIP
 from domain.processes.mental_health import MENTAL_HEALTH
 from domain.refresh import POLICIES as REFRESH_POLICIES
 
-PROCESSES: dict[str, Process] = {p.name: p for p in (GUARDIANSHIP, DROPOUT, MENTAL_HEALTH, FOLLOWUP)}
+PROCESSES: dict[str, Process] = {
+    p.name: p for p in (GUARDIANSHIP, DROPOUT, CERTIFICATION, DISABILITY_SUBSIDY, MENTAL_HEALTH, FOLLOWUP)
+}
 
 # Every policy of the deployment: the machinery's own and each process's, by key.
 POLICY_DEFAULTS: dict[str, PolicyDefault] = {

@@ -87,6 +87,14 @@ EXPECTED = {
     "followup-protected-past-16",  # past 16 while a protection case is open (the open-cases activity)
     "followup-left-key-list",  # the case action that closes it
     "refresh-escalated-then-imported",  # a county's half-year refresh: due, three levels, done by the import
+    "certification-cross-county-approved",  # intake → 上党 township verifies → county approves → notified → support
+    "certification-origin-supplement",  # the origin asks for a supplement through the residence, and gets it
+    "certification-withdrawn",  # the applicant's supplement lapses (a deadline-fired action with a document)
+    "certification-external-henan",  # external mode: the ladder to the residence's civil affairs; answers recorded
+    "certification-support-review-ended",  # in support: a yearly review, a change of circumstances
+    "certification-adult-in-education",  # at 18 in full-time education: goes on to the end of studies
+    "certification-disability-subsidy",  # the disability subsidies: a definition-only kind on the same code
+    "certification-imported-origin-side",  # another deployment's packet: the origin side, supplement, support
 }
 ENCRYPTED = sorted(p for p in HISTORIES if p.stem.endswith("-encrypted"))
 # Histories are named after each registered process's workflow module (and the registry refresh's).

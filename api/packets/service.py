@@ -1,0 +1,255 @@
+"""Transfer packets between deployments (domain/packets.py): the residence exports a signed packet for an
+origin another deployment serves; that deployment imports it and runs the origin side (a case started at
+origin verification); its answer, exported back and imported here, records the origin's opinion and decision
+on the residence's case. A packet for another deployment, from one not trusted, altered, or imported before
+is refused, and nothing changes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from api.audit import audit
+from api.cases import service as cases
+from api.principal import Principal
+from config.settings import Settings
+from db.models import Case, Child, TransferPacketRecord
+from domain.deadlines import local_date
+from domain.enums import AgencyType
+from domain.errors import DomainError
+from domain.messages import CaseInput, CaseStart, ChildRef
+from domain.packets import SignedPacket, TransferPacket, parse_signing_key, parse_trusted_keys, sign, verify
+from domain.process import ORIGIN_SUMMARY, FieldKind
+from domain.processes import get_process
+from domain.regions import full_region_name
+
+ANSWER_KEYS = ("decision", "allowance_from", "doc_no", "decided_on", "reasons", "decided_by", "opinion")
+
+
+def _signing_key(settings: Settings):
+    if not settings.packet_signing_key:
+        raise DomainError("packet_no_key", "本系统未配置移交材料签名密钥，请联系管理员（REFERRALS_PACKET_SIGNING_KEY）")
+    return parse_signing_key(settings.packet_signing_key)
+
+
+async def _record(session: AsyncSession, principal: Principal, packet: TransferPacket, direction: str, case_no: str):
+    """Keeps the packet's id; False if it was kept before (a replay)."""
+    peer = packet.to_deployment if direction == "out" else packet.from_deployment
+    row = (
+        await session.execute(
+            insert(TransferPacketRecord)
+            .values(
+                packet_id=packet.packet_id,
+                direction=direction,
+                kind=packet.kind,
+                case_no=case_no,
+                peer=peer,
+                agency_id=principal.agency.id,
+            )
+            .on_conflict_do_nothing(index_elements=[TransferPacketRecord.packet_id])
+            .returning(TransferPacketRecord.packet_id)
+        )
+    ).scalar_one_or_none()
+    return row is not None
+
+
+def _packet(settings: Settings, kind: str, process: str, to: str, case_no: str, body: dict[str, Any]) -> TransferPacket:
+    if not to or len(to) > 64:
+        raise DomainError("field_required", "请填写接收方系统的名称（部署标识）", field="to")
+    if to == settings.deployment_id:
+        raise DomainError("field_invalid", "接收方不能是本系统", field="to")
+    return TransferPacket(
+        packet_id=uuid.uuid4().hex,
+        kind=kind,  # type: ignore[arg-type]
+        process=process,
+        from_deployment=settings.deployment_id,
+        to_deployment=to,
+        issued_at=datetime.now(UTC).isoformat(),
+        case_no=case_no,
+        body=body,
+    )
+
+
+async def export_transfer(
+    *, session: AsyncSession, settings: Settings, principal: Principal, case_no: str, to: str
+) -> SignedPacket:
+    """The residence's packet for an origin outside this deployment: the application and the child."""
+    case = await cases.get_visible_case(session, principal, case_no)
+    process = get_process(case.process)
+    if process.cross_region is None or not case.summary.get("external"):
+        raise DomainError("not_external", "该案件的户籍地在本系统中，无需导出移交材料")
+    if case.status != "open" or case.main_step not in process.cross_region.origin_steps:
+        raise DomainError("not_now", "案件当前不在等待户籍地审核的环节，不能导出移交材料")
+    if principal.agency.id != case.started_by_agency_id:
+        raise DomainError("not_permitted", "只有受理申请的居住地乡镇（街道）可以导出移交材料")
+    child: Child = case.child
+    body = {
+        "child": {
+            "name": child.name,
+            "sex": child.sex,
+            "birth_date": child.birth_date.isoformat(),
+            "birth_date_estimated": child.birth_date_estimated,
+        },
+        # The application as the start form took it, less this deployment's own agency ids.
+        "facts": {f.name: case.facts.get(f.name) for f in process.start_fields if f.kind != FieldKind.agency},
+        "origin_region": case.summary.get(ORIGIN_SUMMARY),
+        "residence_region": case.county,
+        "residence_office": f"{full_region_name(case.county) or ''}{principal.agency.name}",
+    }
+    packet = _packet(settings, "transfer", case.process, to, case.case_no, body)
+    await _record(session, principal, packet, "out", case.case_no)
+    audit(session, principal, "export", case_no=case.case_no, detail=f"transfer packet to {to}")
+    await session.commit()
+    return sign(packet, _signing_key(settings))
+
+
+async def export_answer(
+    *, session: AsyncSession, settings: Settings, principal: Principal, case_no: str
+) -> SignedPacket:
+    """The origin's answer to an imported application, once it has decided."""
+    case = await cases.get_visible_case(session, principal, case_no)
+    remote = case.facts.get("remote_case_no")
+    if not remote:
+        raise DomainError("not_external", "该案件不是由其他系统移交的，无需导出答复")
+    if not case.summary.get("decision"):
+        raise DomainError("not_now", "户籍地尚未作出审批决定，暂不能导出答复")
+    body = {k: case.summary.get(k, "") for k in ANSWER_KEYS}
+    packet = _packet(settings, "answer", case.process, str(case.facts.get("remote_deployment", "")), remote, body)
+    await _record(session, principal, packet, "out", case.case_no)
+    audit(session, principal, "export", case_no=case.case_no, detail=f"answer packet to {packet.to_deployment}")
+    await session.commit()
+    return sign(packet, _signing_key(settings))
+
+
+async def import_packet(
+    *, session: AsyncSession, client: Client, settings: Settings, principal: Principal, raw: dict[str, Any]
+) -> tuple[str, bool]:
+    """(the local case, whether it was opened here). A transfer opens the origin side's case; an answer
+    records the origin's opinion and decision on the residence's case."""
+    packet = verify(raw, me=settings.deployment_id, trusted=parse_trusted_keys(settings.packet_trusted_keys))
+    if packet.kind == "transfer":
+        return await _import_transfer(session, client, settings.task_queue, principal, packet), True
+    return await _import_answer(session, client, principal, packet), False
+
+
+def _replayed() -> DomainError:
+    return DomainError("packet_replayed", "该移交材料已经导入过，不能重复导入", field="packet")
+
+
+async def _import_transfer(
+    session: AsyncSession, client: Client, task_queue: str, principal: Principal, packet: TransferPacket
+) -> str:
+    process = get_process(packet.process)
+    body = packet.body
+    county = str(body.get("origin_region") or "")
+    if process.cross_region is None:
+        raise DomainError("packet_invalid", "移交材料的业务类型不是跨地区认定", field="packet")
+    if principal.agency.agency_type != AgencyType.township or principal.agency.region_code != county:
+        raise DomainError("not_permitted", "该申请的户籍地不在本单位辖区，请由户籍地乡镇（街道）导入")
+    child_in = body["child"]
+    child = Child(
+        name=str(child_in["name"])[:64],
+        sex=str(child_in["sex"]),
+        id_number=None,
+        identity_status="provisional",
+        no_id_reason="other",
+        birth_date=datetime.fromisoformat(child_in["birth_date"]).date(),
+        birth_date_estimated=bool(child_in.get("birth_date_estimated")),
+        origin_region=county,
+        residence_region=county,
+        address=f"现居住于{body.get('residence_office', '')}辖区",
+        created_by_agency_id=principal.agency.id,
+    )
+    case_no, _ = await cases._reserve_case_no(
+        session, principal, process, county, f"packet-{packet.packet_id}", packet.packet_id
+    )
+    if not await _record(session, principal, packet, "in", case_no):
+        await session.rollback()
+        raise _replayed()
+    session.add(child)
+    await session.flush()
+    audit(
+        session,
+        principal,
+        "import",
+        case_no=case_no,
+        child_id=child.id,
+        detail=f"transfer packet from {packet.from_deployment}",
+    )
+    await session.commit()
+    facts = {
+        **{k: v for k, v in body.get("facts", {}).items() if v is not None},
+        "origin_region": county,
+        "residence_region": body.get("residence_region"),
+        "residence_office": body.get("residence_office", ""),
+        "remote_case_no": packet.case_no,
+        "remote_deployment": packet.from_deployment,
+    }
+    start = CaseStart(
+        case_no=case_no,
+        process=process.name,
+        start_step=process.cross_region.origin_steps[0],
+        child=ChildRef(id=child.id, birth_date=child.birth_date, residence_region=county, origin_region=county),
+        county=county,
+        starter=principal.actor(),
+        facts=facts,
+    )
+    await cases._launch(client, task_queue, CaseInput(start=start), 20.0)
+    return case_no
+
+
+async def _import_answer(session: AsyncSession, client: Client, principal: Principal, packet: TransferPacket) -> str:
+    case: Case = await cases.get_visible_case(session, principal, packet.case_no)
+    shape = get_process(case.process).cross_region
+    if (
+        shape is None
+        or not case.summary.get("external")
+        or case.status != "open"
+        or case.main_step not in shape.origin_steps
+    ):
+        raise DomainError("not_now", "该案件当前不在等待户籍地答复的环节，不能导入答复")
+    if await session.get(TransferPacketRecord, packet.packet_id) is not None:
+        raise _replayed()
+    case_no, step = case.case_no, case.main_step  # read now: an action commits the session
+    a = packet.body
+    today = local_date(datetime.now(UTC)).isoformat()
+    common = {
+        "doc_no": a.get("doc_no", ""),
+        "received_on": today,
+        "answer_from": a.get("decided_by") or packet.from_deployment,
+    }
+    (verification, decision_step), (record_opinion, record_decision) = shape.origin_steps, shape.answer_actions
+    if step == verification:
+        opinion = {**common, "opinion": a.get("opinion") or a["decision"], "reasons": a.get("reasons", "")}
+        await cases.act(
+            session=session,
+            client=client,
+            principal=principal,
+            case_no=case_no,
+            data=cases.ActIn(step=verification, action=record_opinion, payload=opinion),
+        )
+    decision = {
+        **common,
+        "decided_on": a.get("decided_on") or today,
+        "decision": a["decision"],
+        "allowance_from": a.get("allowance_from", ""),
+        "reasons": a.get("reasons", ""),
+    }
+    await cases.act(
+        session=session,
+        client=client,
+        principal=principal,
+        case_no=case_no,
+        data=cases.ActIn(step=decision_step, action=record_decision, payload=decision),
+    )
+    # Kept once the answer is recorded: an answer refused (a wrong month) can be imported again once mended.
+    if not await _record(session, principal, packet, "in", case_no):
+        raise _replayed()  # pragma: no cover - the case moved on, so a second import is refused above
+    audit(session, principal, "import", case_no=case_no, detail=f"answer packet from {packet.from_deployment}")
+    await session.commit()
+    return case_no

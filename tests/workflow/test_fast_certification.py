@@ -1,0 +1,497 @@
+"""Certification (processes.md §3) in milliseconds: the real workflow on the time-skipping server with fake
+activities (tests/fakes.py). Residence intake with the one-time materials list, supplements on both sides
+and their lapse, the origin in the same county, in another Changzhi county and outside the deployment (its
+ladder reaching the residence's county and city civil affairs), decisions, the result notice, support with
+its yearly review, a change of circumstances, the age limit with and without full-time education, a
+deadline across the Spring Festival, continue-as-new; and the disability subsidies on the same code."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from domain.deadlines import birthday, end_of_local_day, local_date, start_of_local_day
+from domain.errors import DomainError
+from domain.processes.certification import CERTIFICATION_MATERIALS, month_after
+from domain.processes.disability_subsidy import DISABILITY_MATERIALS
+from domain.workdays import WorkCalendar, YearSchedule
+from tests.fakes import FakeCase, FakeEnv, agency, op
+from tests.support import save_history_as
+from workflows.certification import CertificationFacts
+
+CLOSE = "@close"
+CAL = WorkCalendar()
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+LUZHOU, SHANGDANG, HENAN = "140403", "140404", "410105"  # 郑州市金水区
+RESIDENCE = "town-east"
+
+
+def wd_end(at: datetime, n: int, cal: WorkCalendar = CAL) -> datetime:
+    return end_of_local_day(cal.add_working_days(local_date(at), n)[0])
+
+
+def all_materials(fields=CERTIFICATION_MATERIALS, **over) -> dict:
+    return {**{f.name: True for f in fields}, **over}
+
+
+async def open_case(
+    f: FakeEnv, origin: str = SHANGDANG, township: str | None = None, process: str = "certification", **kw
+) -> FakeCase:
+    facts = {
+        "kind": "de_facto_unsupported" if process == "certification" else "both",
+        "origin_region": origin,
+        "applicant": "祖母",
+        "situation": "父亲服刑，母亲失联",
+    }
+    if township:
+        facts["origin_township_id"] = agency(township).id
+    return await FakeCase.open(f, process, op(RESIDENCE), "residence_intake", facts, **kw)
+
+
+async def forward(c: FakeCase, fields=CERTIFICATION_MATERIALS) -> None:
+    await c.act(op(RESIDENCE), "forward", all_materials(fields))
+
+
+async def approve(c: FakeCase, verifier: str, decider: str) -> None:
+    await c.act(op(verifier), "give_opinion", {"verified_by": "both", "opinion": "approve"})
+    today = await c.today()
+    await c.act(op(decider), "approve", {"doc_no": "上民认〔2026〕8号", "allowance_from": month_after(today)})
+
+
+async def to_support(c: FakeCase) -> None:
+    """A cross-county case approved and the applicant told."""
+    await forward(c)
+    await approve(c, "sd-town", "sd-civil")
+    await c.act(op(RESIDENCE), "notified", {"done_on": (await c.today()).isoformat()})
+
+
+def holder(step) -> int:
+    return step.holder.id
+
+
+# ---------------------------------------------------------------------------- same county, cross county
+
+
+async def test_same_county_every_step_held_and_due_on_the_statutory_calendar(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env, origin=LUZHOU, township="town-west")
+    intake = await c.step()
+    assert (intake.step, holder(intake), intake.allowance) == ("residence_intake", agency(RESIDENCE).id, "3WD")
+    assert intake.deadlines.due_at == wd_end(intake.opened_at, 3)
+    assert c.events()[0].summary["holder_side"] == "居住地"
+
+    await forward(c)
+    verify = await c.step()
+    assert (verify.step, holder(verify), verify.allowance) == ("origin_verification", agency("town-west").id, "15WD")
+    assert verify.deadlines.due_at == wd_end(verify.opened_at, 15)
+    moved = c.events()[-1]
+    assert moved.document is not None and moved.document.kind == "certification_transfer"
+    assert "儿童户口簿" in moved.document.fields["materials"]
+    assert moved.summary["holder_side"] == "户籍地"
+
+    await c.act(op("town-west"), "give_opinion", {"verified_by": "data", "opinion": "approve"})
+    decide = await c.step()
+    assert (decide.step, holder(decide), decide.allowance) == ("origin_decision", agency("civil").id, "15WD")
+    assert decide.deadlines.due_at == wd_end(decide.opened_at, 15)
+
+    today = await c.today()
+    await c.act(op("civil"), "approve", {"allowance_from": month_after(today)})
+    notify = await c.step()
+    assert (notify.step, holder(notify), notify.allowance) == ("notify_applicant", agency(RESIDENCE).id, "3WD")
+    assert notify.deadlines.due_at == wd_end(notify.opened_at, 3)
+    notice = c.events()[-1].document
+    assert notice is not None and (notice.kind, notice.title) == ("certification_result", "认定结果告知书")
+    assert notice.fields["decision"] == "予以认定" and notice.fields["allowance_from"] == month_after(today)
+    assert notice.fields["kind"] == "事实无人抚养儿童"
+
+    await c.act(op(RESIDENCE), "notified", {"done_on": today.isoformat()})
+    support = await c.step()
+    assert (support.step, holder(support), support.allowance) == ("in_support", agency("civil").id, "1y")
+    assert [a.id for a in support.co_holders] == [agency(RESIDENCE).id]
+    assert (await c.view()).summary["allowance_from"] == month_after(today)
+
+
+async def test_cross_county_the_origins_township_and_county_act_and_the_residence_cannot_decide(
+    fake_env: FakeEnv,
+) -> None:
+    c = await open_case(fake_env)
+    await forward(c)
+    verify = await c.step()
+    assert holder(verify) == agency("sd-town").id
+    with pytest.raises(DomainError) as refused:
+        await c.act(op(RESIDENCE), "give_opinion", {"verified_by": "data", "opinion": "approve"})
+    assert refused.value.code == "not_holder"
+    await c.act(op("sd-town"), "give_opinion", {"verified_by": "home", "opinion": "approve"})
+    decide = await c.step()
+    assert holder(decide) == agency("sd-civil").id
+    # The residence side's civil affairs may not decide.
+    with pytest.raises(DomainError) as refused:
+        await c.act(op("civil"), "approve", {"allowance_from": month_after(await c.today())})
+    assert refused.value.code == "not_holder" and "承办单位" in refused.value.message
+    await c.act(op("sd-civil"), "approve", {"allowance_from": month_after(await c.today())})
+    await c.act(op(RESIDENCE), "notified", {"done_on": (await c.today()).isoformat()})
+    support = await c.step()
+    assert (support.step, holder(support)) == ("in_support", agency("sd-civil").id)
+    await save_history_as(c.f.client, c.no, "certification-cross-county-approved")
+
+
+# ---------------------------------------------------------------------------- materials and supplements
+
+
+async def test_incomplete_materials_are_refused_and_a_supplement_lists_what_is_missing(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env)
+    seq = c.events()[-1].seq
+    with pytest.raises(DomainError) as refused:
+        await c.act(op(RESIDENCE), "forward", all_materials(parents_status=False))
+    assert refused.value.code == "materials_incomplete" and "父母死亡" in refused.value.message
+    # A supplement request with nothing missing is refused: there is nothing to ask for.
+    with pytest.raises(DomainError) as refused:
+        await c.act(op(RESIDENCE), "request_supplement", all_materials())
+    assert refused.value.code == "supplement_items_required"
+    assert c.events()[-1].seq == seq  # nothing recorded
+
+    await c.act(op(RESIDENCE), "request_supplement", all_materials(parents_status=False, other_items="村委会证明"))
+    supplement = await c.step()
+    assert (supplement.step, holder(supplement), supplement.allowance) == (
+        "supplement",
+        agency(RESIDENCE).id,
+        "30d",
+    )
+    assert supplement.deadlines.due_at == end_of_local_day(local_date(supplement.opened_at) + timedelta(days=30))
+    assert c.events()[-1].payload["items"] == "父母死亡、失踪、重残、重病、服刑等情况证明；村委会证明"
+
+    await c.sleep(timedelta(days=20))
+    await c.act(op(RESIDENCE), "supplemented", {"done_on": (await c.today()).isoformat()})
+    intake = await c.step()
+    assert (intake.step, intake.deadlines.due_at) == ("residence_intake", wd_end(intake.opened_at, 3))
+    await forward(c)
+    assert (await c.step()).step == "origin_verification"
+
+
+async def test_the_origin_asks_for_a_supplement_through_the_residence(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env)
+    await forward(c)
+    with pytest.raises(DomainError) as refused:
+        await c.act(op("sd-town"), "request_supplement", {"items": ""})
+    assert refused.value.code == "field_required"
+    await c.act(op("sd-town"), "request_supplement", {"items": "父亲服刑的判决书"})
+    supplement = await c.step()
+    assert (supplement.step, holder(supplement)) == ("supplement", agency(RESIDENCE).id)
+    assert c.events()[-1].summary["holder_side"] == "居住地"
+    await c.act(op(RESIDENCE), "supplemented", {"done_on": (await c.today()).isoformat()})
+    back = await c.step()
+    assert (back.step, holder(back)) == ("origin_verification", agency("sd-town").id)
+    assert back.deadlines.due_at == wd_end(back.opened_at, 15)
+    await save_history_as(c.f.client, c.no, "certification-origin-supplement")
+
+
+async def test_a_lapsed_supplement_withdraws_the_application_and_the_applicant_is_told(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env)
+    await c.act(op(RESIDENCE), "request_supplement", all_materials(application_form=False))
+    step = await c.step()
+    await c.sleep_until(step.deadlines.due_at + timedelta(seconds=1))
+    last = (await c.wait_closed())[-1]
+    assert (last.action, last.closed_outcome) == ("lapse", "withdrawn")
+    assert last.document is not None and last.document.kind == "certification_withdrawn"
+    assert "申请表" in last.document.fields["items"]
+    told = c.told(last.seq)
+    assert (last.seq, RESIDENCE, "withdrawn") in told
+    assert all(e.kind != "escalated" for e in c.events())
+    await save_history_as(c.f.client, c.no, "certification-withdrawn")
+
+
+# ---------------------------------------------------------------------------- decisions
+
+
+async def test_a_rejection_needs_reasons_and_closes_after_the_applicant_is_told(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env)
+    await forward(c)
+    with pytest.raises(DomainError) as refused:
+        await c.act(op("sd-town"), "give_opinion", {"verified_by": "data", "opinion": "reject"})
+    assert refused.value.code == "field_required" and refused.value.field == "reasons"
+    await c.act(op("sd-town"), "give_opinion", {"verified_by": "data", "opinion": "reject", "reasons": "母亲在外务工"})
+    with pytest.raises(DomainError):
+        await c.act(op("sd-civil"), "reject", {})
+    await c.act(op("sd-civil"), "reject", {"reasons": "母亲有抚养能力，不符合事实无人抚养条件"})
+    notice = c.events()[-1].document
+    assert notice.fields["decision"] == "不予认定" and "抚养能力" in notice.fields["reasons"]
+    await c.act(op(RESIDENCE), "notified", {"done_on": (await c.today()).isoformat()})
+    last = (await c.wait_closed())[-1]
+    assert last.closed_outcome == "rejected"
+
+
+async def test_an_approval_needs_the_month_after_approval_as_its_start(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env)
+    await forward(c)
+    await c.act(op("sd-town"), "give_opinion", {"verified_by": "data", "opinion": "approve"})
+    seq = c.events()[-1].seq
+    with pytest.raises(DomainError) as refused:
+        await c.act(op("sd-civil"), "approve", {})
+    assert refused.value.field == "allowance_from" and "保障起始月份" in refused.value.message
+    today = await c.today()
+    with pytest.raises(DomainError) as refused:
+        await c.act(op("sd-civil"), "approve", {"allowance_from": f"{today.year}-{today.month:02d}"})
+    assert refused.value.code == "field_invalid" and month_after(today) in refused.value.message
+    with pytest.raises(DomainError):
+        await c.act(op("sd-civil"), "approve", {"allowance_from": "2026/7"})
+    assert c.events()[-1].seq == seq
+
+
+# ---------------------------------------------------------------------------- external mode
+
+
+async def test_an_origin_in_another_province_is_held_for_it_and_escalates_to_the_residences_civil_affairs(
+    fake_env: FakeEnv,
+) -> None:
+    c = await open_case(fake_env, origin=HENAN)
+    assert c.events()[0].summary["external"] is True
+    await forward(c)
+    verify = await c.step()
+    assert verify.external is not None and verify.external.name == "河南省郑州市金水区民政局"
+    assert holder(verify) == agency(RESIDENCE).id and verify.deadlines.due_at == wd_end(verify.opened_at, 15)
+    assert c.events()[-1].document.fields["origin_office"] == "河南省郑州市金水区民政局"
+    # The local actions are the origin's own: here a clerk records its answer.
+    with pytest.raises(DomainError) as refused:
+        await c.act(op(RESIDENCE), "give_opinion", {"verified_by": "data", "opinion": "approve"})
+    assert refused.value.code == "action_not_allowed" and "河南省郑州市金水区民政局" in refused.value.message
+
+    d = verify.deadlines
+    seq = c.events()[-1].seq
+    await c.sleep_until(d.level3_at + timedelta(seconds=1))
+    events = await c.wait_seq(seq + 3)
+    told = [(n.agency_type, n.region_code, n.role) for e in events[-3:] for n in e.notifications]
+    assert told == [
+        (None, None, None),
+        ("civil_affairs", LUZHOU, "supervisor"),
+        ("civil_affairs", "140400", "supervisor"),
+    ]
+
+    today = (await c.today()).isoformat()
+    answer = {"doc_no": "金民函〔2027〕5号", "received_on": today, "answer_from": "金水区民政局"}
+    await c.act(op(RESIDENCE), "record_origin_opinion", {**answer, "opinion": "approve"})
+    decide = await c.step()
+    assert (decide.step, holder(decide), decide.external.name) == (
+        "origin_decision",
+        agency(RESIDENCE).id,
+        "河南省郑州市金水区民政局",
+    )
+    decided_on = await c.today()
+    with pytest.raises(DomainError):
+        await c.act(op(RESIDENCE), "record_origin_decision", {**answer, "decided_on": today, "decision": "approve"})
+    await c.act(
+        op(RESIDENCE),
+        "record_origin_decision",
+        {**answer, "decided_on": today, "decision": "approve", "allowance_from": month_after(decided_on)},
+    )
+    notice = c.events()[-1]
+    assert notice.payload["doc_no"] == "金民函〔2027〕5号" and notice.document.fields["decided_by"].startswith("河南省")
+    await c.act(op(RESIDENCE), "notified", {"done_on": today})
+    support = await c.step()
+    assert (support.step, holder(support), support.external is not None) == ("in_support", agency("civil").id, True)
+    await save_history_as(c.f.client, c.no, "certification-external-henan")
+
+
+async def test_an_origin_in_this_deployment_answers_itself(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env)
+    await forward(c)
+    with pytest.raises(DomainError) as refused:
+        await c.act(
+            op("sd-town"),
+            "record_origin_opinion",
+            {"received_on": (await c.today()).isoformat(), "answer_from": "x", "opinion": "approve"},
+        )
+    assert refused.value.code == "action_not_allowed" and "系统外" in refused.value.message
+
+
+# ---------------------------------------------------------------------------- in support
+
+
+async def test_support_is_reviewed_yearly_and_a_change_ends_it_from_the_next_month(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env)
+    await to_support(c)
+    support = await c.step()
+    approved = local_date(support.opened_at)
+    assert support.deadlines.due_at == end_of_local_day(date(approved.year + 1, approved.month, approved.day))
+    await c.sleep(timedelta(days=330))
+    await c.act(op("sd-civil"), "record_review", {"done_on": (await c.today()).isoformat()})
+    again = await c.step()
+    assert again.counters["reviews"] == 1 and again.level == 0
+    reviewed = await c.today()
+    assert again.deadlines.due_at == end_of_local_day(date(reviewed.year + 1, reviewed.month, reviewed.day))
+    await c.sleep(timedelta(days=40))
+    changed = await c.today()
+    await c.act(op("sd-civil"), "circumstances_changed", {"changed_on": changed.isoformat(), "note": "母亲刑满释放"})
+    last = (await c.wait_closed())[-1]
+    assert last.closed_outcome == "ended" and last.payload["support_ends_from"] == month_after(changed)
+    await save_history_as(c.f.client, c.no, "certification-support-review-ended")
+
+
+def born_18_in(days: int, now: datetime) -> date:
+    day = local_date(now) + timedelta(days=days)
+    return day.replace(year=day.year - 18)
+
+
+async def test_at_18_support_goes_on_in_full_time_education_then_ends(fake_env: FakeEnv) -> None:
+    now = await fake_env.env.get_current_time()
+    born = born_18_in(40, now)
+    c = await open_case(fake_env, born=born)
+    await to_support(c)
+    until = local_date(now) + timedelta(days=300)
+    await c.act(op("sd-civil"), "record_education", {"until": until.isoformat()})
+    seq = c.events()[-1].seq
+    await c.sleep_until(start_of_local_day(birthday(born, 18)) + timedelta(seconds=1))
+    reached = (await c.wait_seq(seq + 1))[-1]
+    assert reached.kind == "age_reached" and until.isoformat() in reached.note
+    await c.sleep_until(end_of_local_day(until) + timedelta(seconds=1))
+    last = (await c.wait_closed())[-1]
+    assert last.closed_outcome == "adult"
+    await save_history_as(c.f.client, c.no, "certification-adult-in-education")
+
+
+async def test_at_18_without_education_support_ends_from_the_next_month(fake_env: FakeEnv) -> None:
+    now = await fake_env.env.get_current_time()
+    born = born_18_in(40, now)
+    c = await open_case(fake_env, born=born)
+    await to_support(c)
+    seq = c.events()[-1].seq
+    eighteen = birthday(born, 18)
+    await c.sleep_until(start_of_local_day(eighteen) + timedelta(seconds=1))
+    reached = (await c.wait_seq(seq + 1))[-1]
+    month_end = date.fromisoformat(f"{month_after(eighteen)}-01") - timedelta(days=1)
+    if eighteen < month_end:
+        assert reached.kind == "age_reached" and month_end.isoformat() in reached.note
+        await c.sleep_until(end_of_local_day(month_end) + timedelta(seconds=1))
+    last = (await c.wait_closed())[-1]
+    assert last.closed_outcome == "adult" and local_date(last.at) == month_end
+
+
+async def test_years_in_support_continue_as_new_with_a_small_state(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env, history_limit=40)
+    await to_support(c)
+    for _ in range(6):
+        await c.sleep(timedelta(days=300))
+        await c.act(op("sd-civil"), "record_review", {"done_on": (await c.today()).isoformat()})
+    state = await c.view()
+    assert state.steps["main"].counters["reviews"] == 6
+    assert set(state.vars) <= set(CertificationFacts.model_fields)  # the typed facts, nothing grows
+    history = await c.handle().fetch_history()
+    assert len(history.events) < 60  # this run's history only: earlier runs were cut off
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert started.continued_execution_run_id  # the run is a continuation
+
+
+# ---------------------------------------------------------------------------- the Spring Festival
+
+
+async def test_a_verification_across_the_spring_festival_skips_the_holiday_and_counts_makeup_days(
+    fake_env: FakeEnv,
+) -> None:
+    """With a 2027 schedule loaded (春节 5-13 February; make-up working Saturdays 30 January, 20 February),
+    15 WD from Monday 25 January 2027 end on Saturday 20 February."""
+    holidays = frozenset({date(2027, 1, d) for d in (1, 2, 3)} | {date(2027, 2, d) for d in range(5, 14)})
+    schedule = YearSchedule(2027, holidays=holidays, workdays=frozenset({date(2027, 1, 30), date(2027, 2, 20)}))
+    fake_env.fakes.schedules[2027] = schedule
+    now = await fake_env.env.get_current_time()
+    if local_date(now) >= date(2027, 1, 25):
+        pytest.skip("written for a clock before 25 January 2027")
+    await FakeCase(fake_env, "").sleep_until(datetime(2027, 1, 25, 9, 0, tzinfo=SHANGHAI))
+    c = await open_case(fake_env)
+    await forward(c)
+    verify = await c.step()
+    assert local_date(verify.opened_at) == date(2027, 1, 25)
+    assert verify.deadlines.due_at == end_of_local_day(date(2027, 2, 20))
+    assert verify.deadlines.due_at == wd_end(verify.opened_at, 15, WorkCalendar({2027: schedule}))
+    assert not verify.deadlines.provisional
+
+
+# ---------------------------------------------------------------------------- the disability subsidies
+
+
+async def test_the_disability_subsidies_run_on_the_same_code_with_their_own_definition(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env, process="disability_subsidy")
+    intake = await c.step()
+    assert (intake.step, intake.policy_key) == ("residence_intake", "disability_subsidy.forward")
+    # Its own materials list: the certification's is not enough.
+    with pytest.raises(DomainError) as refused:
+        await c.act(op(RESIDENCE), "forward", all_materials(CERTIFICATION_MATERIALS))
+    assert refused.value.code == "materials_incomplete" and "残疾人证" in refused.value.message
+    await forward(c, DISABILITY_MATERIALS)
+    verify = await c.step()
+    assert (holder(verify), verify.policy_key) == (agency("sd-town").id, "disability_subsidy.origin_verification")
+    await c.act(op("sd-town"), "give_opinion", {"verified_by": "data", "opinion": "approve"})
+    decide = await c.step()
+    # The county's disabled persons' federation decides, with civil affairs.
+    assert (holder(decide), [a.id for a in decide.co_holders]) == (agency("sd-dpf").id, [agency("sd-civil").id])
+    assert decide.deadlines.due_at == wd_end(decide.opened_at, 15)
+    await c.act(op("sd-civil"), "approve", {"allowance_from": month_after(await c.today())})
+    await c.act(op(RESIDENCE), "notified", {"done_on": (await c.today()).isoformat()})
+    support = await c.step()
+    assert (support.step, holder(support), support.policy_key) == (
+        "in_support",
+        agency("sd-dpf").id,
+        "disability_subsidy.review_interval",
+    )
+    assert c.events()[0].opening.process == "disability_subsidy"
+    await save_history_as(c.f.client, c.no, "certification-disability-subsidy")
+
+
+# ------------------------------------------------------------- the origin side, for another deployment
+
+
+async def test_an_imported_application_runs_the_origin_side_here(fake_env: FakeEnv) -> None:
+    """A transfer packet from the residence's deployment (api/packets) starts the case at origin verification
+    (started here as the import does: its facts are the packet's, not a start form's); the decision puts an
+    approved child in support here (the origin pays) without a notification step."""
+    now = await fake_env.env.get_current_time()
+    facts = {
+        "kind": "orphan",
+        "origin_region": SHANGDANG,
+        "residence_region": HENAN,
+        "residence_office": "河南省郑州市金水区经八路街道办事处",
+        "remote_case_no": "RD-2026-410105-00007",
+        "remote_deployment": "zhengzhou",
+    }
+    c = await _open_imported(fake_env, facts, now)
+    verify = await c.step()
+    assert (verify.step, holder(verify)) == ("origin_verification", agency("sd-town").id)
+    assert c.events()[0].summary["remote_case_no"] == "RD-2026-410105-00007"
+    await c.act(op("sd-town"), "request_supplement", {"items": "监护人身份证明"})
+    assert holder(await c.step()) == agency("sd-town").id
+    await c.act(op("sd-town"), "supplemented", {"done_on": (await c.today()).isoformat()})
+    await c.act(op("sd-town"), "give_opinion", {"verified_by": "data", "opinion": "approve"})
+    await c.act(
+        op("sd-civil"), "approve", {"doc_no": "上民认〔2026〕9号", "allowance_from": month_after(await c.today())}
+    )
+    support = await c.step()
+    assert (support.step, holder(support), support.co_holders) == ("in_support", agency("sd-civil").id, [])
+    assert (await c.view()).summary["decision"] == "approve"
+    await save_history_as(c.f.client, c.no, "certification-imported-origin-side")
+
+
+async def _open_imported(f: FakeEnv, facts: dict, now: datetime) -> FakeCase:
+    from domain.ids import workflow_id
+    from domain.messages import ActionResult, CaseInput, CaseStart
+    from tests.fakes import child
+
+    no = f.fakes.next_case_no("RD", SHANGDANG, now)
+    start = CaseStart(
+        case_no=no,
+        process="certification",
+        start_step="origin_verification",
+        child=child(date(2015, 3, 1), county=SHANGDANG),
+        county=SHANGDANG,
+        starter=op("sd-town"),
+        facts=facts,
+    )
+    handle = await f.client.start_workflow("certification", CaseInput(start=start), id=workflow_id(no), task_queue=f.tq)
+    await handle.execute_update("opened", result_type=ActionResult)
+    return FakeCase(f, no)
+
+
+async def test_an_origin_in_taiyuan_is_outside_this_deployment_and_named_with_its_province(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env, origin="140105")  # 太原市小店区: the same province, another city
+    assert c.events()[0].summary["origin"] == "山西省太原市小店区"
+    await forward(c)
+    verify = await c.step()
+    assert (holder(verify), verify.external.name) == (agency(RESIDENCE).id, "山西省太原市小店区民政局")
