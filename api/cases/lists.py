@@ -25,6 +25,10 @@ from domain.policy import Allowance
 LIST_ROW = defaultload(Case.child).raiseload(Child.guardians)
 
 
+# Soonest due first, then the newest; the id makes pages stable. ix_cases_next_due reads in this order.
+CASE_LIST_ORDER = (Case.next_due_at.asc().nulls_last(), Case.opened_at.desc(), Case.id)
+
+
 class CaseFilter(BaseModel):
     process: str | None = None
     step: str | None = None
@@ -61,20 +65,22 @@ async def list_cases(*, session: AsyncSession, principal: Principal, f: CaseFilt
     step_conds = []
     if f.step:
         step_conds.append(CaseStep.step == f.step)
-    if f.overdue:
-        step_conds.append(CaseStep.due_at < datetime.now(UTC))
     if f.min_level:
         step_conds.append(CaseStep.escalation_level >= f.min_level)
+    if f.overdue:
+        if step_conds:  # overdue in the same step as the other conditions
+            step_conds.append(CaseStep.due_at < datetime.now(UTC))
+        else:  # some step is overdue exactly when the earliest due one is
+            conds.append(Case.next_due_at < datetime.now(UTC))
     if step_conds:
         conds.append(Case.id.in_(select(CaseStep.case_id).where(*step_conds)))
     total = (await session.execute(select(func.count()).select_from(Case).where(*conds))).scalar_one()
-    due = select(func.min(CaseStep.due_at)).where(CaseStep.case_id == Case.id).scalar_subquery()
     rows = (
         await session.execute(
             select(Case)
             .options(LIST_ROW)
             .where(*conds)
-            .order_by(due.asc().nulls_last(), Case.opened_at.desc())
+            .order_by(*CASE_LIST_ORDER)
             .offset((f.page - 1) * f.per_page)
             .limit(f.per_page)
         )
