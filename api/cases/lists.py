@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, any_, func, or_, select, true
+from sqlalchemy import Select, and_, any_, func, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defaultload
 
 from api.cases.visibility import case_visible, overseen_type_values, scope_regions
 from api.principal import Principal, agency_ref
-from db.models import Case, CaseStep, Child
+from db.models import Agency, Case, CaseStep, Child
 from db.policy import calendar_interval, policy_in_force
 from domain.deadlines import StepDeadlines
 from domain.errors import DomainError
@@ -110,14 +110,33 @@ class StalledRow:
     reasons: list[str]
 
 
-async def stalled(*, session: AsyncSession, principal: Principal, include_overdue: bool = False) -> list[StalledRow]:
-    """A supervisor's overdue and stalled list: steps held by agencies they oversee in their scope
-    that reached their level (2 for a county supervisor, 3 for the city's; 1 with include_overdue), or
-    whose case has had no activity for the `stalled_after` in force in its county, or whose automation
-    is failing."""
-    if not principal.is_supervisor:
-        raise DomainError("not_permitted", "只有督导可以查看逾期和停滞案件")
-    now = datetime.now(UTC)
+@dataclass(frozen=True)
+class HolderCount:
+    """Where things are stalled: one holding agency's count of listed steps, by how far they have gone."""
+
+    agency_id: int
+    name: str
+    region: str
+    steps: int
+    level2: int
+    level3: int
+    quiet: int  # no activity for the county's stalled_after, or failing automation, without a level
+
+
+@dataclass
+class StalledPage:
+    items: list[StalledRow]
+    total: int  # over all pages (of the holder chosen, if one is)
+    page: int
+    per_page: int
+    holders: list[HolderCount]  # every holder's count, whichever is chosen
+
+
+STALLED_PER_PAGE = 50
+
+
+def _stalled_listing(principal: Principal, include_overdue: bool, now: datetime) -> Select:
+    """The steps on a supervisor's overdue and stalled list, as one selectable (no ORM rows)."""
     threshold = supervision_level(principal.is_city, include_overdue)
     types = overseen_type_values(principal)
     # A supervisor in a local agency (a committee, a school) watches their own agency's steps.
@@ -129,9 +148,17 @@ async def stalled(*, session: AsyncSession, principal: Principal, include_overdu
     # Each case's own county decides how long is too quiet: one lateral lookup per row, same query.
     quiet_after = select(policy_in_force("stalled_after", Case.county, now).label("value")).lateral("quiet_after")
     quiet = Case.last_activity_at < now - calendar_interval(quiet_after.c.value)
-    rows = await session.execute(
-        select(Case, CaseStep, quiet_after.c.value, quiet)
-        .options(LIST_ROW)
+    return (
+        select(
+            Case.id.label("case_id"),
+            Case.case_no,
+            CaseStep.track,
+            CaseStep.holder_agency_id,
+            CaseStep.escalation_level.label("level"),
+            CaseStep.due_at,
+            quiet_after.c.value.label("quiet_value"),
+            quiet.label("quiet"),
+        )
         .join(CaseStep, CaseStep.case_id == Case.id)
         .join(quiet_after, true())
         .where(
@@ -139,19 +166,99 @@ async def stalled(*, session: AsyncSession, principal: Principal, include_overdu
             held,
             or_(CaseStep.escalation_level >= threshold, quiet, Case.automation_error.is_not(None)),
         )
-        .order_by(CaseStep.escalation_level.desc(), CaseStep.due_at.asc().nulls_last())
     )
-    out = []
-    for case, step, quiet_value, is_quiet in rows:
-        reasons = []
-        if step.escalation_level >= 1:
-            reasons.append(f"逾期（{step.escalation_level}级）")
-        if is_quiet:
-            reasons.append(f"{Allowance.parse(quiet_value).label()}无进展")
-        if case.automation_error:
-            reasons.append("系统处理异常")
-        out.append(StalledRow(case, step, reasons))
-    return out
+
+
+async def stalled(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    include_overdue: bool = False,
+    holder: int | None = None,
+    page: int = 1,
+    per_page: int = STALLED_PER_PAGE,
+) -> StalledPage:
+    """A supervisor's overdue and stalled list: steps held by agencies they oversee in their scope
+    that reached their level (2 for a county supervisor, 3 for the city's; 1 with include_overdue), or
+    whose case has had no activity for the `stalled_after` in force in its county, or whose automation
+    is failing. Counted by holder in SQL; one page of rows (of one holder, if chosen) as objects."""
+    if not principal.is_supervisor:
+        raise DomainError("not_permitted", "只有督导可以查看逾期和停滞案件")
+    now = datetime.now(UTC)
+    listed = _stalled_listing(principal, include_overdue, now).subquery("stalled")
+    c = listed.c
+    counts = (
+        await session.execute(
+            select(
+                c.holder_agency_id,
+                func.count().label("steps"),
+                func.count().filter(c.level >= 2).label("level2"),
+                func.count().filter(c.level >= 3).label("level3"),
+                func.count().filter(c.level == 0).label("quiet"),
+            ).group_by(c.holder_agency_id)
+        )
+    ).all()
+    agencies = {
+        a.id: a
+        for a in (
+            await session.execute(
+                select(Agency.id, Agency.name, Agency.region_code).where(
+                    Agency.id.in_([r.holder_agency_id for r in counts])
+                )
+            )
+        ).all()
+    }
+    holders = sorted(
+        (
+            HolderCount(
+                r.holder_agency_id,
+                agencies[r.holder_agency_id].name,
+                agencies[r.holder_agency_id].region_code,
+                r.steps,
+                r.level2,
+                r.level3,
+                r.quiet,
+            )
+            for r in counts
+        ),
+        key=lambda x: (-x.level3, -x.level2, -x.steps, x.region, x.name),
+    )
+    chosen = [h for h in holders if holder is None or h.agency_id == holder]
+    total = sum(h.steps for h in chosen)
+    page_rows = (
+        await session.execute(
+            select(c.case_id, c.track, c.quiet_value, c.quiet)
+            .where(true() if holder is None else c.holder_agency_id == holder)
+            .order_by(c.level.desc(), c.due_at.asc().nulls_last(), c.case_no.collate("C"), c.track)
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        )
+    ).all()
+    by_key = {}
+    if page_rows:
+        loaded = await session.execute(
+            select(Case, CaseStep)
+            .options(LIST_ROW)
+            .join(CaseStep, CaseStep.case_id == Case.id)
+            .where(tuple_(CaseStep.case_id, CaseStep.track).in_([(r.case_id, r.track) for r in page_rows]))
+        )
+        by_key = {(case.id, step.track): (case, step) for case, step in loaded}
+    items = []
+    for r in page_rows:
+        case, step = by_key[(r.case_id, r.track)]
+        items.append(StalledRow(case, step, _reasons(case, step, r.quiet_value, r.quiet)))
+    return StalledPage(items, total, page, per_page, holders)
+
+
+def _reasons(case: Case, step: CaseStep, quiet_value: str, is_quiet: bool) -> list[str]:
+    reasons = []
+    if step.escalation_level >= 1:
+        reasons.append(f"逾期（{step.escalation_level}级）")
+    if is_quiet:
+        reasons.append(f"{Allowance.parse(quiet_value).label()}无进展")
+    if case.automation_error:
+        reasons.append("系统处理异常")
+    return reasons
 
 
 def step_state_of(row: CaseStep) -> StepState:
