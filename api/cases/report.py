@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy import Select, Subquery, and_, case, false, func, literal, or_, select
+from sqlalchemy import Select, Subquery, and_, case, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
@@ -160,7 +160,7 @@ async def period_report(
     grouped = await session.execute(
         select(
             c.transfer,
-            case((c.transfer, c.county), else_=literal(None)).label("county"),
+            c.county,
             c.value,
             c.step,
             func.count().filter(counted).label("cases"),
@@ -169,7 +169,7 @@ async def period_report(
             func.count().filter(and_(counted, c.closed_at >= start, c.closed_at < end)).label("closed"),
             func.count().filter(and_(counted, c.status == "open")).label("still_open"),
             func.count().label("listed"),
-        ).group_by(c.transfer, case((c.transfer, c.county), else_=literal(None)), c.value, c.step)
+        ).group_by(c.transfer, c.county, c.value, c.step)  # by county too: merged by label below
     )
     cells: dict[tuple[str, str | None], list[int]] = {}
     opened = closed = still_open = total = 0
