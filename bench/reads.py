@@ -360,6 +360,8 @@ async def run(args: argparse.Namespace) -> None:
                 mismatches.append(f"visibility of {who}")
                 print(f"MISMATCH visibility {who}: {by_parties} by case_parties, {by_arrays} by the arrays")
 
+        # The floor under every app line: an authenticated request that reads next to nothing.
+        floor = api("/api/v1/me", names[0], lambda body: None)
         for _ in range(args.warmup):
             for g in goals:
                 await g.app.call()
@@ -369,6 +371,9 @@ async def run(args: argparse.Namespace) -> None:
                 first, second = (g.app, g.sql) if i % 2 == 0 else (g.sql, g.app)
                 await timed(first)
                 await timed(second)
+            await timed(floor)
+        if args.profile:
+            await profile(goals)
         await http.aclose()
         await conn.close()
 
@@ -402,6 +407,10 @@ async def run(args: argparse.Namespace) -> None:
                 f"{g.what:<{width}}  {sp50:>8.1f} {sp95:>8.1f}  {ap50:>8.1f} {ap95:>8.1f}  {ratio:>5.1f}x  "
                 f"{'MET' if met else 'NOT MET'}  [{g.rows}]"
             )
+        print(
+            f"{'(floor: GET /api/v1/me, the token, middlewares and a tiny answer)':<{width}}  {'':>8} {'':>8}  "
+            f"{ms(statistics.median(floor.samples)):>8.1f} {ms(p95(floor.samples)):>8.1f}"
+        )
         print()
         print(
             "answers checked: " + ("all equal to the SQL's" if not mismatches else "MISMATCH: " + "; ".join(mismatches))
@@ -414,6 +423,21 @@ async def run(args: argparse.Namespace) -> None:
             await engine.dispose()
         server.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def profile(goals: list[Goal]) -> None:
+    """Where an app call spends its time: cProfile over 10 calls of each goal, the top of the cumulative list."""
+    import cProfile
+    import pstats
+
+    for g in goals:
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(10):
+            await g.app.call()
+        prof.disable()
+        print(f"\n--- profile: {g.what} (10 calls)")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 
 def describe(answer: Any) -> str:
@@ -431,6 +455,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20, help="timed rounds, each side once a goal (default 20)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the generated data")
+    parser.add_argument("--profile", action="store_true", help="profile 10 app calls of each goal afterwards")
     parser.add_argument("--open-share", type=float, default=0.5, help="share of cases still open (default 0.5)")
     args = parser.parse_args()
     if args.rounds < 20:
