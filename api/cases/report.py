@@ -91,8 +91,26 @@ def _listing(principal: Principal, process: Process, period: Period, now: dateti
     over, computed by PostgreSQL (no row becomes a Python object unless a page shows it)."""
     start, end = period_bounds(period)
     key = process.report_by or ""
+    value = Case.summary[key].astext
+    # A follow-on still holding the value its origin handed over is grouped under its county (转入).
+    transfer = and_(
+        func.coalesce(Case.facts["follows"].astext, "") != "",
+        func.coalesce(value, "") != "",
+        Case.summary[key] == Case.facts[key],
+    )
+    # Every column the report needs, read from cases once (the CTE is read twice: rows and follow-ons).
     in_report = (
-        select(Case.id, Case.case_no, Case.facts["follows"].astext.label("follows"))
+        select(
+            Case.id,
+            Case.case_no,
+            Case.status,
+            Case.county,
+            Case.opened_at,
+            Case.closed_at,
+            Case.facts["follows"].astext.label("follows"),
+            value.label("value"),
+            transfer.label("transfer"),
+        )
         .where(
             case_visible(principal),
             Case.process == process.name,
@@ -101,42 +119,34 @@ def _listing(principal: Principal, process: Process, period: Period, now: dateti
         )
         .cte("in_report")
     )
+    r = in_report.c
     # A child handed over and taken on in a follow-on case of the same report counts under the follow-on.
     followed = (
-        select(in_report.c.follows, func.max(in_report.c.case_no).label("by"))
-        .where(in_report.c.follows.is_not(None))
-        .group_by(in_report.c.follows)
+        select(r.follows, func.max(r.case_no).label("by"))
+        .where(r.follows.is_not(None))
+        .group_by(r.follows)
         .cte("followed")
     )
     main = aliased(CaseStep)
-    value = Case.summary[key].astext
-    # A follow-on still holding the value its origin handed over is grouped under its county (转入).
-    transfer = and_(
-        func.coalesce(Case.facts["follows"].astext, "") != "",
-        func.coalesce(value, "") != "",
-        Case.summary[key] == Case.facts[key],
-    )
-    overdue = func.coalesce(main.due_at < now, false())
     return (
         select(
-            Case.id,
-            Case.case_no,
-            Case.status,
-            Case.county,
-            Case.opened_at,
-            Case.closed_at,
-            value.label("value"),
-            transfer.label("transfer"),
-            case((Case.status == "open", main.step), else_=None).label("step"),
+            r.id,
+            r.case_no,
+            r.status,
+            r.county,
+            r.opened_at,
+            r.closed_at,
+            r.value,
+            r.transfer,
+            case((r.status == "open", main.step), else_=None).label("step"),
             main.due_at,
             func.coalesce(main.escalation_level, 0).label("level"),
-            overdue.label("overdue"),
+            func.coalesce(main.due_at < now, false()).label("overdue"),
             followed.c.by.label("handed_to"),
         )
         .select_from(in_report)
-        .join(Case, Case.id == in_report.c.id)
-        .outerjoin(main, and_(main.case_id == Case.id, main.track == "main"))
-        .outerjoin(followed, followed.c.follows == Case.case_no)
+        .outerjoin(main, and_(main.case_id == r.id, main.track == "main"))
+        .outerjoin(followed, followed.c.follows == r.case_no)
     )
 
 
