@@ -75,17 +75,22 @@ async def list_cases(*, session: AsyncSession, principal: Principal, f: CaseFilt
     if step_conds:
         conds.append(Case.id.in_(select(CaseStep.case_id).where(*step_conds)))
     total = (await session.execute(select(func.count()).select_from(Case).where(*conds))).scalar_one()
-    rows = (
-        await session.execute(
-            select(Case)
-            .options(LIST_ROW)
-            .where(*conds)
-            .order_by(*CASE_LIST_ORDER)
-            .offset((f.page - 1) * f.per_page)
-            .limit(f.per_page)
-        )
-    ).scalars()
-    return CasePage(items=list(rows), total=total, page=f.page, per_page=f.per_page)
+    # The page's ids first (off ix_cases_next_due, no joins), then only those rows as objects: a deep page
+    # does not join the child of every case it skips.
+    ids = list(
+        (
+            await session.execute(
+                select(Case.id)
+                .where(*conds)
+                .order_by(*CASE_LIST_ORDER)
+                .offset((f.page - 1) * f.per_page)
+                .limit(f.per_page)
+            )
+        ).scalars()
+    )
+    found = await session.execute(select(Case).options(LIST_ROW).where(Case.id.in_(ids)))
+    loaded = {c.id: c for c in found.scalars()}
+    return CasePage(items=[loaded[i] for i in ids], total=total, page=f.page, per_page=f.per_page)
 
 
 async def inbox(*, session: AsyncSession, principal: Principal) -> list[tuple[Case, CaseStep]]:
