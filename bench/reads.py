@@ -311,21 +311,19 @@ async def run(args: argparse.Namespace) -> None:
                 "threshold": supervision_level(p.is_city, include_overdue),
             }
 
+        report_params = {
+            **scope_params(ps["city-edu-sup"]),
+            "process": dropout.name,
+            "key": dropout.report_by,
+            "start": start,
+            "end": end,
+            "now": now,
+        }
         goals = [
             Goal(
                 f"city month report ({dropout.name} {month:%Y-%m}, city-edu-sup)",
                 api(f"/api/v1/reports/{dropout.name}", "city-edu-sup", app_report, month=f"{month:%Y-%m}"),
-                bare(
-                    sql_report,
-                    {
-                        **scope_params(ps["city-edu-sup"]),
-                        "process": dropout.name,
-                        "key": dropout.report_by,
-                        "start": start,
-                        "end": end,
-                        "now": now,
-                    },
-                ),
+                bare(sql_report, report_params),
             ),
             Goal(
                 "city stalled list, all overdue (city-civil-sup)",
@@ -374,6 +372,9 @@ async def run(args: argparse.Namespace) -> None:
             await timed(floor)
         if args.profile:
             await profile(goals)
+        if args.explain:  # the bare report's plan: what the two report statements cost the server
+            plan = await (await conn.execute("EXPLAIN (ANALYZE, BUFFERS OFF) " + REPORT_SQL, report_params)).fetchall()
+            print("\n".join(["", "EXPLAIN ANALYZE of the bare report's GROUP BY:", *(f"  {r[0]}" for r in plan)]))
         await http.aclose()
         await conn.close()
 
@@ -455,6 +456,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20, help="timed rounds, each side once a goal (default 20)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the generated data")
+    parser.add_argument("--explain", action="store_true", help="print the plan of the bare report afterwards")
     parser.add_argument("--profile", action="store_true", help="profile 10 app calls of each goal afterwards")
     parser.add_argument("--open-share", type=float, default=0.5, help="share of cases still open (default 0.5)")
     args = parser.parse_args()

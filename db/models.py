@@ -238,6 +238,8 @@ class Case(Base):
     steps: Mapped[list[CaseStep]] = relationship(lazy="selectin", order_by="CaseStep.track")
     __table_args__ = (
         Index("ix_cases_next_due", "next_due_at", text("opened_at DESC"), "id"),
+        Index("ix_cases_open_process", "process", postgresql_where=text("status = 'open'")),
+        Index("ix_cases_process_closed_at", "process", "closed_at"),
         Index("ix_cases_party_agency_ids", "party_agency_ids", postgresql_using="gin"),
         Index("ix_cases_party_scopes", "party_scopes", postgresql_using="gin"),
     )

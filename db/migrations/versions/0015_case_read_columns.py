@@ -44,6 +44,10 @@ def upgrade() -> None:
     op.execute(BACKFILL_SQL)
     # The case list's order (soonest due first, then the newest): page 1 is read off this index.
     op.create_index("ix_cases_next_due", "cases", [sa.text("next_due_at"), sa.text("opened_at DESC"), "id"])
+    # A period's report reads the process's open cases and those closed since the period began (a BitmapOr
+    # of these two), not every case the process ever had.
+    op.create_index("ix_cases_open_process", "cases", ["process"], postgresql_where=sa.text("status = 'open'"))
+    op.create_index("ix_cases_process_closed_at", "cases", ["process", "closed_at"])
     op.create_index("ix_cases_party_agency_ids", "cases", ["party_agency_ids"], postgresql_using="gin")
     op.create_index("ix_cases_party_scopes", "cases", ["party_scopes"], postgresql_using="gin")
 
@@ -51,6 +55,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_cases_party_scopes", table_name="cases")
     op.drop_index("ix_cases_party_agency_ids", table_name="cases")
+    op.drop_index("ix_cases_process_closed_at", table_name="cases")
+    op.drop_index("ix_cases_open_process", table_name="cases")
     op.drop_index("ix_cases_next_due", table_name="cases")
     op.drop_column("cases", "party_scopes")
     op.drop_column("cases", "party_agency_ids")
