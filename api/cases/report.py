@@ -10,11 +10,14 @@ its county as "转入" instead."""
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import NamedTuple
 
-from sqlalchemy import Select, Subquery, and_, case, false, func, or_, select
+from sqlalchemy import CTE, Select, Subquery, and_, case, false, func, or_, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
@@ -164,10 +167,11 @@ async def period_report(
     if not overseen_type_values(principal):
         raise DomainError("not_permitted", "只有县级或市级主管督导可以查看统计")
     start, end = period_bounds(period)
-    listed = _listing(principal, process, period, datetime.now(UTC)).subquery("listed")
+    # One statement: the listing is computed once (a CTE read twice), for the counts and for the page.
+    listed = _listing(principal, process, period, datetime.now(UTC)).cte("listed")
     c = listed.c
     counted = c.handed_to.is_(None)
-    grouped = await session.execute(
+    grouped = (
         select(
             c.transfer,
             c.county,
@@ -179,11 +183,26 @@ async def period_report(
             func.count().filter(and_(counted, c.closed_at >= start, c.closed_at < end)).label("closed"),
             func.count().filter(and_(counted, c.status == "open")).label("still_open"),
             func.count().label("listed"),
-        ).group_by(c.transfer, c.county, c.value, c.step)  # by county too: merged by label below
+        )
+        .group_by(c.transfer, c.county, c.value, c.step)  # by county too: merged by label below
+        .subquery("grouped")
     )
+    shown = _page(listed, end, offset=(page - 1) * PER_PAGE, limit=PER_PAGE).subquery("shown")
+    both = (
+        await session.execute(
+            select(
+                select(func.jsonb_agg(func.jsonb_build_array(*grouped.c))).scalar_subquery(),
+                select(
+                    func.jsonb_agg(aggregate_order_by(func.jsonb_build_array(*shown.c), shown.c.n))
+                ).scalar_subquery(),
+            )
+        )
+    ).one()
+    Group = namedtuple("Group", [col.name for col in grouped.c])
+    grouped_rows = [Group(*values) for values in both[0] or []]
     cells: dict[tuple[str, str | None], list[int]] = {}
     opened = closed = still_open = total = 0
-    for row in grouped:
+    for row in grouped_rows:
         total += row.listed
         opened, closed, still_open = opened + row.opened, closed + row.closed, still_open + row.still_open
         if row.cases:
@@ -194,7 +213,7 @@ async def period_report(
         ReportGroup(g, s, process.step_label(s) if s else f"{period.noun}结案", n, late)
         for (g, s), (n, late) in sorted(cells.items(), key=lambda kv: (kv[0][0], _step_order(process, kv[0][1])))
     ]
-    rows = await _rows(session, listed, end, offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
+    rows = await _load(session, [Shown(*values) for values in both[1] or []])
     audit(session, principal, "report", detail=f"{process.name}:{period.key}: {total} cases")
     await session.commit()
     return Report(process, period, groups, rows, opened, closed, still_open, total, page, PER_PAGE)
@@ -211,16 +230,38 @@ def _order(c: ReadOnlyColumnCollection, end: datetime) -> tuple:
     )
 
 
-async def _rows(session: AsyncSession, listed: Subquery, end: datetime, *, offset: int, limit: int) -> list[ReportRow]:
+class Shown(NamedTuple):
+    """A listed row's place in the report (the rest is loaded as objects for the page)."""
+
+    id: int
+    value: str | None
+    transfer: bool
+    county: str
+    overdue: bool
+    handed_to: str | None
+    n: int
+
+
+def _page(listed: CTE | Subquery, end: datetime, *, offset: int, limit: int) -> Select:
     c = listed.c
-    found = (
-        await session.execute(
-            select(c.id, c.value, c.transfer, c.county, c.overdue, c.handed_to)
-            .order_by(*_order(c, end))
-            .offset(offset)
-            .limit(limit)
+    order = _order(c, end)
+    return (
+        select(
+            c.id,
+            c.value,
+            c.transfer,
+            c.county,
+            c.overdue,
+            c.handed_to,
+            func.row_number().over(order_by=order).label("n"),
         )
-    ).all()
+        .order_by(*order)
+        .offset(offset)
+        .limit(limit)
+    )
+
+
+async def _load(session: AsyncSession, found: list[Shown]) -> list[ReportRow]:
     if not found:
         return []
     by_id = {
@@ -235,6 +276,11 @@ async def _rows(session: AsyncSession, listed: Subquery, end: datetime, *, offse
         main = next((s for s in case_.steps if s.track == "main"), None)
         out.append(ReportRow(case_, main, _group(r.value, r.transfer, r.county), bool(r.overdue), r.handed_to))
     return out
+
+
+async def _rows(session: AsyncSession, listed: Subquery, end: datetime, *, offset: int, limit: int) -> list[ReportRow]:
+    found = (await session.execute(_page(listed, end, offset=offset, limit=limit))).all()
+    return await _load(session, [Shown(*r) for r in found])
 
 
 async def all_report_rows(
