@@ -49,8 +49,9 @@ clean-var:
 	rm -rf var
 
 # Figures against the bare engine (starts, actions) and for the read paths at city scale (throwaway
-# PostgreSQL and Temporal; nothing under var/ is touched). ENGINE_ARGS / BENCH_ARGS pass options to each.
+# PostgreSQL and Temporal; nothing under var/ is touched). ENGINE_ARGS / BENCH_ARGS / READS_ARGS pass options to each.
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python -m bench.engine $(ENGINE_ARGS)
 	$(BIN)/python -m bench.lists $(BENCH_ARGS)
+	$(BIN)/python -m bench.reads $(READS_ARGS)

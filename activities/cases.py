@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from db.case_numbers import next_case_no
+from db.case_reads import next_due_of, refresh_parties
 from db.documents import issue_document
 from db.models import (
     Agency,
@@ -244,7 +245,8 @@ class CaseActivities:
 
     @staticmethod
     async def _apply_case(s: AsyncSession, case_id: int, ev: EventRecord) -> None:
-        values: dict = {"last_seq": ev.seq, "main_step": ev.main_step}
+        # next_due_at in the same statement: the steps were applied just before (_apply_steps).
+        values: dict = {"last_seq": ev.seq, "main_step": ev.main_step, "next_due_at": next_due_of(case_id)}
         if ev.summary is not None:
             values["summary"] = ev.summary
         if ev.kind in ACTIVITY_KINDS:
@@ -263,6 +265,8 @@ class CaseActivities:
                 .values(case_id=case_id, agency_id=g.agency.id, role=g.role, visible_from_seq=since)
                 .on_conflict_do_nothing()
             )
+        if ev.parties:
+            await s.execute(refresh_parties(case_id))
 
     @staticmethod
     async def _apply_notifications(s: AsyncSession, case_id: int, ev: EventRecord) -> None:

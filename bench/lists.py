@@ -43,6 +43,7 @@ from api.cases import lists
 from api.cases.report import monthly_report
 from api.cases.visibility import visible_from_seq
 from api.principal import Principal, load_principal
+from db.case_reads import BACKFILL_SQL
 from db.embedded import embedded_server, ensure_database
 from db.migrate import upgrade
 from db.models import Case, CaseStep, Document, TimelineEvent
@@ -772,8 +773,9 @@ class Builder:
             nid = self.take_id("notifications")
             self.rows["notifications"].append((nid, case_id, ev.seq, agency_id, user_id, role, kind, title, ev.at))
             # Most of what is older than a week has been read by the person it is for; recent less so.
-            reader = user_id or (reg.supervisor if role == "supervisor" else reg.operator)[agency_id][0]
-            if rng.random() < (0.85 if now - ev.at > timedelta(days=7) else 0.4):
+            # An agency with no such user (the seed gives some none) leaves its notices unread.
+            reader = user_id or (reg.supervisor if role == "supervisor" else reg.operator).get(agency_id, (None,))[0]
+            if reader is not None and rng.random() < (0.85 if now - ev.at > timedelta(days=7) else 0.4):
                 read_at = min(ev.at + timedelta(hours=rng.uniform(0.5, 72)), now)
                 self.rows["notification_reads"].append((nid, reader, read_at))
 
@@ -858,6 +860,12 @@ def bulk_load(url: str, n: int, seed: int, open_share: float, now: datetime) -> 
                 "INSERT INTO case_counters (code, county, year, last) VALUES (%s, %s, %s, %s)",
                 [(*count, last) for count, last in b.serials.items()],
             )
+        conn.commit()
+        # The read columns (migration 0019) as its backfill makes them: COPY fills the base tables only.
+        with conn.cursor() as cur:
+            for statement in BACKFILL_SQL.split(";"):
+                if statement.strip():
+                    cur.execute(statement)
         conn.commit()
     loaded = time.perf_counter()
     # Production tables are vacuumed and analysed by autovacuum; do it now rather than wait for it.
@@ -1044,7 +1052,8 @@ async def build_calls(sf: async_sessionmaker[AsyncSession], now: datetime) -> tu
     for name, include in (("luzhou-civil-sup", False), ("city-civil-sup", False), ("city-civil-sup", True)):
 
         async def stalled(s: AsyncSession, p: Principal = ps[name], include: bool = include) -> tuple[int, str]:
-            return len(await lists.stalled(session=s, principal=p, include_overdue=include)), ""
+            found = await lists.stalled(session=s, principal=p, include_overdue=include)
+            return len(found.items), f"total {found.total}, page {found.page}"
 
         calls.append((f"stalled{' (all overdue)' if include else ''} {name}", stalled))
 

@@ -241,8 +241,19 @@ class Case(Base):
     summary: Mapped[JsonDict] = mapped_column(default=dict, server_default="{}")
     # Set while an activity of this case keeps failing (the automation behind it is stuck).
     automation_error: Mapped[str | None] = mapped_column(Text)
+    # Kept for reads (db/case_reads.py): the earliest open step's due time, the parties' ids and scopes.
+    next_due_at: Mapped[datetime | None]
+    party_agency_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), default=list, server_default="{}")
+    party_scopes: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
     child: Mapped[Child] = relationship(lazy="joined")
     steps: Mapped[list[CaseStep]] = relationship(lazy="selectin", order_by="CaseStep.track")
+    __table_args__ = (
+        Index("ix_cases_next_due", "next_due_at", text("opened_at DESC"), "id"),
+        Index("ix_cases_open_process", "process", postgresql_where=text("status = 'open'")),
+        Index("ix_cases_process_closed_at", "process", "closed_at"),
+        Index("ix_cases_party_agency_ids", "party_agency_ids", postgresql_using="gin"),
+        Index("ix_cases_party_scopes", "party_scopes", postgresql_using="gin"),
+    )
 
 
 class CaseStep(Base):

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import audit
-from api.cases.report import Report, ReportRow, period_report
+from api.cases.report import Report, ReportRow, all_report_rows, period_report
 from api.cases.visibility import overseen_type_values
 from api.deps import PageUser, SessionDep
 from api.principal import Principal
@@ -24,12 +25,10 @@ from domain.periods import Period, month_period, parse_period, term_of
 from domain.process import Process
 from domain.processes import PROCESSES
 from ui.filters import time_left
+from ui.forms import to_int
 from ui.render import render
 
 router = APIRouter(include_in_schema=False)
-
-# The page lists this many cases (overdue first); the export has them all.
-LISTED = 300
 
 
 @dataclass
@@ -89,9 +88,9 @@ class CaseLine:
     overdue: bool
 
 
-def case_lines(process: Process, report: Report, now: datetime) -> list[CaseLine]:
+def case_lines(process: Process, rows: list[ReportRow], now: datetime) -> list[CaseLine]:
     out = []
-    for r in report.rows:
+    for r in rows:
         step = r.step if r.case.status == "open" else None
         label = process.step_label(step.step) if step else f"已结案：{process.outcome_label(r.case.outcome)}"
         if r.handed_to:
@@ -102,7 +101,7 @@ def case_lines(process: Process, report: Report, now: datetime) -> list[CaseLine
 
 
 async def _report_for(
-    user: Principal, session: AsyncSession, process_name: str, month: str, term: str
+    user: Principal, session: AsyncSession, process_name: str, month: str, term: str, page: int = 1
 ) -> tuple[Process, Period, Report, DomainError | None, date]:
     """The report asked for; a malformed period is reported back with the current one's report."""
     if not overseen_type_values(user):
@@ -117,18 +116,25 @@ async def _report_for(
         period = parse_period(month=month or None, term=term or None, today=today, default=default)
     except DomainError as e:
         error, period = e, parse_period(month=None, term=None, today=today, default=default)
-    report = await period_report(session=session, principal=user, process=process, period=period)
+    report = await period_report(session=session, principal=user, process=process, period=period, page=page)
     return process, period, report, error, today
 
 
 @router.get("/reports/{process_name}", response_class=HTMLResponse)
 async def report_page(
-    request: Request, process_name: str, user: PageUser, session: SessionDep, month: str = "", term: str = ""
+    request: Request,
+    process_name: str,
+    user: PageUser,
+    session: SessionDep,
+    month: str = "",
+    term: str = "",
+    page: str = "",
 ) -> HTMLResponse:
-    process, period, report, error, today = await _report_for(user, session, process_name, month, term)
+    number = max(1, to_int(page) or 1)
+    process, period, report, error, today = await _report_for(user, session, process_name, month, term, number)
     now = datetime.now(UTC)
     current = month_period(today) if period.kind == "month" else term_of(today)
-    lines = case_lines(process, report, now)
+    lines = case_lines(process, report.rows, now)
     return render(
         request,
         "report.html",
@@ -137,8 +143,11 @@ async def report_page(
         process=process,
         report=report,
         table=report_table(process, report),
-        lines=lines[:LISTED],
-        listed_of=len(lines),
+        lines=lines,
+        listed_of=report.total,
+        pages=max(1, -(-report.total // report.per_page)),
+        page=report.page,
+        page_url=lambda n: f"/reports/{process.name}?{urlencode({period.kind: period.key, 'page': n})}",
         period=period,
         previous=period.shift(-1),
         following=period.shift(1) if period.start < current.start else None,
@@ -190,12 +199,15 @@ async def report_export(
 ) -> Response:
     """The report's case list as a spreadsheet: xlsx, or CSV (UTF-8 with a BOM) with `?format=csv`."""
     fmt = parse_format(format)
-    process, period, report, error, _ = await _report_for(user, session, process_name, month, term)
+    process, period, _report, error, _ = await _report_for(user, session, process_name, month, term)
     if error is not None:
         raise error
     group_label = dict(process.summary_fields).get(process.report_by or "", "分组")
-    rows = [_export_row(process, line) for line in case_lines(process, report, datetime.now(UTC))]
-    audit(session, user, "export", detail=f"{process.name}:{period.key}: {len(report.rows)} cases")
+    now = datetime.now(UTC)
+    rows: list[list[SheetCell]] = []
+    async for chunk in all_report_rows(session=session, principal=user, process=process, period=period):
+        rows.extend(_export_row(process, line) for line in case_lines(process, chunk, now))
+    audit(session, user, "export", detail=f"{process.name}:{period.key}: {len(rows)} cases")
     await session.commit()
     table = Table(export_columns(group_label), rows, sheet=period.label)
     return export_response(Export(table, f"{process.label}{period.label}"), fmt)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -123,52 +124,36 @@ async def supervision(
     session: SessionDep,
     show_all: Annotated[str, Query(alias="all")] = "",
     holder: str = "",
+    page: str = "",
 ) -> HTMLResponse:
     if not user.is_supervisor:
         raise DomainError("not_permitted", "只有督导可以查看逾期与停滞案件")
     include_overdue = show_all in ("1", "on", "true")
     now = datetime.now(UTC)
-    found = await lists.stalled(session=session, principal=user, include_overdue=include_overdue)
-    rows = [step_row(r.case, r.step, now, r.reasons) for r in found]
-    threshold = supervision_level(user.is_city, include_overdue)
-    summary = holder_summary(rows)
     chosen = to_int(holder)
-    if chosen is not None:
-        rows = [r for r in rows if r.step.holder_agency_id == chosen]
+    number = max(1, to_int(page) or 1)
+    found = await lists.stalled(
+        session=session, principal=user, include_overdue=include_overdue, holder=chosen, page=number
+    )
+    rows = [step_row(r.case, r.step, now, r.reasons) for r in found.items]
+    threshold = supervision_level(user.is_city, include_overdue)
+    keep = {k: v for k, v in (("all", "1" if include_overdue else ""), ("holder", chosen or "")) if v}
+
+    def page_url(n: int) -> str:
+        return "/supervision?" + urlencode({**keep, "page": n})
+
     return render(
         request,
         "supervision.html",
         user,
         rows=rows,
-        summary=summary,
+        total=found.total,
+        page=found.page,
+        pages=max(1, -(-found.total // found.per_page)),
+        page_url=page_url,
+        summary=found.holders,
         holder=chosen,
         include_overdue=include_overdue,
         threshold=threshold,
         quiet_default=POLICY_DEFAULTS["stalled_after"].value.label(),
     )
-
-
-@dataclass
-class HolderLine:
-    """Where things are stalled: one holding agency's count, by how far they have gone."""
-
-    agency_id: int
-    name: str
-    region: str
-    steps: int = 0
-    level2: int = 0
-    level3: int = 0
-    quiet: int = 0  # no activity for the county's stalled_after, or failing automation, without a level
-
-
-def holder_summary(rows: list[StepRow]) -> list[HolderLine]:
-    lines: dict[int, HolderLine] = {}
-    for r in rows:
-        h = r.step.holder
-        line = lines.setdefault(h.id, HolderLine(h.id, h.name, h.region_code))
-        line.steps += 1
-        level = r.step.escalation_level
-        line.level2 += level >= 2
-        line.level3 += level >= 3
-        line.quiet += level == 0
-    return sorted(lines.values(), key=lambda x: (-x.level3, -x.level2, -x.steps, x.region, x.name))

@@ -191,8 +191,22 @@ class StalledItem(CaseSummary):
     reasons: list[str]
 
 
+class StalledHolder(Answer):
+    agency_id: int
+    name: str
+    region: str
+    steps: int
+    level2: int
+    level3: int
+    quiet: int = Field(description="steps listed for no activity or failing automation, without a level")
+
+
 class Stalled(Answer):
-    items: list[StalledItem]
+    items: list[StalledItem] = Field(description="one page of the steps, the highest level first")
+    total: int = Field(description="steps listed over all pages")
+    page: int
+    per_page: int
+    holders: list[StalledHolder] = Field(description="each holding agency's count of listed steps")
 
 
 class PeriodOut(Answer):
@@ -225,7 +239,10 @@ class ReportOut(Answer):
     closed: int
     still_open: int
     groups: list[ReportGroupOut]
-    items: list[ReportItem]
+    items: list[ReportItem] = Field(description="one page of the cases, overdue first")
+    total: int = Field(description="cases listed over all pages")
+    page: int
+    per_page: int
 
 
 class StartOffer(Answer):

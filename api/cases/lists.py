@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, any_, func, or_, select, true
+from sqlalchemy import Select, and_, any_, func, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defaultload
 
 from api.cases.visibility import case_visible, overseen_type_values, scope_regions
 from api.principal import Principal, agency_ref
-from db.models import Case, CaseStep, Child
+from db.models import Agency, Case, CaseStep, Child
 from db.policy import calendar_interval, policy_in_force
 from domain.deadlines import StepDeadlines
 from domain.errors import DomainError
@@ -24,6 +24,10 @@ from workflows.activity_names import DELIVER_OUTBOUND
 # Lists show the child's name, never the guardians: loading them for every row cost more than the query
 # (bench/lists.py). raiseload makes a template that starts using them fail loudly instead of lazily.
 LIST_ROW = defaultload(Case.child).raiseload(Child.guardians)
+
+
+# Soonest due first, then the newest; the id makes pages stable. ix_cases_next_due reads in this order.
+CASE_LIST_ORDER = (Case.next_due_at.asc().nulls_last(), Case.opened_at.desc(), Case.id)
 
 
 class CaseFilter(BaseModel):
@@ -62,25 +66,32 @@ async def list_cases(*, session: AsyncSession, principal: Principal, f: CaseFilt
     step_conds = []
     if f.step:
         step_conds.append(CaseStep.step == f.step)
-    if f.overdue:
-        step_conds.append(CaseStep.due_at < datetime.now(UTC))
     if f.min_level:
         step_conds.append(CaseStep.escalation_level >= f.min_level)
+    if f.overdue:
+        if step_conds:  # overdue in the same step as the other conditions
+            step_conds.append(CaseStep.due_at < datetime.now(UTC))
+        else:  # some step is overdue exactly when the earliest due one is
+            conds.append(Case.next_due_at < datetime.now(UTC))
     if step_conds:
         conds.append(Case.id.in_(select(CaseStep.case_id).where(*step_conds)))
     total = (await session.execute(select(func.count()).select_from(Case).where(*conds))).scalar_one()
-    due = select(func.min(CaseStep.due_at)).where(CaseStep.case_id == Case.id).scalar_subquery()
-    rows = (
-        await session.execute(
-            select(Case)
-            .options(LIST_ROW)
-            .where(*conds)
-            .order_by(due.asc().nulls_last(), Case.opened_at.desc())
-            .offset((f.page - 1) * f.per_page)
-            .limit(f.per_page)
-        )
-    ).scalars()
-    return CasePage(items=list(rows), total=total, page=f.page, per_page=f.per_page)
+    # The page's ids first (off ix_cases_next_due, no joins), then only those rows as objects: a deep page
+    # does not join the child of every case it skips.
+    ids = list(
+        (
+            await session.execute(
+                select(Case.id)
+                .where(*conds)
+                .order_by(*CASE_LIST_ORDER)
+                .offset((f.page - 1) * f.per_page)
+                .limit(f.per_page)
+            )
+        ).scalars()
+    )
+    found = await session.execute(select(Case).options(LIST_ROW).where(Case.id.in_(ids)))
+    loaded = {c.id: c for c in found.scalars()}
+    return CasePage(items=[loaded[i] for i in ids], total=total, page=f.page, per_page=f.per_page)
 
 
 async def inbox(*, session: AsyncSession, principal: Principal) -> list[tuple[Case, CaseStep]]:
@@ -105,14 +116,33 @@ class StalledRow:
     reasons: list[str]
 
 
-async def stalled(*, session: AsyncSession, principal: Principal, include_overdue: bool = False) -> list[StalledRow]:
-    """A supervisor's overdue and stalled list: steps held by agencies they oversee in their scope
-    that reached their level (2 for a county supervisor, 3 for the city's; 1 with include_overdue), or
-    whose case has had no activity for the `stalled_after` in force in its county, or whose automation
-    is failing."""
-    if not principal.is_supervisor:
-        raise DomainError("not_permitted", "只有督导可以查看逾期和停滞案件")
-    now = datetime.now(UTC)
+@dataclass(frozen=True)
+class HolderCount:
+    """Where things are stalled: one holding agency's count of listed steps, by how far they have gone."""
+
+    agency_id: int
+    name: str
+    region: str
+    steps: int
+    level2: int
+    level3: int
+    quiet: int  # no activity for the county's stalled_after, or failing automation, without a level
+
+
+@dataclass
+class StalledPage:
+    items: list[StalledRow]
+    total: int  # over all pages (of the holder chosen, if one is)
+    page: int
+    per_page: int
+    holders: list[HolderCount]  # every holder's count, whichever is chosen
+
+
+STALLED_PER_PAGE = 50
+
+
+def _stalled_listing(principal: Principal, include_overdue: bool, now: datetime) -> Select:
+    """The steps on a supervisor's overdue and stalled list, as one selectable (no ORM rows)."""
     threshold = supervision_level(principal.is_city, include_overdue)
     types = overseen_type_values(principal)
     # A supervisor in a local agency (a committee, a school) watches their own agency's steps.
@@ -124,9 +154,17 @@ async def stalled(*, session: AsyncSession, principal: Principal, include_overdu
     # Each case's own county decides how long is too quiet: one lateral lookup per row, same query.
     quiet_after = select(policy_in_force("stalled_after", Case.county, now).label("value")).lateral("quiet_after")
     quiet = Case.last_activity_at < now - calendar_interval(quiet_after.c.value)
-    rows = await session.execute(
-        select(Case, CaseStep, quiet_after.c.value, quiet)
-        .options(LIST_ROW)
+    return (
+        select(
+            Case.id.label("case_id"),
+            Case.case_no,
+            CaseStep.track,
+            CaseStep.holder_agency_id,
+            CaseStep.escalation_level.label("level"),
+            CaseStep.due_at,
+            quiet_after.c.value.label("quiet_value"),
+            quiet.label("quiet"),
+        )
         .join(CaseStep, CaseStep.case_id == Case.id)
         .join(quiet_after, true())
         .where(
@@ -134,21 +172,101 @@ async def stalled(*, session: AsyncSession, principal: Principal, include_overdu
             held,
             or_(CaseStep.escalation_level >= threshold, quiet, Case.automation_error.is_not(None)),
         )
-        .order_by(CaseStep.escalation_level.desc(), CaseStep.due_at.asc().nulls_last())
     )
-    out = []
-    for case, step, quiet_value, is_quiet in rows:
-        reasons = []
-        if step.escalation_level >= 1:
-            reasons.append(f"逾期（{step.escalation_level}级）")
-        if is_quiet:
-            reasons.append(f"{Allowance.parse(quiet_value).label()}无进展")
-        if case.automation_error:
-            # The outbound channel's gateway not answering is the agency's to chase, not a system fault.
-            undelivered = case.automation_error.startswith(DELIVER_OUTBOUND)
-            reasons.append("外发通知（短信/政务微信）未送达" if undelivered else "系统处理异常")
-        out.append(StalledRow(case, step, reasons))
-    return out
+
+
+async def stalled(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    include_overdue: bool = False,
+    holder: int | None = None,
+    page: int = 1,
+    per_page: int = STALLED_PER_PAGE,
+) -> StalledPage:
+    """A supervisor's overdue and stalled list: steps held by agencies they oversee in their scope
+    that reached their level (2 for a county supervisor, 3 for the city's; 1 with include_overdue), or
+    whose case has had no activity for the `stalled_after` in force in its county, or whose automation
+    is failing. Counted by holder in SQL; one page of rows (of one holder, if chosen) as objects."""
+    if not principal.is_supervisor:
+        raise DomainError("not_permitted", "只有督导可以查看逾期和停滞案件")
+    now = datetime.now(UTC)
+    listed = _stalled_listing(principal, include_overdue, now).subquery("stalled")
+    c = listed.c
+    counts = (
+        await session.execute(
+            select(
+                c.holder_agency_id,
+                func.count().label("steps"),
+                func.count().filter(c.level >= 2).label("level2"),
+                func.count().filter(c.level >= 3).label("level3"),
+                func.count().filter(c.level == 0).label("quiet"),
+            ).group_by(c.holder_agency_id)
+        )
+    ).all()
+    agencies = {
+        a.id: a
+        for a in (
+            await session.execute(
+                select(Agency.id, Agency.name, Agency.region_code).where(
+                    Agency.id.in_([r.holder_agency_id for r in counts])
+                )
+            )
+        ).all()
+    }
+    holders = sorted(
+        (
+            HolderCount(
+                r.holder_agency_id,
+                agencies[r.holder_agency_id].name,
+                agencies[r.holder_agency_id].region_code,
+                r.steps,
+                r.level2,
+                r.level3,
+                r.quiet,
+            )
+            for r in counts
+        ),
+        key=lambda x: (-x.level3, -x.level2, -x.steps, x.region, x.name),
+    )
+    chosen = [h for h in holders if holder is None or h.agency_id == holder]
+    total = sum(h.steps for h in chosen)
+    page_rows = (
+        await session.execute(
+            select(c.case_id, c.track, c.quiet_value, c.quiet)
+            .where(true() if holder is None else c.holder_agency_id == holder)
+            .order_by(c.level.desc(), c.due_at.asc().nulls_last(), c.case_no.collate("C"), c.track)
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        )
+    ).all()
+    by_key = {}
+    if page_rows:
+        loaded = await session.execute(
+            select(Case, CaseStep)
+            .options(LIST_ROW)
+            .join(CaseStep, CaseStep.case_id == Case.id)
+            .where(tuple_(CaseStep.case_id, CaseStep.track).in_([(r.case_id, r.track) for r in page_rows]))
+        )
+        by_key = {(case.id, step.track): (case, step) for case, step in loaded}
+    items = []
+    for r in page_rows:
+        case, step = by_key[(r.case_id, r.track)]
+        items.append(StalledRow(case, step, _reasons(case, step, r.quiet_value, r.quiet)))
+    return StalledPage(items, total, page, per_page, holders)
+
+
+def _reasons(case: Case, step: CaseStep, quiet_value: str, is_quiet: bool) -> list[str]:
+    reasons = []
+    if step.escalation_level >= 1:
+        reasons.append(f"逾期（{step.escalation_level}级）")
+    if is_quiet:
+        reasons.append(f"{Allowance.parse(quiet_value).label()}无进展")
+    if case.automation_error:
+        # The outbound channel's gateway not answering is the agency's to chase, not a system fault.
+        undelivered = case.automation_error.startswith(DELIVER_OUTBOUND)
+        reasons.append("外发通知（短信/政务微信）未送达" if undelivered else "系统处理异常")
+    return reasons
 
 
 def step_state_of(row: CaseStep) -> StepState:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from api.cases import answers, lists, service, views
 from api.cases.report import period_report
@@ -136,8 +137,22 @@ async def inbox(principal: ApiUser, session: SessionDep) -> dict[str, Any]:
 
 
 @work.get("/stalled", summary="Supervisor: overdue and stalled steps in scope", response_model=answers.Stalled)
-async def stalled(principal: ApiUser, session: SessionDep, include_overdue: bool = False) -> dict[str, Any]:
-    rows = await lists.stalled(session=session, principal=principal, include_overdue=include_overdue)
+async def stalled(
+    principal: ApiUser,
+    session: SessionDep,
+    include_overdue: bool = False,
+    holder: Annotated[int | None, Query(ge=1, le=2_147_483_647, description="only this holding agency")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = lists.STALLED_PER_PAGE,
+) -> dict[str, Any]:
+    found = await lists.stalled(
+        session=session,
+        principal=principal,
+        include_overdue=include_overdue,
+        holder=holder,
+        page=page,
+        per_page=per_page,
+    )
     return {
         "items": [
             {
@@ -145,8 +160,12 @@ async def stalled(principal: ApiUser, session: SessionDep, include_overdue: bool
                 "step": views.step_json(views.get_process(r.case.process), lists.step_state_of(r.step)),
                 "reasons": r.reasons,
             }
-            for r in rows
-        ]
+            for r in found.items
+        ],
+        "total": found.total,
+        "page": found.page,
+        "per_page": found.per_page,
+        "holders": [asdict(h) for h in found.holders],
     }
 
 
@@ -157,12 +176,19 @@ async def stalled(principal: ApiUser, session: SessionDep, include_overdue: bool
     response_model=answers.ReportOut,
 )
 async def report(
-    process: str, principal: ApiUser, session: SessionDep, month: str | None = None, term: str | None = None
+    process: str,
+    principal: ApiUser,
+    session: SessionDep,
+    month: str | None = None,
+    term: str | None = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> dict[str, Any]:
     period = parse_period(
         month=month, term=term, today=local_date(now_utc()), default="term" if principal.is_city else "month"
     )
-    r = await period_report(session=session, principal=principal, process=get_process(process), period=period)
+    r = await period_report(
+        session=session, principal=principal, process=get_process(process), period=period, page=page
+    )
     return {
         "process": r.process.name,
         "period": {
@@ -189,4 +215,7 @@ async def report(
             }
             for row in r.rows
         ],
+        "total": r.total,
+        "page": r.page,
+        "per_page": r.per_page,
     }

@@ -5,11 +5,12 @@ A case out of scope is reported as not found (404), never as forbidden, so its e
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from api.principal import Principal
+from db.case_reads import scope_key
 from db.models import Agency, Case, CaseParty
 from domain.oversight import overseen_types
 from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
@@ -30,20 +31,16 @@ def overseen_type_values(p: Principal) -> list[str]:
 
 
 def case_visible(p: Principal) -> ColumnElement[bool]:
+    """Answered by the GIN indexes on the case's party arrays (db/case_reads.py), not by scanning
+    case_parties: the same rule, as the parties' (type, region) pairs the scope covers."""
     if p.is_admin:
         return false()
-    own = exists().where(CaseParty.case_id == Case.id, CaseParty.agency_id == p.agency.id)
+    own = Case.party_agency_ids.contains([p.agency.id])
     types = overseen_type_values(p)
     if not types:
         return own
-    a = aliased(Agency)
-    scoped = exists(
-        select(1)
-        .select_from(CaseParty)
-        .join(a, a.id == CaseParty.agency_id)
-        .where(CaseParty.case_id == Case.id, a.agency_type.in_(types), a.region_code.in_(scope_regions(p)))
-    )
-    return or_(own, scoped)
+    scopes = [scope_key(t, r) for t in types for r in scope_regions(p)]
+    return or_(own, Case.party_scopes.overlap(scopes))
 
 
 async def visible_from_seq(session: AsyncSession, p: Principal, case_id: int) -> int:

@@ -338,7 +338,8 @@ async def test_each_kind_of_handover_closes_only_its_own_way(fresh_wf):
 async def stalled_for(c: DropoutDriver, username: str) -> list[str]:
     p = await s.who(c.db, username)
     async with c.db.sf() as sess:
-        return [row.case.case_no for row in await lists.stalled(session=sess, principal=p)]
+        found = await lists.stalled(session=sess, principal=p, per_page=10_000)  # every page at once
+        return [row.case.case_no for row in found.items]
 
 
 async def test_a_late_school_contact_climbs_to_the_education_supervisors(fresh_wf):

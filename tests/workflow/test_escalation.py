@@ -27,7 +27,8 @@ async def stalled_for(c: CaseDriver, username: str) -> list[str]:
     """The case numbers on a supervisor's stalled list."""
     p = await s.who(c.db, username)
     async with c.db.sf() as sess:
-        return [row.case.case_no for row in await lists.stalled(session=sess, principal=p)]
+        found = await lists.stalled(session=sess, principal=p, per_page=10_000)  # every page at once
+        return [row.case.case_no for row in found.items]
 
 
 async def escalations(c: CaseDriver) -> list[tuple[int, int]]:
