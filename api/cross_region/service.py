@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.cases.visibility import case_visible
 from api.principal import Principal
 from db.models import Agency, Case, CaseStep
 from domain.deadlines import SHANGHAI, local_date
@@ -76,7 +77,8 @@ async def cross_region_view(
     now = now or datetime.now(UTC)
     origin = Case.summary[ORIGIN_SUMMARY].astext
     side = Case.summary[SIDE_SUMMARY].astext
-    conds = [Case.process.in_(processes), Case.status == "open"]
+    # Only what the viewer may open: a party's cases, and a supervisor's county (or city) as everywhere.
+    conds = [Case.process.in_(processes), Case.status == "open", case_visible(principal)]
     if not principal.is_city:
         county = principal.agency.region_code
         conds.append(or_(Case.county == county, origin == county))

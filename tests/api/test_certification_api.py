@@ -63,7 +63,7 @@ async def test_two_counties_accept_verify_and_decide_and_both_see_it_across_regi
     sd_town = await make_token(live.db, "shangdang-town1")
     sd_civil = await make_token(live.db, "shangdang-civil")
     lz_civil = await make_token(live.db, "luzhou-civil-sup")
-    city = await make_token(live.db, "city-civil")
+    city = await make_token(live.db, "city-civil-sup")
     other = await make_token(live.db, "xiangyuan-civil")
 
     r = await live.http.post("/api/v1/cases", json=await body(live), headers=auth(town))
