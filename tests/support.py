@@ -633,12 +633,22 @@ async def case_history(c: CaseDriver) -> list[str]:
     ]
 
 
+async def settled(c: CaseDriver, within: float = 20.0) -> None:
+    """Until the workflow runs no activity: a notification sent out without waiting (an hour-level
+    step's outbound delivery) lands in the history later, and is not the refused action's doing."""
+    deadline = _time.monotonic() + within
+    while (await c.handle().describe()).raw_description.pending_activities:
+        assert _time.monotonic() < deadline, "the workflow's activities did not finish"
+        await asyncio.sleep(0.05)
+
+
 async def refused(c: CaseDriver, code: str, message: str | None, attempt: Awaitable[Any]) -> DomainError:
     """Runs `attempt`, expects a DomainError with `code` (and `message`), and checks that the case is
     exactly as it was: the projection (timeline, steps, notifications, documents) and the workflow
     history. Refused by the service or by the Update's validator, no Update, activity or timer reached
     the history. (The test server records the workflow task that ran the validator; a real server drops
     it.)"""
+    await settled(c)
     snap = await c.snapshot()
     history = await case_history(c)
     with pytest.raises(DomainError) as e:

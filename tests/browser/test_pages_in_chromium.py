@@ -179,7 +179,8 @@ async def test_a_guardianship_case_through_chromium(base_url: str, chromium: Bro
         await clerk.page.fill("#q", "李娜")
         async with clerk.page.expect_navigation():
             await clerk.page.get_by_role("button", name="查找").click()
-        await clerk.page.get_by_role("link", name=re.compile("为该儿童立案")).first.click()
+        # A committee starts more than one process: it chooses guardianship intervention.
+        await clerk.page.get_by_role("link", name="立案：监护干预").first.click()
         await expect(clerk.page.locator("form[action='/cases']")).to_be_visible()
         await fill(
             clerk.page.locator("form[action='/cases']"), {"facts": "父亲长期酗酒，儿童经常无人照料", "occurred_on": on}
