@@ -19,6 +19,7 @@ from domain.field_kinds import FieldKind, rules
 from domain.messages import DocumentSpec
 from domain.oversight import DEFAULT_AUDIENCE, Rung
 from domain.policy import Allowance, PolicyDefault, Unit
+from domain.regions import CHANGZHI, ServedRegions
 from domain.school_calendar import SchoolCalendar
 from domain.tallies import PeriodicReport
 
@@ -334,6 +335,8 @@ class StartContext:
     # The county that will own the case (the child's residence) and the starting agency.
     county: str = ""
     starter_agency_id: int | None = None
+    # The regions this deployment serves (Settings.served_city): "inside or outside this deployment".
+    served: ServedRegions = CHANGZHI
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.process import ORIGIN_SUMMARY, SIDE_SUMMARY, FieldRole
     from domain.processes.certification import CERTIFICATION, RESULT_NOTICE, TRANSFER, WITHDRAWN_NOTICE, month_after
-    from domain.regions import full_region_name, is_changzhi
+    from domain.regions import full_region_name
     from workflows.base import CaseWorkflow
     from workflows.kinds import kind_workflows
 
@@ -77,7 +77,7 @@ class CertificationWorkflow(CaseWorkflow):
         k.residence = start.starter.agency
         k.origin_region = start.facts["origin_region"]
         k.origin_township_id = start.facts.get("origin_township_id")
-        if not is_changzhi(k.origin_region):
+        if not self.serves(k.origin_region):
             k.external = ExternalParty(
                 name=f"{full_region_name(k.origin_region) or k.origin_region}{AGENCY_TYPE_LABELS[T.civil_affairs]}",
                 region_code=k.origin_region,

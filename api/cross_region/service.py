@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.cases.visibility import case_visible
 from api.principal import Principal
+from api.served import served_regions
 from db.models import Agency, Case, CaseStep
 from domain.deadlines import SHANGHAI, local_date
 from domain.errors import DomainError
 from domain.process import ORIGIN_SUMMARY, SIDE_SUMMARY
 from domain.processes import PROCESSES
-from domain.regions import full_region_name, is_changzhi, region_name
+from domain.regions import full_region_name, region_name
 
 PER_PAGE = 200
 
@@ -152,4 +153,4 @@ def _row(r, now: datetime) -> CrossRegionRow:
 
 def _place(code: str) -> str:
     """A county of the city by its own name; elsewhere with its province and city (河南省郑州市金水区)."""
-    return (region_name(code) if is_changzhi(code) else full_region_name(code)) or code
+    return (region_name(code) if served_regions().serves(code) else full_region_name(code)) or code

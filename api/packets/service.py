@@ -17,6 +17,7 @@ from temporalio.client import Client
 from api.audit import audit
 from api.cases import service as cases
 from api.principal import Principal
+from api.served import served_regions
 from config.settings import Settings
 from db.models import Case, Child, TransferPacketRecord
 from domain.deadlines import local_date
@@ -149,6 +150,10 @@ async def _import_transfer(
     county = str(body.get("origin_region") or "")
     if process.cross_region is None:
         raise DomainError("packet_invalid", "移交材料的业务类型不是跨地区认定", field="packet")
+    served = served_regions()
+    if not served.is_county(county):
+        place = full_region_name(county) or county
+        raise DomainError("packet_invalid", f"该申请的户籍地（{place}）不在本系统服务的{served.name}", field="packet")
     if principal.agency.agency_type != AgencyType.township or principal.agency.region_code != county:
         raise DomainError("not_permitted", "该申请的户籍地不在本单位辖区，请由户籍地乡镇（街道）导入")
     child_in = body["child"]
@@ -198,6 +203,7 @@ async def _import_transfer(
         county=county,
         starter=principal.actor(),
         facts=facts,
+        served_city=served.city,
     )
     await cases._launch(client, task_queue, CaseInput(start=start), 20.0)
     return case_no

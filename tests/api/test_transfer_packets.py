@@ -1,6 +1,7 @@
 """External mode between two deployments of this system, each with its own database (and task queue) on one
 Temporal dev server: 长治 (A) accepts an application whose origin is 郑州市金水区, served by deployment B.
-A exports the signed transfer packet; B imports it and runs the origin side (its township verifies, its civil
+Deployment B serves 郑州市 (Settings.served_city), so 金水区 is inside it and outside A. A exports the signed
+transfer packet; B imports it and runs the origin side (its township verifies, its civil
 affairs decides); B's answer, exported and imported into A, records the origin's opinion and decision on A's
 case, which moves on to telling the applicant. A tampered packet, one imported again, one for another
 deployment and one from an untrusted deployment are refused, and nothing changes."""
@@ -28,6 +29,7 @@ from db.session import make_engine, make_session_factory, transaction
 from domain.deadlines import local_date
 from domain.packets import new_signing_key
 from domain.processes.certification import CERTIFICATION_MATERIALS, month_after
+from domain.regions import CITY_CODE
 from tests.api.test_cases_api import auth
 from tests.codec_keys import TEST_PAYLOAD_KEYS
 from tests.conftest import Db, make_token
@@ -37,6 +39,7 @@ from web.app import create_app
 from worker.client import build_worker
 
 JINSHUI = "410105"
+ZHENGZHOU = "410100"  # the city deployment B serves
 KEY_A, PUB_A = new_signing_key()
 KEY_B, PUB_B = new_signing_key()
 _, PUB_STRANGER = new_signing_key()
@@ -50,7 +53,9 @@ class Side:
 
 
 @asynccontextmanager
-async def deployment(env: WorkflowEnvironment, db: Db, name: str, key: str, trusted: str) -> AsyncIterator[Side]:
+async def deployment(
+    env: WorkflowEnvironment, db: Db, name: str, key: str, trusted: str, served_city: str = CITY_CODE
+) -> AsyncIterator[Side]:
     tq = f"tq-{name}-{uuid.uuid4().hex[:6]}"
     settings = Settings(
         environment="dev",
@@ -62,6 +67,7 @@ async def deployment(env: WorkflowEnvironment, db: Db, name: str, key: str, trus
         deployment_id=name,
         packet_signing_key=key,
         packet_trusted_keys=trusted,
+        served_city=served_city,
     )
     app = create_app(settings, client=env.client, session_factory=db.sf)
     async with (
@@ -135,7 +141,9 @@ async def test_a_packet_goes_to_another_deployment_and_its_answer_closes_the_loo
     async with (
         second_db(pg_server_url, template_db) as db_b,
         deployment(dev_env, db, "changzhi", KEY_A, f"zhengzhou={PUB_B}") as a,
-        deployment(dev_env, db_b, "zhengzhou", KEY_B, f"changzhi={PUB_A}") as b,
+        deployment(dev_env, db_b, "zhengzhou", KEY_B, f"changzhi={PUB_A}", served_city=ZHENGZHOU) as b,
+        # The same database and name, but serving 长治市 as the default does: 金水区 is outside it.
+        deployment(dev_env, db_b, "zhengzhou", KEY_B, f"changzhi={PUB_A}") as b_elsewhere,
     ):
         town = await make_token(db, "luzhou-town1")
         facts = {"kind": "orphan", "origin_region": JINSHUI, "applicant": "祖母", "situation": "父母双亡"}
@@ -193,6 +201,9 @@ async def test_a_packet_goes_to_another_deployment_and_its_answer_closes_the_loo
         stranger = copy.deepcopy(packet)
         stranger["packet"]["from_deployment"] = "stranger"
         await refused(stranger, "packet_untrusted")
+        r = await b_elsewhere.http.post("/api/v1/transfer-packets", json=packet, headers=auth(b_town))
+        assert r.status_code == 422 and r.json()["error"]["code"] == "packet_invalid", r.text
+        assert "不在本系统服务的长治市" in r.json()["error"]["message"] and await counts(db_b) == before
 
         r = await b.http.post("/api/v1/transfer-packets", json=packet, headers=auth(b_town))
         assert r.status_code == 201, r.text

@@ -495,3 +495,14 @@ async def test_an_origin_in_taiyuan_is_outside_this_deployment_and_named_with_it
     await forward(c)
     verify = await c.step()
     assert (holder(verify), verify.external.name) == (agency(RESIDENCE).id, "山西省太原市小店区民政局")
+
+
+async def test_outside_this_deployment_means_outside_the_city_it_serves(fake_env: FakeEnv) -> None:
+    """The same cross-county application, started by a deployment that serves 太原市 (Settings.served_city):
+    上党区 is outside it, so the origin is an external office the residence records the answers of."""
+    c = await open_case(fake_env, origin=SHANGDANG, served_city="140100")
+    assert c.events()[0].summary["external"] is True
+    await forward(c)
+    verify = await c.step()
+    assert verify.external is not None and verify.external.name == "山西省长治市上党区民政局"
+    assert holder(verify) == agency(RESIDENCE).id
