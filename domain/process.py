@@ -300,6 +300,11 @@ class CrossRegion:
     origin_steps: tuple[str, str]
     # The residence clerk's actions recording the origin's opinion and decision (an imported answer takes them).
     answer_actions: tuple[str, str]
+    # The applicant's supplement the origin asks for (step, the origin's request on its verification step, the
+    # residence's "supplied" on that step): between deployments the request goes to the residence in a packet,
+    # its clock runs there, and the supplied materials come back in one (api/packets). Empty: no such loop.
+    supplement_step: str = ""
+    supplement_actions: tuple[str, str] = ("", "")
 
 
 ORIGIN_SUMMARY = "origin_region"

@@ -130,10 +130,13 @@ class CertificationWorkflow(CaseWorkflow):
                 if at == "origin_verification":
                     self.kept.origin_holder = step.holder
                 items = p["items"] if at == "origin_verification" else "；".join(self._missing(p))
+                # An imported case: the request goes to the residence's deployment (a packet), the applicant's
+                # clock runs there; here the step waits for it and records the materials when they come back.
                 await self.move(
                     req,
                     "supplement",
                     holder=self._residence,
+                    external=self.kept.remote_residence,
                     payload={"items": items},
                     summary={SIDE_SUMMARY: SIDE["residence"], "supplement_items": items},
                 )

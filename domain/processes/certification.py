@@ -273,6 +273,8 @@ def cross_region(viewers: tuple[T, ...]) -> CrossRegion:
         viewers=viewers,
         origin_steps=("origin_verification", "origin_decision"),
         answer_actions=("record_origin_opinion", "record_origin_decision"),
+        supplement_step="supplement",
+        supplement_actions=("request_supplement", "supplemented"),
     )
 
 

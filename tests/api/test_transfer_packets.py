@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
@@ -214,6 +214,7 @@ async def test_a_packet_goes_to_another_deployment_and_its_answer_closes_the_loo
 
         # B runs the origin side.
         await wait_for(lambda: _at(b, b_town, no_b, "origin_verification"), what="B's case")
+        await _supplement_through_the_residence(a, b, town, b_town, no_a, no_b)
         r = await act(b, b_town, no_b, "origin_verification", "give_opinion", verified_by="both", opinion="approve")
         assert r.status_code == 200, r.text
         r = await b.http.get(f"/api/v1/cases/{no_b}/answer-packet", headers=auth(b_civil))
@@ -246,6 +247,52 @@ async def test_a_packet_goes_to_another_deployment_and_its_answer_closes_the_loo
         r = await act(a, town, no_a, "notify_applicant", "notified", done_on=today_iso())
         assert r.status_code == 200, r.text
         assert r.json()["steps"][0]["step"] == "in_support"
+
+
+async def _supplement_through_the_residence(a: Side, b: Side, town: str, b_town: str, no_a: str, no_b: str) -> None:
+    """B's township asks for a supplement: it goes to A in a packet, A's applicant has 30 days there, and the
+    supplied materials come back to B in a packet; each packet imported once only."""
+    items = "户口簿复印件（户主页）"
+    r = await act(b, b_town, no_b, "origin_verification", "request_supplement", items=items)
+    assert r.status_code == 200, r.text
+    assert (await main_step(b, b_town, no_b)) == "supplement"
+    r = await b.http.get(f"/api/v1/cases/{no_b}/answer-packet", headers=auth(b_town))
+    assert r.status_code == 200, r.text
+    request = r.json()
+    assert request["packet"]["kind"] == "supplement_ask" and request["packet"]["case_no"] == no_a
+    assert request["packet"]["body"]["items"] == items
+
+    before = await counts(a.db)
+    r = await a.http.post("/api/v1/transfer-packets", json=request, headers=auth(town))
+    assert r.status_code == 201 and r.json() == {"case_no": no_a, "opened": False}, r.text
+    detail = (await a.http.get(f"/api/v1/cases/{no_a}", headers=auth(town))).json()
+    assert detail["main_step"] == "supplement"
+    step = next(s for s in detail["steps"] if s["step"] == "supplement")
+    opened, due = (datetime.fromisoformat(step[k]) for k in ("opened_at", "due_at"))
+    # The applicant's clock runs at the residence: 30 calendar days (the policy table's certification.supplement).
+    assert local_date(due) == local_date(opened) + timedelta(days=30), step
+    cases_before, packets_before = await counts(a.db)
+    r = await a.http.post("/api/v1/transfer-packets", json=request, headers=auth(town))
+    assert r.status_code in (409, 422) and r.json()["error"]["code"] in ("packet_replayed", "not_now"), r.text
+    assert await counts(a.db) == (cases_before, packets_before) and before[0] == cases_before
+
+    r = await act(a, town, no_a, "supplement", "supplemented", done_on=today_iso())
+    assert r.status_code == 200, r.text
+    assert (await main_step(a, town, no_a)) == "origin_verification"
+    r = await a.http.get(f"/api/v1/cases/{no_a}/transfer-packet", params={"to": "zhengzhou"}, headers=auth(town))
+    assert r.status_code == 200, r.text
+    supplied = r.json()
+    assert supplied["packet"]["kind"] == "supplement_back" and supplied["packet"]["body"]["items"] == items
+
+    b_before = await counts(b.db)
+    r = await b.http.post("/api/v1/transfer-packets", json=supplied, headers=auth(b_town))
+    assert r.status_code == 201 and r.json() == {"case_no": no_b, "opened": False}, r.text
+    assert (await main_step(b, b_town, no_b)) == "origin_verification"
+    assert (await counts(b.db))[0] == b_before[0]  # no second case opened at the origin
+    after = await counts(b.db)
+    r = await b.http.post("/api/v1/transfer-packets", json=supplied, headers=auth(b_town))
+    assert r.status_code in (409, 422) and r.json()["error"]["code"] in ("packet_replayed", "not_now"), r.text
+    assert await counts(b.db) == after and (await main_step(b, b_town, no_b)) == "origin_verification"
 
 
 async def _at(side: Side, token: str, case_no: str, step: str) -> bool:

@@ -457,7 +457,10 @@ async def test_an_imported_application_runs_the_origin_side_here(fake_env: FakeE
     assert (verify.step, holder(verify)) == ("origin_verification", agency("sd-town").id)
     assert c.events()[0].summary["remote_case_no"] == "RD-2026-410105-00007"
     await c.act(op("sd-town"), "request_supplement", {"items": "监护人身份证明"})
-    assert holder(await c.step()) == agency("sd-town").id
+    supplement = await c.step()
+    # The request goes back to the residence's deployment (a packet); here the step waits for its answer.
+    assert holder(supplement) == agency("sd-town").id
+    assert supplement.external is not None and supplement.external.name == "河南省郑州市金水区经八路街道办事处"
     await c.act(op("sd-town"), "supplemented", {"done_on": (await c.today()).isoformat()})
     await c.act(op("sd-town"), "give_opinion", {"verified_by": "data", "opinion": "approve"})
     await c.act(
