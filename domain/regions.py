@@ -152,15 +152,6 @@ def validate_region_code(code: str, *, field: str = "region_code", allow_histori
     return cleaned
 
 
-def is_changzhi(code: str) -> bool:
-    """长治市 itself or one of its 12 current counties (historical codes such as 140421 are not).
-
-    The data question only: whether a place is one THIS deployment serves is `ServedRegions.serves`, read
-    from the settings (config/settings.py `served_city`)."""
-    cleaned = _clean(code)
-    return cleaned == CITY_CODE or cleaned in CHANGZHI_COUNTIES
-
-
 @dataclass(frozen=True)
 class ServedRegions:
     """The regions one deployment serves: a prefecture-level city and its current counties. "Inside this
@@ -256,11 +247,6 @@ def is_within(code: str, scope_code: str) -> bool:
             return False
 
 
-def changzhi_counties() -> list[tuple[str, str]]:
-    """(code, name) of 长治市's counties, ordered by code, for select boxes."""
-    return sorted(CHANGZHI_COUNTIES.items())
-
-
 def subregions(code: str) -> list[tuple[str, str]]:
     """(code, name) of the current units directly under `code`, ordered by code; for cascading
     province → prefecture → county pickers (户籍地). An empty `code` lists the provinces."""
@@ -293,11 +279,6 @@ _BY_FULL_NAME: dict[str, str] = {name: code for code, name in _PLACES}
 _BY_NAME: dict[str, list[str]] = {}
 for _code, _ in _PLACES:
     _BY_NAME.setdefault(_REGIONS[_code].name, []).append(_code)
-
-
-def places_outside_changzhi() -> list[tuple[str, str]]:
-    """(code, full name) of the places outside 长治市, for a searchable list ("河南省新乡市辉县市")."""
-    return CHANGZHI.places_outside()
 
 
 CHANGZHI: ServedRegions = served_by(CITY_CODE)  # the default deployment's (config/settings.py served_city)
