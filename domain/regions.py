@@ -21,6 +21,7 @@ Where the data came from (rebuilt offline, not at run time):
 from __future__ import annotations
 
 import csv
+import functools
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
@@ -179,6 +180,7 @@ class ServedRegions:
         return [(c, n) for c, n in _PLACES if not is_within(c, self.city)]
 
 
+@functools.cache  # a handful of cities at most; workflows ask on every hand-over
 def served_by(city: str) -> ServedRegions:
     """The regions of the deployment serving `city` (a current prefecture-level code: 140400, 410100)."""
     region = get_region(city, allow_historical=False)
