@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.packets import parse_signing_key, parse_trusted_keys
+from domain.regions import CITY_CODE, ServedRegions, served_by
 from worker.codec import PayloadKeys
 
 MIN_SECRET_LENGTH = 32
@@ -79,6 +80,10 @@ class Settings(BaseSettings):
     deployment_id: str = Field("changzhi", min_length=1, max_length=64)
     packet_signing_key: str = ""
     packet_trusted_keys: str = ""
+    # The prefecture-level city this deployment serves (GB/T 2260 code); its current counties come from the
+    # region table. A place outside it is external: another deployment (packets) or paper. 长治市 by default;
+    # a deployment for 郑州市 sets 410100.
+    served_city: str = CITY_CODE
 
     @model_validator(mode="after")
     def _safe_to_serve(self) -> Self:
@@ -87,6 +92,7 @@ class Settings(BaseSettings):
         if self.packet_signing_key:
             parse_signing_key(self.packet_signing_key)
         parse_trusted_keys(self.packet_trusted_keys)
+        served_by(self.served_city)  # an unknown or county-level code is refused at start, not on first use
         if self.environment == "dev":
             if not self.secret_key:
                 self.secret_key = dev_secret_key(self.var_dir)
@@ -100,6 +106,10 @@ class Settings(BaseSettings):
                 + "; ".join(problems)
             )
         return self
+
+    def served(self) -> ServedRegions:
+        """The regions this deployment serves (the one decision "inside or outside this deployment")."""
+        return served_by(self.served_city)
 
     def keys(self) -> PayloadKeys:
         return PayloadKeys.parse(self.payload_keys)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from domain.deadlines import StepDeadlines
 from domain.enums import AgencyType, Role
+from domain.regions import CITY_CODE
 
 
 class AgencyRef(BaseModel):
@@ -51,6 +52,9 @@ class CaseStart(BaseModel):
     village_committee: AgencyRef | None = None
     # When the first step's clock started, if earlier than data entry (补录); None = now.
     reported_at: datetime | None = None
+    # The city this deployment serves (Settings.served_city), so that the workflow decides "inside or outside
+    # this deployment" from its own history; histories from before the setting carry the default.
+    served_city: str = CITY_CODE
 
 
 class ExternalParty(BaseModel):
@@ -115,6 +119,7 @@ class CaseState(BaseModel):
     close_at: datetime | None = None  # the child reaches the process's age limit
     last_activity_at: datetime | None = None
     summary: dict[str, Any] = Field(default_factory=dict)  # facts for lists and reports (the school, ...)
+    served_city: str = CITY_CODE  # from CaseStart: the deployment's own regions (domain/regions.py served_by)
 
     @model_validator(mode="before")
     @classmethod

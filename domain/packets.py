@@ -27,7 +27,10 @@ class TransferPacket(BaseModel):
 
     version: int = PACKET_VERSION
     packet_id: str = Field(min_length=8, max_length=64)
-    kind: Literal["transfer", "answer"]
+    # transfer: residence → origin, the application; answer: origin → residence, its opinion and decision;
+    # supplement_ask: origin → residence, what the applicant must supply; supplement_back: residence →
+    # origin, the materials supplied (its case_no is still the residence's case).
+    kind: Literal["transfer", "answer", "supplement_ask", "supplement_back"]  # at most 16 characters (kept so)
     process: str = Field(max_length=64)
     from_deployment: str = Field(max_length=64)
     to_deployment: str = Field(max_length=64)

@@ -19,6 +19,7 @@ from domain.field_kinds import FieldKind, rules
 from domain.messages import DocumentSpec
 from domain.oversight import DEFAULT_AUDIENCE, Rung
 from domain.policy import Allowance, PolicyDefault, Unit
+from domain.regions import CHANGZHI, ServedRegions
 from domain.school_calendar import SchoolCalendar
 from domain.tallies import PeriodicReport
 
@@ -299,6 +300,11 @@ class CrossRegion:
     origin_steps: tuple[str, str]
     # The residence clerk's actions recording the origin's opinion and decision (an imported answer takes them).
     answer_actions: tuple[str, str]
+    # The applicant's supplement the origin asks for (step, the origin's request on its verification step, the
+    # residence's "supplied" on that step): between deployments the request goes to the residence in a packet,
+    # its clock runs there, and the supplied materials come back in one (api/packets). Empty: no such loop.
+    supplement_step: str = ""
+    supplement_actions: tuple[str, str] = ("", "")
 
 
 ORIGIN_SUMMARY = "origin_region"
@@ -334,6 +340,8 @@ class StartContext:
     # The county that will own the case (the child's residence) and the starting agency.
     county: str = ""
     starter_agency_id: int | None = None
+    # The regions this deployment serves (Settings.served_city): "inside or outside this deployment".
+    served: ServedRegions = CHANGZHI
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ Where the data came from (rebuilt offline, not at run time):
 from __future__ import annotations
 
 import csv
+import functools
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
@@ -152,10 +153,45 @@ def validate_region_code(code: str, *, field: str = "region_code", allow_histori
     return cleaned
 
 
-def is_changzhi(code: str) -> bool:
-    """长治市 itself or one of its 12 current counties (historical codes such as 140421 are not)."""
-    cleaned = _clean(code)
-    return cleaned == CITY_CODE or cleaned in CHANGZHI_COUNTIES
+@dataclass(frozen=True)
+class ServedRegions:
+    """The regions one deployment serves: a prefecture-level city and its current counties. "Inside this
+    deployment" means one of these; everywhere else is external (another deployment, or paper)."""
+
+    city: str
+    counties: tuple[tuple[str, str], ...]  # (code, name), in code order
+
+    def serves(self, code: str) -> bool:
+        """The city itself or one of its current counties (a historical code is not served)."""
+        cleaned = _clean(code)
+        return cleaned == self.city or self.is_county(code)
+
+    def is_county(self, code: str) -> bool:
+        """One of the city's current counties: where a case can live (the city itself owns none)."""
+        cleaned = _clean(code)
+        return any(c == cleaned for c, _ in self.counties)
+
+    @property
+    def name(self) -> str:
+        return region_name(self.city) or self.city
+
+    def places_outside(self) -> list[tuple[str, str]]:
+        """(code, full name) of the places outside the city, for a searchable list ("河南省新乡市辉县市")."""
+        return [(c, n) for c, n in _PLACES if not is_within(c, self.city)]
+
+
+@functools.cache  # a handful of cities at most; workflows ask on every hand-over
+def served_by(city: str) -> ServedRegions:
+    """The regions of the deployment serving `city` (a current prefecture-level code: 140400, 410100)."""
+    region = get_region(city, allow_historical=False)
+    if region is None or region.level is not RegionLevel.prefecture:
+        raise ValueError(f"served city {city!r} is not a current prefecture-level code")
+    counties = tuple(
+        sorted((r.code, r.name) for r in _REGIONS.values() if r.parent == region.code and not r.historical)
+    )
+    if not counties:
+        raise ValueError(f"served city {city!r} has no counties")
+    return ServedRegions(city=region.code, counties=counties)
 
 
 def level_of(code: str) -> RegionLevel:
@@ -213,11 +249,6 @@ def is_within(code: str, scope_code: str) -> bool:
             return False
 
 
-def changzhi_counties() -> list[tuple[str, str]]:
-    """(code, name) of 长治市's counties, ordered by code, for select boxes."""
-    return sorted(CHANGZHI_COUNTIES.items())
-
-
 def subregions(code: str) -> list[tuple[str, str]]:
     """(code, name) of the current units directly under `code`, ordered by code; for cascading
     province → prefecture → county pickers (户籍地). An empty `code` lists the provinces."""
@@ -252,9 +283,7 @@ for _code, _ in _PLACES:
     _BY_NAME.setdefault(_REGIONS[_code].name, []).append(_code)
 
 
-def places_outside_changzhi() -> list[tuple[str, str]]:
-    """(code, full name) of the places outside 长治市, for a searchable list ("河南省新乡市辉县市")."""
-    return [(c, n) for c, n in _PLACES if not c.startswith(CITY_CODE[:4])]
+CHANGZHI: ServedRegions = served_by(CITY_CODE)  # the default deployment's (config/settings.py served_city)
 
 
 def region_code_by_name(text: str, *, field: str = "region_code") -> str:

@@ -56,6 +56,13 @@ class WorkCalendar:
         except NotImplementedError:
             return d.weekday() < 5 and (d.month, d.day) not in FIXED_HOLIDAYS
 
+    def working_days_between(self, start: date, end: date) -> int:
+        """The working days after `start` up to and including `end` (what is left until a deadline on `end`);
+        negative, counted the same way, when `end` is before `start` (how far past it)."""
+        if end < start:
+            return -self.working_days_between(end, start)
+        return sum(1 for n in range(1, (end - start).days + 1) if self.is_working_day(start + timedelta(days=n)))
+
     def add_working_days(self, start: date, n: int) -> tuple[date, bool]:
         """The n-th working day after `start` (start itself does not count), and whether the answer
         is provisional because a day on the way lies in a year whose schedule is not known."""

@@ -338,6 +338,7 @@ class FakeCase:
         village_committee: str | None = None,
         reported_at: datetime | None = None,
         history_limit: int | None = None,
+        served_city: str = CITY_CODE,
     ) -> FakeCase:
         defined = definition(process)
         now = await f.env.get_current_time()
@@ -352,6 +353,7 @@ class FakeCase:
             facts=clean_payload(defined.start_fields, facts, today=local_date(now)),
             village_committee=AGENCIES[village_committee] if village_committee else None,
             reported_at=reported_at,
+            served_city=served_city,
         )
         handle = await f.client.start_workflow(
             process, CaseInput(start=start, history_limit=history_limit), id=workflow_id(case_no), task_queue=f.tq

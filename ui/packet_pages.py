@@ -65,5 +65,5 @@ async def import_page(
         return render(
             request, "transfer_packets.html", user, status=422, deployment=settings.deployment_id, case_no="", error=e
         )
-    flash(request, "已导入移交材料，立案办理" if opened else "已登记户籍地的答复")
+    flash(request, "已导入移交材料，立案办理" if opened else "已登记对方系统的答复（审批结果或补正）")
     return RedirectResponse(f"/cases/{case_no}", status_code=303)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,10 +17,11 @@ from api.cases.tallies import may_read
 from api.cases.visibility import overseen_type_values
 from api.deps import csrf_token
 from api.principal import Principal
+from api.served import served_regions
 from domain.deadlines import local_date
 from domain.field_kinds import REGION_OUTSIDE, REGION_OUTSIDE_SUFFIX, rules
 from domain.processes import PROCESSES
-from domain.regions import changzhi_counties, places_outside_changzhi
+from domain.regions import ServedRegions
 from ui.filters import FILTERS
 
 APP_NAME = "长治市流动儿童关爱保护转介系统"
@@ -46,8 +48,13 @@ class RegionPlaces:
     outside_suffix: str = REGION_OUTSIDE_SUFFIX
 
 
-_REGION_PLACES = RegionPlaces(changzhi_counties(), places_outside_changzhi())
-_env.globals["region_places"] = lambda: _REGION_PLACES
+@functools.cache
+def _region_places(served: ServedRegions) -> RegionPlaces:
+    return RegionPlaces(list(served.counties), served.places_outside())
+
+
+# The deployment's own counties and everything outside them (api/served.py: the request's deployment).
+_env.globals["region_places"] = lambda: _region_places(served_regions())
 
 
 class Once:

@@ -29,6 +29,7 @@ from api.packets.router import router as packets_router
 from api.refresh.router import router as refresh_router
 from api.registry.router import router as registry_router
 from api.school_calendar.router import router as school_calendar_router
+from api.served import ServeRegions
 from config.settings import Settings
 from db.session import make_engine, make_session_factory
 from ui.document_api import router as documents_router
@@ -87,6 +88,7 @@ def create_app(
     app.state.codec = EncryptionCodec(settings.keys())  # the same keys as the workers'
     add_session_middleware(app, settings)
     app.add_middleware(AuthenticateApiFirst)
+    app.add_middleware(ServeRegions, served=settings.served())  # "inside this deployment" is its own regions
     app.add_middleware(BodyLimits)  # an oversized or too deep body is refused before anything reads it
     app.add_middleware(CodecCors, origin=settings.ui_origin())  # the Temporal UI's preflight answered first
     app.add_middleware(SecurityHeaders)  # outermost but one, so even a refusal above carries them

@@ -152,6 +152,7 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
             starter=starter,
             starter_user_id=start.starter.user_id,
             vars={},
+            served_city=start.served_city,
         )
         self.state.close_at = start_of_local_day(birthday(start.child.birth_date, self.process.closes_at_age))
         await self.on_start(start)

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.process import ORIGIN_SUMMARY, SIDE_SUMMARY, FieldRole
     from domain.processes.certification import CERTIFICATION, RESULT_NOTICE, TRANSFER, WITHDRAWN_NOTICE, month_after
-    from domain.regions import full_region_name, is_changzhi
+    from domain.regions import full_region_name
     from workflows.base import CaseWorkflow
     from workflows.kinds import kind_workflows
 
@@ -77,7 +77,7 @@ class CertificationWorkflow(CaseWorkflow):
         k.residence = start.starter.agency
         k.origin_region = start.facts["origin_region"]
         k.origin_township_id = start.facts.get("origin_township_id")
-        if not is_changzhi(k.origin_region):
+        if not self.serves(k.origin_region):
             k.external = ExternalParty(
                 name=f"{full_region_name(k.origin_region) or k.origin_region}{AGENCY_TYPE_LABELS[T.civil_affairs]}",
                 region_code=k.origin_region,
@@ -130,10 +130,13 @@ class CertificationWorkflow(CaseWorkflow):
                 if at == "origin_verification":
                     self.kept.origin_holder = step.holder
                 items = p["items"] if at == "origin_verification" else "；".join(self._missing(p))
+                # An imported case: the request goes to the residence's deployment (a packet), the applicant's
+                # clock runs there; here the step waits for it and records the materials when they come back.
                 await self.move(
                     req,
                     "supplement",
                     holder=self._residence,
+                    external=self.kept.remote_residence,
                     payload={"items": items},
                     summary={SIDE_SUMMARY: SIDE["residence"], "supplement_items": items},
                 )

@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
         StepState,
     )
     from domain.processes.guardianship import GUARDIANSHIP, REPRIMAND, WITH_PENALTY
-    from domain.regions import is_changzhi
     from workflows.base import CaseWorkflow
     from workflows.steps import COUNTS_PATCH
 
@@ -368,7 +367,7 @@ class GuardianshipWorkflow(CaseWorkflow):
                 raise DomainError("not_holder", "只有儿童居住地的村（居）委会可以办理迁出移交")
             dest = payload["destination_region"]
             self.check_handover(dest)
-            if is_changzhi(dest) and not payload.get("destination_agency_id"):
+            if self.serves(dest) and not payload.get("destination_agency_id"):
                 raise DomainError(
                     "field_required", "迁入地在本市的，请选择接收的村（居）委会", field="destination_agency_id"
                 )

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         StepState,
     )
     from domain.process import ACKNOWLEDGE, HANDOVER_STEP, RECORD_EXTERNAL_ACK, TRANSFER_PACKET
-    from domain.regions import CITY_CODE, full_region_name, is_changzhi
+    from domain.regions import full_region_name, served_by
     from workflows.steps import StepMachinery
 
 
@@ -43,8 +43,8 @@ class Handovers(StepMachinery):
         document = TRANSFER_PACKET.spec(
             destination_region=destination, from_agency=req.actor.agency.name, **(packet or {})
         )
-        self._st.handover = Handover(sender=req.actor.agency, external=not is_changzhi(destination))
-        if is_changzhi(destination):
+        self._st.handover = Handover(sender=req.actor.agency, external=not self.serves(destination))
+        if self.serves(destination):
             receiver = await self.resolve(receiver_type, destination, prefer_id=prefer_id)
             return await self.move(
                 req,
@@ -88,7 +88,8 @@ class Handovers(StepMachinery):
             raise DomainError("same_region", "迁入地与当前所在县（区）相同，无需移交", field="destination_region")
         # The city's own code is not a county: a case handed to the city's bureau would move the child's
         # residence to 140400, where no case can start.
-        if destination == CITY_CODE:
+        city = served_by(self._st.served_city)
+        if destination == city.city:
             raise DomainError(
-                "field_invalid", "请填写迁入地的县（区）代码，而不是长治市的代码", field="destination_region"
+                "field_invalid", f"请填写迁入地的县（区）代码，而不是{city.name}的代码", field="destination_region"
             )

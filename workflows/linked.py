@@ -100,6 +100,7 @@ class LinkedCases(StepMachinery):
             starter=req.actor,
             facts=facts,
             village_committee=village_committee,
+            served_city=st.served_city,
         )
         await workflow.start_child_workflow(
             process.name,

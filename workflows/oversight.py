@@ -23,7 +23,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.oversight import DEFAULT_AUDIENCE, Rung, Scope
     from domain.policy import DURATION_UNITS, check_extension, extension, extension_max_key
-    from domain.regions import CITY_CODE
     from workflows.steps import Change, StepMachinery
 
 # Runs recorded before a step's extension rule (Step.extension) was checked extended it as asked.
@@ -154,7 +153,7 @@ class Oversight(StepMachinery):
             rung = Rung(Scope.county)  # a county-level holder has no township: its county overseers instead
         return NotificationSpec(
             agency_type=rung.audience_type(holder.agency_type),
-            region_code=CITY_CODE if rung.scope == Scope.city else holder.region_code,
+            region_code=self._st.served_city if rung.scope == Scope.city else holder.region_code,
             township=holder.township if rung.scope == Scope.township else None,
             role=Role.supervisor,
             kind="escalated",

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import Allowance, Unit
     from domain.process import CLOSE, END_TRACK, Process, UndeclaredTransition
     from domain.processes import policy_default
+    from domain.regions import served_by
     from domain.timing import counts_from, happened_on, window_opens
     from workflows import activity_names as names
     from workflows.retry import ACTIVITY_TIMEOUT, LOCAL_RETRY, OUTBOUND_RETRY, OUTBOUND_WITHIN, WRITE_RETRY
@@ -103,6 +104,11 @@ class StepMachinery:
     def _st(self) -> CaseState:
         assert self.state is not None
         return self.state
+
+    def serves(self, region_code: str) -> bool:
+        """Whether the place is one this deployment serves (its city, from the case's start): inside, an
+        agency of it holds steps; outside, the case deals with an external party."""
+        return served_by(self._st.served_city).serves(region_code)
 
     def _open_step(self, name: str | None) -> StepState | None:
         return next((s for s in self._st.steps.values() if s.step == name), None)

@@ -35,6 +35,7 @@ from api.children.service import get_child_for_case
 from api.notifications import service as notifications
 from api.principal import Principal, agency_ref
 from api.school_calendar.service import school_calendar
+from api.served import served_regions
 from db.case_numbers import next_case_no
 from db.models import ActionRequestRow, Agency, Case, CaseRequest, Child, Document, PolicyOverrideRow, TimelineEvent
 from domain import permissions
@@ -53,7 +54,7 @@ from domain.policy import (
 )
 from domain.process import FieldKind, FieldRole, Process, StartContext, clean_payload, field_with
 from domain.processes import PROCESSES, get_process, policy_default
-from domain.regions import CITY_CODE, is_changzhi
+from domain.regions import CITY_CODE
 from domain.text import check_payload_size
 
 # ---------------------------------------------------------------------------- inputs
@@ -186,7 +187,7 @@ async def start_case(
         session=session, principal=principal, child_id=data.child_id, id_number=data.id_number
     )
     county = child.residence_region
-    if not is_changzhi(county) or county == CITY_CODE:
+    if not served_regions().is_county(county):
         raise DomainError("field_invalid", "儿童居住地不在本市各县（区）", field="child_id")
     now = datetime.now(UTC)
     facts, vc = await _start_facts(session, process, principal, child, data.facts, now)
@@ -212,6 +213,7 @@ async def start_case(
         facts=facts,
         village_committee=agency_ref(vc) if vc else None,
         reported_at=_reported_at(process, data.start_step, facts, now),
+        served_city=served_regions().city,
     )
     result = await _launch(client, task_queue, CaseInput(start=start, history_limit=history_limit), wait_seconds)
     return Started(case_no=case_no, created=created, result=result)
@@ -270,6 +272,7 @@ async def _start_facts(
                 school_calendar=await school_calendar(session=session, county=county),
                 county=county,
                 starter_agency_id=principal.agency.id,
+                served=served_regions(),
             ),
         )
     return facts, vc

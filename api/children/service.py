@@ -23,13 +23,14 @@ from api.children.identity import (
 )
 from api.children.schemas import ChildIn, ChildUpdate, GuardianIn
 from api.principal import Principal
+from api.served import served_regions
 from db.models import Agency, Child, Guardian
 from domain.deadlines import local_date
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
 from domain.identity import IdentityStatus
 from domain.record_access import RecordAccess, check_may_edit, record_access
-from domain.regions import CITY_CODE, is_changzhi, validate_region_code
+from domain.regions import validate_region_code
 
 # Names a clerk writes when the child's name is not known: never matched as part of another name.
 UNKNOWN_NAMES = frozenset({"未知", "不详", "无名", "无名氏"})
@@ -48,8 +49,9 @@ class ChildMerged(DomainError):
 
 def _residence(value: str | None) -> str:
     residence = validate_region_code(value or "", field="residence_region")
-    if not is_changzhi(residence) or residence == CITY_CODE:
-        raise DomainError("region_outside", "居住地应为长治市的县（区）", field="residence_region")
+    served = served_regions()
+    if not served.is_county(residence):
+        raise DomainError("region_outside", f"居住地应为{served.name}的县（区）", field="residence_region")
     return residence
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from api.answer import Answer, Timestamp
 
 
@@ -21,6 +23,8 @@ class CrossRegionItem(Answer):
     since: Timestamp
     due_at: Timestamp | None
     days_left: int | None
+    # How days_left counts: "WD" working days on the statutory calendar (a step of working days), "d" calendar days.
+    days_unit: Literal["WD", "d"] | None
     overdue: bool
     month: str
 

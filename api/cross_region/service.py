@@ -11,14 +11,18 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from activities.cases import load_calendar
 from api.cases.visibility import case_visible
 from api.principal import Principal
+from api.served import served_regions
 from db.models import Agency, Case, CaseStep
 from domain.deadlines import SHANGHAI, local_date
 from domain.errors import DomainError
+from domain.policy import Allowance, Unit
 from domain.process import ORIGIN_SUMMARY, SIDE_SUMMARY
 from domain.processes import PROCESSES
-from domain.regions import full_region_name, is_changzhi, region_name
+from domain.regions import full_region_name, region_name
+from domain.workdays import WorkCalendar
 
 PER_PAGE = 200
 
@@ -40,6 +44,7 @@ class CrossRegionRow:
     since: datetime
     due_at: datetime | None
     days_left: int | None  # negative: overdue by so many days
+    days_unit: str | None  # "WD": days_left counts working days (the step's time is in working days); "d": calendar
     overdue: bool
     month: str  # YYYY-MM the application was accepted
 
@@ -95,6 +100,7 @@ async def cross_region_view(
             CaseStep.due_at,
             CaseStep.external,
             Agency.name,
+            CaseStep.allowance,
         )
         .join(CaseStep, and_(CaseStep.case_id == Case.id, CaseStep.track == "main"))
         .join(Agency, Agency.id == CaseStep.holder_agency_id)
@@ -115,7 +121,10 @@ async def cross_region_view(
         stmt = stmt.where(Case.opened_at >= start, Case.opened_at < end)
     overdue_first = case((CaseStep.due_at < now, 0), else_=1)
     stmt = stmt.order_by(overdue_first, CaseStep.due_at.asc().nulls_last(), Case.case_no).limit(PER_PAGE)
-    rows = [_row(r, now) for r in (await session.execute(stmt)).all()]
+    found = (await session.execute(stmt)).all()
+    # The statutory calendar (holidays and make-up days an admin loaded), read once for the page.
+    calendar = await load_calendar(session) if any(_in_working_days(r.allowance) for r in found) else WorkCalendar()
+    rows = [_row(r, now, calendar) for r in found]
     return CrossRegionView(rows=rows, months=months, month=month)
 
 
@@ -123,12 +132,28 @@ def _month_expr():
     return func.to_char(func.timezone("Asia/Shanghai", Case.opened_at), "YYYY-MM")
 
 
-def _row(r, now: datetime) -> CrossRegionRow:
-    case_no, process, county, origin, side, opened, step, since, due, external, holder = r
+def _in_working_days(allowance: str | None) -> bool:
+    try:
+        return allowance is not None and Allowance.parse(allowance).unit == Unit.working_days
+    except DomainError:
+        return False  # a value no longer parseable is shown in calendar days rather than failing the page
+
+
+def _days_left(due: datetime | None, allowance: str | None, now: datetime, calendar: WorkCalendar):
+    """Days to the deadline as its step counts them: working days on the statutory calendar for a step of
+    working days (15WD), calendar days otherwise (30d, 1M)."""
+    if due is None:
+        return None, None
+    today, last = local_date(now), local_date(due)
+    if _in_working_days(allowance):
+        return calendar.working_days_between(today, last), Unit.working_days.value
+    return (last - today).days, Unit.days.value
+
+
+def _row(r, now: datetime, calendar: WorkCalendar) -> CrossRegionRow:
+    case_no, process, county, origin, side, opened, step, since, due, external, holder, allowance = r
     p = PROCESSES[process]
-    days = None
-    if due is not None:
-        days = (local_date(due) - local_date(now)).days
+    days, unit = _days_left(due, allowance, now, calendar)
     return CrossRegionRow(
         case_no=case_no,
         process=process,
@@ -145,6 +170,7 @@ def _row(r, now: datetime) -> CrossRegionRow:
         since=since,
         due_at=due,
         days_left=days,
+        days_unit=unit,
         overdue=due is not None and due < now,
         month=local_date(opened).strftime("%Y-%m"),
     )
@@ -152,4 +178,4 @@ def _row(r, now: datetime) -> CrossRegionRow:
 
 def _place(code: str) -> str:
     """A county of the city by its own name; elsewhere with its province and city (河南省郑州市金水区)."""
-    return (region_name(code) if is_changzhi(code) else full_region_name(code)) or code
+    return (region_name(code) if served_regions().serves(code) else full_region_name(code)) or code

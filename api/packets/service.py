@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
@@ -17,6 +18,7 @@ from temporalio.client import Client
 from api.audit import audit
 from api.cases import service as cases
 from api.principal import Principal
+from api.served import served_regions
 from config.settings import Settings
 from db.models import Case, Child, TransferPacketRecord
 from domain.deadlines import local_date
@@ -87,6 +89,13 @@ async def export_transfer(
         raise DomainError("not_now", "案件当前不在等待户籍地审核的环节，不能导出移交材料")
     if principal.agency.id != case.started_by_agency_id:
         raise DomainError("not_permitted", "只有受理申请的居住地乡镇（街道）可以导出移交材料")
+    if await _received(session, case.case_no, "supplement_ask"):
+        # The origin has the application already: what goes now is what the applicant supplied.
+        body = {
+            "items": case.summary.get("supplement_items", ""),
+            "supplemented_on": local_date(datetime.now(UTC)).isoformat(),
+        }
+        return await _send(session, settings, principal, "supplement_back", case, to, case.case_no, body)
     child: Child = case.child
     body = {
         "child": {
@@ -101,11 +110,34 @@ async def export_transfer(
         "residence_region": case.county,
         "residence_office": f"{full_region_name(case.county) or ''}{principal.agency.name}",
     }
-    packet = _packet(settings, "transfer", case.process, to, case.case_no, body)
+    return await _send(session, settings, principal, "transfer", case, to, case.case_no, body)
+
+
+async def _send(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    kind: str,
+    case: Case,
+    to: str,
+    case_no: str,
+    body: dict[str, Any],
+) -> SignedPacket:
+    """Signs a packet about the local `case` (naming the residence's `case_no`), kept as sent."""
+    packet = _packet(settings, kind, case.process, to, case_no, body)
     await _record(session, principal, packet, "out", case.case_no)
-    audit(session, principal, "export", case_no=case.case_no, detail=f"transfer packet to {to}")
+    audit(session, principal, "export", case_no=case.case_no, detail=f"{kind} packet to {packet.to_deployment}")
     await session.commit()
     return sign(packet, _signing_key(settings))
+
+
+async def _received(session: AsyncSession, case_no: str, kind: str) -> bool:
+    found = select(TransferPacketRecord.packet_id).where(
+        TransferPacketRecord.case_no == case_no,
+        TransferPacketRecord.direction == "in",
+        TransferPacketRecord.kind == kind,
+    )
+    return (await session.execute(found.limit(1))).first() is not None
 
 
 async def export_answer(
@@ -116,14 +148,16 @@ async def export_answer(
     remote = case.facts.get("remote_case_no")
     if not remote:
         raise DomainError("not_external", "该案件不是由其他系统移交的，无需导出答复")
+    to = str(case.facts.get("remote_deployment", ""))
+    shape = get_process(case.process).cross_region
+    if shape is not None and shape.supplement_step and case.main_step == shape.supplement_step:
+        # The origin asks the applicant, through the residence, for more: the residence keeps the clock.
+        body = {"items": case.summary.get("supplement_items", "")}
+        return await _send(session, settings, principal, "supplement_ask", case, to, remote, body)
     if not case.summary.get("decision"):
         raise DomainError("not_now", "户籍地尚未作出审批决定，暂不能导出答复")
     body = {k: case.summary.get(k, "") for k in ANSWER_KEYS}
-    packet = _packet(settings, "answer", case.process, str(case.facts.get("remote_deployment", "")), remote, body)
-    await _record(session, principal, packet, "out", case.case_no)
-    audit(session, principal, "export", case_no=case.case_no, detail=f"answer packet to {packet.to_deployment}")
-    await session.commit()
-    return sign(packet, _signing_key(settings))
+    return await _send(session, settings, principal, "answer", case, to, remote, body)
 
 
 async def import_packet(
@@ -132,8 +166,13 @@ async def import_packet(
     """(the local case, whether it was opened here). A transfer opens the origin side's case; an answer
     records the origin's opinion and decision on the residence's case."""
     packet = verify(raw, me=settings.deployment_id, trusted=parse_trusted_keys(settings.packet_trusted_keys))
-    if packet.kind == "transfer":
-        return await _import_transfer(session, client, settings.task_queue, principal, packet), True
+    match packet.kind:
+        case "transfer":
+            return await _import_transfer(session, client, settings.task_queue, principal, packet), True
+        case "supplement_ask":
+            return await _import_supplement_request(session, client, principal, packet), False
+        case "supplement_back":
+            return await _import_supplement_supplied(session, client, principal, packet), False
     return await _import_answer(session, client, principal, packet), False
 
 
@@ -149,6 +188,10 @@ async def _import_transfer(
     county = str(body.get("origin_region") or "")
     if process.cross_region is None:
         raise DomainError("packet_invalid", "移交材料的业务类型不是跨地区认定", field="packet")
+    served = served_regions()
+    if not served.is_county(county):
+        place = full_region_name(county) or county
+        raise DomainError("packet_invalid", f"该申请的户籍地（{place}）不在本系统服务的{served.name}", field="packet")
     if principal.agency.agency_type != AgencyType.township or principal.agency.region_code != county:
         raise DomainError("not_permitted", "该申请的户籍地不在本单位辖区，请由户籍地乡镇（街道）导入")
     child_in = body["child"]
@@ -198,6 +241,7 @@ async def _import_transfer(
         county=county,
         starter=principal.actor(),
         facts=facts,
+        served_city=served.city,
     )
     await cases._launch(client, task_queue, CaseInput(start=start), 20.0)
     return case_no
@@ -253,3 +297,57 @@ async def _import_answer(session: AsyncSession, client: Client, principal: Princ
     audit(session, principal, "import", case_no=case_no, detail=f"answer packet from {packet.from_deployment}")
     await session.commit()
     return case_no
+
+
+async def _act_once(
+    session: AsyncSession, client: Client, principal: Principal, packet: TransferPacket, case_no: str, act: cases.ActIn
+) -> str:
+    """Takes the packet's action on the local case, then keeps the packet's id (a second import is refused)."""
+    if await session.get(TransferPacketRecord, packet.packet_id) is not None:
+        raise _replayed()
+    await cases.act(session=session, client=client, principal=principal, case_no=case_no, data=act)
+    if not await _record(session, principal, packet, "in", case_no):
+        raise _replayed()  # pragma: no cover - a concurrent import of the same packet
+    audit(session, principal, "import", case_no=case_no, detail=f"{packet.kind} packet from {packet.from_deployment}")
+    await session.commit()
+    return case_no
+
+
+async def _import_supplement_request(
+    session: AsyncSession, client: Client, principal: Principal, packet: TransferPacket
+) -> str:
+    """At the residence: the origin asks for a supplement. The case, waiting for the origin's verification,
+    moves to the applicant's supplement with its clock here, as if the origin had asked in this system."""
+    case: Case = await cases.get_visible_case(session, principal, packet.case_no)
+    shape = get_process(case.process).cross_region
+    if shape is None or not shape.supplement_step or not case.summary.get("external"):
+        raise DomainError("not_now", "该案件不是发往系统外户籍地的申请，不能导入补正要求")
+    if case.status != "open" or case.main_step != shape.origin_steps[0]:
+        raise DomainError("not_now", "该案件当前不在等待户籍地查验的环节，不能导入补正要求")
+    items = str(packet.body.get("items") or "").strip()
+    if not items:
+        raise DomainError("supplement_items_required", "补正要求未列明需补正的材料", field="packet")
+    request = cases.ActIn(step=shape.origin_steps[0], action=shape.supplement_actions[0], payload={"items": items})
+    return await _act_once(session, client, principal, packet, case.case_no, request)
+
+
+async def _import_supplement_supplied(
+    session: AsyncSession, client: Client, principal: Principal, packet: TransferPacket
+) -> str:
+    """At the origin: the residence sends what the applicant supplied; the imported case, waiting for it, goes
+    back to verification."""
+    remote = Case.facts["remote_case_no"].astext == packet.case_no
+    sender = Case.facts["remote_deployment"].astext == packet.from_deployment
+    found = (await session.execute(select(Case.case_no).where(remote, sender).limit(1))).scalar_one_or_none()
+    if found is None:
+        raise DomainError("not_found", "本系统中没有该申请的移交记录，请先导入移交材料", field="packet")
+    case: Case = await cases.get_visible_case(session, principal, found)
+    shape = get_process(case.process).cross_region
+    if shape is None or case.status != "open" or case.main_step != shape.supplement_step:
+        raise DomainError("not_now", "该案件当前不在等待申请人补正的环节，不能导入补正材料")
+    on = str(packet.body.get("supplemented_on") or local_date(datetime.now(UTC)).isoformat())
+    note = f"居住地系统转来补正材料：{packet.body.get('items', '')}"[:500]
+    supplied = cases.ActIn(
+        step=shape.supplement_step, action=shape.supplement_actions[1], payload={"done_on": on, "note": note}
+    )
+    return await _act_once(session, client, principal, packet, case.case_no, supplied)

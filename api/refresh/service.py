@@ -9,15 +9,16 @@ from temporalio.client import Client
 
 from api.audit import audit
 from api.principal import Principal
+from api.served import served_regions
 from db.models import RegistryRefresh
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
 from domain.refresh import RECORD_UPDATE, RefreshDone, RefreshState
-from domain.regions import CITY_CODE, is_changzhi
+from domain.regions import CITY_CODE
 
 
 def check_county(county: str) -> None:
-    if not is_changzhi(county) or county == CITY_CODE:
+    if not served_regions().is_county(county):
         raise DomainError("field_invalid", "请填写本市县（区）的行政区划代码", field="county")
 
 

@@ -30,7 +30,7 @@ from domain.process import (
     StartOption,
     Step,
 )
-from domain.regions import CITY_CODE, get_region, is_changzhi
+from domain.regions import get_region
 
 OPINIONS = (("approve", "建议认定"), ("reject", "建议不予认定"))
 DECISIONS = (("approve", "认定（批准）"), ("reject", "不予认定"))
@@ -273,6 +273,8 @@ def cross_region(viewers: tuple[T, ...]) -> CrossRegion:
         viewers=viewers,
         origin_steps=("origin_verification", "origin_decision"),
         answer_actions=("record_origin_opinion", "record_origin_decision"),
+        supplement_step="supplement",
+        supplement_actions=("request_supplement", "supplemented"),
     )
 
 
@@ -281,7 +283,7 @@ def check_cross_region(ctx: StartContext) -> None:
     residence township serves (there it is an ordinary local application)."""
     origin = ctx.facts["origin_region"]
     region = get_region(origin, allow_historical=False)
-    if region is None or origin == CITY_CODE or len(origin) != 6 or origin.endswith("00"):
+    if region is None or origin == ctx.served.city or len(origin) != 6 or origin.endswith("00"):
         raise DomainError("region_unknown", f"户籍地“{origin}”不是有效的县级行政区划代码", field="origin_region")
     same_place = origin == ctx.county and (
         not ctx.facts.get("origin_township_id") or ctx.facts.get("origin_township_id") == ctx.starter_agency_id
@@ -292,7 +294,7 @@ def check_cross_region(ctx: StartContext) -> None:
             "户籍地与居住地为同一乡镇（街道），不属于跨地区认定，请按户籍地申请程序办理",
             field="origin_region",
         )
-    if not is_changzhi(origin) and ctx.facts.get("origin_township_id"):
+    if not ctx.served.serves(origin) and ctx.facts.get("origin_township_id"):
         raise DomainError("field_invalid", "户籍地不在本市，无需选择户籍地乡镇（街道）", field="origin_township_id")
 
 

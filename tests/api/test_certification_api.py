@@ -89,7 +89,8 @@ async def test_two_counties_accept_verify_and_decide_and_both_see_it_across_regi
             "潞州区",
             "origin_verification",
         )
-        assert view["days_left"] is not None and view["days_left"] >= 15 and not view["overdue"]
+        # 15 working days on the statutory calendar, counted as such (not the calendar days to the due date).
+        assert (view["days_left"], view["days_unit"], view["overdue"]) == (15, "WD", False)
         assert view["month"] == local_date(datetime.now(UTC)).strftime("%Y-%m")
     assert all(i["case_no"] != no for i in (await cross_region(live, other))["items"])
     months = (await cross_region(live, sd_civil))["months"]
@@ -127,6 +128,7 @@ async def test_two_counties_accept_verify_and_decide_and_both_see_it_across_regi
         page = await http.get("/cross-region")
         assert page.status_code == 200 and "跨地区审批" in page.text and no in page.text
         assert "纳入保障" in page.text
+        assert "工作日时限按法定工作日计，其余按自然日" in page.text  # the column says how it counts
         assert (await http.get("/cross-region?month=2026-13")).status_code == 422
         assert 'href="/cross-region"' in (await http.get("/inbox")).text
 

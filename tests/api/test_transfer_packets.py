@@ -1,6 +1,7 @@
 """External mode between two deployments of this system, each with its own database (and task queue) on one
 Temporal dev server: 长治 (A) accepts an application whose origin is 郑州市金水区, served by deployment B.
-A exports the signed transfer packet; B imports it and runs the origin side (its township verifies, its civil
+Deployment B serves 郑州市 (Settings.served_city), so 金水区 is inside it and outside A. A exports the signed
+transfer packet; B imports it and runs the origin side (its township verifies, its civil
 affairs decides); B's answer, exported and imported into A, records the origin's opinion and decision on A's
 case, which moves on to telling the applicant. A tampered packet, one imported again, one for another
 deployment and one from an untrusted deployment are refused, and nothing changes."""
@@ -13,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
@@ -28,6 +29,7 @@ from db.session import make_engine, make_session_factory, transaction
 from domain.deadlines import local_date
 from domain.packets import new_signing_key
 from domain.processes.certification import CERTIFICATION_MATERIALS, month_after
+from domain.regions import CITY_CODE
 from tests.api.test_cases_api import auth
 from tests.codec_keys import TEST_PAYLOAD_KEYS
 from tests.conftest import Db, make_token
@@ -37,6 +39,7 @@ from web.app import create_app
 from worker.client import build_worker
 
 JINSHUI = "410105"
+ZHENGZHOU = "410100"  # the city deployment B serves
 KEY_A, PUB_A = new_signing_key()
 KEY_B, PUB_B = new_signing_key()
 _, PUB_STRANGER = new_signing_key()
@@ -50,7 +53,9 @@ class Side:
 
 
 @asynccontextmanager
-async def deployment(env: WorkflowEnvironment, db: Db, name: str, key: str, trusted: str) -> AsyncIterator[Side]:
+async def deployment(
+    env: WorkflowEnvironment, db: Db, name: str, key: str, trusted: str, served_city: str = CITY_CODE
+) -> AsyncIterator[Side]:
     tq = f"tq-{name}-{uuid.uuid4().hex[:6]}"
     settings = Settings(
         environment="dev",
@@ -62,6 +67,7 @@ async def deployment(env: WorkflowEnvironment, db: Db, name: str, key: str, trus
         deployment_id=name,
         packet_signing_key=key,
         packet_trusted_keys=trusted,
+        served_city=served_city,
     )
     app = create_app(settings, client=env.client, session_factory=db.sf)
     async with (
@@ -135,7 +141,9 @@ async def test_a_packet_goes_to_another_deployment_and_its_answer_closes_the_loo
     async with (
         second_db(pg_server_url, template_db) as db_b,
         deployment(dev_env, db, "changzhi", KEY_A, f"zhengzhou={PUB_B}") as a,
-        deployment(dev_env, db_b, "zhengzhou", KEY_B, f"changzhi={PUB_A}") as b,
+        deployment(dev_env, db_b, "zhengzhou", KEY_B, f"changzhi={PUB_A}", served_city=ZHENGZHOU) as b,
+        # The same database and name, but serving 长治市 as the default does: 金水区 is outside it.
+        deployment(dev_env, db_b, "zhengzhou", KEY_B, f"changzhi={PUB_A}") as b_elsewhere,
     ):
         town = await make_token(db, "luzhou-town1")
         facts = {"kind": "orphan", "origin_region": JINSHUI, "applicant": "祖母", "situation": "父母双亡"}
@@ -193,6 +201,9 @@ async def test_a_packet_goes_to_another_deployment_and_its_answer_closes_the_loo
         stranger = copy.deepcopy(packet)
         stranger["packet"]["from_deployment"] = "stranger"
         await refused(stranger, "packet_untrusted")
+        r = await b_elsewhere.http.post("/api/v1/transfer-packets", json=packet, headers=auth(b_town))
+        assert r.status_code == 422 and r.json()["error"]["code"] == "packet_invalid", r.text
+        assert "不在本系统服务的长治市" in r.json()["error"]["message"] and await counts(db_b) == before
 
         r = await b.http.post("/api/v1/transfer-packets", json=packet, headers=auth(b_town))
         assert r.status_code == 201, r.text
@@ -203,6 +214,7 @@ async def test_a_packet_goes_to_another_deployment_and_its_answer_closes_the_loo
 
         # B runs the origin side.
         await wait_for(lambda: _at(b, b_town, no_b, "origin_verification"), what="B's case")
+        await _supplement_through_the_residence(a, b, town, b_town, no_a, no_b)
         r = await act(b, b_town, no_b, "origin_verification", "give_opinion", verified_by="both", opinion="approve")
         assert r.status_code == 200, r.text
         r = await b.http.get(f"/api/v1/cases/{no_b}/answer-packet", headers=auth(b_civil))
@@ -235,6 +247,52 @@ async def test_a_packet_goes_to_another_deployment_and_its_answer_closes_the_loo
         r = await act(a, town, no_a, "notify_applicant", "notified", done_on=today_iso())
         assert r.status_code == 200, r.text
         assert r.json()["steps"][0]["step"] == "in_support"
+
+
+async def _supplement_through_the_residence(a: Side, b: Side, town: str, b_town: str, no_a: str, no_b: str) -> None:
+    """B's township asks for a supplement: it goes to A in a packet, A's applicant has 30 days there, and the
+    supplied materials come back to B in a packet; each packet imported once only."""
+    items = "户口簿复印件（户主页）"
+    r = await act(b, b_town, no_b, "origin_verification", "request_supplement", items=items)
+    assert r.status_code == 200, r.text
+    assert (await main_step(b, b_town, no_b)) == "supplement"
+    r = await b.http.get(f"/api/v1/cases/{no_b}/answer-packet", headers=auth(b_town))
+    assert r.status_code == 200, r.text
+    request = r.json()
+    assert request["packet"]["kind"] == "supplement_ask" and request["packet"]["case_no"] == no_a
+    assert request["packet"]["body"]["items"] == items
+
+    before = await counts(a.db)
+    r = await a.http.post("/api/v1/transfer-packets", json=request, headers=auth(town))
+    assert r.status_code == 201 and r.json() == {"case_no": no_a, "opened": False}, r.text
+    detail = (await a.http.get(f"/api/v1/cases/{no_a}", headers=auth(town))).json()
+    assert detail["main_step"] == "supplement"
+    step = next(s for s in detail["steps"] if s["step"] == "supplement")
+    opened, due = (datetime.fromisoformat(step[k]) for k in ("opened_at", "due_at"))
+    # The applicant's clock runs at the residence: 30 calendar days (the policy table's certification.supplement).
+    assert local_date(due) == local_date(opened) + timedelta(days=30), step
+    cases_before, packets_before = await counts(a.db)
+    r = await a.http.post("/api/v1/transfer-packets", json=request, headers=auth(town))
+    assert r.status_code in (409, 422) and r.json()["error"]["code"] in ("packet_replayed", "not_now"), r.text
+    assert await counts(a.db) == (cases_before, packets_before) and before[0] == cases_before
+
+    r = await act(a, town, no_a, "supplement", "supplemented", done_on=today_iso())
+    assert r.status_code == 200, r.text
+    assert (await main_step(a, town, no_a)) == "origin_verification"
+    r = await a.http.get(f"/api/v1/cases/{no_a}/transfer-packet", params={"to": "zhengzhou"}, headers=auth(town))
+    assert r.status_code == 200, r.text
+    supplied = r.json()
+    assert supplied["packet"]["kind"] == "supplement_back" and supplied["packet"]["body"]["items"] == items
+
+    b_before = await counts(b.db)
+    r = await b.http.post("/api/v1/transfer-packets", json=supplied, headers=auth(b_town))
+    assert r.status_code == 201 and r.json() == {"case_no": no_b, "opened": False}, r.text
+    assert (await main_step(b, b_town, no_b)) == "origin_verification"
+    assert (await counts(b.db))[0] == b_before[0]  # no second case opened at the origin
+    after = await counts(b.db)
+    r = await b.http.post("/api/v1/transfer-packets", json=supplied, headers=auth(b_town))
+    assert r.status_code in (409, 422) and r.json()["error"]["code"] in ("packet_replayed", "not_now"), r.text
+    assert await counts(b.db) == after and (await main_step(b, b_town, no_b)) == "origin_verification"
 
 
 async def _at(side: Side, token: str, case_no: str, step: str) -> bool:

@@ -26,26 +26,26 @@ EXPECTED_CHANGZHI = [
 
 def test_changzhi_counties_are_the_twelve_current_ones_in_code_order():
     assert regions.CITY_CODE == "140400"
-    assert regions.changzhi_counties() == EXPECTED_CHANGZHI
+    assert list(regions.CHANGZHI.counties) == EXPECTED_CHANGZHI
     assert regions.region_name("140400") == "长治市"
     for code, name in EXPECTED_CHANGZHI:
         assert regions.region_name(code) == name
         assert regions.full_region_name(code) == "山西省长治市" + name
         assert regions.validate_region_code(code) == code
-        assert regions.is_changzhi(code)
+        assert regions.CHANGZHI.serves(code)
 
 
 def test_data_file_lists_changzhi_counties_exactly():
     assert regions.subregions("140400") == EXPECTED_CHANGZHI
 
 
-def test_is_changzhi():
-    assert regions.is_changzhi("140400")
-    assert regions.is_changzhi(" 140403 ")
-    assert not regions.is_changzhi("140000")  # the province
-    assert not regions.is_changzhi("140500")  # 晋城市
-    assert not regions.is_changzhi("140421")  # 长治县, merged into 上党区 in 2018
-    assert not regions.is_changzhi("14040")
+def test_changzhi_serves():
+    assert regions.CHANGZHI.serves("140400")
+    assert regions.CHANGZHI.serves(" 140403 ")
+    assert not regions.CHANGZHI.serves("140000")  # the province
+    assert not regions.CHANGZHI.serves("140500")  # 晋城市
+    assert not regions.CHANGZHI.serves("140421")  # 长治县, merged into 上党区 in 2018
+    assert not regions.CHANGZHI.serves("14040")
 
 
 def test_validate_region_code_accepts_a_county_and_normalises():

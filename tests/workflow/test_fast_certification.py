@@ -457,7 +457,10 @@ async def test_an_imported_application_runs_the_origin_side_here(fake_env: FakeE
     assert (verify.step, holder(verify)) == ("origin_verification", agency("sd-town").id)
     assert c.events()[0].summary["remote_case_no"] == "RD-2026-410105-00007"
     await c.act(op("sd-town"), "request_supplement", {"items": "监护人身份证明"})
-    assert holder(await c.step()) == agency("sd-town").id
+    supplement = await c.step()
+    # The request goes back to the residence's deployment (a packet); here the step waits for its answer.
+    assert holder(supplement) == agency("sd-town").id
+    assert supplement.external is not None and supplement.external.name == "河南省郑州市金水区经八路街道办事处"
     await c.act(op("sd-town"), "supplemented", {"done_on": (await c.today()).isoformat()})
     await c.act(op("sd-town"), "give_opinion", {"verified_by": "data", "opinion": "approve"})
     await c.act(
@@ -495,3 +498,14 @@ async def test_an_origin_in_taiyuan_is_outside_this_deployment_and_named_with_it
     await forward(c)
     verify = await c.step()
     assert (holder(verify), verify.external.name) == (agency(RESIDENCE).id, "山西省太原市小店区民政局")
+
+
+async def test_outside_this_deployment_means_outside_the_city_it_serves(fake_env: FakeEnv) -> None:
+    """The same cross-county application, started by a deployment that serves 太原市 (Settings.served_city):
+    上党区 is outside it, so the origin is an external office the residence records the answers of."""
+    c = await open_case(fake_env, origin=SHANGDANG, served_city="140100")
+    assert c.events()[0].summary["external"] is True
+    await forward(c)
+    verify = await c.step()
+    assert verify.external is not None and verify.external.name == "山西省长治市上党区民政局"
+    assert holder(verify) == agency(RESIDENCE).id
