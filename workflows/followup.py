@@ -2,7 +2,8 @@
 
 Two tracks run side by side for years, both held by the village committee where the child lives: the
 contact (every 3 months) on the main track and the home visit (every 6 months) on the visit track. Each
-record re-arms its step from the date it happened. The case ends when the child leaves the key list,
+record re-arms its step from the date it happened; a visit, also a contact with the family, re-arms the
+contact too. The case ends when the child leaves the key list,
 moves away (handed to civil affairs of the new county), or turns 16 (18 while a protection case of the
 child is open). It continues as new well before its history grows large (FOLLOWUP.history_limit).
 """
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.deadlines import birthday, start_of_local_day
+    from domain.deadlines import birthday, local_date, start_of_local_day
     from domain.enums import AgencyType as T
     from domain.enums import Role
     from domain.errors import DomainError
@@ -41,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Past 16 with a protection case open, whether it is still open is asked again this often.
 PROTECTION_RECHECK = timedelta(days=30)
+# A home visit is also a contact with the family: it re-arms the contact (runs recorded before did not).
+VISIT_IS_CONTACT_PATCH = "followup-visit-is-contact"
 
 
 class FollowupFacts(BaseModel):
@@ -129,6 +132,27 @@ class FollowupWorkflow(CaseWorkflow):
             )
             payload = {"linked_case": case_no}
         await self.move(req, "home_visit", counters={"visits": step.counters.get("visits", 0) + 1}, payload=payload)
+        await self._visit_is_a_contact(req)
+
+    async def _visit_is_a_contact(self, req: ActionRequest) -> None:
+        """The plan's visit is also a contact with the family: the next contact is due 3 months from the
+        visit's day, when that is later than the last contact's (a visit entered late, dated before the
+        last contact, changes nothing). Recorded as its own event on the main track."""
+        contact = self._st.steps.get("main")
+        if contact is None or contact.step != "contact":
+            return  # handed over: the contacts have ended here
+        visited = self._done_at(req) or workflow.now()
+        if local_date(visited) <= local_date(contact.base) or not workflow.patched(VISIT_IS_CONTACT_PATCH):
+            return
+        nxt = await self.new_step(
+            "main", "contact", contact.holder, base=visited, co_holders=contact.co_holders, counters=contact.counters
+        )
+        await self.record(
+            None,
+            Change(track="main", from_step="contact", to_step="contact", set_steps=[nxt]),
+            kind="rearmed",
+            note="入户走访同时计为一次联系，下次联系自走访之日起计算",
+        )
 
     @staticmethod
     def _start_option(linked: Process, req: ActionRequest) -> str | None:

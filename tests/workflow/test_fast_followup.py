@@ -171,6 +171,42 @@ async def test_overdue_visit_escalates_on_its_own_track(fake_env: FakeEnv) -> No
     assert (await c.step("main")).level == 0
 
 
+async def test_a_visit_is_also_a_contact_and_re_arms_it(fake_env: FakeEnv) -> None:
+    """The plan: a home visit is a contact with the family too. A visit re-arms the contact from its day
+    (its own event, the contacts' count unchanged); a visit dated before the last contact changes nothing;
+    the contact, never recorded, is then not overdue at its first due date."""
+    c = await open_case(fake_env, born=date(2018, 3, 1))
+    first_due = due_day(await c.step("main"))
+    await c.sleep(timedelta(days=50))
+    visited = await c.today() - timedelta(days=1)
+    await c.act(op("vc1"), "record_visit", visit_form(visited))
+    contact = await c.step("main")
+    assert (contact.step, due_day(contact), contact.counters) == ("contact", add_months(visited, 3), {"contacts": 0})
+    assert due_day(await c.step("visit")) == add_months(visited, 6)
+    rearmed = c.events()[-1]
+    assert (rearmed.kind, rearmed.track, rearmed.from_step, rearmed.to_step) == (
+        "rearmed",
+        "main",
+        "contact",
+        "contact",
+    )
+    assert "入户走访同时计为一次联系" in (rearmed.note or "")
+
+    # A contact a week later, then a visit entered late and dated before it: the contact stays as it is.
+    await c.sleep(timedelta(days=7))
+    await c.act(op("vc1"), "record_contact", contact_form(await c.today()))
+    contact = await c.step("main")
+    seq = c.events()[-1].seq
+    await c.act(op("vc1"), "record_visit", visit_form(await c.today() - timedelta(days=3)))
+    assert [e.kind for e in c.events() if e.seq > seq] == ["action"]
+    assert (await c.step("main")).deadlines.due_at == contact.deadlines.due_at
+
+    # Past the first contact's original due date: nothing overdue (the visit counted).
+    await c.sleep_until(at(first_due + timedelta(days=2)))
+    assert not [e for e in c.events() if e.kind == "escalated"]
+    await save_last(c, "visit-rearms-contact")
+
+
 # ---------------------------------------------------------------------------- the end rules
 
 
@@ -316,7 +352,8 @@ async def test_a_visit_opens_a_linked_guardianship_case(fake_env: FakeEnv) -> No
     await c.sleep(timedelta(days=10))
     day = await c.today() - timedelta(days=1)
     await c.act(op("vc1"), "record_visit", visit_form(day, findings="父母外出，儿童独自在家", open_case="guardianship"))
-    event = c.events()[-1]
+    event = c.events()[-2]  # the last re-arms the contact (a visit is also a contact)
+    assert c.events()[-1].kind == "rearmed"
     assert (event.action, event.from_step, event.to_step) == ("record_visit", "home_visit", "home_visit")
     linked = c.of(event.payload["linked_case"])
     state = await linked.view()
