@@ -131,6 +131,8 @@ class FollowupWorkflow(CaseWorkflow):
                 req, linked, start_step=option, facts=facts, village_committee=self.kept.village_committee
             )
             payload = {"linked_case": case_no}
+        # The linked start form is the linked case's (its clinical fields its readers'): not on this timeline.
+        req.payload = {k: v for k, v in req.payload.items() if k != "linked_facts"}
         await self.move(req, "home_visit", counters={"visits": step.counters.get("visits", 0) + 1}, payload=payload)
         await self._visit_is_a_contact(req)
 
@@ -163,7 +165,9 @@ class FollowupWorkflow(CaseWorkflow):
         """The linked process's start form, filled from the visit: what was found (its first required
         text), when (its date of what happened), where the child lives (its committee)."""
         p = req.payload
-        facts: dict[str, Any] = {}
+        # What the visit form carried of the linked start form (Field kind facts) first; the visit's own
+        # date and committee always win, its findings fill the first required text left blank.
+        facts: dict[str, Any] = dict(p.get("linked_facts") or {})
         text_given = False
         for f in linked.start_fields:
             if f.role == FieldRole.occurred_on:
@@ -171,7 +175,7 @@ class FollowupWorkflow(CaseWorkflow):
             elif f.role == FieldRole.residence_committee and self.kept.village_committee:
                 facts[f.name] = self.kept.village_committee.id
             elif f.kind == FieldKind.textarea and f.required and not text_given:
-                facts[f.name] = p["findings"]
+                facts.setdefault(f.name, p["findings"])
                 text_given = True
         return facts
 
@@ -278,6 +282,6 @@ class FollowupWorkflow(CaseWorkflow):
         except DomainError as e:
             raise DomainError(
                 "field_invalid",
-                f"“{linked.label}”立案还需要走访记录以外的信息，请从立案页面登记（{e.message}）",
+                f"“{linked.label}”立案还需要走访记录以外的信息，请在“关联案件的立案信息”中填写（{e.message}）",
                 field="open_case",
             ) from None

@@ -385,6 +385,37 @@ async def test_a_linked_case_that_cannot_open_from_a_visit_is_refused(
     assert len(c.events()) == 1 and (await c.view()).seq == 1
 
 
+async def test_a_visit_carrying_the_linked_start_form_opens_a_mental_health_referral(fake_env: FakeEnv) -> None:
+    """What the mental-health referral's start form needs beyond the visit (its channel, the risk seen) the
+    visit form carries (Field kind facts): the referral opens, its signs the visit's findings, and the
+    linked form stays off the follow-up's timeline (it is the referral's, clinical readers' only)."""
+    c = await open_case(fake_env, born=date(2014, 3, 1))
+    await c.sleep(timedelta(days=10))
+    day = await c.today() - timedelta(days=1)
+    linked = {"channel": "community", "risk_level": "medium", "guardian_aware": True, "contact": "母亲 13900000000"}
+    form = visit_form(day, findings="儿童情绪低落、不愿与人交流", open_case="mental_health", linked_facts=linked)
+    # Without the linked form's risk level it is still refused, naming what is missing.
+    with pytest.raises(DomainError) as e:
+        missing = {**form, "linked_facts": {k: v for k, v in linked.items() if k != "risk_level"}}
+        await c.act(op("vc1"), "record_visit", missing)
+    assert e.value.code == "field_invalid" and "初步风险等级" in e.value.message
+    await c.act(op("vc1"), "record_visit", form)
+    event = next(e for e in reversed(c.events()) if e.action == "record_visit")
+    assert "linked_facts" not in event.payload and event.payload["open_case"] == "mental_health"
+    referral = c.of(event.payload["linked_case"])
+    state = await referral.view()
+    assert (state.process, state.steps["main"].step) == ("mental_health", "triage")
+    facts = referral.events()[0].opening.facts
+    assert {k: facts[k] for k in ("channel", "risk_level", "signs", "guardian_aware")} == {
+        "channel": "community",
+        "risk_level": "medium",
+        "signs": "儿童情绪低落、不愿与人交流",
+        "guardian_aware": True,
+    }
+    assert facts["linked_from"] == c.no
+    await save_last(c, "visit-opens-mental-health")
+
+
 # ---------------------------------------------------------------------------- refusals
 
 
