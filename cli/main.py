@@ -134,7 +134,7 @@ async def serve(
 
         await ensure_refresh_schedules(client, settings.task_queue)
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
-        reconciler = asyncio.create_task(run_reconciler(sf, client), name="reconciler")
+        reconciler = asyncio.create_task(run_reconciler(sf, client, settings.task_queue), name="reconciler")
     seeding = None
     if demo_cases and worker is not None:
         from db.seed import seed_overdue_demo

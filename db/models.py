@@ -634,6 +634,30 @@ class ChildSource(Base):
     __table_args__ = (Index("ix_child_sources_present", "source", "county", postgresql_where=text("left_at IS NULL")),)
 
 
+class KeyChildStart(Base):
+    """A follow-up the registry's apply owes a flagged key child, written in the apply's own transaction so
+    that a crash after its commit loses none: the web app starts it at once, the worker's reconciler any
+    left waiting (api/registry/key_child_starts.py). Done once started, answered by an open case, or
+    refused (e.g. past the process's age limit)."""
+
+    __tablename__ = "key_child_starts"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("registry_imports.id", ondelete="CASCADE"))
+    process: Mapped[str] = mapped_column(String(32))
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id"), index=True)
+    facts: Mapped[JsonDict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    done_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))  # started | existing | refused
+    case_no: Mapped[str | None] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(64))  # why refused (a DomainError code), no personal data
+    __table_args__ = (
+        UniqueConstraint("import_id", "process", "child_id", name="uq_key_child_starts_import_process_child"),
+        Index("ix_key_child_starts_waiting", "created_at", postgresql_where=text("done_at IS NULL")),
+    )
+
+
 class RegistryProposal(Base):
     """A case the registry proposes (a pupil on last term's roll and on no roll this term): a person of the
     agency the process names confirms it and the case starts, or rejects it. Never started without one."""

@@ -27,6 +27,9 @@ class FieldKind(StrEnum):
     bool = "bool"
     region = "region"  # a GB/T 2260 code
     agency = "agency"  # an agency id, chosen from a list the page offers
+    # The start form of the process another field of the form chose (Field.facts_of; a case the action
+    # opens, linked): its fields by name. The process the case is of checks them when it opens.
+    facts = "facts"
 
 
 TEXT_LIMIT = 200
@@ -216,3 +219,49 @@ class _Region(KindRules):
             return region_code_by_name(named, field=f.name) if named else None
         except DomainError:
             return named  # refused with its reason when the payload is cleaned
+
+
+FACTS_MAX_KEYS = 40
+FACTS_MAX_ITEMS = 20
+
+
+def _fact_value(f: Field, key: str, value: Any) -> Any:
+    if isinstance(value, bool | int) and abs(int(value)) <= INT_MAX:
+        return value
+    if isinstance(value, str):
+        text = check_text(value.strip(), f.label, f.name)
+        if len(text) > TEXTAREA_LIMIT:
+            raise DomainError("field_too_long", f"“{f.label}”中的“{key}”不能超过{TEXTAREA_LIMIT}字", field=f.name)
+        return text
+    if isinstance(value, list) and len(value) <= FACTS_MAX_ITEMS and all(isinstance(v, str) for v in value):
+        return [_fact_value(f, key, v) for v in value]
+    raise DomainError("field_invalid", f"“{f.label}”中的“{key}”格式不正确", field=f.name)
+
+
+@_rules(FieldKind.facts)
+class _Facts(KindRules):
+    """Bounded and typed here (names, texts, numbers, yes/no, lists of texts); what each means is the
+    chosen process's start form's to check."""
+
+    own_label = True  # the widget heads its own group of fields
+
+    def clean(self, f: Field, value: Any, today: date) -> Any:
+        if not isinstance(value, dict) or len(value) > FACTS_MAX_KEYS:
+            raise DomainError("field_invalid", f"“{f.label}”格式不正确", field=f.name)
+        out = {}
+        for key, v in value.items():
+            if not isinstance(key, str) or not key.isidentifier() or len(key) > 64:
+                raise DomainError("field_invalid", f"“{f.label}”格式不正确", field=f.name)
+            if v not in (None, ""):
+                out[key] = _fact_value(f, key, v)
+        return out
+
+    def show(self, f: Field, value: Any, agencies: Mapping[int, str]) -> str:
+        return ""  # the linked case shows its own start form
+
+    def from_form(self, f: Field, form: Mapping[str, str]) -> Any:
+        """The page names each input `<field>.<process>.<name>`: only the chosen process's are taken."""
+        chosen = form.get(f.facts_of or "") or ""
+        prefix = f"{f.name}.{chosen}."
+        got = {k.removeprefix(prefix): v for k, v in form.items() if chosen and k.startswith(prefix) and v != ""}
+        return got or None

@@ -56,6 +56,9 @@ class Field:
     # Clinical content (signs, diagnosis, session notes, consent forms): read only by the agencies of the
     # process's `clinical_readers` and those holding a step of the case; the others see that it exists.
     clinical: bool = False
+    # For kind=facts: the choice field naming the process whose start form this carries (its `choices`
+    # are that field's processes, whose start forms the page offers).
+    facts_of: str | None = None
 
 
 class NotBefore(StrEnum):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ from api.deps import csrf_token
 from api.principal import Principal
 from api.served import served_regions
 from domain.deadlines import local_date
-from domain.field_kinds import REGION_OUTSIDE, REGION_OUTSIDE_SUFFIX, rules
+from domain.field_kinds import REGION_OUTSIDE, REGION_OUTSIDE_SUFFIX, FieldKind, rules
+from domain.process import Field, FieldRole
 from domain.processes import PROCESSES
 from domain.regions import ServedRegions
 from ui.filters import FILTERS
@@ -55,6 +56,32 @@ def _region_places(served: ServedRegions) -> RegionPlaces:
 
 # The deployment's own counties and everything outside them (api/served.py: the request's deployment).
 _env.globals["region_places"] = lambda: _region_places(served_regions())
+
+
+def start_forms(f: Field) -> list[tuple[str, str, list[Field]]]:
+    """What a facts field (FieldKind.facts) asks of each process it offers: that process's start fields,
+    each optional on the page and named `<field>.<process>.<name>`, less those the action's own form
+    fills (the date of what happened, the committee, the first required text: the visit's findings) and
+    the agency choices (which need lists the page does not load here)."""
+    out = []
+    for name, _ in f.choices:
+        process = PROCESSES.get(name)
+        if process is None:
+            continue
+        texts = [x for x in process.start_fields if x.kind == FieldKind.textarea and x.required][:1]
+        asked = [
+            replace(x, name=f"{f.name}.{name}.{x.name}", required=False)
+            for x in process.start_fields
+            if x.role not in (FieldRole.occurred_on, FieldRole.residence_committee)
+            and x.kind not in (FieldKind.agency, FieldKind.facts)
+            and x not in texts
+        ]
+        if asked:
+            out.append((name, process.label, asked))
+    return out
+
+
+_env.globals["start_forms"] = start_forms
 
 
 class Once:

@@ -95,6 +95,8 @@ def event_what(process: Process, e: TimelineEvent) -> str:
             return "结案"
         case "age_reached":
             return "年龄届满，案件继续"
+        case "rearmed":
+            return "期限重新起算"
         case "child_updated":
             return "儿童档案已核实"
         case "action":

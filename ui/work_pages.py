@@ -16,6 +16,7 @@ from api.cases import lists
 from api.cases.service import policy_lookup
 from api.deps import PageUser, SessionDep
 from api.notifications import service as notifications
+from api.refresh.service import overdue_for_supervisor, overdue_json
 from db.models import Case, CaseStep
 from domain.errors import DomainError
 from domain.oversight import supervision_level
@@ -136,6 +137,8 @@ async def supervision(
         session=session, principal=user, include_overdue=include_overdue, holder=chosen, page=number
     )
     rows = [step_row(r.case, r.step, now, r.reasons) for r in found.items]
+    # Beside the cases: the county registry refreshes escalated to this supervisor (civil affairs only).
+    refreshes = await overdue_for_supervisor(session=session, principal=user, include_overdue=include_overdue)
     threshold = supervision_level(user.is_city, include_overdue)
     keep = {k: v for k, v in (("all", "1" if include_overdue else ""), ("holder", chosen or "")) if v}
 
@@ -156,4 +159,5 @@ async def supervision(
         include_overdue=include_overdue,
         threshold=threshold,
         quiet_default=POLICY_DEFAULTS["stalled_after"].value.label(),
+        refreshes=[overdue_json(r) for r in refreshes],
     )

@@ -1,6 +1,7 @@
 """Case numbers reserved for a start whose workflow never started (Temporal was down and the client gave
 up) are released: the person was told the start did not go through, so the case must not appear later.
-A reservation whose workflow exists is left alone (its first event is on the way). Runs beside the worker."""
+A reservation whose workflow exists is left alone (its first event is on the way). Runs beside the worker,
+with the sweep of key-child follow-ups a registry apply left waiting (api/registry/key_child_starts.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.registry.key_child_starts import sweep
 from db.models import Case, CaseRequest
 from domain.ids import workflow_id
 
@@ -86,12 +88,21 @@ async def reconcile_reservations(
 
 
 async def run_reconciler(
-    session_factory: async_sessionmaker[AsyncSession], client: Client, *, every: timedelta = EVERY
+    session_factory: async_sessionmaker[AsyncSession],
+    client: Client,
+    task_queue: str,
+    *,
+    every: timedelta = EVERY,
 ) -> None:
-    """Until cancelled; a pass that fails (the database or Temporal down) is tried again next time."""
+    """Until cancelled; a pass that fails (the database or Temporal down) is tried again next time. Each
+    pass also starts the key-child follow-ups a registry apply left waiting (the web app died after it)."""
     while True:
         try:
             await reconcile_reservations(session_factory, client)
         except Exception as e:  # an outage must not stop the worker
             log.warning("reconciling reserved case numbers failed: %s", type(e).__name__)
+        try:
+            await sweep(session_factory, client, task_queue)
+        except Exception as e:
+            log.warning("starting waiting key-child follow-ups failed: %s", type(e).__name__)
         await asyncio.sleep(every.total_seconds())

@@ -2,7 +2,8 @@
 
 Two tracks run side by side for years, both held by the village committee where the child lives: the
 contact (every 3 months) on the main track and the home visit (every 6 months) on the visit track. Each
-record re-arms its step from the date it happened. The case ends when the child leaves the key list,
+record re-arms its step from the date it happened; a visit, also a contact with the family, re-arms the
+contact too. The case ends when the child leaves the key list,
 moves away (handed to civil affairs of the new county), or turns 16 (18 while a protection case of the
 child is open). It continues as new well before its history grows large (FOLLOWUP.history_limit).
 """
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.deadlines import birthday, start_of_local_day
+    from domain.deadlines import birthday, local_date, start_of_local_day
     from domain.enums import AgencyType as T
     from domain.enums import Role
     from domain.errors import DomainError
@@ -41,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Past 16 with a protection case open, whether it is still open is asked again this often.
 PROTECTION_RECHECK = timedelta(days=30)
+# A home visit is also a contact with the family: it re-arms the contact (runs recorded before did not).
+VISIT_IS_CONTACT_PATCH = "followup-visit-is-contact"
 
 
 class FollowupFacts(BaseModel):
@@ -128,7 +131,30 @@ class FollowupWorkflow(CaseWorkflow):
                 req, linked, start_step=option, facts=facts, village_committee=self.kept.village_committee
             )
             payload = {"linked_case": case_no}
+        # The linked start form is the linked case's (its clinical fields its readers'): not on this timeline.
+        req.payload = {k: v for k, v in req.payload.items() if k != "linked_facts"}
         await self.move(req, "home_visit", counters={"visits": step.counters.get("visits", 0) + 1}, payload=payload)
+        await self._visit_is_a_contact(req)
+
+    async def _visit_is_a_contact(self, req: ActionRequest) -> None:
+        """The plan's visit is also a contact with the family: the next contact is due 3 months from the
+        visit's day, when that is later than the last contact's (a visit entered late, dated before the
+        last contact, changes nothing). Recorded as its own event on the main track."""
+        contact = self._st.steps.get("main")
+        if contact is None or contact.step != "contact":
+            return  # handed over: the contacts have ended here
+        visited = self._done_at(req) or workflow.now()
+        if local_date(visited) <= local_date(contact.base) or not workflow.patched(VISIT_IS_CONTACT_PATCH):
+            return
+        nxt = await self.new_step(
+            "main", "contact", contact.holder, base=visited, co_holders=contact.co_holders, counters=contact.counters
+        )
+        await self.record(
+            None,
+            Change(track="main", from_step="contact", to_step="contact", set_steps=[nxt]),
+            kind="rearmed",
+            note="入户走访同时计为一次联系，下次联系自走访之日起计算",
+        )
 
     @staticmethod
     def _start_option(linked: Process, req: ActionRequest) -> str | None:
@@ -139,7 +165,9 @@ class FollowupWorkflow(CaseWorkflow):
         """The linked process's start form, filled from the visit: what was found (its first required
         text), when (its date of what happened), where the child lives (its committee)."""
         p = req.payload
-        facts: dict[str, Any] = {}
+        # What the visit form carried of the linked start form (Field kind facts) first; the visit's own
+        # date and committee always win, its findings fill the first required text left blank.
+        facts: dict[str, Any] = dict(p.get("linked_facts") or {})
         text_given = False
         for f in linked.start_fields:
             if f.role == FieldRole.occurred_on:
@@ -147,7 +175,7 @@ class FollowupWorkflow(CaseWorkflow):
             elif f.role == FieldRole.residence_committee and self.kept.village_committee:
                 facts[f.name] = self.kept.village_committee.id
             elif f.kind == FieldKind.textarea and f.required and not text_given:
-                facts[f.name] = p["findings"]
+                facts.setdefault(f.name, p["findings"])
                 text_given = True
         return facts
 
@@ -254,6 +282,6 @@ class FollowupWorkflow(CaseWorkflow):
         except DomainError as e:
             raise DomainError(
                 "field_invalid",
-                f"“{linked.label}”立案还需要走访记录以外的信息，请从立案页面登记（{e.message}）",
+                f"“{linked.label}”立案还需要走访记录以外的信息，请在“关联案件的立案信息”中填写（{e.message}）",
                 field="open_case",
             ) from None

@@ -201,12 +201,25 @@ class StalledHolder(Answer):
     quiet: int = Field(description="steps listed for no activity or failing automation, without a level")
 
 
+class StalledRefresh(Answer):
+    county: str
+    period: str
+    period_label: str
+    due_at: Timestamp
+    escalation_level: int
+
+
 class Stalled(Answer):
     items: list[StalledItem] = Field(description="one page of the steps, the highest level first")
     total: int = Field(description="steps listed over all pages")
     page: int
     per_page: int
     holders: list[StalledHolder] = Field(description="each holding agency's count of listed steps")
+    refreshes: list[StalledRefresh] = Field(
+        default_factory=list,
+        description="county registry refreshes (台账更新) escalated to the caller's level: civil-affairs "
+        "supervisors only (their county, or every county for the city's)",
+    )
 
 
 class PeriodOut(Answer):

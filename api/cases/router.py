@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from api.cases import answers, lists, service, views
 from api.cases.report import period_report
 from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep, now_utc
+from api.refresh.service import overdue_for_supervisor, overdue_json
 from domain.deadlines import local_date
 from domain.messages import ActionResult
 from domain.periods import parse_period
@@ -166,6 +167,10 @@ async def stalled(
         "page": found.page,
         "per_page": found.per_page,
         "holders": [asdict(h) for h in found.holders],
+        "refreshes": [
+            overdue_json(r)
+            for r in await overdue_for_supervisor(session=session, principal=principal, include_overdue=include_overdue)
+        ],
     }
 
 

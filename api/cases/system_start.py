@@ -12,7 +12,7 @@ from temporalio.client import Client
 from api.cases.one_open import lock_and_find_open
 from api.cases.service import StartCaseIn, Started, start_case
 from api.principal import Principal, agency_ref
-from db.models import Agency, Child
+from db.models import Agency, CaseRequest, Child
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
 from domain.processes import get_process
@@ -52,10 +52,12 @@ async def start_for_child(
     child_id: int,
     facts: dict[str, Any],
     wait_seconds: float = 20.0,
+    idempotency_key: str | None = None,
 ) -> Started:
     """Starts the process for the child as the system, at the first step civil affairs may start it at.
     Where the process allows one open case per child and the child has one, answers that case
-    (`created` False) and starts nothing."""
+    (`created` False) and starts nothing. With `idempotency_key`, a start tried again after a crash takes
+    the number its first try reserved and launches that case (one workflow per number: never doubled)."""
     process = get_process(process_name)
     child = await session.get(Child, child_id)
     if child is None:
@@ -67,10 +69,29 @@ async def start_for_child(
     if process.one_open_per_child:
         # The lock is held until start_case commits its reservation: a concurrent start waits, then finds it.
         existing = await lock_and_find_open(session, process, child.id)
-        if existing:
+        if existing and existing != await reserved_for(session, principal, idempotency_key):
             await session.rollback()
             return Started(case_no=existing, created=False, result=None)
     data = StartCaseIn(process=process.name, start_step=options[0].step, child_id=child.id, facts=facts)
     return await start_case(
-        session=session, client=client, task_queue=task_queue, principal=principal, data=data, wait_seconds=wait_seconds
+        session=session,
+        client=client,
+        task_queue=task_queue,
+        principal=principal,
+        data=data,
+        idempotency_key=idempotency_key,
+        wait_seconds=wait_seconds,
     )
+
+
+async def reserved_for(session: AsyncSession, principal: Principal, key: str | None) -> str | None:
+    """The case number an earlier try with this key reserved, if any (its own, so not a second case)."""
+    if key is None:
+        return None
+    return (
+        await session.execute(
+            select(CaseRequest.case_no).where(
+                CaseRequest.agency_id == principal.agency.id, CaseRequest.idempotency_key == key
+            )
+        )
+    ).scalar_one_or_none()

@@ -13,7 +13,8 @@ from api.served import served_regions
 from db.models import RegistryRefresh
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
-from domain.refresh import RECORD_UPDATE, RefreshDone, RefreshState
+from domain.oversight import supervision_level
+from domain.refresh import RECORD_UPDATE, RefreshDone, RefreshState, period_label
 from domain.regions import CITY_CODE
 
 
@@ -43,6 +44,35 @@ async def refreshes(*, session: AsyncSession, principal: Principal, county: str)
         select(RegistryRefresh).where(RegistryRefresh.county == county).order_by(RegistryRefresh.period.desc())
     )
     return list(rows.scalars())
+
+
+async def overdue_for_supervisor(
+    *, session: AsyncSession, principal: Principal, include_overdue: bool = False
+) -> list[RegistryRefresh]:
+    """The open refreshes beside a civil-affairs supervisor's stalled list: those of their county (every
+    county, for the city's) that escalated to their level, as a step held by civil affairs would be listed
+    (domain/oversight.py supervision_level). Other supervisors oversee no refresh: none."""
+    if not principal.is_supervisor or principal.agency.agency_type != AgencyType.civil_affairs:
+        return []
+    threshold = supervision_level(principal.is_city, include_overdue)
+    q = select(RegistryRefresh).where(RegistryRefresh.done_at.is_(None), RegistryRefresh.escalation_level >= threshold)
+    if not principal.is_city:
+        q = q.where(RegistryRefresh.county == principal.agency.region_code)
+    rows = await session.execute(
+        q.order_by(RegistryRefresh.escalation_level.desc(), RegistryRefresh.due_at, RegistryRefresh.county)
+    )
+    return list(rows.scalars())
+
+
+def overdue_json(r: RegistryRefresh) -> dict[str, object]:
+    """A refresh as the stalled list carries it (api/cases/answers.py StalledRefresh)."""
+    return {
+        "county": r.county,
+        "period": r.period,
+        "period_label": period_label(r.period),
+        "due_at": r.due_at.isoformat(),
+        "escalation_level": r.escalation_level,
+    }
 
 
 async def record(*, session: AsyncSession, client: Client, county: str, done: RefreshDone) -> list[RefreshState]:

@@ -18,7 +18,7 @@ from temporalio.client import Client
 from api.audit import audit
 from api.children.cases_told import tell_open_cases
 from api.principal import Principal
-from api.registry import proposals
+from api.registry import key_child_starts, proposals
 from api.registry.checking import changes_for_match, guardians_of, require_clerk
 from db.models import Case, Child, ChildSource, Guardian, RegistryChange, RegistryImport
 from domain.deadlines import local_date
@@ -50,6 +50,8 @@ class Applied:
     moved_child_ids: list[int] = field(default_factory=list)
     # Children the change set flagged as key children, with the categories raised (follow_through.py).
     flagged: dict[int, list[str]] = field(default_factory=dict)
+    # The follow-ups owed them, recorded in this transaction (key_child_starts.py): started after commit.
+    start_ids: list[int] = field(default_factory=list)
     county: str = ""
 
 
@@ -216,6 +218,7 @@ async def apply_changes(*, session: AsyncSession, principal: Principal, import_i
     ).scalar_one_or_none()
     imp.status = "partial" if remaining is not None else "applied"
     imp.applied_at = now
+    result.start_ids = await key_child_starts.owe(session, imp.id, result.flagged)
     audit(session, principal, "registry_apply", detail=f"import {imp.id}: {sum(result.applied.values())} items")
     await session.commit()
     result.status = imp.status

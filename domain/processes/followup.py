@@ -177,6 +177,15 @@ FOLLOWUP = Process(
                             choices=LINKABLE,
                             help="所开案件以走访情况为立案情况、以走访日期为发现日期",
                         ),
+                        Field(
+                            "linked_facts",
+                            "关联案件的立案信息",
+                            FieldKind.facts,
+                            required=False,
+                            choices=LINKABLE,
+                            facts_of="open_case",
+                            help="所选流程立案表中走访记录以外的信息（如心理健康转介的发现渠道、初步风险等级）",
+                        ),
                     ),
                 ),
                 # The visits end when the child moves away (the contact step's hand-over).

@@ -220,3 +220,40 @@ async def test_through_the_pages(live: Live) -> None:
         assert "记录联系" in after.text and "记录入户走访" in after.text
         # The visit opened a guardianship case, linked from the follow-up's timeline.
         assert "由此开立的关联案件" in after.text and "JH-" in after.text
+
+
+async def test_a_visit_on_the_page_opens_a_mental_health_referral_with_its_start_form(live: Live) -> None:
+    """The visit form offers the linked processes' start fields; filled for the referral chosen, the visit
+    opens it (before, it was refused as needing more than the visit record)."""
+    civil = await make_token(live.db, "luzhou-civil")
+    r = await live.http.post("/api/v1/cases", json=await start_body(live), headers=auth(civil))
+    assert r.status_code == 201, r.text
+    case_no = r.json()["case_no"]
+    async with browser(live, "luzhou-vc1-director") as director:
+        case_url = f"/cases/{case_no}"
+        page = await director.get(case_url)
+        visit_form = form(page.text, container="act-home_visit-record_visit")
+        assert "linked_facts.mental_health.risk_level" in visit_form.fields
+        assert "选择开立“心理健康转介”时填写" in page.text
+        values = {
+            "done_on": today().isoformat(),
+            "findings": "儿童情绪低落，不愿上学",
+            "open_case": "mental_health",
+            "linked_facts.mental_health.channel": "community",
+        }
+        refused = await submit(director, visit_form, **values)
+        assert refused.status_code == 422 and "初步风险等级" in refused.text
+        r = await submit(director, visit_form, **values, **{"linked_facts.mental_health.risk_level": "medium"})
+        assert location(r) == case_url
+
+    async def referral() -> Case | None:
+        async with live.db.sf() as s:
+            return (
+                await s.execute(
+                    select(Case).where(Case.process == "mental_health", Case.facts["linked_from"].astext == case_no)
+                )
+            ).scalar_one_or_none()
+
+    found = await wait_for(referral, what="the linked referral")
+    assert found.child_id == await child_id(live.db, "王小明")
+    assert (found.facts["channel"], found.facts["risk_level"]) == ("community", "medium")

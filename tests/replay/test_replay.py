@@ -84,6 +84,8 @@ EXPECTED = {
     "followup-moved-follow-on",  # the visit track ended, hand-over acknowledged with a follow-on case
     "followup-follow-on",  # the follow-on itself, started in the new county
     "followup-visit-opens-linked",  # a visit opens a linked guardianship case (a child workflow)
+    "followup-visit-rearms-contact",  # a visit re-arms the contact (VISIT_IS_CONTACT_PATCH)
+    "followup-visit-opens-mental-health",  # a visit carrying the referral's start form (FieldKind.facts)
     "followup-protected-past-16",  # past 16 while a protection case is open (the open-cases activity)
     "followup-left-key-list",  # the case action that closes it
     "refresh-escalated-then-imported",  # a county's half-year refresh: due, three levels, done by the import

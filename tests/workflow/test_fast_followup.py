@@ -171,6 +171,42 @@ async def test_overdue_visit_escalates_on_its_own_track(fake_env: FakeEnv) -> No
     assert (await c.step("main")).level == 0
 
 
+async def test_a_visit_is_also_a_contact_and_re_arms_it(fake_env: FakeEnv) -> None:
+    """The plan: a home visit is a contact with the family too. A visit re-arms the contact from its day
+    (its own event, the contacts' count unchanged); a visit dated before the last contact changes nothing;
+    the contact, never recorded, is then not overdue at its first due date."""
+    c = await open_case(fake_env, born=date(2018, 3, 1))
+    first_due = due_day(await c.step("main"))
+    await c.sleep(timedelta(days=50))
+    visited = await c.today() - timedelta(days=1)
+    await c.act(op("vc1"), "record_visit", visit_form(visited))
+    contact = await c.step("main")
+    assert (contact.step, due_day(contact), contact.counters) == ("contact", add_months(visited, 3), {"contacts": 0})
+    assert due_day(await c.step("visit")) == add_months(visited, 6)
+    rearmed = c.events()[-1]
+    assert (rearmed.kind, rearmed.track, rearmed.from_step, rearmed.to_step) == (
+        "rearmed",
+        "main",
+        "contact",
+        "contact",
+    )
+    assert "入户走访同时计为一次联系" in (rearmed.note or "")
+
+    # A contact a week later, then a visit entered late and dated before it: the contact stays as it is.
+    await c.sleep(timedelta(days=7))
+    await c.act(op("vc1"), "record_contact", contact_form(await c.today()))
+    contact = await c.step("main")
+    seq = c.events()[-1].seq
+    await c.act(op("vc1"), "record_visit", visit_form(await c.today() - timedelta(days=3)))
+    assert [e.kind for e in c.events() if e.seq > seq] == ["action"]
+    assert (await c.step("main")).deadlines.due_at == contact.deadlines.due_at
+
+    # Past the first contact's original due date: nothing overdue (the visit counted).
+    await c.sleep_until(at(first_due + timedelta(days=2)))
+    assert not [e for e in c.events() if e.kind == "escalated"]
+    await save_last(c, "visit-rearms-contact")
+
+
 # ---------------------------------------------------------------------------- the end rules
 
 
@@ -316,7 +352,8 @@ async def test_a_visit_opens_a_linked_guardianship_case(fake_env: FakeEnv) -> No
     await c.sleep(timedelta(days=10))
     day = await c.today() - timedelta(days=1)
     await c.act(op("vc1"), "record_visit", visit_form(day, findings="父母外出，儿童独自在家", open_case="guardianship"))
-    event = c.events()[-1]
+    event = c.events()[-2]  # the last re-arms the contact (a visit is also a contact)
+    assert c.events()[-1].kind == "rearmed"
     assert (event.action, event.from_step, event.to_step) == ("record_visit", "home_visit", "home_visit")
     linked = c.of(event.payload["linked_case"])
     state = await linked.view()
@@ -346,6 +383,37 @@ async def test_a_linked_case_that_cannot_open_from_a_visit_is_refused(
         await c.act(op("vc1"), "record_visit", visit_form(await c.today(), open_case=chosen))
     assert e.value.code == code
     assert len(c.events()) == 1 and (await c.view()).seq == 1
+
+
+async def test_a_visit_carrying_the_linked_start_form_opens_a_mental_health_referral(fake_env: FakeEnv) -> None:
+    """What the mental-health referral's start form needs beyond the visit (its channel, the risk seen) the
+    visit form carries (Field kind facts): the referral opens, its signs the visit's findings, and the
+    linked form stays off the follow-up's timeline (it is the referral's, clinical readers' only)."""
+    c = await open_case(fake_env, born=date(2014, 3, 1))
+    await c.sleep(timedelta(days=10))
+    day = await c.today() - timedelta(days=1)
+    linked = {"channel": "community", "risk_level": "medium", "guardian_aware": True, "contact": "母亲 13900000000"}
+    form = visit_form(day, findings="儿童情绪低落、不愿与人交流", open_case="mental_health", linked_facts=linked)
+    # Without the linked form's risk level it is still refused, naming what is missing.
+    with pytest.raises(DomainError) as e:
+        missing = {**form, "linked_facts": {k: v for k, v in linked.items() if k != "risk_level"}}
+        await c.act(op("vc1"), "record_visit", missing)
+    assert e.value.code == "field_invalid" and "初步风险等级" in e.value.message
+    await c.act(op("vc1"), "record_visit", form)
+    event = next(e for e in reversed(c.events()) if e.action == "record_visit")
+    assert "linked_facts" not in event.payload and event.payload["open_case"] == "mental_health"
+    referral = c.of(event.payload["linked_case"])
+    state = await referral.view()
+    assert (state.process, state.steps["main"].step) == ("mental_health", "triage")
+    facts = referral.events()[0].opening.facts
+    assert {k: facts[k] for k in ("channel", "risk_level", "signs", "guardian_aware")} == {
+        "channel": "community",
+        "risk_level": "medium",
+        "signs": "儿童情绪低落、不愿与人交流",
+        "guardian_aware": True,
+    }
+    assert facts["linked_from"] == c.no
+    await save_last(c, "visit-opens-mental-health")
 
 
 # ---------------------------------------------------------------------------- refusals
