@@ -5,6 +5,7 @@ PostgreSQL, Temporal dev server and worker (the `live` fixture)."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import uuid
@@ -333,9 +334,14 @@ async def test_the_bureau_reports_and_hands_over_to_another_county(live: Live) -
         page = (await dest.get(case_url)).text
         ack = form(page, container="act-handover-acknowledge_handover")
         assert location(await submit(dest, ack, continue_here="on", note="已接收，继续劝返")) == case_url
-        page = (await dest.get(case_url)).text
+        # The follow-on case opens as the hand-over closes: the link shows once it is written.
+        for _ in range(100):
+            page = (await dest.get(case_url)).text
+            new_no = re.search(r'迁入地继续办理的案件</dt>\s*<dd><a href="/cases/(KC-[^"]+)"', page)
+            if new_no:
+                break
+            await asyncio.sleep(0.1)
         assert "已结案：已迁出并移交" in page
-        new_no = re.search(r'迁入地继续办理的案件</dt>\s*<dd><a href="/cases/(KC-[^"]+)"', page)
         assert new_no, "the origin links to the new case"
         new_page = (await dest.get(f"/cases/{new_no.group(1)}")).text
         assert current_steps(new_page) == {"joint_persuasion"} and "联合劝返" in new_page
