@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -171,6 +172,8 @@ async def test_a_gateway_that_stays_down_puts_the_case_on_the_stalled_list(
 
     reasons = await until(on_the_list)
     assert "外发通知（短信/政务微信）未送达" in reasons
+    [whose] = [r for r in reasons if "消息网关自" in r]  # whose gateway, since when (Beijing time)
+    assert re.fullmatch(r"潞州区心理辅导中心的消息网关自\d{4}-\d{2}-\d{2} \d{2}:\d{2}起未送达", whose), whose
     [row] = await deliveries(live, case_no)
     assert row.status == "pending" and row.attempts >= 3 and row.last_error == "HTTP 500"
     assert gateway.accepted() == []
