@@ -20,6 +20,7 @@ from ui import (
     document_pages,
     help_pages,
     merge_pages,
+    outbound_pages,
     packet_pages,
     refresh_pages,
     registry_pages,
@@ -50,6 +51,7 @@ for module in (
     refresh_pages,
     admin_pages,
     admin_user_pages,
+    outbound_pages,  # before admin_agency_pages: its /admin/agencies/{id}/webhook over {id}/{action}
     admin_agency_pages,
     audit_pages,
     help_pages,

@@ -4,6 +4,7 @@ the secret is never read back."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -15,7 +16,8 @@ from api.admin.service import require_admin
 from api.answer import Answer
 from api.audit import audit
 from api.deps import ApiUser, SessionDep
-from db.models import Agency, AgencyWebhook, OutboundDelivery
+from api.principal import Principal
+from db.models import Agency, AgencyWebhook, Case, OutboundDelivery
 from domain.errors import DomainError
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -74,18 +76,62 @@ async def read_webhook(agency_id: int, principal: ApiUser, session: SessionDep) 
 
 @router.put("/agencies/{agency_id}/webhook", summary="Set an agency's outbound webhook", response_model=WebhookOut)
 async def set_webhook(agency_id: int, data: WebhookIn, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+    await save_webhook(session, principal, agency_id, data.url, data.secret, is_active=data.is_active)
+    return await _answer(session, agency_id)
+
+
+async def save_webhook(
+    session: AsyncSession, principal: Principal, agency_id: int, url: str, secret: str | None, *, is_active: bool
+) -> None:
+    """Sets the agency's webhook (the API and the 外发通知 page). `secret` None or empty keeps the one set
+    before (the page never shows it, so a clerk changing the address need not type it again)."""
     require_admin(principal)
     await _agency(session, agency_id)
-    url = data.url.strip()
+    url = url.strip()
     if not url.startswith(("https://", "http://")) or len(url) < 12:
         raise DomainError("field_invalid", "请填写以 https:// 开头的消息网关地址", field="url")
-    if len(data.secret) < MIN_SECRET:
-        raise DomainError("field_invalid", f"签名密钥至少{MIN_SECRET}个字符", field="secret")
     hook = await session.get(AgencyWebhook, agency_id)
+    if not secret and hook is not None:
+        secret = hook.secret
+    if not secret or len(secret) < MIN_SECRET:
+        raise DomainError("field_invalid", f"签名密钥至少{MIN_SECRET}个字符", field="secret")
     if hook is None:
-        session.add(AgencyWebhook(agency_id=agency_id, url=url, secret=data.secret, is_active=data.is_active))
+        session.add(AgencyWebhook(agency_id=agency_id, url=url, secret=secret, is_active=is_active))
     else:
-        hook.url, hook.secret, hook.is_active = url, data.secret, data.is_active
+        hook.url, hook.secret, hook.is_active = url, secret, is_active
     audit(session, principal, "set_webhook", detail=f"agency {agency_id}")
     await session.commit()
-    return await _answer(session, agency_id)
+
+
+class DeliveryRow(BaseModel):
+    """One line of the delivery log as the page shows it: no message body (it is the gateway's)."""
+
+    case_no: str
+    kind: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+async def recent_deliveries(session: AsyncSession, agency_id: int, limit: int = 50) -> list[DeliveryRow]:
+    rows = await session.execute(
+        select(OutboundDelivery, Case.case_no)
+        .join(Case, Case.id == OutboundDelivery.case_id)
+        .where(OutboundDelivery.agency_id == agency_id)
+        .order_by(OutboundDelivery.id.desc())
+        .limit(limit)
+    )
+    return [
+        DeliveryRow(
+            case_no=case_no,
+            kind=str(d.body.get("kind") or ""),
+            status=d.status,
+            attempts=d.attempts,
+            last_error=d.last_error,
+            created_at=d.created_at,
+            delivered_at=d.delivered_at,
+        )
+        for d, case_no in rows.all()
+    ]

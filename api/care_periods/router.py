@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.care_periods import care_periods_in_force
 from api.answer import Answer, Day
@@ -55,9 +56,18 @@ async def read(principal: ApiUser, session: SessionDep) -> dict[str, Any]:
 
 @router.put("", summary="The city's administrator sets the care periods (the whole list)", response_model=CarePeriods)
 async def replace(data: CarePeriodsIn, principal: ApiUser, session: SessionDep) -> dict[str, Any]:
+    periods, defaults = await save_care_periods(session, principal, data.periods)
+    return _answer(periods, defaults, principal)
+
+
+async def save_care_periods(
+    session: AsyncSession, principal: Principal, periods: list[CarePeriod]
+) -> tuple[list[CarePeriod], bool]:
+    """Replaces the city's list (the API and the 关爱期设置 page); returns the periods now in force. An empty
+    list brings the defaults back."""
     if not principal.is_admin:
         raise DomainError("not_permitted", "关爱期由市级管理员设置")
-    periods = [p.model_copy(update={"label": p.label.strip()}) for p in data.periods]
+    periods = [p.model_copy(update={"label": p.label.strip()}) for p in periods]
     check_care_periods(periods)
     await session.execute(delete(CarePeriodRow))
     session.add_all(
@@ -66,5 +76,4 @@ async def replace(data: CarePeriodsIn, principal: ApiUser, session: SessionDep) 
     )
     audit(session, principal, "set_care_periods", detail=f"{len(periods)} periods")
     await session.commit()
-    periods, defaults = await care_periods_in_force(session)
-    return _answer(periods, defaults, principal)
+    return await care_periods_in_force(session)

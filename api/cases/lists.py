@@ -12,9 +12,9 @@ from sqlalchemy.orm import defaultload
 
 from api.cases.visibility import case_visible, overseen_type_values, scope_regions
 from api.principal import Principal, agency_ref
-from db.models import Agency, Case, CaseStep, Child
+from db.models import Agency, Case, CaseStep, Child, OutboundDelivery
 from db.policy import calendar_interval, policy_in_force
-from domain.deadlines import StepDeadlines
+from domain.deadlines import SHANGHAI, StepDeadlines
 from domain.errors import DomainError
 from domain.messages import AgencyRef, ExternalParty, StepState
 from domain.oversight import supervision_level
@@ -249,11 +249,34 @@ async def stalled(
             .where(tuple_(CaseStep.case_id, CaseStep.track).in_([(r.case_id, r.track) for r in page_rows]))
         )
         by_key = {(case.id, step.track): (case, step) for case, step in loaded}
+    failing = await _failing_gateways(
+        session, {case.id for case, _ in by_key.values() if (case.automation_error or "").startswith(DELIVER_OUTBOUND)}
+    )
     items = []
     for r in page_rows:
         case, step = by_key[(r.case_id, r.track)]
-        items.append(StalledRow(case, step, _reasons(case, step, r.quiet_value, r.quiet)))
+        reasons = _reasons(case, step, r.quiet_value, r.quiet) + failing.get(case.id, [])
+        items.append(StalledRow(case, step, reasons))
     return StalledPage(items, total, page, per_page, holders)
+
+
+async def _failing_gateways(session: AsyncSession, case_ids: set[int]) -> dict[int, list[str]]:
+    """For each case whose outbound delivery is failing: whose gateway, undelivered since when (the oldest
+    message still pending), so that the supervisor knows whom to call. One query for the page."""
+    if not case_ids:
+        return {}
+    rows = await session.execute(
+        select(OutboundDelivery.case_id, Agency.name, func.min(OutboundDelivery.created_at))
+        .join(Agency, Agency.id == OutboundDelivery.agency_id)
+        .where(OutboundDelivery.case_id.in_(case_ids), OutboundDelivery.status == "pending")
+        .group_by(OutboundDelivery.case_id, Agency.name)
+        .order_by(OutboundDelivery.case_id, func.min(OutboundDelivery.created_at))
+    )
+    out: dict[int, list[str]] = {}
+    for case_id, name, since in rows.all():
+        at = since if since.tzinfo else since.replace(tzinfo=UTC)
+        out.setdefault(case_id, []).append(f"{name}的消息网关自{at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}起未送达")
+    return out
 
 
 def _reasons(case: Case, step: CaseStep, quiet_value: str, is_quiet: bool) -> list[str]:
