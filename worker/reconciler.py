@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.registry.follow_through import record_missed_refreshes
 from api.registry.key_child_starts import sweep
 from db.models import Case, CaseRequest
 from domain.ids import workflow_id
@@ -95,7 +96,8 @@ async def run_reconciler(
     every: timedelta = EVERY,
 ) -> None:
     """Until cancelled; a pass that fails (the database or Temporal down) is tried again next time. Each
-    pass also starts the key-child follow-ups a registry apply left waiting (the web app died after it)."""
+    pass also starts the key-child follow-ups a registry apply left waiting and records the county refresh
+    it did not live to record (the web app died after the apply's commit)."""
     while True:
         try:
             await reconcile_reservations(session_factory, client)
@@ -105,4 +107,8 @@ async def run_reconciler(
             await sweep(session_factory, client, task_queue)
         except Exception as e:
             log.warning("starting waiting key-child follow-ups failed: %s", type(e).__name__)
+        try:
+            await record_missed_refreshes(session_factory, client)
+        except Exception as e:
+            log.warning("recording missed registry refreshes failed: %s", type(e).__name__)
         await asyncio.sleep(every.total_seconds())

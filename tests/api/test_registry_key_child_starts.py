@@ -4,7 +4,7 @@ starts them, once — a second sweep, or the web app's own start after, doubles 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -12,10 +12,13 @@ from sqlalchemy import select
 from api.cases import service
 from api.principal import load_principal
 from api.registry import applying, follow_through, key_child_starts
-from db.models import Case, KeyChildStart
+from db.models import Case, KeyChildStart, RegistryRefresh
+from domain.refresh import schedule_id
 from domain.registry import Source
 from tests.api.test_registry_imports import apply, child_by_name, pupil, upload, xlsx
 from tests.conftest import Live, make_token
+from tests.support import wait_for
+from worker.schedules import ensure_refresh_schedules
 
 
 async def owed(live: Live) -> list[KeyChildStart]:
@@ -112,3 +115,48 @@ async def test_a_start_retried_after_its_number_was_reserved_launches_that_case(
     (case,) = await cases_of(live, child.id)
     (row,) = [w for w in await owed(live) if w.id == row_id]
     assert (row.case_no, row.outcome, row.attempts) == (case.case_no, "started", 2)
+
+
+async def test_a_refresh_the_web_app_did_not_record_is_recorded_by_the_reconciler(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    county = "140403"
+    try:
+        assert await ensure_refresh_schedules(live.temporal, live.task_queue, counties=(county,)) == 1
+
+        async def refresh() -> RegistryRefresh | None:
+            async with live.db.sf() as s:
+                return (
+                    await s.execute(select(RegistryRefresh).where(RegistryRefresh.county == county))
+                ).scalar_one_or_none()
+
+        await wait_for(refresh, what="the half-year's refresh")
+        clerk = await make_token(live.db, "luzhou-civil")
+        r = await upload(live, clerk, Source.education, xlsx(Source.education, [pupil(911)]))
+        assert r.status_code == 201, r.text
+        import_id = r.json()["id"]
+
+        # The web app dies after the apply's commit, before it records the county's refresh.
+        async def died(**_: object) -> list[object]:
+            return []
+
+        monkeypatch.setattr(follow_through, "record_by_import", died)
+        r = await apply(live, clerk, import_id)
+        assert r.status_code == 200 and r.json()["status"] == "applied", r.text
+        assert (await refresh()).done_at is None  # type: ignore[union-attr]
+        monkeypatch.undo()
+
+        # Too recent for the reconciler (the web app may still be at it), then recorded, once.
+        assert await follow_through.record_missed_refreshes(live.db.sf, live.temporal) == []
+        later = datetime.now(UTC) + timedelta(minutes=5)
+        assert await follow_through.record_missed_refreshes(live.db.sf, live.temporal, now=later) == [county]
+
+        async def done() -> RegistryRefresh | None:
+            row = await refresh()
+            return row if row is not None and row.done_at is not None else None
+
+        row = await wait_for(done, what="the refresh recorded by the reconciler")
+        assert row.import_ref == f"import-{import_id}"
+        assert await follow_through.record_missed_refreshes(live.db.sf, live.temporal, now=later) == []
+    finally:
+        await live.temporal.get_schedule_handle(schedule_id(county)).delete()
