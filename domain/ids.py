@@ -13,25 +13,14 @@ from datetime import datetime
 from domain.deadlines import local_date
 
 PREFIX = "case-"
-# An event's outbound delivery (workflows/outbound.py): `outbound-{case_no}-{seq}`.
-OUTBOUND_PREFIX = "outbound-"
 
 
 def workflow_id(case_no: str) -> str:
     return f"{PREFIX}{case_no}"
 
 
-def outbound_workflow_id(case_no: str, seq: int) -> str:
-    return f"{OUTBOUND_PREFIX}{case_no}-{seq}"
-
-
 def case_no_of(wid: str | None) -> str | None:
-    """The case a workflow works for: the case's own, or one of its outbound deliveries."""
-    if wid and wid.startswith(PREFIX):
-        return wid[len(PREFIX) :]
-    if wid and wid.startswith(OUTBOUND_PREFIX):
-        return wid[len(OUTBOUND_PREFIX) :].rsplit("-", 1)[0]
-    return None
+    return wid[len(PREFIX) :] if wid and wid.startswith(PREFIX) else None
 
 
 def case_year(at: datetime) -> int:

@@ -10,14 +10,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import FailureError, WorkflowAlreadyStartedError
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from domain import process as definitions
     from domain.deadlines import StepDeadlines
     from domain.enums import AgencyType, Role
-    from domain.ids import outbound_workflow_id
     from domain.messages import (
         ActionRequest,
         Actor,
@@ -42,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.regions import served_by
     from domain.timing import counts_from, happened_on, window_opens
     from workflows import activity_names as names
-    from workflows.outbound import OutboundDeliveryWorkflow
     from workflows.retry import ACTIVITY_TIMEOUT, LOCAL_RETRY, OUTBOUND_RETRY, OUTBOUND_WITHIN, WRITE_RETRY
 
 # Runs recorded before new steps checked that their agencies are still active replay without the check.
@@ -57,8 +54,6 @@ DONE_DATE_PATCH = "next-step-counts-from-the-date-done"
 LOCAL_ACTIVITIES_PATCH = "timeline-and-lookups-in-the-worker"
 # Runs recorded before the outbound channel sent no notification out (asked only where one would go).
 OUTBOUND_PATCH = "hour-level-notifications-sent-out"
-# Runs recorded before a delivery was a workflow of its own (lost when its run closed) replay as they ran.
-OUTBOUND_WORKFLOW_PATCH = "outbound-delivery-outlives-its-run"
 
 T = TypeVar("T")
 
@@ -275,31 +270,14 @@ class StepMachinery:
         event = self._event(req, change, kind, body, note, actor=actor, opening=opening)
         await self._in_worker(names.RECORD_EVENT, event, bool)
         self._written = event.seq
-        if event.notifications and hour_level(event):
-            if workflow.patched(OUTBOUND_WORKFLOW_PATCH):
-                await self._deliver(event.seq)
-            elif workflow.patched(OUTBOUND_PATCH):
-                self._send_out(event.seq)
+        if event.notifications and hour_level(event) and workflow.patched(OUTBOUND_PATCH):
+            self._send_out(event.seq)
         return event.seq
 
-    async def _deliver(self, seq: int) -> None:
-        """The event's notifications also go out through the receiving agencies' webhooks, delivered by a
-        workflow of its own that the case abandons when it closes or continues as new: a gateway that is
-        down is retried for as long as it takes (failing on the stalled list meanwhile) while the case goes
-        on, and nothing pending is lost with the run. Only its start is awaited."""
-        try:
-            await workflow.start_child_workflow(
-                OutboundDeliveryWorkflow.run,
-                OutboundRequest(case_no=self._st.case_no, seq=seq),
-                id=outbound_workflow_id(self._st.case_no, seq),
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
-        except WorkflowAlreadyStartedError:  # started once already (a reset case recording it again)
-            pass
-
     def _send_out(self, seq: int) -> None:
-        """Before OUTBOUND_WORKFLOW_PATCH: an activity not awaited, lost if its run closed first."""
+        """The event's notifications also go out through the receiving agencies' webhooks. Not awaited: a
+        gateway that is down is retried for as long as it takes (failing on the stalled list meanwhile)
+        while the case goes on."""
         handle = workflow.start_activity(
             names.DELIVER_OUTBOUND,
             OutboundRequest(case_no=self._st.case_no, seq=seq),

@@ -20,11 +20,10 @@ import pytest
 from sqlalchemy import select
 
 from activities.outbound import DELIVERY_HEADER, SIGNATURE_HEADER
-from api.cases import service
 from db.models import AgencyWebhook, Case, OutboundDelivery
 from tests.api.test_cases_api import auth
 from tests.conftest import Live, make_token
-from tests.support import act, agency_id, child_id, today_iso, who
+from tests.support import agency_id, child_id
 
 SECRET = "gateway-secret-for-tests"
 SIGNS = "来电称有自伤念头"
@@ -177,101 +176,3 @@ async def test_a_gateway_that_stays_down_puts_the_case_on_the_stalled_list(
     [row] = await deliveries(live, case_no)
     assert row.status == "pending" and row.attempts >= 3 and row.last_error == "HTTP 500"
     assert gateway.accepted() == []
-
-
-# ---------------------------------------------------------------------------- deliveries outlive their run
-
-
-async def delivered_once_after_recovery(live: Live, gateway: Receiver, case_no: str, seqs: int) -> None:
-    """The deliveries of `seqs` events at least have each failed (the gateway down) after their run ended;
-    the gateway comes back: each reaches it once."""
-
-    async def each_failed() -> list[OutboundDelivery]:
-        got = await deliveries(live, case_no)
-        return got if len(got) >= seqs and all(r.attempts >= 1 for r in got) else []
-
-    rows = await until(each_failed)
-    assert rows and all(r.status == "pending" for r in rows) and gateway.accepted() == []
-    gateway.down = False
-
-    async def all_delivered() -> bool:
-        got = await deliveries(live, case_no)
-        return bool(got) and all(r.status == "delivered" for r in got)
-
-    assert await until(all_delivered, within=90)
-    await asyncio.sleep(3)  # a second sending would have come by now
-    sent = [h[DELIVERY_HEADER] for h, _, _ in gateway.accepted()]
-    assert sorted(sent) == sorted(str(r.id) for r in rows)  # every delivery once, none twice
-    assert {json.loads(b)["case_no"] for _, b, _ in gateway.accepted()} == {case_no}
-
-
-async def current_run_continued(live: Live, case_no: str) -> bool:
-    history = await live.temporal.get_workflow_handle(f"case-{case_no}").fetch_history()  # type: ignore[attr-defined]
-    return bool(history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id)
-
-
-async def test_a_delivery_pending_when_the_case_continues_as_new_is_still_delivered_once(
-    live: Live, receiver: tuple[Receiver, str]
-) -> None:
-    gateway, url = receiver
-    gateway.down = True
-    await hook(live, url)
-    p = await who(live.db, "luzhou-school1")
-    async with live.db.sf() as s:
-        started = await service.start_case(
-            session=s,
-            client=live.temporal,
-            task_queue=live.task_queue,
-            principal=p,
-            data=service.StartCaseIn(
-                process="mental_health",
-                start_step="triage",
-                child_id=await child_id(live.db, "王小明"),
-                facts={"channel": "hotline", "signs": SIGNS, "risk_level": "crisis", "contact": "来电人"},
-            ),
-            idempotency_key=uuid.uuid4().hex,
-            history_limit=20,  # the least: the run continues as new after its first action
-        )
-    case_no = started.case_no
-
-    async def failed_once() -> bool:
-        return any(r.attempts >= 1 for r in await deliveries(live, case_no))
-
-    assert await until(failed_once)
-    await act(live.db, live.temporal, case_no, "luzhou-counselling", "acknowledge", {"safety_measures": "已联系监护人"})
-    assert await until(lambda: current_run_continued(live, case_no))
-    await delivered_once_after_recovery(live, gateway, case_no, seqs=2)
-
-
-async def test_a_delivery_pending_when_the_case_closes_is_still_delivered_once(
-    live: Live, receiver: tuple[Receiver, str]
-) -> None:
-    gateway, url = receiver
-    gateway.down = True
-    await hook(live, url)
-    case_no = await crisis(live, "李娜")
-    centre, hospital = "luzhou-counselling", "luzhou-hospital"
-    await act(live.db, live.temporal, case_no, centre, "acknowledge", {"safety_measures": "已联系监护人"})
-    consent = {
-        "hospital_id": await agency_id(live.db, hospital),
-        "consenter_name": "李某",
-        "consenter_relation": "mother",
-        "consented_on": today_iso(),
-        "consent_method": "written",
-        "consent_form_ref": "档-2",
-    }
-    await act(live.db, live.temporal, case_no, centre, "refer_with_consent", consent)
-    await act(live.db, live.temporal, case_no, hospital, "accept_referral", {})
-    r = await act(
-        live.db,
-        live.temporal,
-        case_no,
-        hospital,
-        "discharge",
-        {"discharged_on": today_iso(), "back_to": "community_rehab", "stability": "stable", "discharge_summary": "-"},
-    )
-    assert (r.closed, r.outcome) == (True, "community_rehab")
-    result = await live.temporal.get_workflow_handle(f"case-{case_no}").result()  # type: ignore[attr-defined]
-    assert result["outcome"] == "community_rehab"  # the run has ended, its deliveries not
-
-    await delivered_once_after_recovery(live, gateway, case_no, seqs=2)

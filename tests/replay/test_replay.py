@@ -78,7 +78,6 @@ EXPECTED = {
     "mental_health-consent-decline-rehab",  # consent, a decline, a second hospital, community rehabilitation
     "mental_health-followup-halved",  # follow-up intervals halved in a care period
     "mental_health-linked-guardianship",  # a linked guardianship case as a child workflow
-    "mental_health-outbound-deliveries",  # hour-level notices delivered by workflows that outlive the run
     "followup-years-first-run",  # contacts and visits on two tracks for years, then continue-as-new at the limit
     "followup-years-aged-out",  # a resumed run to the 16th birthday
     "followup-escalation",  # a committee's contact: township child supervisor, county, city; then recorded

@@ -438,7 +438,6 @@ async def test_the_notifications_of_hour_level_steps_are_sent_out(fake_env: Fake
     # Opened (the centre told of the crisis), escalated at 1 h, acknowledged (the 24 h referral).
     assert sent(c.no) == [1, 2, 3]
     assert sent(slow.no) == []
-    await save_history_as(c.f.client, c.no, "mental_health-outbound-deliveries")
 
 
 async def test_improved_goes_to_the_committee_chosen_and_a_crisis_in_counselling_opens_the_ladder(
