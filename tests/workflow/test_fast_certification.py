@@ -535,7 +535,7 @@ async def test_an_imported_cases_supplement_waits_for_the_residence_and_closes_w
     assert (waiting.step, waiting.level) == ("supplement", 1)
     assert waiting.external is not None and not (await c.view()).closed
     assert [e.kind for e in c.events()][-1] == "escalated"
-    with pytest.raises(Exception):  # the by-system lapse is no person's action
+    with pytest.raises(DomainError):  # the by-system lapse is no person's action
         await c.act(op("sd-town"), "lapse", {})
     await c.act(op("sd-town"), "record_withdrawn", {"withdrawn_on": (await c.today()).isoformat()})
     last = (await c.wait_closed())[-1]
@@ -547,6 +547,6 @@ async def test_an_imported_cases_supplement_waits_for_the_residence_and_closes_w
 async def test_a_residence_withdrawal_is_recorded_only_while_held_for_the_residence(fake_env: FakeEnv) -> None:
     c = await open_case(fake_env)
     await c.act(op(RESIDENCE), "request_supplement", all_materials(application_form=False))
-    with pytest.raises(Exception):
+    with pytest.raises(DomainError):
         await c.act(op(RESIDENCE), "record_withdrawn", {"withdrawn_on": (await c.today()).isoformat()})
     assert (await c.step()).step == "supplement"
