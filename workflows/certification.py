@@ -38,6 +38,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.base import CaseWorkflow
     from workflows.kinds import kind_workflows
 
+# An imported case's supplement waits for the residence's deployment (whose applicant's clock decides): past its
+# own deadline it escalates instead of withdrawing. Histories from before lapsed here as well.
+IMPORTED_SUPPLEMENT_WAITS_PATCH = "certification-imported-supplement-waits"
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 SIDE = {"residence": "居住地", "origin": "户籍地"}
 
@@ -147,6 +150,8 @@ class CertificationWorkflow(CaseWorkflow):
                     await self.move(req, "residence_intake", holder=self._residence)
             case ("supplement", "lapse"):
                 await self._withdrawn(step, req)
+            case ("supplement", "record_withdrawn"):
+                await self._withdrawn_at_residence(req)
             case ("origin_verification", "give_opinion" | "record_origin_opinion"):
                 await self._to_decision(req, summary={"opinion": p["opinion"], "opinion_reasons": p.get("reasons", "")})
             case ("origin_decision", "approve" | "reject" | "record_origin_decision"):
@@ -293,6 +298,20 @@ class CertificationWorkflow(CaseWorkflow):
         )
         told = [self.tell(self._residence, "withdrawn", f"{self._st.case_no}：逾期未补正，申请视为撤回，请告知申请人")]
         await self.close(req, "withdrawn", notify=told, document=notice)
+
+    async def _lapse(self, step: StepState, action: str) -> None:
+        """On an imported case the applicant's clock runs at the residence's deployment, which may have started
+        it days later: here the step, held for the residence, escalates like any step held outside."""
+        if self.kept.remote_residence is not None and step.step == "supplement":
+            if workflow.patched(IMPORTED_SUPPLEMENT_WAITS_PATCH):
+                await self._escalate(step)
+                return
+        await super()._lapse(step, action)
+
+    async def _withdrawn_at_residence(self, req: ActionRequest) -> None:
+        """The residence's deployment says the application lapsed (or was withdrawn) there: closed here too."""
+        told = [self.tell(self._residence, "withdrawn", f"{self._st.case_no}：居住地告知申请已撤回，本案结案")]
+        await self.close(req, "withdrawn", notify=told, summary={"withdrawn_on": req.payload.get("withdrawn_on", "")})
 
     def _last_items(self) -> str:
         return str(self._st.summary.get("supplement_items", ""))

@@ -131,6 +131,17 @@ def residence_origin_steps(
                     fields=(Field("done_on", "补齐日期", FieldKind.date, not_future=True, happened=True), NOTE),
                 ),
                 Action("lapse", "逾期未补正，视为撤回", to=(CLOSE,), by_system=True),
+                Action(
+                    "record_withdrawn",
+                    "登记居住地已撤回申请（系统外）",
+                    held_outside=True,
+                    to=(CLOSE,),
+                    fields=(
+                        Field("withdrawn_on", "撤回日期", FieldKind.date, not_future=True, happened=True),
+                        NOTE,
+                    ),
+                    style="danger",
+                ),
             ),
         ),
         Step(

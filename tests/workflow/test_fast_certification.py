@@ -509,3 +509,44 @@ async def test_outside_this_deployment_means_outside_the_city_it_serves(fake_env
     verify = await c.step()
     assert verify.external is not None and verify.external.name == "山西省长治市上党区民政局"
     assert holder(verify) == agency(RESIDENCE).id
+
+
+async def test_an_imported_cases_supplement_waits_for_the_residence_and_closes_when_it_withdraws(
+    fake_env: FakeEnv,
+) -> None:
+    """At the origin of an imported case the applicant's clock runs at the residence's deployment (which may
+    start it days later): past its own 30 days the step escalates, held for the residence, and never withdraws;
+    the residence's word that the application lapsed closes it as withdrawn."""
+    now = await fake_env.env.get_current_time()
+    facts = {
+        "kind": "orphan",
+        "origin_region": SHANGDANG,
+        "residence_region": HENAN,
+        "residence_office": "河南省郑州市金水区经八路街道办事处",
+        "remote_case_no": "RD-2026-410105-00008",
+        "remote_deployment": "zhengzhou",
+    }
+    c = await _open_imported(fake_env, facts, now)
+    await c.act(op("sd-town"), "request_supplement", {"items": "监护人身份证明"})
+    supplement = await c.step()
+    assert supplement.deadlines is not None
+    await c.sleep_until(supplement.deadlines.due_at + timedelta(days=3))
+    waiting = await c.step()
+    assert (waiting.step, waiting.level) == ("supplement", 1)
+    assert waiting.external is not None and not (await c.view()).closed
+    assert [e.kind for e in c.events()][-1] == "escalated"
+    with pytest.raises(DomainError):  # the by-system lapse is no person's action
+        await c.act(op("sd-town"), "lapse", {})
+    await c.act(op("sd-town"), "record_withdrawn", {"withdrawn_on": (await c.today()).isoformat()})
+    last = (await c.wait_closed())[-1]
+    assert (last.action, last.closed_outcome) == ("record_withdrawn", "withdrawn")
+    assert (last.seq, "sd-town", "withdrawn") in c.told(last.seq)
+    await save_history_as(c.f.client, c.no, "certification-imported-supplement-waits")
+
+
+async def test_a_residence_withdrawal_is_recorded_only_while_held_for_the_residence(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env)
+    await c.act(op(RESIDENCE), "request_supplement", all_materials(application_form=False))
+    with pytest.raises(DomainError):
+        await c.act(op(RESIDENCE), "record_withdrawn", {"withdrawn_on": (await c.today()).isoformat()})
+    assert (await c.step()).step == "supplement"
