@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
@@ -61,7 +62,7 @@ async def record_missed_refreshes(
                 .join(Agency, Agency.id == RegistryImport.agency_id)
                 .where(RegistryRefresh.done_at.is_(None))
                 .order_by(RegistryRefresh.county, RegistryImport.applied_at)
-                .distinct(RegistryRefresh.county)
+                .ext(distinct_on(RegistryRefresh.county))
             )
         ).all()
         for county, import_id, agency_id, agency_name in missed:
