@@ -27,7 +27,9 @@ from domain import process as definitions
 from tests.codec_keys import CONVERTER, TEST_PAYLOAD_KEYS
 from worker.binaries import temporal_cli, temporal_test_server
 
-TEMPLATE = "referrals_template"
+# With pytest-xdist each worker process has its own servers; a database named per worker keeps two workers
+# apart on a shared external server (REFERRALS_TEST_DATABASE_URL) too.
+TEMPLATE = f"referrals_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 # A workflow that moves a case where the action does not declare fails the test (domain/process.py).
 definitions.STRICT_TRANSITIONS = True
