@@ -205,7 +205,9 @@ async def _children_by_id_number(session: AsyncSession, numbers: list[str]) -> d
 async def guardians_of(session: AsyncSession, child_ids: list[int]) -> dict[int, list[Guardian]]:
     out: dict[int, list[Guardian]] = {}
     if child_ids:
-        for g in (await session.execute(select(Guardian).where(Guardian.child_id.in_(child_ids)))).scalars():
+        # In the record's order (the first guardian with a phone is the one compared): the same at every read.
+        q = select(Guardian).where(Guardian.child_id.in_(child_ids)).order_by(Guardian.id)
+        for g in (await session.execute(q)).scalars():
             out.setdefault(g.child_id, []).append(g)
     return out
 
