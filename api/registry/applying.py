@@ -19,7 +19,7 @@ from api.audit import audit
 from api.children.cases_told import tell_open_cases
 from api.principal import Principal
 from api.registry import key_child_starts, proposals
-from api.registry.checking import changes_for_match, fingerprints_of, guardians_of, require_clerk
+from api.registry.checking import changes_for_match, fingerprint, guardians_of, require_clerk
 from api.registry.rechecking import changed_since_check, refusal_text
 from db.models import Case, Child, ChildSource, Guardian, RegistryChange, RegistryImport
 from domain.deadlines import local_date
@@ -209,7 +209,7 @@ async def apply_changes(*, session: AsyncSession, principal: Principal, import_i
         result.proposals += await _leave(session, imp, change, now)
     await session.flush()
     await _mark_rows_done(session, imp, [c for c in chosen if c.kind in MATCHED], now)
-    await _refingerprint(session, imp, sorted(child_ids))
+    _refingerprint(imp, children)
     remaining = (
         await session.execute(
             select(RegistryChange.id)
@@ -307,13 +307,16 @@ async def _mark_rows_done(
     await _mark_seen(session, imp, [i for i in ids if i not in waiting], now)
 
 
-async def _refingerprint(session: AsyncSession, imp: RegistryImport, child_ids: list[int]) -> None:
+def _refingerprint(imp: RegistryImport, children: dict[int, Child]) -> None:
     """This apply's own writes are no change since the check for the set's next part: the children it
-    wrote are read again."""
-    if not child_ids or imp.checked_child_ids is None or imp.checked_fingerprints is None:
+    wrote are fingerprinted again, as they now are (flushed, in memory)."""
+    if not children or imp.checked_child_ids is None or imp.checked_fingerprints is None:
         return
+    source = Source(imp.source)
     known = dict(zip(imp.checked_child_ids, imp.checked_fingerprints, strict=True))
-    known |= {k: v for k, v in (await fingerprints_of(session, Source(imp.source), child_ids)).items() if k in known}
+    for cid, child in children.items():
+        if cid in known:
+            known[cid] = fingerprint(child, source, {cid: list(child.guardians)})
     imp.checked_child_ids, imp.checked_fingerprints = list(known), list(known.values())
 
 

@@ -160,8 +160,7 @@ async def fingerprints_of(session: AsyncSession, source: Source, child_ids: list
         children = (
             await session.execute(select(Child).where(Child.id.in_(ids)).execution_options(populate_existing=True))
         ).scalars()
-        guardians = await guardians_of(session, ids)
-        out.update({c.id: fingerprint(c, source, guardians) for c in children})
+        out.update({c.id: fingerprint(c, source, {c.id: list(c.guardians)}) for c in children})
     return out
 
 
@@ -242,7 +241,8 @@ async def build_changes(session: AsyncSession, imp: RegistryImport, facts: list[
     """The change set's items, the children the file names (by ID number), and what was read of them."""
     county, source = imp.county, Source(imp.source)
     known = await _children_by_id_number(session, [f.id_number for f in facts if f.id_number])
-    guardians = await guardians_of(session, [c.id for c in known.values()])
+    # The guardians came with the children (selectin, in the record's order).
+    guardians = {c.id: list(c.guardians) for c in known.values()}
     candidates = await candidates_of(session, facts)
     items: list[dict[str, Any]] = []
     seen: list[int] = []

@@ -165,6 +165,12 @@ async def test_a_partial_apply_marks_only_the_rows_it_applied(live: Live) -> Non
     left = (await detail(live, clerk, term3["id"], kind="left"))["changes"]
     assert sorted(c["child_id"] for c in left) == sorted([p1.id, p3.id])
 
+    # The rest of the earlier roll still applies: pupil 1, rewritten by its own earlier part, is no change
+    # since its check.
+    r = await apply(live, clerk, term2["id"])
+    assert r.status_code == 200 and r.json()["status"] == "applied", r.text
+    assert (await source_of(live, p5.id)).last_import_id == term2["id"]  # type: ignore[union-attr]
+
 
 async def test_a_check_whose_web_process_died_shows_failed_and_the_file_is_checked_again(live: Live) -> None:
     clerk = await make_token(live.db, "luzhou-civil")
