@@ -30,6 +30,7 @@ CONFLICT = {
     "possible_duplicate",
     "already_applied",
     "import_superseded",
+    "changed_since_check",
 }
 UNAUTHORIZED = {"not_authenticated", "login_failed"}
 TOO_MANY = {"locked"}

@@ -598,6 +598,13 @@ class RegistryImport(Base):
     checked_at: Mapped[datetime | None]
     applied_at: Mapped[datetime | None]
     check_ms: Mapped[int | None] = mapped_column(Integer)
+    # The children the change set was computed against (matched, or offered as candidates) and a
+    # fingerprint of what the check read of each: applying re-reads them and refuses if one changed since.
+    # None: checked before the re-check existed (refused at apply: the file is imported again).
+    checked_child_ids: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    checked_fingerprints: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
+    # When the check last wrote its progress: one silent too long died with its web process.
+    progress_at: Mapped[datetime | None]
     __table_args__ = (Index("ix_registry_imports_source_county", "source", "county", "file_hash"),)
 
 
@@ -610,8 +617,11 @@ class RegistryChange(Base):
     kind: Mapped[str] = mapped_column(String(16))
     row_no: Mapped[int | None] = mapped_column(Integer)
     child_id: Mapped[int | None] = mapped_column(ForeignKey("children.id"), index=True)
-    # The row's facts (domain/registry.py RowFacts) and, for changed, {field: [before, after]}.
-    facts: Mapped[JsonDict] = mapped_column(default=dict)
+    # The row's cells in its template's order (domain/registry.py template_cells), kept only while the item
+    # still has to be applied and needs more than its diff (new, candidate, a changed guardian phone);
+    # cleared when it is decided: the child's record then holds the values, with their provenance.
+    cells: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    # {field: [before, after]} for changed and moved, {"flags": [...]} for flagged.
     diff: Mapped[JsonDict] = mapped_column(default=dict)
     # pending | applied | rejected (a candidate a person said is not the child)
     status: Mapped[str] = mapped_column(String(16), default="pending")

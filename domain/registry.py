@@ -187,6 +187,9 @@ class RowFacts:
     fields: dict[str, str] = field(default_factory=dict)  # TRACKED_FIELDS keys, non-empty values only
     flags: list[KeyCategory] = field(default_factory=list)
     converted_from_15: bool = False
+    # The row as the file had it, in the template's column order (trailing blanks dropped): what a change
+    # set keeps of a row it still has to apply, read again with `facts_of_cells`.
+    cells: list[str] = field(default_factory=list)
 
 
 def normalise(value: str) -> str:
@@ -332,6 +335,23 @@ def check_row(
             fields=facts_fields,
             flags=flags,
             converted_from_15=converted,
+            cells=template_cells(source, cells),
         ),
         [],
     )
+
+
+def template_cells(source: Source, cells: dict[str, str]) -> list[str]:
+    """A row's cells in the template's column order, trailing blanks dropped (a compact, source-free form)."""
+    out = [cells.get(c.key, "") for c in TEMPLATES[source]]
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+def facts_of_cells(source: Source, row: int, cells: list[str], *, today: date) -> RowFacts | None:
+    """A row kept by `template_cells` checked again: the same facts (None if it no longer checks, e.g. a
+    birth date that is somehow in the future)."""
+    keys = [c.key for c in TEMPLATES[source]]
+    fact, _ = check_row(source, row, dict(zip(keys, cells, strict=False)), today=today)
+    return fact

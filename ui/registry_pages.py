@@ -3,15 +3,14 @@ bar while it is checked, the change set to review and apply); 台账提示 (case
 
 from __future__ import annotations
 
-import logging
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from api.audit import audit
@@ -21,9 +20,16 @@ from api.principal import Principal
 from api.registry import applying, checking, listing, proposals
 from api.registry.follow_through import follow_through
 from api.registry.router import change_json
-from api.registry.service import import_json, list_imports, load_import, start_import, template_export
+from api.registry.service import (
+    check_in_background,
+    import_json,
+    list_imports,
+    load_import,
+    start_import,
+    template_export,
+)
 from api.spreadsheet import export_response, parse_format
-from db.models import Child, ChildSource, RegistryChange, RegistryImport
+from db.models import Child, ChildSource, RegistryChange
 from domain.errors import DomainError
 from domain.processes import PROCESSES
 from domain.registry import (
@@ -40,7 +46,6 @@ from ui.forms import read_form, to_int
 from ui.render import flash, render
 
 router = APIRouter(include_in_schema=False)
-log = logging.getLogger(__name__)
 PER_PAGE = 50
 KIND_LABELS = {
     "new": "新增",
@@ -190,31 +195,6 @@ async def upload(request: Request, user: PageUser, session: SessionDep, backgrou
     return RedirectResponse(f"/registry/imports/{imp.id}", status_code=303)
 
 
-async def check_in_background(sf: async_sessionmaker[AsyncSession], import_id: int, lines: list[list[str]]) -> None:
-    async def progress(done: int, total: int) -> None:
-        async with sf() as s:
-            await s.execute(
-                update(RegistryImport).where(RegistryImport.id == import_id).values(rows_checked=done, rows_total=total)
-            )
-            await s.commit()
-
-    async with sf() as session:
-        imp = await session.get(RegistryImport, import_id)
-        assert imp is not None
-        try:
-            await checking.run_check(session, imp, lines, progress=progress)
-        except Exception:
-            # Logged by its type only (a value in the message could be a child's); the page says so.
-            log.exception("registry import check failed", extra={"import_id": import_id})
-            await session.rollback()
-            await session.execute(
-                update(RegistryImport)
-                .where(RegistryImport.id == import_id)
-                .values(status="invalid", problems=[{"row": 0, "column": "", "reason": "检查时系统出错，请重新导入"}])
-            )
-            await session.commit()
-
-
 @router.get("/registry/imports/{import_id}", response_class=HTMLResponse)
 async def import_page(
     request: Request, import_id: int, user: PageUser, session: SessionDep, kind: str = "", page: int = 1
@@ -235,7 +215,7 @@ async def import_page(
         "registry_import.html",
         user,
         imp=summary,
-        changes=[change_json(c, name) for c, name in rows],
+        changes=[change_json(imp, c, name) for c, name in rows],
         kind=kind,
         page=page,
         pages=max((total + PER_PAGE * 4 - 1) // (PER_PAGE * 4), 1),

@@ -48,6 +48,7 @@ class ImportOut(Answer):
     applied_at: Timestamp | None
     check_ms: int | None
     same_file: bool = Field(default=False, description="the very same file was imported before: that import")
+    progress_url: str = Field(description="GET it for the check's progress (status checking), then its result")
 
 
 class Imports(Answer):
@@ -61,7 +62,10 @@ class ChangeOut(Answer):
     child_id: int | None
     child_name: str | None
     status: str = Field(description="pending | applied | rejected")
-    facts: dict[str, Any]
+    facts: dict[str, Any] = Field(
+        description="the row (name, birth date, ID number masked, …) while the item still has to be applied and "
+        "needs more than its diff; empty once decided: the child's record holds the values, with their provenance"
+    )
     diff: dict[str, Any]
     decided_at: Timestamp | None
 

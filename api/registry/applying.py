@@ -19,12 +19,15 @@ from api.audit import audit
 from api.children.cases_told import tell_open_cases
 from api.principal import Principal
 from api.registry import key_child_starts, proposals
-from api.registry.checking import changes_for_match, guardians_of, require_clerk
+from api.registry.checking import changes_for_match, fingerprint, guardians_of, require_clerk
+from api.registry.rechecking import changed_since_check, refusal_text
 from db.models import Case, Child, ChildSource, Guardian, RegistryChange, RegistryImport
 from domain.deadlines import local_date
 from domain.errors import DomainError
 from domain.identity import NoIdReason
-from domain.registry import CHILD_COLUMNS, KeyCategory, RowFacts
+from domain.registry import CHILD_COLUMNS, RowFacts, Source, facts_of_cells
+
+MATCHED = ("moved", "changed", "flagged")  # the items of a row matched to a registered child
 
 MAX_IDS = 20_000
 
@@ -59,14 +62,13 @@ def _stamp(imp: RegistryImport, on: date) -> dict[str, Any]:
     return {"source": imp.source, "import_id": imp.id, "on": on.isoformat()}
 
 
-def _write_fields(child: Child, facts: dict[str, Any], stamp: dict[str, Any], keys: list[str]) -> None:
-    """The row's values of `keys` onto the record, each with where it came from."""
+def _write_fields(child: Child, diff: dict[str, list[str]], guardian: str, stamp: dict[str, Any]) -> None:
+    """The row's new values (the diff's after) onto the record, each with where it came from."""
     provenance = dict(child.provenance)
     extra = dict(child.registry_facts)
-    for key in keys:
-        value = facts["fields"][key]
+    for key, (_, value) in diff.items():
         if key == "guardian_phone":
-            _guardian_phone(child, facts, value)
+            _guardian_phone(child, guardian, value)
         elif key in CHILD_COLUMNS:
             setattr(child, key, date.fromisoformat(value) if key == "migrant_since" else value)
         else:
@@ -75,10 +77,10 @@ def _write_fields(child: Child, facts: dict[str, Any], stamp: dict[str, Any], ke
     child.provenance, child.registry_facts = provenance, extra
 
 
-def _guardian_phone(child: Child, facts: dict[str, Any], phone: str) -> None:
-    named = next((g for g in child.guardians if g.name == facts.get("guardian_name")), None)
-    if named is None and facts.get("guardian_name"):
-        child.guardians.append(Guardian(name=facts["guardian_name"], relation="监护人", phone=phone))
+def _guardian_phone(child: Child, guardian: str, phone: str) -> None:
+    named = next((g for g in child.guardians if g.name == guardian), None)
+    if named is None and guardian:
+        child.guardians.append(Guardian(name=guardian, relation="监护人", phone=phone))
     elif named is not None:
         named.phone = phone
     elif child.guardians:
@@ -146,69 +148,68 @@ async def _chosen(session: AsyncSession, imp: RegistryImport, data: ApplyIn) -> 
     return pending
 
 
+def _facts(imp: RegistryImport, change: RegistryChange, today: date) -> RowFacts:
+    fact = facts_of_cells(Source(imp.source), change.row_no or 0, change.cells or [], today=today)
+    if fact is None:  # the row checked well when the file was checked; it reads the same now
+        raise DomainError("changed_since_check", refusal_text([f"第{change.row_no}行需重新检查"]))
+    return fact
+
+
 async def apply_changes(*, session: AsyncSession, principal: Principal, import_id: int, data: ApplyIn) -> Applied:
     imp = await _locked_import(session, principal, import_id)
     chosen = await _chosen(session, imp, data)
     now = datetime.now(UTC)
-    stamp = _stamp(imp, local_date(now))
+    today = local_date(now)
+    stamp = _stamp(imp, today)
     result = Applied(import_id=imp.id, status=imp.status, county=imp.county)
+    rejected_ids = [c.id for c in chosen if c.kind == "candidate" and c.id in data.reject]
+    new_rows = [c for c in chosen if c.kind == "new"]
+    new_rows += await _rows_all_rejected(session, imp.id, chosen, set(data.confirm), set(data.reject))
+    new_facts = {c.id: _facts(imp, c, today) for c in new_rows}
+    # Re-checked before anything is written: a change set computed against a registry that has changed since
+    # is refused whole, nothing applied (the clerk imports the file again).
+    stale = await changed_since_check(session, imp, [c for c in chosen if c.kind == "new"], new_facts)
+    if stale:
+        raise DomainError("changed_since_check", refusal_text(stale))
     if imp.status == "ready":
-        await _mark_seen(session, imp, imp.seen_child_ids, now)
+        await _mark_seen(session, imp, await _rows_without_items(session, imp), now)
     child_ids = {c.child_id for c in chosen if c.child_id is not None}
     children = (
         {c.id: c for c in (await session.execute(select(Child).where(Child.id.in_(child_ids)))).scalars()}
         if child_ids
         else {}
     )
-    new_rows: list[RegistryChange] = []
     left: list[RegistryChange] = []
     applied_ids: list[int] = []
-    rejected_ids = [c.id for c in chosen if c.kind == "candidate" and c.id in data.reject]
     result.rejected = len(rejected_ids)
     for change in chosen:
         if change.id in data.reject:
             continue
         if change.kind == "candidate":
-            await _confirm(session, imp, children[change.child_id], change, stamp, now)  # type: ignore[index]
-        elif change.kind == "new":
-            new_rows.append(change)
+            await _confirm(session, imp, children[change.child_id], change, stamp, now, today)  # type: ignore[index]
         elif change.kind == "left":
             left.append(change)
-        else:
+        elif change.kind in MATCHED:
             if change.kind == "flagged" and change.diff.get("flags"):
                 result.flagged[change.child_id] = list(change.diff["flags"])  # type: ignore[index]
-            _apply_to(children[change.child_id], change, imp.county, stamp)  # type: ignore[index]
+            guardian = _facts(imp, change, today).guardian_name if change.cells else ""
+            _apply_to(children[change.child_id], change, imp.county, stamp, guardian)  # type: ignore[index]
         if change.kind == "moved" or "origin_region" in change.diff or "moved" in change.diff:
             result.moved_child_ids.append(change.child_id)  # type: ignore[arg-type]
-        applied_ids.append(change.id)
+        if change.kind != "new":
+            applied_ids.append(change.id)
         result.applied[change.kind] = result.applied.get(change.kind, 0) + 1
-    new_rows += await _rows_all_rejected(session, imp.id, chosen, set(data.confirm), set(data.reject))
-    created = await _create_children(session, principal, imp, new_rows, stamp, now)
+    created = await _create_children(session, principal, imp, [(c, new_facts[c.id]) for c in new_rows], stamp, now)
     result.children_created = len(created)
     for row in new_rows:
-        if row.facts.get("flags") and row.id in created:
-            result.flagged[created[row.id]] = list(row.facts["flags"])
-    # The items' decisions in a statement or two, not one UPDATE per item (a list of 10,000 rows).
-    for ids, status in ((applied_ids, "applied"), (rejected_ids, "rejected")):
-        if ids:
-            await session.execute(
-                update(RegistryChange)
-                .where(RegistryChange.id.in_(ids))
-                .values(status=status, decided_by=principal.user_id, decided_at=now)
-                .execution_options(synchronize_session=False)
-            )
-    if created:
-        # Each new child's id onto its item, in one statement (not one UPDATE per row).
-        await session.execute(
-            text(
-                "UPDATE registry_changes SET child_id = v.child_id FROM unnest(CAST(:ids AS bigint[]), "
-                "CAST(:cids AS int[])) AS v(id, child_id) WHERE registry_changes.id = v.id"
-            ),
-            {"ids": list(created), "cids": list(created.values())},
-        )
+        if new_facts[row.id].flags and row.id in created:
+            result.flagged[created[row.id]] = [f.value for f in new_facts[row.id].flags]
+    await _decide(session, principal, now, applied_ids, rejected_ids, created, new_rows)
     for change in left:
         result.proposals += await _leave(session, imp, change, now)
     await session.flush()
+    await _mark_rows_done(session, imp, [c for c in chosen if c.kind in MATCHED], now)
+    _refingerprint(imp, children)
     remaining = (
         await session.execute(
             select(RegistryChange.id)
@@ -223,6 +224,100 @@ async def apply_changes(*, session: AsyncSession, principal: Principal, import_i
     await session.commit()
     result.status = imp.status
     return result
+
+
+async def _decide(
+    session: AsyncSession,
+    principal: Principal,
+    now: datetime,
+    applied_ids: list[int],
+    rejected_ids: list[int],
+    created: dict[int, int],
+    new_rows: list[RegistryChange],
+) -> None:
+    """The items' decisions in a statement or two, not one UPDATE per item (a list of 10,000 rows); each row
+    is rewritten once, its cells dropped (the child's record now holds the values, with their provenance)."""
+    registered = {c.id for c in new_rows}
+    for ids, status in ((applied_ids, "applied"), ([i for i in rejected_ids if i not in registered], "rejected")):
+        if ids:
+            await session.execute(
+                update(RegistryChange)
+                .where(RegistryChange.id.in_(ids))
+                .values(status=status, decided_by=principal.user_id, decided_at=now, cells=None)
+                .execution_options(synchronize_session=False)
+            )
+    if created:
+        # A new row: applied, with the child it registered; a row whose every candidate was rejected:
+        # rejected, with the child registered for it instead.
+        rejected = set(rejected_ids)
+        await session.execute(
+            text(
+                "UPDATE registry_changes SET child_id = v.child_id, status = v.status, decided_by = :by, "
+                "decided_at = :at, cells = NULL FROM unnest(CAST(:ids AS bigint[]), CAST(:cids AS int[]), "
+                "CAST(:statuses AS text[])) AS v(id, child_id, status) WHERE registry_changes.id = v.id"
+            ),
+            {
+                "ids": list(created),
+                "cids": list(created.values()),
+                "statuses": ["rejected" if i in rejected else "applied" for i in created],
+                "by": principal.user_id,
+                "at": now,
+            },
+        )
+
+
+async def _rows_without_items(session: AsyncSession, imp: RegistryImport) -> list[int]:
+    """The children the file names whose record already says what their row says: nothing to review, so
+    the list names them from the set's first apply on."""
+    with_items = set(
+        (
+            await session.execute(
+                select(RegistryChange.child_id).where(
+                    RegistryChange.import_id == imp.id, RegistryChange.kind.in_(MATCHED)
+                )
+            )
+        ).scalars()
+    )
+    return [cid for cid in imp.seen_child_ids if cid not in with_items]
+
+
+async def _mark_rows_done(
+    session: AsyncSession, imp: RegistryImport, applied: list[RegistryChange], now: datetime
+) -> None:
+    """A matched row whose every item is now applied: the list names the child (refreshed now). A row with
+    an item still pending does not, yet. Why: a partial apply marks only what it applied, as a clerk
+    expects of "apply the selected": the record is not refreshed by a list it still disagrees with, and the
+    next import's left items count a child as on this list only once the clerk accepted its row (a child
+    on an earlier list of the source stays on it meanwhile)."""
+    ids = sorted({c.child_id for c in applied if c.child_id is not None})
+    if not ids:
+        return
+    waiting = set(
+        (
+            await session.execute(
+                select(RegistryChange.child_id).where(
+                    RegistryChange.import_id == imp.id,
+                    RegistryChange.kind.in_(MATCHED),
+                    RegistryChange.status == "pending",
+                    RegistryChange.child_id.in_(ids),
+                )
+            )
+        ).scalars()
+    )
+    await _mark_seen(session, imp, [i for i in ids if i not in waiting], now)
+
+
+def _refingerprint(imp: RegistryImport, children: dict[int, Child]) -> None:
+    """This apply's own writes are no change since the check for the set's next part: the children it
+    wrote are fingerprinted again, as they now are (flushed, in memory)."""
+    if not children or imp.checked_child_ids is None or imp.checked_fingerprints is None:
+        return
+    source = Source(imp.source)
+    known = dict(zip(imp.checked_child_ids, imp.checked_fingerprints, strict=True))
+    for cid, child in children.items():
+        if cid in known:
+            known[cid] = fingerprint(child, source, {cid: list(child.guardians)})
+    imp.checked_child_ids, imp.checked_fingerprints = list(known), list(known.values())
 
 
 async def tell_cases(session: AsyncSession, client: Client, child_ids: list[int]) -> int:
@@ -262,16 +357,15 @@ async def _rows_all_rejected(
     return [next(c for c in chosen if c.row_no == row and c.id in reject) for row in sorted(rows - open_rows)]
 
 
-def _apply_to(child: Child, change: RegistryChange, county: str, stamp: dict[str, Any]) -> None:
+def _apply_to(child: Child, change: RegistryChange, county: str, stamp: dict[str, Any], guardian: str = "") -> None:
     if change.kind == "moved":
         child.residence_region = county
         child.residence_committee_id = None  # the committee was the old county's
         child.provenance = {**child.provenance, "residence_region": stamp}
     elif change.kind == "changed":
-        _write_fields(child, change.facts, stamp, list(change.diff))
+        _write_fields(child, change.diff, guardian, stamp)
     elif change.kind == "flagged":
         _raise_flags(child, list(change.diff.get("flags", [])), stamp)
-    child.last_refreshed_at = datetime.now(UTC)
 
 
 async def _confirm(
@@ -281,23 +375,14 @@ async def _confirm(
     change: RegistryChange,
     stamp: dict[str, Any],
     now: datetime,
+    today: date,
 ) -> None:
     """A candidate a person confirmed: the row is this child; what it says is applied as for a match."""
-    f = change.facts
-    fact = RowFacts(
-        row=f["row"],
-        id_number=None,
-        name=f["name"],
-        sex=f["sex"],
-        birth_date=date.fromisoformat(f["birth_date"]),
-        guardian_name=f["guardian_name"],
-        fields=dict(f["fields"]),
-        flags=[KeyCategory(x) for x in f["flags"]],
-    )
+    fact = _facts(imp, change, today)
     guardians = await guardians_of(session, [child.id])
     for item in changes_for_match(imp.id, child, fact, imp.county, guardians):
-        shadow = RegistryChange(kind=item["kind"], facts=item["facts"], diff=item["diff"])
-        _apply_to(child, shadow, imp.county, stamp)
+        shadow = RegistryChange(kind=item["kind"], diff=item["diff"])
+        _apply_to(child, shadow, imp.county, stamp, guardian=fact.guardian_name)
         change.diff = {**change.diff, item["kind"]: item["diff"]}
     await _mark_seen(session, imp, [child.id], now)
 
@@ -337,27 +422,15 @@ async def _create_children(
     session: AsyncSession,
     principal: Principal,
     imp: RegistryImport,
-    rows: list[RegistryChange],
+    rows: list[tuple[RegistryChange, RowFacts]],
     stamp: dict[str, Any],
     now: datetime,
 ) -> dict[int, int]:
     """New children in bulk (one statement for the children, one for their guardians): the registering
-    agency is the clerk's, which therefore sees their whole ID numbers."""
+    agency is the clerk's, which therefore sees their whole ID numbers. {item id: child id}."""
     if not rows:
         return {}
-    known = {
-        c.id_number: c.id
-        for c in (
-            await session.execute(
-                select(Child).where(
-                    Child.id_number.in_([r.facts["id_number"] for r in rows if r.facts.get("id_number")])
-                )
-            )
-        ).scalars()
-        if c.id_number
-    }
-    fresh = [r for r in rows if not (r.facts.get("id_number") and r.facts["id_number"] in known)]
-    values = [_child_values(principal, imp, r.facts, stamp, now) for r in fresh]
+    values = [_child_values(principal, imp, fact, stamp, now) for _, fact in rows]
     ids: list[int] = []
     for start in range(0, len(values), 2000):
         ids.extend(
@@ -370,33 +443,33 @@ async def _create_children(
     guardians = [
         {
             "child_id": cid,
-            "name": r.facts["guardian_name"],
+            "name": fact.guardian_name,
             "relation": "监护人",
-            "phone": r.facts["fields"].get("guardian_phone", ""),
+            "phone": fact.fields.get("guardian_phone", ""),
             "is_guardian": True,
         }
-        for cid, r in zip(ids, fresh, strict=True)
-        if r.facts.get("guardian_name")
+        for cid, (_, fact) in zip(ids, rows, strict=True)
+        if fact.guardian_name
     ]
     if guardians:
         await session.execute(insert(Guardian), guardians)
-    await _upsert_sources(session, imp, ids + [known[r.facts["id_number"]] for r in rows if r not in fresh], now)
-    return {r.id: cid for cid, r in zip(ids, fresh, strict=True)}
+    await _upsert_sources(session, imp, ids, now)
+    return {change.id: cid for cid, (change, _) in zip(ids, rows, strict=True)}
 
 
 def _child_values(
-    principal: Principal, imp: RegistryImport, facts: dict[str, Any], stamp: dict[str, Any], now: datetime
+    principal: Principal, imp: RegistryImport, fact: RowFacts, stamp: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
-    fields = facts["fields"]
+    fields = fact.fields
     extra = {k: v for k, v in fields.items() if k not in CHILD_COLUMNS and k != "guardian_phone"}
-    verified = bool(facts.get("id_number"))
+    verified = bool(fact.id_number)
     return {
-        "name": facts["name"],
-        "sex": facts["sex"],
-        "id_number": facts.get("id_number"),
+        "name": fact.name,
+        "sex": fact.sex,
+        "id_number": fact.id_number,
         "identity_status": "verified" if verified else "provisional",
         "no_id_reason": None if verified else NoIdReason.other.value,
-        "birth_date": date.fromisoformat(facts["birth_date"]),
+        "birth_date": fact.birth_date,
         "birth_date_estimated": False,
         "origin_region": fields.get("origin_region"),
         "residence_region": imp.county,
@@ -407,7 +480,7 @@ def _child_values(
         "migrant_since": date.fromisoformat(fields["migrant_since"]) if fields.get("migrant_since") else None,
         "last_refreshed_at": now,
         "created_by_agency_id": principal.agency.id,
-        "key_flags": {f: stamp for f in facts.get("flags", [])},
+        "key_flags": {f.value: stamp for f in fact.flags},
         "provenance": {k: stamp for k in fields},
         "registry_facts": extra,
     }

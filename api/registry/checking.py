@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -25,6 +25,8 @@ from domain.errors import DomainError
 from domain.regions import CHANGZHI_COUNTIES
 from domain.registry import (
     CHILD_COLUMNS,
+    TEMPLATES,
+    TRACKED_FIELDS,
     RowFacts,
     RowProblem,
     Source,
@@ -112,7 +114,9 @@ def check_rows(source: Source, lines: list[list[str]], *, today: date) -> tuple[
 
 
 def facts_json(f: RowFacts) -> dict[str, Any]:
+    """What the review shows of a row: who the child is and what the source says (not its raw cells)."""
     body = asdict(f)
+    body.pop("cells", None)
     body["birth_date"] = f.birth_date.isoformat()
     body["flags"] = [c.value for c in f.flags]
     return body
@@ -137,20 +141,52 @@ def diff_of(child: Child, fact: RowFacts, guardians: dict[int, list[Guardian]]) 
     return out
 
 
+def fingerprint(child: Child, source: Source, guardians: dict[int, list[Guardian]]) -> int:
+    """What the check read of a child, as a stable 64-bit number: where the child lives, whether merged,
+    the key-child categories and the fields this source's template can change. Applying compares it again:
+    a child changed since (registered elsewhere, merged, moved, another list applied) is not written over."""
+    keys = {c.key for c in TEMPLATES[source]}
+    parts = [child.residence_region or "", str(child.merged_into_id or ""), ",".join(sorted(child.key_flags))]
+    parts += [_current(child, k, guardians) for k in TRACKED_FIELDS if k in keys]
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def fingerprints_of(session: AsyncSession, source: Source, child_ids: list[int]) -> dict[int, int]:
+    """The fingerprints of these children as they are now (a child gone: not in the answer)."""
+    out: dict[int, int] = {}
+    for start in range(0, len(child_ids), 5000):
+        ids = child_ids[start : start + 5000]
+        children = (
+            await session.execute(select(Child).where(Child.id.in_(ids)).execution_options(populate_existing=True))
+        ).scalars()
+        out.update({c.id: fingerprint(c, source, {c.id: list(c.guardians)}) for c in children})
+    return out
+
+
+def _item(import_id: int, kind: str, row: int | None, child_id: int | None, **more: Any) -> dict[str, Any]:
+    """One change-set item as inserted (every item with the same keys: one multi-row INSERT)."""
+    return {"import_id": import_id, "kind": kind, "row_no": row, "child_id": child_id, "diff": {}, "cells": None} | more
+
+
 def changes_for_match(
     import_id: int, child: Child, fact: RowFacts, county: str, guardians: dict[int, list[Guardian]]
 ) -> list[dict[str, Any]]:
-    """What a row says of a registered child: moved here, fields changed, key-child flags raised."""
-    base = {"import_id": import_id, "row_no": fact.row, "child_id": child.id, "facts": facts_json(fact)}
+    """What a row says of a registered child: moved here, fields changed, key-child flags raised. Only the
+    differences are kept (before → after); the row's cells only where the guardian's phone changed (the
+    guardian's name says whose phone it is)."""
     out: list[dict[str, Any]] = []
     if child.residence_region != county:
-        out.append({**base, "kind": "moved", "diff": {"residence_region": [child.residence_region, county]}})
+        out.append(
+            _item(import_id, "moved", fact.row, child.id, diff={"residence_region": [child.residence_region, county]})
+        )
     diff = diff_of(child, fact, guardians)
     if diff:
-        out.append({**base, "kind": "changed", "diff": diff})
+        cells = fact.cells if "guardian_phone" in diff else None
+        out.append(_item(import_id, "changed", fact.row, child.id, diff=diff, cells=cells))
     raised = [c.value for c in fact.flags if c.value not in child.key_flags]
     if raised:
-        out.append({**base, "kind": "flagged", "diff": {"flags": raised}})
+        out.append(_item(import_id, "flagged", fact.row, child.id, diff={"flags": raised}))
     return out
 
 
@@ -168,12 +204,14 @@ async def _children_by_id_number(session: AsyncSession, numbers: list[str]) -> d
 async def guardians_of(session: AsyncSession, child_ids: list[int]) -> dict[int, list[Guardian]]:
     out: dict[int, list[Guardian]] = {}
     if child_ids:
-        for g in (await session.execute(select(Guardian).where(Guardian.child_id.in_(child_ids)))).scalars():
+        # In the record's order (the first guardian with a phone is the one compared): the same at every read.
+        q = select(Guardian).where(Guardian.child_id.in_(child_ids)).order_by(Guardian.id)
+        for g in (await session.execute(q)).scalars():
             out.setdefault(g.child_id, []).append(g)
     return out
 
 
-async def _candidates(session: AsyncSession, facts: list[RowFacts]) -> dict[int, list[int]]:
+async def candidates_of(session: AsyncSession, facts: list[RowFacts]) -> dict[int, list[int]]:
     """For each row without an ID number: the children of the same name and birth date with a guardian of
     the row's guardian's name (merged records left out)."""
     rows = [f for f in facts if not f.id_number]
@@ -192,39 +230,36 @@ async def _candidates(session: AsyncSession, facts: list[RowFacts]) -> dict[int,
     return {f.row: sorted(by_key.get((f.name, f.birth_date, f.guardian_name), ())) for f in rows}
 
 
-async def build_changes(
-    session: AsyncSession, imp: RegistryImport, facts: list[RowFacts]
-) -> tuple[list[dict[str, Any]], list[int]]:
-    """The change set's items, and the children the file names (by ID number)."""
-    county = imp.county
+@dataclass
+class ChangeSet:
+    items: list[dict[str, Any]]
+    seen: list[int]  # the children the file names by ID number
+    checked: dict[int, int]  # child id → fingerprint, of every child an item or a mark depends on
+
+
+async def build_changes(session: AsyncSession, imp: RegistryImport, facts: list[RowFacts]) -> ChangeSet:
+    """The change set's items, the children the file names (by ID number), and what was read of them."""
+    county, source = imp.county, Source(imp.source)
     known = await _children_by_id_number(session, [f.id_number for f in facts if f.id_number])
-    guardians = await guardians_of(session, [c.id for c in known.values()])
-    candidates = await _candidates(session, facts)
-    changes: list[dict[str, Any]] = []
+    # The guardians came with the children (selectin, in the record's order).
+    guardians = {c.id: list(c.guardians) for c in known.values()}
+    candidates = await candidates_of(session, facts)
+    items: list[dict[str, Any]] = []
     seen: list[int] = []
+    checked: dict[int, int] = {}
     for f in facts:
         child = known.get(f.id_number) if f.id_number else None
         if child is not None and child.merged_into_id is None:
             seen.append(child.id)
-            changes.extend(changes_for_match(imp.id, child, f, county, guardians))
+            checked[child.id] = fingerprint(child, source, guardians)
+            items.extend(changes_for_match(imp.id, child, f, county, guardians))
             continue
         ids = candidates.get(f.row, [])
-        if ids:
-            for child_id in ids:
-                changes.append(
-                    {
-                        "import_id": imp.id,
-                        "row_no": f.row,
-                        "child_id": child_id,
-                        "kind": "candidate",
-                        "facts": facts_json(f),
-                        "diff": {},
-                    }
-                )
-            continue
-        changes.append(
-            {"import_id": imp.id, "row_no": f.row, "child_id": None, "kind": "new", "facts": facts_json(f), "diff": {}}
-        )
+        items.extend(_item(imp.id, "candidate", f.row, child_id, cells=f.cells) for child_id in ids)
+        if not ids:
+            items.append(_item(imp.id, "new", f.row, None, cells=f.cells))
+    offered = sorted({c["child_id"] for c in items if c["kind"] == "candidate"})
+    checked |= await fingerprints_of(session, source, offered)
     present = (
         await session.execute(
             select(ChildSource.child_id).where(
@@ -232,12 +267,9 @@ async def build_changes(
             )
         )
     ).scalars()
-    named = set(seen) | {c["child_id"] for c in changes if c["kind"] == "candidate"}
-    for child_id in sorted(set(present) - named):
-        changes.append(
-            {"import_id": imp.id, "row_no": None, "child_id": child_id, "kind": "left", "facts": {}, "diff": {}}
-        )
-    return changes, seen
+    for child_id in sorted(set(present) - set(seen) - set(offered)):
+        items.append(_item(imp.id, "left", None, child_id))
+    return ChangeSet(items, seen, checked)
 
 
 def read_file(source: Source, data: bytes) -> list[list[str]]:
@@ -285,12 +317,22 @@ async def run_check(
             else []
         )
     else:
-        changes, seen = await build_changes(session, imp, facts)
-        if changes:
-            await session.execute(insert(RegistryChange), changes)
-        imp.seen_child_ids = seen
+        built = await build_changes(session, imp, facts)
+        if built.items:
+            await session.execute(insert(RegistryChange), built.items)
+        imp.seen_child_ids = built.seen
+        imp.checked_child_ids = list(built.checked)
+        imp.checked_fingerprints = list(built.checked.values())
         imp.status = "ready"
     imp.check_ms = int((time.monotonic() - started) * 1000)
+    # A check so slow that its import was taken for dead (expire_stalled) writes nothing over that answer.
+    with session.no_autoflush:  # the row as stored, not as this check is about to write it
+        status = (
+            await session.execute(select(RegistryImport.status).where(RegistryImport.id == imp.id).with_for_update())
+        ).scalar_one()
+    if status != "checking":
+        await session.rollback()
+        return imp
     await session.commit()
     return imp
 
@@ -324,6 +366,7 @@ async def new_import(
         status="checking",
         problems=[],
         seen_child_ids=[],
+        progress_at=datetime.now(UTC),
     )
     session.add(imp)
     await session.flush()

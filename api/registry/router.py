@@ -3,25 +3,35 @@ export, a child's key-child flags, and the cases the registry proposes."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, select
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.audit import audit
 from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep
-from api.errors import error_body
 from api.registry import answers, applying, checking, listing, proposals
+from api.registry.checking import facts_json
 from api.registry.follow_through import follow_through
-from api.registry.service import import_json, load_import, start_import
+from api.registry.service import check_in_background, import_json, load_import, start_import
 from api.spreadsheet import XLSX_MEDIA_TYPE, Format, export_response
-from db.models import Child, RegistryChange
+from db.models import Child, RegistryChange, RegistryImport
+from domain.deadlines import local_date
 from domain.errors import DomainError
 from domain.idnumber import mask_id_number
 from domain.processes import PROCESSES
-from domain.registry import KEY_CATEGORY_LABELS, PROPOSAL_LABELS, SOURCE_LABELS, TEMPLATES, ProposalKind, Source
+from domain.registry import (
+    KEY_CATEGORY_LABELS,
+    PROPOSAL_LABELS,
+    SOURCE_LABELS,
+    TEMPLATES,
+    ProposalKind,
+    Source,
+    facts_of_cells,
+)
 
 router = APIRouter(prefix="/registry", tags=["registry"])
 
@@ -96,37 +106,27 @@ async def _form_file(request: Request) -> tuple[bytes, str, str, str | None]:
 
 @router.post(
     "/imports",
-    status_code=201,
-    summary="Upload a source's list for the clerk's county (multipart: file, source): every row checked; "
-    "a wrong row imports nothing (422 with every row's reason); the change set is kept for review",
+    status_code=202,
+    summary="Upload a source's list for the clerk's county (multipart: file, source): stored and checked in the "
+    "background (202; GET progress_url for the progress, then the result: every wrong row named and nothing "
+    "kept, or the change set to review); a file that is no spreadsheet or lacks a column is refused at once",
     response_model=answers.ImportOut,
     responses={200: {"model": answers.ImportOut, "description": "The very same file again: the earlier import"}},
     openapi_extra=_UPLOAD_BODY,
 )
-async def upload(request: Request, principal: ApiUser, session: SessionDep) -> Any:
+async def upload(request: Request, principal: ApiUser, session: SessionDep, background: BackgroundTasks) -> Any:
     data, filename, source, county = await _form_file(request)
     imp, lines, earlier = await start_import(
         session, principal, source=source, county=county, data=data, filename=filename
     )
     audit(session, principal, "registry_import", detail=f"import {imp.id}: {imp.source}")
     await session.commit()
+    body = await import_json(session, imp, same_file=earlier)
     if earlier:
-        return JSONResponse(await import_json(session, imp, same_file=True), status_code=200)
-    await checking.run_check(session, imp, lines)
-    if imp.status == "invalid":
-        err = DomainError("import_invalid", f"共{len(imp.problems)}处错误，未导入任何数据", field="file")
-        body = error_body(err)
-        body["error"]["rows"] = [_problem_text(p) for p in imp.problems]
-        body["error"]["import_id"] = imp.id
-        return JSONResponse(body, status_code=422)
-    return await import_json(session, imp)
-
-
-def _problem_text(p: dict[str, Any]) -> str:
-    if not p["row"]:
-        return p["reason"]
-    where = f"“{p['column']}”" if p["column"] else ""
-    return f"第{p['row']}行{where}：{p['reason']}"
+        return JSONResponse(body, status_code=200)
+    # The same check as the page's, after the answer.
+    background.add_task(check_in_background, request.app.state.session_factory, imp.id, lines)
+    return JSONResponse(body, status_code=202, headers={"Location": body["progress_url"]})
 
 
 @router.get("/imports", summary="The imports of the caller's county, newest first", response_model=answers.Imports)
@@ -161,15 +161,18 @@ async def get_import(
     rows = (await session.execute(q.order_by(RegistryChange.id).limit(limit).offset(offset))).all()
     return {
         "summary": await import_json(session, imp),
-        "changes": [change_json(c, name) for c, name in rows],
+        "changes": [change_json(imp, c, name) for c, name in rows],
         "changes_total": (await session.execute(count)).scalar_one(),
         "limit": limit,
         "offset": offset,
     }
 
 
-def change_json(c: RegistryChange, child_name: str | None) -> dict[str, Any]:
-    facts = dict(c.facts)
+def change_json(imp: RegistryImport, c: RegistryChange, child_name: str | None) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    if c.cells:
+        fact = facts_of_cells(Source(imp.source), c.row_no or 0, c.cells, today=local_date(datetime.now(UTC)))
+        facts = facts_json(fact) if fact is not None else {}
     if facts.get("id_number"):
         facts["id_number"] = mask_id_number(facts["id_number"])
     return {

@@ -15,7 +15,7 @@ from api.registry import applying, follow_through, key_child_starts
 from db.models import Case, KeyChildStart, RegistryRefresh
 from domain.refresh import schedule_id
 from domain.registry import Source
-from tests.api.test_registry_imports import apply, child_by_name, pupil, upload, xlsx
+from tests.api.test_registry_imports import apply, checked, child_by_name, pupil, xlsx
 from tests.conftest import Live, make_token
 from tests.support import wait_for
 from worker.schedules import ensure_refresh_schedules
@@ -36,15 +36,14 @@ async def test_starts_left_undone_by_a_crash_are_done_by_the_sweep_once(
 ) -> None:
     clerk = await make_token(live.db, "luzhou-civil")
     rows = [pupil(901, **{"重点情形": "监护缺失"}), pupil(902, **{"重点情形": "残疾"}), pupil(903)]
-    r = await upload(live, clerk, Source.education, xlsx(Source.education, rows))
-    assert r.status_code == 201, r.text
+    imp = await checked(live, clerk, Source.education, xlsx(Source.education, rows))
 
     # The web app dies right after the apply's commit: none of its starts happen.
     async def nothing_started(*_: object, **__: object) -> key_child_starts.StartsDone:
         return key_child_starts.StartsDone()
 
     monkeypatch.setattr(follow_through, "start_owed", nothing_started)
-    r = await apply(live, clerk, r.json()["id"])
+    r = await apply(live, clerk, imp["id"])
     assert r.status_code == 200, r.text
     assert r.json()["key_child_cases"] == 0
     first, second = await child_by_name(live, "学生901"), await child_by_name(live, "学生902")
@@ -87,9 +86,9 @@ async def test_a_start_retried_after_its_number_was_reserved_launches_that_case(
     """The crash came inside the start (its number reserved, the workflow not launched): tried again with
     the row's key, the start takes that number and launches it — one case, not a second."""
     clerk = await make_token(live.db, "luzhou-civil")
-    r = await upload(live, clerk, Source.education, xlsx(Source.education, [pupil(911, **{"重点情形": "困境"})]))
-    assert r.status_code == 201, r.text
-    imp_id = r.json()["id"]
+    imp_id = (
+        await checked(live, clerk, Source.education, xlsx(Source.education, [pupil(911, **{"重点情形": "困境"})]))
+    )["id"]
     async with live.db.sf() as s:
         principal = await load_principal(s, "luzhou-civil", channel="api")
         assert principal is not None
@@ -132,9 +131,7 @@ async def test_a_refresh_the_web_app_did_not_record_is_recorded_by_the_reconcile
 
         await wait_for(refresh, what="the half-year's refresh")
         clerk = await make_token(live.db, "luzhou-civil")
-        r = await upload(live, clerk, Source.education, xlsx(Source.education, [pupil(911)]))
-        assert r.status_code == 201, r.text
-        import_id = r.json()["id"]
+        import_id = (await checked(live, clerk, Source.education, xlsx(Source.education, [pupil(911)])))["id"]
 
         # The web app dies after the apply's commit, before it records the county's refresh.
         async def died(**_: object) -> list[object]:

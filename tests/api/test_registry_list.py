@@ -14,16 +14,16 @@ from db.models import Case, Child, RegistryProposal
 from domain.registry import Source
 from tests.api.test_cases_api import auth
 from tests.api.test_dropout_api import absence
-from tests.api.test_registry_imports import URL, apply, child_by_name, detail, pupil, upload, xlsx
+from tests.api.test_registry_imports import URL, apply, checked, child_by_name, detail, pupil, xlsx
 from tests.conftest import Live, make_token
 
 
 async def imported(live: Live, token: str, source: Source, rows: list[dict]) -> int:
-    r = await upload(live, token, source, xlsx(source, rows))
-    assert r.status_code == 201, r.text
-    a = await apply(live, token, r.json()["id"])
+    r = await checked(live, token, source, xlsx(source, rows))
+    assert r["status"] == "ready", r
+    a = await apply(live, token, r["id"])
     assert a.status_code == 200, a.text
-    return r.json()["id"]
+    return r["id"]
 
 
 async def test_the_list_filters_pages_and_exports_the_clerks_area(live: Live) -> None:
@@ -86,10 +86,10 @@ async def test_a_rejected_candidate_is_a_new_provisional_child(live: Live) -> No
     clerk = await make_token(live.db, "luzhou-civil")
     li = await child_by_name(live, "李娜")
     row = {**pupil(4), "身份证号": "", "姓名": "李娜", "出生日期": li.birth_date, "监护人姓名": "李强"}
-    r = await upload(live, clerk, Source.education, xlsx(Source.education, [row]))
-    cand = (await detail(live, clerk, r.json()["id"]))["changes"][0]
+    r = await checked(live, clerk, Source.education, xlsx(Source.education, [row]))
+    cand = (await detail(live, clerk, r["id"]))["changes"][0]
     assert cand["kind"] == "candidate"
-    a = await apply(live, clerk, r.json()["id"], reject=[cand["id"]])
+    a = await apply(live, clerk, r["id"], reject=[cand["id"]])
     assert a.status_code == 200, a.text
     assert a.json()["rejected"] == 1 and a.json()["children_created"] == 1 and a.json()["status"] == "applied"
     async with live.db.sf() as s:
@@ -102,14 +102,14 @@ async def test_a_pupil_gone_from_the_roll_is_proposed_and_a_person_starts_the_ca
     clerk = await make_token(live.db, "luzhou-civil")
     await imported(live, clerk, Source.education, [pupil(1), pupil(2), pupil(3)])
     # Next term: 学生2 and 学生3 are on no roll; 学生3 moved to 上党区 by the police list first.
-    term2 = await upload(live, clerk, Source.education, xlsx(Source.education, [pupil(1)]))
-    assert term2.json()["counts"] == {"left": {"pending": 2}}
+    term2 = await checked(live, clerk, Source.education, xlsx(Source.education, [pupil(1)]))
+    assert term2["counts"] == {"left": {"pending": 2}}
     s3 = await child_by_name(live, "学生3")
     async with live.db.sf() as s:
         row = await s.get(Child, s3.id)
         row.residence_region = "140404"
         await s.commit()
-    a = await apply(live, clerk, term2.json()["id"])
+    a = await apply(live, clerk, term2["id"])
     assert a.status_code == 200 and a.json()["proposals"] == 1  # 学生3 no longer lives here
 
     school = await make_token(live.db, "luzhou-school1")
@@ -151,9 +151,9 @@ async def test_a_child_the_registry_moves_has_its_open_cases_told(live: Live) ->
     assert started.status_code == 201, started.text
     clerk = await make_token(live.db, "luzhou-civil")
     police = [{"身份证号": zhao.id_number, "姓名": zhao.name, "性别": "女", "出生日期": zhao.birth_date}]
-    r = await upload(live, clerk, Source.police, xlsx(Source.police, police))
-    assert r.json()["counts"] == {"moved": {"pending": 1}}
-    assert (await apply(live, clerk, r.json()["id"])).status_code == 200
+    r = await checked(live, clerk, Source.police, xlsx(Source.police, police))
+    assert r["counts"] == {"moved": {"pending": 1}}
+    assert (await apply(live, clerk, r["id"])).status_code == 200
     assert (await child_by_name(live, "赵雨涵")).residence_region == "140403"
     async with live.db.sf() as s:
         assert await applying.tell_cases(s, live.temporal, [zhao.id]) == 1  # type: ignore[arg-type]

@@ -10,7 +10,16 @@ import pytest
 from db.seed import make_id_number
 from domain.errors import DomainError
 from domain.idnumber import parse_id_number
-from domain.registry import KeyCategory, Source, check_header, check_id_number, check_row, id_15_to_18, parse_flags
+from domain.registry import (
+    KeyCategory,
+    Source,
+    check_header,
+    check_id_number,
+    check_row,
+    facts_of_cells,
+    id_15_to_18,
+    parse_flags,
+)
 
 TODAY = date(2026, 12, 2)
 
@@ -70,3 +79,23 @@ def test_the_header_names_what_is_missing_and_reads_full_or_half_width_brackets(
         check_header(Source.disability, ["姓名", "性别", "出生日期"])
     index = check_header(Source.health, ["身份证号", "姓名", "性别", "出生日期", "乡镇(街道)"])
     assert index["township"] == 4
+
+
+def test_a_row_kept_as_its_cells_reads_back_the_same() -> None:
+    """What a change set keeps of a row it still has to apply: the cells in the template's order, trailing
+    blanks dropped, which read back to the same facts (a 15-digit number converted again)."""
+    cells = {
+        "school_roll_no": "G1",
+        "id_number": "140403090312123",
+        "name": "甲",
+        "sex": "男",
+        "birth_date": "1909-03-12",
+        "school": "一小",
+        "township": "东街街道",
+        "flags": "",
+    }
+    fact, problems = check_row(Source.education, 5, cells, today=TODAY)
+    assert problems == [] and fact is not None
+    assert fact.cells == ["G1", "140403090312123", "甲", "男", "1909-03-12", "一小", "", "东街街道"]
+    again = facts_of_cells(Source.education, 5, fact.cells, today=TODAY)
+    assert again == fact and again.converted_from_15 and again.fields["township"] == "东街街道"
