@@ -7,7 +7,7 @@ Items checked before this revision lose their facts: the applied ones are shown 
 made or changed; the pending ones belong to imports without fingerprints, refused at apply as checked
 before the re-check existed (the clerk imports the file again).
 
-Revision ID: 0026
+Revision ID: 0021
 Revises: 0020
 Create Date: 2026-12-02 07:00:00
 """
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-revision = "0026"
+revision = "0021"
 down_revision = "0020"
 branch_labels = None
 depends_on = None
