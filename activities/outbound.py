@@ -41,7 +41,8 @@ DELIVERY_HEADER = "X-Referrals-Delivery"
 TIMEOUT = httpx.Timeout(10.0)
 UNDELIVERED_AFTER = "outbound_undelivered_after"
 # The stalled-list mark a delivery workflow sets (the list reads any mark starting with DELIVER_OUTBOUND as
-# an undelivered message); the activity interceptor's marks of runs before the hand-over read differently.
+# an undelivered message). Runs recorded before the hand-over are marked by the activity interceptor instead,
+# after three failed attempts, with the error's type; delivering clears only this one.
 UNDELIVERED_MARK = f"{DELIVER_OUTBOUND}: undelivered past {UNDELIVERED_AFTER}"
 
 
@@ -129,8 +130,7 @@ class OutboundActivities:
                 delivered += error is None
         if failed:
             raise ApplicationError(f"{failed} outbound message(s) undelivered", type="OutboundUndelivered")
-        if pending:
-            await self._unmark(pending[0][0].case_id)
+        await self._unmark(req.case_no)  # also when an earlier attempt delivered everything and then failed
         return delivered
 
     async def _pending(self, req: OutboundRequest) -> list[tuple[OutboundDelivery, AgencyWebhook]]:
@@ -201,17 +201,17 @@ class OutboundActivities:
             return type(e).__name__
         return None if 200 <= r.status_code < 300 else f"HTTP {r.status_code}"
 
-    async def _unmark(self, case_id: int) -> None:
+    async def _unmark(self, case_no: str) -> None:
         """Clears the case's undelivered mark once none of its marked deliveries is still undelivered."""
         still = exists().where(
-            OutboundDelivery.case_id == case_id,
+            OutboundDelivery.case_id == Case.id,
             OutboundDelivery.status == "pending",
             OutboundDelivery.marked_at.is_not(None),
         )
         async with transaction(self.sf) as s:
             await s.execute(
                 update(Case)
-                .where(Case.id == case_id, Case.automation_error == UNDELIVERED_MARK, ~still)
+                .where(Case.case_no == case_no, Case.automation_error == UNDELIVERED_MARK, ~still)
                 .values(automation_error=None)
             )
 

@@ -23,7 +23,7 @@ from db.models import AgencyWebhook, Case, OutboundDelivery
 from tests.api.test_cases_api import auth
 from tests.conftest import Live, make_token
 from tests.gateway import Receiver, serve_gateway
-from tests.support import act, agency_id, child_id, today_iso, who
+from tests.support import act, agency_id, child_id, open_steps, supervise, today_iso, who
 
 SECRET = "gateway-secret-for-tests"
 SIGNS = "来电称有自伤念头"
@@ -200,6 +200,9 @@ async def test_a_delivery_pending_when_the_case_continues_as_new_is_still_delive
 
     assert await until(failed_once)
     await act(live.db, live.temporal, case_no, "luzhou-counselling", "acknowledge", {"safety_measures": "已联系监护人"})
+    # The run is past its limit now; it continues as new at its next task: a supervisor's urge.
+    [step] = (await open_steps(live.db, case_no)).values()
+    await supervise(live.db, live.temporal, case_no, "luzhou-counselling-sup", "urge", step.step, reason="请尽快")
     assert await until(lambda: current_run_continued(live, case_no))
     await delivered_once_after_recovery(live, gateway, case_no, seqs=2)
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 
 from activities.outbound import DELIVERY_HEADER, UNDELIVERED_MARK
+from api.admin.service import PolicyIn, set_policy
 from api.admin.webhooks import save_webhook
 from api.cases import service
 from api.cases.lists import stalled
@@ -58,6 +59,11 @@ async def deliveries(w: Wf, case_no: str) -> list[OutboundDelivery]:
         return list(rows.scalars())
 
 
+async def case_of(w: Wf, case_no: str) -> Case:
+    async with w.db.sf() as s:
+        return (await s.execute(select(Case).where(Case.case_no == case_no))).scalar_one()
+
+
 async def reasons(w: Wf, case_no: str) -> list[str]:
     """What the counselling centre's county supervisor's stalled list says of the case ([]: not on it)."""
     sup = await who(w.db, "luzhou-counselling-sup")
@@ -99,9 +105,7 @@ async def test_a_gateway_down_for_an_hour_puts_the_case_on_the_stalled_list_unti
         assert not any(r.startswith("逾期（2") for r in listed), listed
         [whose] = [r for r in listed if "消息网关自" in r]
         assert re.fullmatch(r"潞州区心理辅导中心的消息网关自\d{4}-\d{2}-\d{2} \d{2}:\d{2}起未送达", whose), whose
-        async with w.db.sf() as s:
-            case = (await s.execute(select(Case).where(Case.case_no == case_no))).scalar_one()
-        assert case.automation_error == UNDELIVERED_MARK
+        assert (await case_of(w, case_no)).automation_error == UNDELIVERED_MARK
         assert (await deliveries(w, case_no))[0].marked_at is not None
 
         # The gateway is back: within the longest backoff (5 minutes) every message arrives, once.
@@ -117,12 +121,36 @@ async def test_a_gateway_down_for_an_hour_puts_the_case_on_the_stalled_list_unti
         sent = sorted(h[DELIVERY_HEADER] for h, _, _ in gateway.accepted())
         assert sent == sorted(str(r.id) for r in rows)
         assert UNDELIVERED not in await reasons(w, case_no)
-        async with w.db.sf() as s:
-            case = (await s.execute(select(Case).where(Case.case_no == case_no))).scalar_one()
-        assert case.automation_error is None
+        assert (await case_of(w, case_no)).automation_error is None
         delivery = w.client.get_workflow_handle(outbound_workflow_id(case_no, 1))
         assert await delivery.result() == 1
         await save_delivery_history(delivery, "outbound-undelivered-marked")
+
+
+async def test_a_county_that_allows_two_hours_is_marked_after_two(fresh_wf: Wf) -> None:
+    """The hour is a policy (outbound_undelivered_after, calendar hours or days) a county may change: read
+    when the delivery is handed over."""
+    w = fresh_wf
+    admin = await who(w.db, "admin")
+    async with w.db.sf() as s:
+        two_hours = PolicyIn(key="outbound_undelivered_after", region_code="140403", value="2h")
+        await set_policy(session=s, principal=admin, data=two_hours)
+    with serve_gateway() as (gateway, url):
+        gateway.down = True
+        async with w.db.sf() as s:
+            await save_webhook(s, admin, await agency_id(w.db, "luzhou-counselling"), url, SECRET, is_active=True)
+        opened = await w.env.get_current_time()
+        case_no = await crisis(w)
+        await w.env.sleep(opened + timedelta(minutes=90) - await w.env.get_current_time())
+        [first, *_] = await deliveries(w, case_no)
+        assert first.status == "pending" and first.attempts >= 5 and first.marked_at is None
+        assert (await case_of(w, case_no)).automation_error is None
+        await w.env.sleep(opened + timedelta(minutes=121) - await w.env.get_current_time())
+
+        async def marked() -> bool:
+            return (await deliveries(w, case_no))[0].marked_at is not None
+
+        await wait_for(marked, what="the mark after two hours")
 
 
 async def save_delivery_history(handle: WorkflowHandle, stem: str) -> None:
