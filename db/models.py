@@ -558,6 +558,8 @@ class OutboundDelivery(Base):
     body: Mapped[JsonDict] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     delivered_at: Mapped[datetime | None]
+    # When its delivery workflow found it failing and undelivered past `outbound_undelivered_after`.
+    marked_at: Mapped[datetime | None]
 
 
 class CarePeriodRow(Base):

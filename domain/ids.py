@@ -13,10 +13,17 @@ from datetime import datetime
 from domain.deadlines import local_date
 
 PREFIX = "case-"
+# One event's outbound delivery (workflows/outbound.py): `outbound-{case_no}-{seq}`. Not a case's workflow:
+# case_no_of does not read it, so the activity interceptor leaves a failing delivery to its own hour rule.
+OUTBOUND_PREFIX = "outbound-"
 
 
 def workflow_id(case_no: str) -> str:
     return f"{PREFIX}{case_no}"
+
+
+def outbound_workflow_id(case_no: str, seq: int) -> str:
+    return f"{OUTBOUND_PREFIX}{case_no}-{seq}"
 
 
 def case_no_of(wid: str | None) -> str | None:

@@ -281,3 +281,13 @@ class OutboundRequest(BaseModel):
 
     case_no: str
     seq: int
+
+
+class DeliveryOrder(BaseModel):
+    """What an event's delivery workflow (workflows/outbound.py) is started with: the event, and how long a
+    failing delivery may stay undelivered before its case is marked on the stalled list (the policy
+    `outbound_undelivered_after` in force in the case's county at the hand-over, in seconds)."""
+
+    case_no: str
+    seq: int
+    undelivered_after_s: int = Field(gt=0)

@@ -139,6 +139,8 @@ def extension_max_key(unit: Unit) -> str:
 # the registry (domain/processes) joins them into one table.
 SHARED_POLICIES: tuple[PolicyDefault, ...] = (
     policy("stalled_after", "30d", "无任何进展即视为停滞", calendar_only=True),
+    # Read when an event's delivery is handed over (activities/outbound.py), counted on Temporal's clock.
+    policy("outbound_undelivered_after", "1h", "外发通知持续发送失败超过此时长即列入停滞", calendar_only=True),
     policy(extension_max_key(Unit.working_days), "30WD", "督导一次延期的上限（按工作日延长时）"),
     policy(extension_max_key(Unit.days), "60d", "督导一次延期的上限（按天延长时）"),
     policy(extension_max_key(Unit.hours), "72h", "督导一次延期的上限（按小时延长时）"),

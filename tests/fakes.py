@@ -28,6 +28,7 @@ from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.outbound import UNDELIVERED_AFTER, seconds, start_delivery
 from api.cases.service import send
 from domain.care_periods import CarePeriod, default_care_periods
 from domain.deadlines import compute_deadlines, local_date
@@ -47,6 +48,7 @@ from domain.messages import (
     ChildRef,
     DeadlineAnswer,
     DeadlineRequest,
+    DeliveryOrder,
     EventRecord,
     FollowOnRequest,
     NotificationSpec,
@@ -158,6 +160,7 @@ class Fakes:
     numbers: int = 0
     failures: list[str] = field(default_factory=list)  # what an activity could not do (it retries for ever)
     sent_out: list[OutboundRequest] = field(default_factory=list)  # the outbound channel's requests
+    handed_over: list[OutboundRequest] = field(default_factory=list)  # deliveries handed to their workflows
     care_periods: list[CarePeriod] = field(default_factory=default_care_periods)  # the city's (or defaults)
 
     def calendar(self) -> WorkCalendar:
@@ -229,6 +232,19 @@ class Fakes:
         self.sent_out.append(req)
         return 0
 
+    @activity.defn(name=names.HAND_OVER_OUTBOUND)
+    async def hand_over_outbound(self, req: OutboundRequest) -> bool:
+        """As activities/outbound.py: the real delivery workflow, started through the worker's client."""
+        after = resolve_policy(default_of(UNDELIVERED_AFTER), LUZHOU, self.overrides, datetime.now(UTC))
+        order = DeliveryOrder(case_no=req.case_no, seq=req.seq, undelivered_after_s=seconds(after))
+        await start_delivery(activity.client(), activity.info().task_queue, order)
+        self.handed_over.append(req)
+        return True
+
+    @activity.defn(name=names.MARK_UNDELIVERED)
+    async def mark_undelivered(self, req: OutboundRequest) -> bool:
+        return False  # the fake delivery never fails
+
     @activity.defn(name=names.CARE_PERIODS)
     async def care_periods_in_force(self) -> list[CarePeriod]:
         return list(self.care_periods)
@@ -261,6 +277,8 @@ class Fakes:
             self.open_follow_on,
             self.provisional_cases,
             self.deliver_outbound,
+            self.hand_over_outbound,
+            self.mark_undelivered,
             self.care_periods_in_force,
         ]
 

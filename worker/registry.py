@@ -11,6 +11,7 @@ from domain.process import Process
 from domain.processes import PROCESSES
 from workflows.base import CaseWorkflow
 from workflows.calendar_update import CalendarUpdateWorkflow
+from workflows.outbound import OutboundDeliveryWorkflow
 from workflows.refresh import RegistryRefreshWorkflow
 
 
@@ -29,6 +30,11 @@ def _workflow_of(process: Process) -> type[CaseWorkflow]:
 # Case workflows by process name (the API starts them by this name).
 WORKFLOWS: dict[str, type[CaseWorkflow]] = {name: _workflow_of(p) for name, p in PROCESSES.items()}
 # Everything the worker runs.
-ALL_WORKFLOWS: list[type] = [*WORKFLOWS.values(), CalendarUpdateWorkflow, RegistryRefreshWorkflow]
+ALL_WORKFLOWS: list[type] = [
+    *WORKFLOWS.values(),
+    CalendarUpdateWorkflow,
+    RegistryRefreshWorkflow,
+    OutboundDeliveryWorkflow,
+]
 
 __all__ = ["ALL_WORKFLOWS", "WORKFLOWS", "workflow_id"]

@@ -54,6 +54,8 @@ DONE_DATE_PATCH = "next-step-counts-from-the-date-done"
 LOCAL_ACTIVITIES_PATCH = "timeline-and-lookups-in-the-worker"
 # Runs recorded before the outbound channel sent no notification out (asked only where one would go).
 OUTBOUND_PATCH = "hour-level-notifications-sent-out"
+# Runs recorded before a delivery was handed to a workflow of its own (lost with its run) send as they did.
+OUTBOUND_HANDOVER_PATCH = "outbound-delivery-outlives-the-run"
 
 T = TypeVar("T")
 
@@ -270,14 +272,22 @@ class StepMachinery:
         event = self._event(req, change, kind, body, note, actor=actor, opening=opening)
         await self._in_worker(names.RECORD_EVENT, event, bool)
         self._written = event.seq
-        if event.notifications and hour_level(event) and workflow.patched(OUTBOUND_PATCH):
-            self._send_out(event.seq)
+        if event.notifications and hour_level(event):
+            if workflow.patched(OUTBOUND_HANDOVER_PATCH):
+                await self._hand_over(event.seq)
+            elif workflow.patched(OUTBOUND_PATCH):
+                self._send_out(event.seq)
         return event.seq
 
+    async def _hand_over(self, seq: int) -> None:
+        """The event's notifications also go out through the receiving agencies' webhooks, delivered by a
+        workflow of its own (workflows/outbound.py) that outlives this run: only its start is awaited (a
+        local activity; the start is idempotent), never the delivery, so a gateway that is down holds up
+        neither the case nor its continuing as new or closing."""
+        await self._in_worker(names.HAND_OVER_OUTBOUND, OutboundRequest(case_no=self._st.case_no, seq=seq), bool)
+
     def _send_out(self, seq: int) -> None:
-        """The event's notifications also go out through the receiving agencies' webhooks. Not awaited: a
-        gateway that is down is retried for as long as it takes (failing on the stalled list meanwhile)
-        while the case goes on."""
+        """Before OUTBOUND_HANDOVER_PATCH: an activity of this run, not awaited, lost if the run ended first."""
         handle = workflow.start_activity(
             names.DELIVER_OUTBOUND,
             OutboundRequest(case_no=self._st.case_no, seq=seq),

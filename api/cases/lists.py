@@ -262,20 +262,30 @@ async def stalled(
 
 async def _failing_gateways(session: AsyncSession, case_ids: set[int]) -> dict[int, list[str]]:
     """For each case whose outbound delivery is failing: whose gateway, undelivered since when (the oldest
-    message still pending), so that the supervisor knows whom to call. One query for the page."""
+    message still pending), so that the supervisor knows whom to call. Where a delivery workflow marked
+    some (failing past `outbound_undelivered_after`), only their gateways. One query for the page."""
     if not case_ids:
         return {}
     rows = await session.execute(
-        select(OutboundDelivery.case_id, Agency.name, func.min(OutboundDelivery.created_at))
+        select(
+            OutboundDelivery.case_id,
+            Agency.name,
+            func.min(OutboundDelivery.created_at),
+            func.bool_or(OutboundDelivery.marked_at.is_not(None)),
+        )
         .join(Agency, Agency.id == OutboundDelivery.agency_id)
         .where(OutboundDelivery.case_id.in_(case_ids), OutboundDelivery.status == "pending")
         .group_by(OutboundDelivery.case_id, Agency.name)
         .order_by(OutboundDelivery.case_id, func.min(OutboundDelivery.created_at))
     )
+    found = rows.all()
+    with_marks = {case_id for case_id, _, _, marked in found if marked}
     out: dict[int, list[str]] = {}
-    for case_id, name, since in rows.all():
-        at = since if since.tzinfo else since.replace(tzinfo=UTC)
-        out.setdefault(case_id, []).append(f"{name}的消息网关自{at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}起未送达")
+    for case_id, name, since, marked in found:
+        if marked or case_id not in with_marks:
+            at = since if since.tzinfo else since.replace(tzinfo=UTC)
+            line = f"{name}的消息网关自{at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}起未送达"
+            out.setdefault(case_id, []).append(line)
     return out
 
 

@@ -1,7 +1,9 @@
 """The outbound channel against a real HTTP receiver started by the test: a crisis's notifications go to the
 counselling centre's webhook, signed, without personal data, delivered exactly once although the receiver
-fails the first two attempts; a receiver that stays down puts the case on the supervisors' stalled list.
-Real PostgreSQL, Temporal dev server and worker."""
+fails the first two attempts, and although the case's run continues as new or closes before the gateway
+takes it (each delivery is a workflow of its own); failed attempts alone do not put the case on the
+stalled list (an hour does: tests/workflow/test_outbound_hour.py). Real PostgreSQL, Temporal dev server and
+worker."""
 
 from __future__ import annotations
 
@@ -9,70 +11,28 @@ import asyncio
 import hashlib
 import hmac
 import json
-import re
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select
 
 from activities.outbound import DELIVERY_HEADER, SIGNATURE_HEADER
+from api.cases import service
 from db.models import AgencyWebhook, Case, OutboundDelivery
 from tests.api.test_cases_api import auth
 from tests.conftest import Live, make_token
-from tests.support import agency_id, child_id
+from tests.gateway import Receiver, serve_gateway
+from tests.support import act, agency_id, child_id, open_steps, supervise, today_iso, who
 
 SECRET = "gateway-secret-for-tests"
 SIGNS = "来电称有自伤念头"
 
 
-@dataclass
-class Receiver:
-    """The city's message gateway, as the test plays it: fails the first `failures` requests (HTTP 500)."""
-
-    failures: int = 0
-    down: bool = False  # fails every request while set (a gateway that is down until the test says)
-    requests: list[tuple[dict[str, str], bytes, int]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer(self, headers: dict[str, str], body: bytes) -> int:
-        with self.lock:
-            status = 500 if self.down or self.failures > 0 else 200
-            self.failures -= 1
-            self.requests.append((headers, body, status))
-            return status
-
-    def accepted(self) -> list[tuple[dict[str, str], bytes, int]]:
-        with self.lock:
-            return [r for r in self.requests if r[2] == 200]
-
-
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, str]]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            status = state.answer({k: v for k, v in self.headers.items()}, body)
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}/gateway"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_gateway() as served:
+        yield served
 
 
 async def hook(live: Live, url: str) -> None:
@@ -155,24 +115,127 @@ async def test_delivered_once_though_the_gateway_fails_twice(live: Live, receive
     assert (row.status, row.attempts, row.last_error) == ("delivered", 3, None)
 
 
-async def test_a_gateway_that_stays_down_puts_the_case_on_the_stalled_list(
-    live: Live, receiver: tuple[Receiver, str]
-) -> None:
+async def test_a_gateway_down_for_minutes_is_not_yet_stalled(live: Live, receiver: tuple[Receiver, str]) -> None:
+    """Failed attempts alone no longer put the case on the stalled list (they did after three): only a
+    delivery still failing after `outbound_undelivered_after` (1 hour) does, which
+    tests/workflow/test_outbound_hour.py shows on the time-skipping server."""
     gateway, url = receiver
-    gateway.failures = 10_000
+    gateway.down = True
     await hook(live, url)
     case_no = await crisis(live, "李娜")
     sup = await make_token(live.db, "luzhou-counselling-sup")
 
-    async def on_the_list() -> list[str]:
-        r = await live.http.get("/api/v1/stalled", headers=auth(sup))
-        assert r.status_code == 200, r.text
-        return next((i["reasons"] for i in r.json()["items"] if i["case_no"] == case_no), [])
+    async def failed_thrice() -> bool:
+        return any(r.attempts >= 3 for r in await deliveries(live, case_no))
 
-    reasons = await until(on_the_list)
-    assert "外发通知（短信/政务微信）未送达" in reasons
-    [whose] = [r for r in reasons if "消息网关自" in r]  # whose gateway, since when (Beijing time)
-    assert re.fullmatch(r"潞州区心理辅导中心的消息网关自\d{4}-\d{2}-\d{2} \d{2}:\d{2}起未送达", whose), whose
+    assert await until(failed_thrice)
+    r = await live.http.get("/api/v1/stalled", headers=auth(sup))
+    assert r.status_code == 200, r.text
+    assert case_no not in [i["case_no"] for i in r.json()["items"]]
+    async with live.db.sf() as s:
+        case = (await s.execute(select(Case).where(Case.case_no == case_no))).scalar_one()
+    assert case.automation_error is None
     [row] = await deliveries(live, case_no)
-    assert row.status == "pending" and row.attempts >= 3 and row.last_error == "HTTP 500"
+    assert (row.status, row.last_error, row.marked_at) == ("pending", "HTTP 500", None)
     assert gateway.accepted() == []
+
+
+# ---------------------------------------------------------------------------- deliveries outlive their run
+
+
+async def delivered_once_after_recovery(live: Live, gateway: Receiver, case_no: str, seqs: int) -> None:
+    """The deliveries of `seqs` events at least have each failed (the gateway down) after their run ended;
+    the gateway comes back: each reaches it once."""
+
+    async def each_failed() -> list[OutboundDelivery]:
+        got = await deliveries(live, case_no)
+        return got if len(got) >= seqs and all(r.attempts >= 1 for r in got) else []
+
+    rows = await until(each_failed)
+    assert rows and all(r.status == "pending" for r in rows) and gateway.accepted() == []
+    gateway.down = False
+
+    async def all_delivered() -> bool:
+        got = await deliveries(live, case_no)
+        return bool(got) and all(r.status == "delivered" for r in got)
+
+    assert await until(all_delivered, within=90)
+    await asyncio.sleep(3)  # a second sending would have come by now
+    sent = [h[DELIVERY_HEADER] for h, _, _ in gateway.accepted()]
+    assert sorted(sent) == sorted(str(r.id) for r in rows)  # every delivery once, none twice
+    assert {json.loads(b)["case_no"] for _, b, _ in gateway.accepted()} == {case_no}
+
+
+async def current_run_continued(live: Live, case_no: str) -> bool:
+    history = await live.temporal.get_workflow_handle(f"case-{case_no}").fetch_history()  # type: ignore[attr-defined]
+    return bool(history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id)
+
+
+async def test_a_delivery_pending_when_the_case_continues_as_new_is_still_delivered_once(
+    live: Live, receiver: tuple[Receiver, str]
+) -> None:
+    gateway, url = receiver
+    gateway.down = True
+    await hook(live, url)
+    p = await who(live.db, "luzhou-school1")
+    async with live.db.sf() as s:
+        started = await service.start_case(
+            session=s,
+            client=live.temporal,
+            task_queue=live.task_queue,
+            principal=p,
+            data=service.StartCaseIn(
+                process="mental_health",
+                start_step="triage",
+                child_id=await child_id(live.db, "王小明"),
+                facts={"channel": "hotline", "signs": SIGNS, "risk_level": "crisis", "contact": "来电人"},
+            ),
+            idempotency_key=uuid.uuid4().hex,
+            history_limit=20,  # the least: the run continues as new after its first action
+        )
+    case_no = started.case_no
+
+    async def failed_once() -> bool:
+        return any(r.attempts >= 1 for r in await deliveries(live, case_no))
+
+    assert await until(failed_once)
+    await act(live.db, live.temporal, case_no, "luzhou-counselling", "acknowledge", {"safety_measures": "已联系监护人"})
+    # The run is past its limit now; it continues as new at its next task: a supervisor's urge.
+    [step] = (await open_steps(live.db, case_no)).values()
+    await supervise(live.db, live.temporal, case_no, "luzhou-counselling-sup", "urge", step.step, reason="请尽快")
+    assert await until(lambda: current_run_continued(live, case_no))
+    await delivered_once_after_recovery(live, gateway, case_no, seqs=2)
+
+
+async def test_a_delivery_pending_when_the_case_closes_is_still_delivered_once(
+    live: Live, receiver: tuple[Receiver, str]
+) -> None:
+    gateway, url = receiver
+    gateway.down = True
+    await hook(live, url)
+    case_no = await crisis(live, "李娜")
+    centre, hospital = "luzhou-counselling", "luzhou-hospital"
+    await act(live.db, live.temporal, case_no, centre, "acknowledge", {"safety_measures": "已联系监护人"})
+    consent = {
+        "hospital_id": await agency_id(live.db, hospital),
+        "consenter_name": "李某",
+        "consenter_relation": "mother",
+        "consented_on": today_iso(),
+        "consent_method": "written",
+        "consent_form_ref": "档-2",
+    }
+    await act(live.db, live.temporal, case_no, centre, "refer_with_consent", consent)
+    await act(live.db, live.temporal, case_no, hospital, "accept_referral", {})
+    r = await act(
+        live.db,
+        live.temporal,
+        case_no,
+        hospital,
+        "discharge",
+        {"discharged_on": today_iso(), "back_to": "community_rehab", "stability": "stable", "discharge_summary": "-"},
+    )
+    assert (r.closed, r.outcome) == (True, "community_rehab")
+    result = await live.temporal.get_workflow_handle(f"case-{case_no}").result()  # type: ignore[attr-defined]
+    assert result["outcome"] == "community_rehab"  # the run has ended, its deliveries not
+
+    await delivered_once_after_recovery(live, gateway, case_no, seqs=2)

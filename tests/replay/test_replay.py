@@ -78,6 +78,8 @@ EXPECTED = {
     "mental_health-consent-decline-rehab",  # consent, a decline, a second hospital, community rehabilitation
     "mental_health-followup-halved",  # follow-up intervals halved in a care period
     "mental_health-linked-guardianship",  # a linked guardianship case as a child workflow
+    "mental_health-outbound-handed-over",  # hour-level notices handed to delivery workflows (patch marker)
+    "outbound-undelivered-marked",  # a delivery workflow: a gateway down past the hour marked, then delivered
     "followup-years-first-run",  # contacts and visits on two tracks for years, then continue-as-new at the limit
     "followup-years-aged-out",  # a resumed run to the 16th birthday
     "followup-escalation",  # a committee's contact: township child supervisor, county, city; then recorded
@@ -101,7 +103,7 @@ EXPECTED = {
 ENCRYPTED = sorted(p for p in HISTORIES if p.stem.endswith("-encrypted"))
 # Histories are named after each registered process's workflow module (and the registry refresh's).
 PREFIXES = tuple(f"{p.orchestration}-" for p in PROCESSES.values())
-OTHER_PREFIXES = ("refresh-",)
+OTHER_PREFIXES = ("refresh-", "outbound-")
 
 
 def load(path: Path) -> WorkflowHistory:

@@ -23,6 +23,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
 from activities.calendar import CalendarActivities
 from activities.cases import CaseActivities
+from activities.outbound import OutboundActivities
 from api.cases import service
 from domain.messages import ActionResult, CaseInput, CaseResult, CaseState
 from tests import support as s
@@ -34,6 +35,7 @@ from worker.client import build_worker
 from worker.registry import ALL_WORKFLOWS
 from workflows import base
 from workflows.guardianship import GuardianshipWorkflow
+from workflows.outbound import OutboundDeliveryWorkflow
 
 LIMIT = 40  # events per run: a run continues as new every two or three actions
 MINUTE = timedelta(minutes=1)
@@ -430,8 +432,9 @@ async def test_a_run_waiting_for_a_handler_to_continue_as_new_still_acts_and_esc
     worker = Worker(
         w.client,
         task_queue=w.tq,
-        workflows=[_HeldGuardianship],
-        activities=[*CaseActivities(db.sf).all(), *CalendarActivities(db.sf).all()],
+        # The police report is counted in hours: its notices are handed to a delivery workflow.
+        workflows=[_HeldGuardianship, OutboundDeliveryWorkflow],
+        activities=[*CaseActivities(db.sf).all(), *CalendarActivities(db.sf).all(), *OutboundActivities(db.sf).all()],
         workflow_runner=UnsandboxedWorkflowRunner(),
     )
     async with worker:

@@ -15,6 +15,7 @@ from domain.care_periods import CarePeriod, default_care_periods
 from domain.deadlines import end_of_local_day, local_date, start_of_local_day
 from domain.enums import AgencyType as T
 from domain.errors import DomainError
+from domain.ids import outbound_workflow_id
 from domain.policy import Allowance
 from domain.process import StartContext, clean_payload
 from domain.processes.mental_health import MENTAL_HEALTH
@@ -438,6 +439,13 @@ async def test_the_notifications_of_hour_level_steps_are_sent_out(fake_env: Fake
     # Opened (the centre told of the crisis), escalated at 1 h, acknowledged (the 24 h referral).
     assert sent(c.no) == [1, 2, 3]
     assert sent(slow.no) == []
+    # Each by a delivery workflow of its own, named by the case number and the event only, and done.
+    assert sorted(r.seq for r in fake_env.fakes.handed_over if r.case_no == c.no) == [1, 2, 3]
+    for seq in (1, 2, 3):
+        delivery = fake_env.client.get_workflow_handle(outbound_workflow_id(c.no, seq))
+        assert delivery.id == f"outbound-{c.no}-{seq}"
+        assert await delivery.result() == 0
+    await save_history_as(c.f.client, c.no, "mental_health-outbound-handed-over")
 
 
 async def test_improved_goes_to_the_committee_chosen_and_a_crisis_in_counselling_opens_the_ladder(
