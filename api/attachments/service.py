@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 from starlette.datastructures import UploadFile
 from temporalio.client import Client
 
@@ -156,7 +157,11 @@ async def download(
     as for an attachment that does not exist."""
     case = await get_visible_case(session, principal, case_no)
     row = (
-        await session.execute(select(Attachment).where(Attachment.id == attachment_id, Attachment.case_id == case.id))
+        await session.execute(
+            select(Attachment)
+            .where(Attachment.id == attachment_id, Attachment.case_id == case.id)
+            .options(undefer(Attachment.sealed))
+        )
     ).scalar_one_or_none()
     if row is None:
         raise NOT_FOUND
