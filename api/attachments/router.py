@@ -6,15 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
+from api.answer import Answer
 from api.attachments import service
 from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep
 from api.error_schema import ErrorBody
 from db.models import Attachment
 from domain.attachments import ATTACHMENT_KINDS, MEDIA_TYPES, file_type
-from domain.errors import DomainError
 from domain.text import INT_MAX
 
 router = APIRouter(prefix="/cases", tags=["attachments"])
@@ -22,7 +21,7 @@ router = APIRouter(prefix="/cases", tags=["attachments"])
 UPLOAD_PATH = "/{case_no}/attachments"
 
 
-class AttachmentOut(BaseModel):
+class AttachmentOut(Answer):
     id: int
     case_no: str
     kind: str
@@ -70,15 +69,14 @@ def answer(a: Attachment, case_no: str, created: bool) -> dict[str, Any]:
     }
 
 
-async def _form_upload(request: Request) -> tuple[UploadFile, str]:
-    """The file and its kind, from the form the limits dependency already read."""
+async def _form_upload(request: Request) -> tuple[UploadFile | None, str]:
+    """The file and its kind, from the form the limits dependency already read (none: not a multipart form;
+    the service says so once it has checked who asks)."""
     if "multipart/form-data" not in request.headers.get("content-type", ""):
-        raise DomainError("file_invalid", "请以表单方式上传文件（multipart/form-data）", field="file")
+        return None, ""
     form = await request.form()
     file, kind = form.get("file"), form.get("kind")
-    if not isinstance(file, UploadFile):
-        raise DomainError("field_required", "请选择要上传的文件", field="file")
-    return file, kind if isinstance(kind, str) else ""
+    return file if isinstance(file, UploadFile) else None, kind if isinstance(kind, str) else ""
 
 
 @router.post(
