@@ -140,8 +140,8 @@ async def upload(
 
 
 async def forget(session: AsyncSession, attachment_id: int) -> None:
-    """Removes an attachment a page uploaded for an action that was then refused (a refused action changes
-    nothing): only while no event names it."""
+    """Removes the attachment a page's post made for an action that was then refused (a refused action
+    changes nothing); the caller passes only one that post made, which no event can name yet."""
     await session.rollback()
     await session.execute(Attachment.__table__.delete().where(Attachment.id == attachment_id))
     await session.commit()
