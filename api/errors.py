@@ -31,7 +31,10 @@ CONFLICT = {
     "already_applied",
     "import_superseded",
     "changed_since_check",
+    "attachment_exists",
 }
+TOO_LARGE = {"attachment_too_large"}
+UNSUPPORTED = {"file_type_not_accepted"}
 UNAUTHORIZED = {"not_authenticated", "login_failed"}
 TOO_MANY = {"locked"}
 UNAVAILABLE = {"unavailable", "case_pending"}
@@ -50,6 +53,10 @@ def status_for(e: DomainError) -> int:
         return 503
     if e.code in TOO_MANY:
         return 429
+    if e.code in TOO_LARGE:
+        return 413
+    if e.code in UNSUPPORTED:
+        return 415
     return 422
 
 

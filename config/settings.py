@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     deployment_id: str = Field("changzhi", min_length=1, max_length=64)
     packet_signing_key: str = ""
     packet_trusted_keys: str = ""
+    # The largest attachment (a scanned consent form) a case takes, in bytes; a larger upload is refused (413)
+    # before it is read to its end. Attachments are encrypted at rest with a key derived from the payload keys.
+    attachment_max_bytes: int = Field(10 * 1024 * 1024, gt=0, le=64 * 1024 * 1024)
     # The prefecture-level city this deployment serves (GB/T 2260 code); its current counties come from the
     # region table. A place outside it is external: another deployment (packets) or paper. 长治市 by default;
     # a deployment for 郑州市 sets 410100.

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -30,7 +31,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by
-from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, deferred, mapped_column, relationship
 
 JsonDict = dict[str, Any]
 
@@ -374,6 +375,32 @@ class Document(Base):
             unique=True,
             postgresql_where=text("number IS NOT NULL"),
         ),
+    )
+
+
+class Attachment(Base):
+    """A file a party uploaded to a case (a scanned consent form), written by the API (not an activity: it
+    is no part of the case's state until an action names it). Its bytes are encrypted at rest (AES-GCM,
+    api/attachments/crypto.py, key `key_id`); no file name is kept, since a name may be a child's. The same
+    bytes uploaded to the case again are the same row (case, sha256)."""
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    content_type: Mapped[str] = mapped_column(String(32))  # sniffed from the bytes (domain/attachments.py)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    # Loaded only when the file is served.
+    sealed: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    uploaded_by_agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    uploaded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    __table_args__ = (
+        UniqueConstraint("case_id", "sha256", name="uq_attachments_case_sha256"),
+        CheckConstraint("content_type IN ('application/pdf', 'image/jpeg', 'image/png')", name="ck_attachments_type"),
     )
 
 

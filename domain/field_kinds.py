@@ -30,6 +30,9 @@ class FieldKind(StrEnum):
     # The start form of the process another field of the form chose (Field.facts_of; a case the action
     # opens, linked): its fields by name. The process the case is of checks them when it opens.
     facts = "facts"
+    # An attachment of the case (a scanned consent form) uploaded beforehand, by its id
+    # (api/attachments): the API checks that it is this case's and of the field's Field.attachment kind.
+    attachment = "attachment"
 
 
 TEXT_LIMIT = 200
@@ -265,3 +268,20 @@ class _Facts(KindRules):
         prefix = f"{f.name}.{chosen}."
         got = {k.removeprefix(prefix): v for k, v in form.items() if chosen and k.startswith(prefix) and v != ""}
         return got or None
+
+
+@_rules(FieldKind.attachment)
+class _Attachment(KindRules):
+    """The id of an attachment of the case; a page posts the file itself in the same form (ui/attachment_pages.py
+    stores it first and puts its id here)."""
+
+    hint = "可上传PDF、JPG或PNG文件"
+
+    def clean(self, f: Field, value: Any, today: date) -> Any:
+        number = _whole_number(f, value)
+        if number < 1:
+            raise DomainError("field_invalid", f"“{f.label}”无效", field=f.name)
+        return number
+
+    def show(self, f: Field, value: Any, agencies: Mapping[int, str]) -> str:
+        return f"已上传（附件{value}）" if isinstance(value, int) else str(value)

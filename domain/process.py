@@ -59,6 +59,8 @@ class Field:
     # For kind=facts: the choice field naming the process whose start form this carries (its `choices`
     # are that field's processes, whose start forms the page offers).
     facts_of: str | None = None
+    # For kind=attachment: the kind of attachment it names (domain/attachments.py), e.g. a consent form.
+    attachment: str | None = None
 
 
 class NotBefore(StrEnum):
@@ -411,6 +413,16 @@ class Process:
         fields = [*self.start_fields, *(f for a in self.case_actions for f in a.fields)]
         fields += [f for s in self.steps for a in s.actions for f in a.fields]
         return frozenset(f.name for f in fields if f.clinical)
+
+    def attachment_fields(self) -> tuple[Field, ...]:
+        """Every field of its steps' and case actions' forms that names an attachment."""
+        fields = [f for a in self.case_actions for f in a.fields]
+        fields += [f for s in self.steps for a in s.actions for f in a.fields]
+        return tuple(f for f in fields if f.kind == FieldKind.attachment)
+
+    def attachment_is_clinical(self, kind: str) -> bool:
+        """An attachment is clinical content when a clinical field names its kind (a consent form)."""
+        return any(f.clinical for f in self.attachment_fields() if f.attachment == kind)
 
     def all_documents(self) -> tuple[DocumentKind, ...]:
         return (*self.documents, TRANSFER_PACKET) if self.has_step(HANDOVER_STEP) else self.documents

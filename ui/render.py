@@ -18,6 +18,7 @@ from api.cases.visibility import overseen_type_values
 from api.deps import csrf_token
 from api.principal import Principal
 from api.served import served_regions
+from domain.attachments import ACCEPT
 from domain.deadlines import local_date
 from domain.field_kinds import REGION_OUTSIDE, REGION_OUTSIDE_SUFFIX, FieldKind, rules
 from domain.process import Field, FieldRole
@@ -37,6 +38,7 @@ _env = Environment(
 _env.filters.update(FILTERS)
 _env.globals["APP_NAME"] = APP_NAME
 _env.globals["kind_rules"] = rules  # a form field's widget reads its kind's rules (domain/field_kinds.py)
+_env.globals["attachment_accept"] = ACCEPT  # the file types an attachment may be (domain/attachments.py)
 
 
 @dataclass(frozen=True)

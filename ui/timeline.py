@@ -45,6 +45,9 @@ class EventView:
     details: list[tuple[str, str]] = field(default_factory=list)
     due_at: datetime | None = None
     links: list[tuple[str, str]] = field(default_factory=list)  # (label, case number)
+    # (label, attachment id) of the files the action named, for a reader who may open them; for anyone
+    # else the value is withheld (domain/clinical.py) and reads as a detail, the marker.
+    files: list[tuple[str, int]] = field(default_factory=list)
 
 
 def field_value(f: Field, value: Any, agencies: dict[int, str]) -> str:
@@ -114,7 +117,9 @@ def event_steps(process: Process, e: TimelineEvent) -> str:
 
 def event_view(process: Process, e: TimelineEvent, agencies: dict[int, str]) -> EventView:
     payload = dict(e.payload or {})
-    details = field_details(_action_fields(process, e), payload, agencies)
+    fields = _action_fields(process, e)
+    files = [(f.label, payload[f.name]) for f in fields if _names_a_file(f, payload)]
+    details = field_details(tuple(f for f in fields if not _names_a_file(f, payload)), payload, agencies)
     details += _extra_details(process, payload)
     if e.kind == "extended" and payload.get("extend_by"):
         details.append(("延长", allowance_label(str(payload["extend_by"]))))
@@ -130,7 +135,14 @@ def event_view(process: Process, e: TimelineEvent, agencies: dict[int, str]) -> 
         details=details,
         due_at=e.due_at,
         links=[(label, str(payload[key])) for key, label in LINK_LABELS.items() if payload.get(key)],
+        files=files,
     )
+
+
+def _names_a_file(f: Field, payload: dict[str, Any]) -> bool:
+    """An attachment field holding an id (not the marker of withheld content)."""
+    value = payload.get(f.name)
+    return f.kind == FieldKind.attachment and isinstance(value, int) and not isinstance(value, bool)
 
 
 def agency_ids_in(process: Process, events: list[TimelineEvent], facts: dict[str, Any]) -> set[int]:

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from api import codec
 from api.admin.router import router as admin_router
 from api.admin.webhooks import router as webhooks_router
+from api.attachments.router import router as attachments_router
 from api.audit_log.router import router as audit_router
 from api.care_periods.router import router as care_periods_router
 from api.cases.router import router as cases_router
@@ -47,6 +48,7 @@ from worker.codec import EncryptionCodec
 STATIC = Path(__file__).resolve().parent.parent / "ui" / "static"
 API_ROUTERS = (
     cases_router,
+    attachments_router,
     documents_router,
     work_router,
     statistics_router,
@@ -89,7 +91,8 @@ def create_app(
     add_session_middleware(app, settings)
     app.add_middleware(AuthenticateApiFirst)
     app.add_middleware(ServeRegions, served=settings.served())  # "inside this deployment" is its own regions
-    app.add_middleware(BodyLimits)  # an oversized or too deep body is refused before anything reads it
+    # An oversized or too deep body is refused before anything reads it (an attachment's upload: its own limit).
+    app.add_middleware(BodyLimits, attachment_limit=settings.attachment_max_bytes)
     app.add_middleware(CodecCors, origin=settings.ui_origin())  # the Temporal UI's preflight answered first
     app.add_middleware(SecurityHeaders)  # outermost but one, so even a refusal above carries them
     app.add_middleware(ObserveRequests)  # outermost: times and logs every answer, refusals too

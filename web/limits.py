@@ -14,6 +14,7 @@ from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.attachments import size_label
 from domain.errors import DomainError
 from domain.text import (
     BODY_LIMIT,
@@ -53,12 +54,29 @@ def _refusal(scope: Scope, status: int, code: str, message: str) -> tuple[int, b
     return status, page.encode(), b"text/html; charset=utf-8"
 
 
+# The one route that takes a case's attachment (a scanned consent form): in the API, and the case page's form
+# that uploads it with the action it goes with.
+ATTACHMENT_UPLOAD = re.compile(r"(?:/api/v1)?/cases/[^/]+/attachments")
+# What a multipart form carries besides the file: the action's other fields and the parts' headers.
+FORM_ROOM = 256 * 1024
+
+
 class BodyLimits:
     """A request body above BODY_LIMIT is refused (413) without being read to its end; a JSON body nested
-    deeper than DEPTH_LIMIT is refused (422) before it is parsed."""
+    deeper than DEPTH_LIMIT is refused (422) before it is parsed. A multipart upload of an attachment may
+    be as large as the attachment limit (and the form around it); any other file, FILE_LIMIT."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, attachment_limit: int = FILE_LIMIT) -> None:
         self.app = app
+        self.attachment_limit = attachment_limit
+
+    def _cap(self, scope: Scope, kind: bytes) -> tuple[int, str]:
+        """The body's limit and how the refusal says it."""
+        if kind.startswith(b"multipart/form-data") and ATTACHMENT_UPLOAD.fullmatch(scope["path"]):
+            return self.attachment_limit + FORM_ROOM, f"附件不能超过{size_label(self.attachment_limit)}"
+        # A file (the agencies' CSV import) has its own, larger limit, checked where it is read.
+        cap = FILE_LIMIT if kind.startswith((b"text/csv", b"multipart/form-data")) else BODY_LIMIT
+        return cap, f"提交的内容过大（不能超过{cap // 1024}KB）"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -66,20 +84,23 @@ class BodyLimits:
             return
         headers = dict(scope.get("headers") or [])
         kind = headers.get(b"content-type", b"")
-        # A file (the agencies' CSV import) has its own, larger limit, checked where it is read.
-        cap = FILE_LIMIT if kind.startswith((b"text/csv", b"multipart/form-data")) else BODY_LIMIT
-        body = b""
+        cap, too_large = self._cap(scope, kind)
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > cap:  # said up front: refused before a byte is read
+            await _answer(send, *_refusal(scope, 413, "body_too_large", too_large))
+            return
+        received = bytearray()  # appended in place: a 10 MB upload in 64 KB chunks is not copied each time
         more = True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
-            body += message.get("body", b"")
+            received += message.get("body", b"")
             more = message.get("more_body", False)
-            if len(body) > cap:
-                limit = cap // 1024
-                await _answer(send, *_refusal(scope, 413, "body_too_large", f"提交的内容过大（不能超过{limit}KB）"))
+            if len(received) > cap:
+                await _answer(send, *_refusal(scope, 413, "body_too_large", too_large))
                 return
+        body = bytes(received)
         # FastAPI reads a body without a content type as JSON too.
         if (not kind or b"json" in kind) and json_depth(body) > DEPTH_LIMIT:
             await _answer(send, *_refusal(scope, 422, "body_too_deep", "提交的内容层级过深，无法处理"))

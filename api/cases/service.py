@@ -27,6 +27,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.attachments.fields import check_attachment_fields
 from api.audit import audit, audit_done
 from api.cases.clinical import apply_clinical_rule
 from api.cases.one_open import already_open, lock_and_find_open
@@ -600,6 +601,8 @@ async def act(
         raise DomainError("action_not_allowed", f"本案件不能进行“{data.action}”操作")
     holder_region = next((s.holder_region for s in case.steps if s.step == data.step), None) if data.step else None
     await _check_agency_fields(session, action.fields, data.payload, case.county, holder_region)
+    if not isinstance(case, PendingCase):  # a case still opening has no attachments yet
+        await check_attachment_fields(session, action.fields, data.payload, case.id)
     req = ActionRequest(
         request_id=data.request_id,
         actor=principal.actor(),

@@ -112,7 +112,16 @@ CONSENT_FIELDS = (
         "consent_form_ref",
         "知情同意书（扫描件编号或存档号）",
         clinical=True,
-        help="本系统暂不保存附件：请填写扫描件在本单位档案中的编号",
+        help="纸质同意书在本单位档案中的编号",
+    ),
+    Field(
+        "consent_form",
+        "知情同意书扫描件",
+        FieldKind.attachment,
+        required=False,
+        clinical=True,
+        attachment="consent_form",
+        help="PDF、JPG或PNG，仅心理辅导机构和医院可查看；口头或电话同意的可不上传",
     ),
     NOTE,
 )

@@ -26,6 +26,7 @@ from domain.oversight import overseen_types
 from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
 from tests.api.test_cases_api import auth, start_body
 from tests.conftest import Live, make_token
+from tests.files import png
 from tests.ui.test_pages import csrf_of
 
 COUNTIES = ("140403", "140404")  # 潞州区, 上党区
@@ -56,6 +57,7 @@ class Target:
     party_ids: frozenset[int]
     party_types: frozenset[tuple[str, str]]  # (agency type, region) of each party
     notification_ids: tuple[int, ...]
+    attachment_id: int = 1  # an attachment of the case, where it has one
 
 
 async def people(live: Live) -> list[Person]:
@@ -175,6 +177,7 @@ def filled(path: str, t: Target) -> str:
         "source": "education",
         "import_id": 1,
         "proposal_id": 1,
+        "attachment_id": t.attachment_id,
     }
 
     def one(m: re.Match[str]) -> str:
@@ -220,7 +223,16 @@ WRITES: dict[str, dict[str, object]] = {
 }
 
 
+# An upload is a well-formed multipart form with a real PNG (the page's carries the action it goes with).
+UPLOADS = frozenset({"/api/v1/cases/{case_no}/attachments", "/cases/{case_no}/attachments"})
+CONSENT = {"action": "refer_with_consent", "step": "medical_referral", "kind": "consent_form"}
+
+
 async def ask(c: Caller, method: str, path: str, template: str = "") -> httpx.Response:
+    if method == "POST" and template in UPLOADS:
+        form = {**CONSENT, "request_id": uuid.uuid4().hex, "csrf": c.csrf}
+        files = {"file" if path.startswith("/api/") else "consent_form": ("scan.png", png(), "image/png")}
+        return await c.page.post(path, data=form, files=files, headers=c.api if path.startswith("/api/") else None)
     body = {**WRITES.get(template, {}), "request_id": uuid.uuid4().hex} if method != "GET" else None
     if path.startswith("/api/"):
         return await c.page.request(method, path, headers=c.api, json=body)

@@ -3,7 +3,8 @@ route of the app (the API and the pages, enumerated from its router), filled wit
 that hold clinical content in every clinical field. 0 leaks: the content appears only to the counselling
 centre and the hospital party to the case (each such read audited with its reason); the reporting school,
 the supervisors of the same county and the city, the police called in a crisis, read step, deadline,
-holder and risk level only. Nor does the content reach the logs or, in clear, the workflow history.
+holder and risk level only (the scanned consent form, an attachment, included: its bytes reach the readers
+only). Nor does the content reach the logs or, in clear, the workflow history.
 Real PostgreSQL, Temporal dev server and worker."""
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import pytest
 from sqlalchemy import select
 
 from api.spreadsheet import is_xlsx, xlsx_rows
-from db.models import AuditEntry, Case, CaseParty
+from db.models import Attachment, AuditEntry, Case, CaseParty
 from domain.clinical import WITHHELD
 from domain.ids import workflow_id
 from tests.api.test_authorisation_matrix import COUNTIES, Person, Target, ask, caller, filled, people, routes
 from tests.api.test_cases_api import auth
 from tests.conftest import Live, make_token
+from tests.files import png
 from tests.support import agency_id, child_id, today_iso
 
 SECRETS = {
@@ -34,6 +36,7 @@ SECRETS = {
     "diagnosis": "机密诊断庚",
     "plan": "机密方案辛",
     "safety_measures": "机密安全措施壬",
+    "consent_form": "机密扫描件癸",  # inside the scanned form's bytes (a PNG's text)
 }
 READERS = ("counselling_center", "hospital")
 
@@ -88,12 +91,21 @@ async def referred_case(live: Live) -> str:
         "reassess",
         {"assessed_on": today, "result": "needs_diagnosis", "assessment_notes": SECRETS["assessment_notes"]},
     )
+    token = await make_token(live.db, "luzhou-counselling")
+    scan = await live.http.post(
+        f"/api/v1/cases/{no}/attachments",
+        files={"file": ("同意书.png", png(SECRETS["consent_form"]), "image/png")},
+        data={"kind": "consent_form"},
+        headers=auth(token),
+    )
+    assert scan.status_code == 201, scan.text
     await act(
         live,
         "luzhou-counselling",
         no,
         "refer_with_consent",
         {
+            "consent_form": scan.json()["id"],
             "hospital_id": await agency_id(live.db, "luzhou-hospital"),
             "consenter_name": SECRETS["consenter_name"],
             "consenter_relation": "mother",
@@ -136,6 +148,7 @@ async def test_clinical_content_reaches_only_the_counselling_centre_and_the_hosp
     parties: dict[str, set[int]] = {}
     children: dict[str, int] = {}
     async with live.db.sf() as s:
+        scan = (await s.execute(select(Attachment.id).join(Case).where(Case.case_no == cases[0]))).scalar_one()
         for no in cases:
             rows = await s.execute(select(CaseParty.agency_id).join(Case).where(Case.case_no == no))
             parties[no] = set(rows.scalars())
@@ -155,7 +168,7 @@ async def test_clinical_content_reaches_only_the_counselling_centre_and_the_hosp
             for no in cases:
                 allowed = may_read_clinical(p, parties[no])
                 for template in gets:
-                    path = filled(template, _target(no, children[no])).replace("guardianship", "mental_health")
+                    path = filled(template, _target(no, children[no], scan)).replace("guardianship", "mental_health")
                     r = await ask(c, "GET", path)
                     text = text_of(r.content, r.text)
                     found = [k for k, v in SECRETS.items() if v in text]
@@ -172,6 +185,12 @@ async def test_clinical_content_reaches_only_the_counselling_centre_and_the_hosp
                     assert r.status_code == 200 and all(SECRETS[k] in r.text for k in shown), (p.username, no)
                     page = await ask(c, "GET", f"/cases/{no}")
                     assert SECRETS["signs"] in page.text, (p.username, no)  # the start form's facts
+                    if no == cases[0]:  # the scanned form, through the API and the page's link
+                        link = f"/cases/{no}/attachments/{scan}"
+                        assert f'href="{link}"' in page.text, p.username
+                        for path in (f"/api/v1{link}", link):
+                            got = await ask(c, "GET", path)
+                            assert got.status_code == 200 and SECRETS["consent_form"].encode() in got.content
                     readers.append(p.username)
                 elif p.agency_id in parties[no]:
                     r = await ask(c, "GET", f"/api/v1/cases/{no}")
@@ -199,6 +218,7 @@ async def test_clinical_content_reaches_only_the_counselling_centre_and_the_hosp
         assert not [v for v in SECRETS.values() if v in raw or v.encode("utf-8").hex() in raw]
 
 
-def _target(case_no: str, child: int) -> Target:
-    """What the authorisation matrix fills paths with: this case and its child (other ids: any)."""
-    return Target(case_no, child, "", COUNTIES[0], 1, 1, frozenset(), frozenset(), ())
+def _target(case_no: str, child: int, attachment: int) -> Target:
+    """What the authorisation matrix fills paths with: this case, its child and the referral's scanned
+    consent form (other ids: any)."""
+    return Target(case_no, child, "", COUNTIES[0], 1, 1, frozenset(), frozenset(), (), attachment)
