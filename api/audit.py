@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +13,21 @@ from db.models import AuditEntry
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 2
+
+
+def _entry(
+    principal: Principal, action: str, case_no: str | None, child_id: int | None, detail: str
+) -> dict[str, object]:
+    return {
+        "user_id": principal.user_id,
+        "agency_id": principal.agency.id,
+        "token_id": principal.token_id,
+        "case_no": case_no,
+        "child_id": child_id,
+        "action": action,
+        "detail": detail[:256],
+        "channel": principal.channel,
+    }
 
 
 def audit(
@@ -24,18 +40,7 @@ def audit(
     detail: str = "",
 ) -> None:
     """Adds the entry to the session; it commits with the caller's transaction."""
-    session.add(
-        AuditEntry(
-            user_id=principal.user_id,
-            agency_id=principal.agency.id,
-            token_id=principal.token_id,
-            case_no=case_no,
-            child_id=child_id,
-            action=action,
-            detail=detail[:256],
-            channel=principal.channel,
-        )
-    )
+    session.add(AuditEntry(**_entry(principal, action, case_no, child_id, detail)))
 
 
 async def audit_done(
@@ -52,7 +57,10 @@ async def audit_done(
     way, since answering an error would have the user repeat an action that took effect."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            audit(session, principal, action, case_no=case_no, child_id=child_id, detail=detail)
+            # One plain INSERT (no unit of work): it follows every action.
+            await (await session.connection()).execute(
+                insert(AuditEntry).values(**_entry(principal, action, case_no, child_id, detail))
+            )
             await session.commit()
             return
         except SQLAlchemyError as e:
