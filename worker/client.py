@@ -16,12 +16,15 @@ from config.settings import Settings
 from worker.codec import data_converter
 from worker.interceptors import AutomationHealthInterceptor, DatabaseErrorsWithoutData
 from worker.registry import ALL_WORKFLOWS
+from worker.runner import ContextFreeSandbox
 
 # domain/ is pure and deterministic; passing it (and pydantic) through the sandbox avoids re-importing
-# it for every workflow run.
-SANDBOX = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "domain", "pydantic", "pydantic_core", "annotated_types", "chinese_calendar"
+# it for every workflow run. No serialization context is looked up per payload (worker/runner.py).
+SANDBOX = ContextFreeSandbox(
+    SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            "domain", "pydantic", "pydantic_core", "annotated_types", "chinese_calendar"
+        )
     )
 )
 
