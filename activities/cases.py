@@ -80,6 +80,28 @@ class DeadlineInputs:
     calendar: WorkCalendar
 
 
+# The deadline inputs' version and which of a new step's agencies are still active, in one statement.
+STEP_INPUTS_SQL = """
+SELECT (SELECT version FROM deadline_inputs_version),
+       ARRAY(SELECT id FROM agencies WHERE id = ANY(%(ids)s::int[]) AND is_active)
+"""
+
+
+def deadline_answer(req: DeadlineRequest, inputs: DeadlineInputs) -> DeadlineAnswer:
+    """A step's deadline (or the allowance alone, for a count or a "from the first of a month" policy)."""
+    if req.allowance:
+        allowance = Allowance.parse(req.allowance)
+    else:
+        assert req.policy_key
+        allowance = resolve_policy(policy_default(req.policy_key), req.county, inputs.overrides, req.at)
+    if allowance.kind != "duration":  # a count, or "from the first of a month": no deadline
+        return DeadlineAnswer(allowance=str(allowance), deadlines=None)
+    ladder = (Allowance.parse(req.ladder[0]), Allowance.parse(req.ladder[1])) if req.ladder else None
+    return DeadlineAnswer(
+        allowance=str(allowance), deadlines=compute_deadlines(req.base, allowance, inputs.calendar, ladder=ladder)
+    )
+
+
 class DeadlineInputsCache:
     """What deadlines are computed from (every policy override, the holiday calendar), kept in the worker
     and reloaded only when the database's version of them has moved (bumped by triggers on any change):
@@ -92,19 +114,21 @@ class DeadlineInputsCache:
     async def current(self, sf: async_sessionmaker[AsyncSession]) -> DeadlineInputs:
         async with sf() as s:
             version = (await s.execute(select(DeadlineInputsVersion.version))).scalar_one()
-            kept = self._kept
-            if kept is not None and kept.version == version:
-                return kept
-            async with self._lock:
-                if self._kept is not None and self._kept.version == version:
-                    return self._kept  # reloaded meanwhile by another deadline
-                # Read after the version: a change committed in between is reloaded next time, never missed.
-                rows = (await s.execute(select(PolicyOverrideRow))).scalars()
-                overrides = [
-                    PolicyOverride(r.key, r.region_code, Allowance.parse(r.value), r.effective_from) for r in rows
-                ]
-                self._kept = DeadlineInputs(version, overrides, await load_calendar(s))
-                return self._kept
+            return await self.at_version(s, version)
+
+    async def at_version(self, s: AsyncSession, version: int) -> DeadlineInputs:
+        """The inputs as of `version`, just read by the caller in `s` (which reloads them if it moved)."""
+        kept = self._kept
+        if kept is not None and kept.version == version:
+            return kept
+        async with self._lock:
+            if self._kept is not None and self._kept.version == version:
+                return self._kept  # reloaded meanwhile by another deadline
+            # Read after the version: a change committed in between is reloaded next time, never missed.
+            rows = (await s.execute(select(PolicyOverrideRow))).scalars()
+            overrides = [PolicyOverride(r.key, r.region_code, Allowance.parse(r.value), r.effective_from) for r in rows]
+            self._kept = DeadlineInputs(version, overrides, await load_calendar(s))
+            return self._kept
 
 
 class CaseActivities:
@@ -173,31 +197,22 @@ class CaseActivities:
 
     @activity.defn(name=names.COMPUTE_DEADLINES)
     async def compute_deadlines(self, req: DeadlineRequest) -> DeadlineAnswer:
-        if req.allowance:
-            allowance = Allowance.parse(req.allowance)
-            inputs = None
-        else:
-            assert req.policy_key
-            inputs = await self.inputs.current(self.sf)
-            allowance = resolve_policy(policy_default(req.policy_key), req.county, inputs.overrides, req.at)
-        if allowance.kind != "duration":  # a count, or "from the first of a month": no deadline
-            return DeadlineAnswer(allowance=str(allowance), deadlines=None)
-        cal = (inputs or await self.inputs.current(self.sf)).calendar
-        ladder = (Allowance.parse(req.ladder[0]), Allowance.parse(req.ladder[1])) if req.ladder else None
-        return DeadlineAnswer(
-            allowance=str(allowance), deadlines=compute_deadlines(req.base, allowance, cal, ladder=ladder)
-        )
+        return deadline_answer(req, await self.inputs.current(self.sf))
 
     @activity.defn(name=names.STEP_INPUTS)
     async def step_inputs(self, req: StepInputsRequest) -> StepInputs:
-        """What a new step needs, in one local activity (one workflow activation instead of two or three):
-        its agencies as `active_agencies` gives them, its deadline as `compute_deadlines` does, and its
-        window's lead, the policy in force in the case's county when the step opens."""
-        agencies = await self.active_agencies(req.agencies) if req.agencies else []
-        answer = await self.compute_deadlines(req.deadline) if req.deadline else None
+        """What a new step needs, in one local activity (one workflow activation instead of two or three) and
+        one read: its agencies as `active_agencies` gives them, its deadline as `compute_deadlines` does, and
+        its window's lead, the policy in force in the case's county when the step opens."""
+        async with self.sf() as s:
+            version, active = (
+                await (await s.connection()).exec_driver_sql(STEP_INPUTS_SQL, {"ids": [a.id for a in req.agencies]})
+            ).one()
+            inputs = await self.inputs.at_version(s, version)
+        agencies = await self._still_active(req.agencies, set(active))
+        answer = deadline_answer(req.deadline, inputs) if req.deadline else None
         window = None
         if req.window_key and req.deadline and answer and answer.deadlines:
-            inputs = await self.inputs.current(self.sf)
             lead = resolve_policy(
                 policy_default(req.window_key), req.deadline.county, inputs.overrides, req.deadline.at
             )
@@ -219,6 +234,9 @@ class CaseActivities:
                     )
                 ).scalars()
             )
+        return await self._still_active(agencies, active)
+
+    async def _still_active(self, agencies: list[AgencyRef], active: set[int]) -> list[AgencyRef]:
         out = []
         for a in agencies:
             if a.id in active:

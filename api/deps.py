@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
@@ -18,7 +17,7 @@ from api.notifications import service as notifications
 from api.principal import Principal, principal_of
 from api.security import token_hash
 from config.settings import Settings
-from db.models import Agency, ApiToken, User
+from db.models import User
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
 from domain.messages import AgencyRef
@@ -42,33 +41,22 @@ ClientDep = Annotated[Client, Depends(get_client)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
+# The token, its user for a person's token, and the agency it acts for (the user's, or an integration's own).
+TOKEN_SQL = """
+SELECT t.id, t.name, t.user_id, u.username, u.display_name, u.role, u.title, u.is_active AS user_active,
+       a.id AS agency_id, a.name AS agency_name, a.agency_type, a.region_code, a.township,
+       a.is_active AS agency_active
+FROM api_tokens t
+LEFT JOIN users u ON u.id = t.user_id
+JOIN agencies a ON a.id = COALESCE(u.agency_id, t.agency_id)
+WHERE t.token_hash = %(hash)s::text AND t.revoked_at IS NULL
+"""
+
+
 async def principal_from_token(session: AsyncSession, token: str) -> Principal | None:
-    """One statement, no ORM objects (it runs for every API request): the token, its user for a person's
-    token, and the agency it acts for (the user's, or an integration's own)."""
-    found = (
-        await (await session.connection()).execute(
-            select(
-                ApiToken.id,
-                ApiToken.name,
-                ApiToken.user_id,
-                User.username,
-                User.display_name,
-                User.role,
-                User.title,
-                User.is_active.label("user_active"),
-                Agency.id.label("agency_id"),
-                Agency.name.label("agency_name"),
-                Agency.agency_type,
-                Agency.region_code,
-                Agency.township,
-                Agency.is_active.label("agency_active"),
-            )
-            .select_from(ApiToken)
-            .outerjoin(User, User.id == ApiToken.user_id)
-            .join(Agency, Agency.id == func.coalesce(User.agency_id, ApiToken.agency_id))
-            .where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None))
-        )
-    ).one_or_none()
+    """One statement of plain SQL, no ORM objects: it runs for every API request."""
+    conn = await session.connection()
+    found = (await conn.exec_driver_sql(TOKEN_SQL, {"hash": token_hash(token)})).one_or_none()
     if found is None or not found.agency_active:
         return None
     agency = AgencyRef(

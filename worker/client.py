@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.converter import WithSerializationContext
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -41,6 +42,9 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
 
 
 def build_worker(client: Client, task_queue: str, session_factory: async_sessionmaker[AsyncSession]) -> Worker:
+    converter = client.data_converter
+    if converter.external_storage is not None or isinstance(converter.payload_codec, WithSerializationContext):
+        raise ValueError("the workflow runner answers no serialization context (worker/runner.py)")
     return Worker(
         client,
         task_queue=task_queue,

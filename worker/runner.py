@@ -4,8 +4,10 @@ Around each activation the worker asks the workflow instance which serialization
 belongs to (the command it travels with), so that a context-aware codec could use it. In the sandbox
 every such question compiles and runs a snippet inside it: with the payload codec on, that was about a
 tenth of the worker's CPU per action (issue 13). Our codec (worker/codec.py) and the pydantic converter
-take no context, so the answer changes nothing; this runner answers "no context" at once. A codec or
-converter that implements `WithSerializationContext` must not be used with it."""
+take no context, so the answer changes nothing; this runner answers "no context" at once, and the same
+for the external-storage context, which only external storage reads. A data converter with a codec that
+implements `WithSerializationContext`, or with external storage, must not be used with it
+(worker/client.py `build_worker` refuses one)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 import temporalio.workflow
 from temporalio.bridge.proto.workflow_activation import WorkflowActivation
 from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
-from temporalio.converter import SerializationContext, StorageDriverStoreContext
+from temporalio.converter import SerializationContext, StorageDriverStoreContext, StorageDriverWorkflowInfo
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -48,7 +50,13 @@ class _ContextFree(WorkflowInstance):
         return None  # the payload codec then runs as it does outside any workflow: ours takes no context
 
     def get_external_store_context(self, command_info: object) -> StorageDriverStoreContext:
-        return self.inner.get_external_store_context(command_info)
+        # Asked as often, and as dear in the sandbox; read only by external storage, which we do not use.
+        info = self.inner.get_info()
+        return StorageDriverStoreContext(
+            target=StorageDriverWorkflowInfo(
+                id=info.workflow_id, run_id=info.run_id, type=info.workflow_type, namespace=info.namespace
+            )
+        )
 
     def get_info(self) -> temporalio.workflow.Info:
         return self.inner.get_info()

@@ -498,22 +498,21 @@ def _action_hash(req: ActionRequest) -> str:
     return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
 
 
+CLAIM_SQL = """
+INSERT INTO action_requests (case_no, request_id, request_hash)
+VALUES (%(case_no)s::text, %(request_id)s::text, %(hash)s::text)
+ON CONFLICT (case_no, request_id) DO UPDATE SET request_hash = action_requests.request_hash
+RETURNING request_hash
+"""
+
+
 async def _claim_request_id(session: AsyncSession, case_no: str, req: ActionRequest) -> str:
     """Keeps the request id with what it asks; the same id sent again asking something else is refused
     (409), as a start's reused idempotency key is. Returns the hash kept."""
     digest = _action_hash(req)
     # One statement: claims the id, or (taken already) returns what it was claimed for.
-    kept = (
-        await (await session.connection()).execute(
-            insert(ActionRequestRow)
-            .values(case_no=case_no, request_id=req.request_id, request_hash=digest)
-            .on_conflict_do_update(
-                index_elements=[ActionRequestRow.case_no, ActionRequestRow.request_id],
-                set_={"request_hash": ActionRequestRow.request_hash},
-            )
-            .returning(ActionRequestRow.request_hash)
-        )
-    ).scalar_one()
+    params = {"case_no": case_no, "request_id": req.request_id, "hash": digest}
+    kept = (await (await session.connection()).exec_driver_sql(CLAIM_SQL, params)).scalar_one()
     await session.commit()
     if kept != digest:
         raise DomainError("idempotency_conflict", "该请求编号（request_id）已用于另一项不同的操作", field="request_id")
