@@ -7,29 +7,25 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import and_, any_, delete, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import projection
 from db.case_numbers import next_case_no
-from db.case_reads import next_due_of, refresh_parties
 from db.documents import issue_document
 from db.models import (
     Agency,
     Case,
-    CaseParty,
     CaseRequest,
-    CaseStep,
     Child,
     DeadlineInputsVersion,
     Document,
     HolidayDay,
     HolidayYear,
-    Notification,
     PolicyOverrideRow,
-    TimelineEvent,
     User,
 )
 from db.session import transaction
@@ -44,7 +40,8 @@ from domain.messages import (
     FollowOnRequest,
     NotificationSpec,
     OpenCasesQuery,
-    StepState,
+    StepInputs,
+    StepInputsRequest,
 )
 from domain.policy import Allowance, PolicyOverride, resolve_policy
 from domain.processes import get_process, policy_default
@@ -83,6 +80,28 @@ class DeadlineInputs:
     calendar: WorkCalendar
 
 
+# The deadline inputs' version and which of a new step's agencies are still active, in one statement.
+STEP_INPUTS_SQL = """
+SELECT (SELECT version FROM deadline_inputs_version),
+       ARRAY(SELECT id FROM agencies WHERE id = ANY(%(ids)s::int[]) AND is_active)
+"""
+
+
+def deadline_answer(req: DeadlineRequest, inputs: DeadlineInputs) -> DeadlineAnswer:
+    """A step's deadline (or the allowance alone, for a count or a "from the first of a month" policy)."""
+    if req.allowance:
+        allowance = Allowance.parse(req.allowance)
+    else:
+        assert req.policy_key
+        allowance = resolve_policy(policy_default(req.policy_key), req.county, inputs.overrides, req.at)
+    if allowance.kind != "duration":  # a count, or "from the first of a month": no deadline
+        return DeadlineAnswer(allowance=str(allowance), deadlines=None)
+    ladder = (Allowance.parse(req.ladder[0]), Allowance.parse(req.ladder[1])) if req.ladder else None
+    return DeadlineAnswer(
+        allowance=str(allowance), deadlines=compute_deadlines(req.base, allowance, inputs.calendar, ladder=ladder)
+    )
+
+
 class DeadlineInputsCache:
     """What deadlines are computed from (every policy override, the holiday calendar), kept in the worker
     and reloaded only when the database's version of them has moved (bumped by triggers on any change):
@@ -95,19 +114,21 @@ class DeadlineInputsCache:
     async def current(self, sf: async_sessionmaker[AsyncSession]) -> DeadlineInputs:
         async with sf() as s:
             version = (await s.execute(select(DeadlineInputsVersion.version))).scalar_one()
-            kept = self._kept
-            if kept is not None and kept.version == version:
-                return kept
-            async with self._lock:
-                if self._kept is not None and self._kept.version == version:
-                    return self._kept  # reloaded meanwhile by another deadline
-                # Read after the version: a change committed in between is reloaded next time, never missed.
-                rows = (await s.execute(select(PolicyOverrideRow))).scalars()
-                overrides = [
-                    PolicyOverride(r.key, r.region_code, Allowance.parse(r.value), r.effective_from) for r in rows
-                ]
-                self._kept = DeadlineInputs(version, overrides, await load_calendar(s))
-                return self._kept
+            return await self.at_version(s, version)
+
+    async def at_version(self, s: AsyncSession, version: int) -> DeadlineInputs:
+        """The inputs as of `version`, just read by the caller in `s` (which reloads them if it moved)."""
+        kept = self._kept
+        if kept is not None and kept.version == version:
+            return kept
+        async with self._lock:
+            if self._kept is not None and self._kept.version == version:
+                return self._kept  # reloaded meanwhile by another deadline
+            # Read after the version: a change committed in between is reloaded next time, never missed.
+            rows = (await s.execute(select(PolicyOverrideRow))).scalars()
+            overrides = [PolicyOverride(r.key, r.region_code, Allowance.parse(r.value), r.effective_from) for r in rows]
+            self._kept = DeadlineInputs(version, overrides, await load_calendar(s))
+            return self._kept
 
 
 class CaseActivities:
@@ -121,6 +142,7 @@ class CaseActivities:
             self.compute_deadlines,
             self.resolve_agency,
             self.active_agencies,
+            self.step_inputs,
             self.open_follow_on,
             self.open_cases_of_child,
         ]
@@ -129,79 +151,23 @@ class CaseActivities:
 
     @activity.defn(name=names.RECORD_EVENT)
     async def record_event(self, ev: EventRecord) -> bool:
-        """Appends the event and applies its projection changes in one transaction. Returns False when
-        the event was already recorded (a retry), in which case nothing changes."""
+        """Appends the event and applies its projection changes in one transaction (activities/projection.py:
+        two statements). Returns False when the event was already recorded (a retry): nothing changes."""
         async with transaction(self.sf) as s:
-            if ev.opening is not None:
-                await self._open_case_row(s, ev)
-            case_id = (
-                await s.execute(select(Case.id).where(Case.case_no == ev.case_no).with_for_update())
-            ).scalar_one_or_none()
+            rows = await note_rows(s, ev)
+            conn = await s.connection()
+            case_id, new = await projection.append(conn, ev, rows)
             if case_id is None:
                 # The opening event always comes first; if it is missing something is badly wrong.
                 raise ApplicationError(f"case {ev.case_no} has no projection row")
-            if not await self._append(s, case_id, ev):
+            if not new:
                 return False
-            await self._apply_steps(s, case_id, ev)
-            await self._apply_case(s, case_id, ev)
-            await self._apply_parties(s, case_id, ev)
-            await self._apply_notifications(s, case_id, ev)
-            await settle_notifications(s, case_id, ev.at)
+            await projection.update_case(
+                conn, case_id, ev, activity=ev.kind in ACTIVITY_KINDS, holder_notices=HOLDER_NOTICES
+            )
             if ev.document is not None:
                 await self._file_document(s, case_id, ev)
         return True
-
-    @staticmethod
-    async def _open_case_row(s: AsyncSession, ev: EventRecord) -> None:
-        o = ev.opening
-        assert o is not None
-        await s.execute(
-            insert(Case)
-            .values(
-                case_no=ev.case_no,
-                process=o.process,
-                child_id=await registered_child_id(s, o.child_id),
-                county=o.county,
-                status="open",
-                started_by_agency_id=o.starter.id,
-                facts=o.facts,
-                opened_at=ev.at,
-                last_activity_at=ev.at,
-                last_seq=0,
-            )
-            .on_conflict_do_nothing(index_elements=[Case.case_no])
-        )
-
-    @staticmethod
-    async def _append(s: AsyncSession, case_id: int, ev: EventRecord) -> bool:
-        """The timeline line, once per case and seq: False when it is there already."""
-        due = next((st.deadlines.due_at for st in ev.set_steps if st.deadlines), None)
-        actor = ev.actor
-        inserted = (
-            await s.execute(
-                insert(TimelineEvent)
-                .values(
-                    case_id=case_id,
-                    seq=ev.seq,
-                    at=ev.at,
-                    kind=ev.kind,
-                    track=ev.track,
-                    action=ev.action,
-                    from_step=ev.from_step,
-                    to_step=ev.to_step,
-                    actor_user_id=actor.user_id if actor else None,
-                    actor_agency_id=actor.agency.id if actor else None,
-                    actor_name=actor.user_name if actor else None,
-                    actor_agency_name=actor.agency.name if actor else None,
-                    note=ev.note,
-                    payload=ev.payload,
-                    due_at=due,
-                )
-                .on_conflict_do_nothing(index_elements=[TimelineEvent.case_id, TimelineEvent.seq])
-                .returning(TimelineEvent.id)
-            )
-        ).scalar_one_or_none()
-        return inserted is not None
 
     @staticmethod
     async def _file_document(s: AsyncSession, case_id: int, ev: EventRecord) -> None:
@@ -227,93 +193,31 @@ class CaseActivities:
             assert doc is not None
             await issue_document(s, doc, ev.actor.agency.id if ev.actor else None)
 
-    @staticmethod
-    async def _apply_steps(s: AsyncSession, case_id: int, ev: EventRecord) -> None:
-        if "*" in ev.end_tracks:
-            await s.execute(delete(CaseStep).where(CaseStep.case_id == case_id))
-        elif ev.end_tracks:
-            await s.execute(delete(CaseStep).where(CaseStep.case_id == case_id, CaseStep.track.in_(ev.end_tracks)))
-        for st in ev.set_steps:
-            values = step_row(case_id, st)
-            stmt = insert(CaseStep).values(**values)
-            await s.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[CaseStep.case_id, CaseStep.track],
-                    set_={k: stmt.excluded[k] for k in values if k not in ("case_id", "track")},
-                )
-            )
-
-    @staticmethod
-    async def _apply_case(s: AsyncSession, case_id: int, ev: EventRecord) -> None:
-        # next_due_at in the same statement: the steps were applied just before (_apply_steps).
-        values: dict = {"last_seq": ev.seq, "main_step": ev.main_step, "next_due_at": next_due_of(case_id)}
-        if ev.summary is not None:
-            values["summary"] = ev.summary
-        if ev.kind in ACTIVITY_KINDS:
-            values["last_activity_at"] = ev.at
-        if ev.closed_outcome:
-            values.update(status="closed", outcome=ev.closed_outcome, closed_at=ev.at)
-        await s.execute(update(Case).where(Case.id == case_id).values(**values))
-
-    @staticmethod
-    async def _apply_parties(s: AsyncSession, case_id: int, ev: EventRecord) -> None:
-        for g in ev.parties:
-            # A receiving agency (a hand-over) sees the case from the hand-over on; others see all of it.
-            since = ev.seq if g.role == "receiver" else 0
-            await s.execute(
-                insert(CaseParty)
-                .values(case_id=case_id, agency_id=g.agency.id, role=g.role, visible_from_seq=since)
-                .on_conflict_do_nothing()
-            )
-        if ev.parties:
-            await s.execute(refresh_parties(case_id))
-
-    @staticmethod
-    async def _apply_notifications(s: AsyncSession, case_id: int, ev: EventRecord) -> None:
-        track = ev.track or (ev.set_steps[0].track if ev.set_steps else None)
-        step_seq = None
-        if track is not None and any(spec.kind in STEP_NOTICES for spec in ev.notifications):
-            step_seq = (
-                await s.execute(select(CaseStep.step_seq).where(CaseStep.case_id == case_id, CaseStep.track == track))
-            ).scalar_one_or_none()
-        for spec in ev.notifications:
-            about = step_seq if spec.kind in STEP_NOTICES else None
-            for agency_id, user_id in await recipients(s, spec):
-                await s.execute(
-                    insert(Notification)
-                    .values(
-                        case_id=case_id,
-                        seq=ev.seq,
-                        agency_id=agency_id,
-                        user_id=user_id,
-                        role=spec.role.value if spec.role else "",
-                        kind=spec.kind,
-                        title=spec.title,
-                        created_at=ev.at,
-                        track=track if about is not None else None,
-                        step_seq=about,
-                    )
-                    .on_conflict_do_nothing()
-                )
-
     # ------------------------------------------------------------------ compute_deadlines (local)
 
     @activity.defn(name=names.COMPUTE_DEADLINES)
     async def compute_deadlines(self, req: DeadlineRequest) -> DeadlineAnswer:
-        if req.allowance:
-            allowance = Allowance.parse(req.allowance)
-            inputs = None
-        else:
-            assert req.policy_key
-            inputs = await self.inputs.current(self.sf)
-            allowance = resolve_policy(policy_default(req.policy_key), req.county, inputs.overrides, req.at)
-        if allowance.kind != "duration":  # a count, or "from the first of a month": no deadline
-            return DeadlineAnswer(allowance=str(allowance), deadlines=None)
-        cal = (inputs or await self.inputs.current(self.sf)).calendar
-        ladder = (Allowance.parse(req.ladder[0]), Allowance.parse(req.ladder[1])) if req.ladder else None
-        return DeadlineAnswer(
-            allowance=str(allowance), deadlines=compute_deadlines(req.base, allowance, cal, ladder=ladder)
-        )
+        return deadline_answer(req, await self.inputs.current(self.sf))
+
+    @activity.defn(name=names.STEP_INPUTS)
+    async def step_inputs(self, req: StepInputsRequest) -> StepInputs:
+        """What a new step needs, in one local activity (one workflow activation instead of two or three) and
+        one read: its agencies as `active_agencies` gives them, its deadline as `compute_deadlines` does, and
+        its window's lead, the policy in force in the case's county when the step opens."""
+        async with self.sf() as s:
+            version, active = (
+                await (await s.connection()).exec_driver_sql(STEP_INPUTS_SQL, {"ids": [a.id for a in req.agencies]})
+            ).one()
+            inputs = await self.inputs.at_version(s, version)
+        agencies = await self._still_active(req.agencies, set(active))
+        answer = deadline_answer(req.deadline, inputs) if req.deadline else None
+        window = None
+        if req.window_key and req.deadline and answer and answer.deadlines:
+            lead = resolve_policy(
+                policy_default(req.window_key), req.deadline.county, inputs.overrides, req.deadline.at
+            )
+            window = str(lead)
+        return StepInputs(agencies=agencies, deadline=answer, window=window)
 
     # ------------------------------------------------------------------ resolve_agency
 
@@ -330,6 +234,9 @@ class CaseActivities:
                     )
                 ).scalars()
             )
+        return await self._still_active(agencies, active)
+
+    async def _still_active(self, agencies: list[AgencyRef], active: set[int]) -> list[AgencyRef]:
         out = []
         for a in agencies:
             if a.id in active:
@@ -425,29 +332,6 @@ async def registered_child_id(s: AsyncSession, child_id: int) -> int:
     return merged_into or child_id
 
 
-def step_row(case_id: int, st: StepState) -> dict:
-    d = st.deadlines
-    return {
-        "case_id": case_id,
-        "track": st.track,
-        "step": st.step,
-        "step_seq": st.seq,
-        "holder_agency_id": st.holder.id,
-        "holder_type": st.holder.agency_type.value,
-        "holder_region": st.holder.region_code,
-        "co_holder_ids": [a.id for a in st.co_holders],
-        "opened_at": st.opened_at,
-        "due_at": d.due_at if d else None,
-        "level2_at": d.level2_at if d else None,
-        "level3_at": d.level3_at if d else None,
-        "due_provisional": bool(d and d.provisional),
-        "allowance": st.allowance,
-        "escalation_level": st.level,
-        "counters": st.counters,
-        "external": st.external.model_dump(mode="json") if st.external else None,
-    }
-
-
 async def recipients(s: AsyncSession, spec: NotificationSpec) -> list[tuple[int, int | None]]:
     """(agency, user or None for everyone there): one person, one agency, or every active agency of a type
     in a region (escalations: domain/oversight.py chose the type)."""
@@ -479,34 +363,21 @@ async def recipients(s: AsyncSession, spec: NotificationSpec) -> list[tuple[int,
     return [(a, None) for a in (await s.execute(stmt)).scalars()]
 
 
-async def settle_notifications(s: AsyncSession, case_id: int, at: datetime) -> None:
-    """Settles the case's notices about a step that is no longer open (done, moved on, the case closed), and
-    those to the holders of a step that now another agency holds: they stop counting as unread."""
-    step = (
-        select(CaseStep)
-        .where(
-            CaseStep.case_id == Notification.case_id,
-            CaseStep.track == Notification.track,
-            CaseStep.step_seq == Notification.step_seq,
-        )
-        .correlate(Notification)
-    )
-    still_held = step.where(
-        or_(CaseStep.holder_agency_id == Notification.agency_id, Notification.agency_id == any_(CaseStep.co_holder_ids))
-    )
-    await s.execute(
-        update(Notification)
-        .where(
-            Notification.case_id == case_id,
-            Notification.step_seq.is_not(None),
-            Notification.settled_at.is_(None),
-            or_(
-                ~step.exists(),
-                and_(Notification.kind.in_(HOLDER_NOTICES), ~still_held.exists()),
-            ),
-        )
-        .values(settled_at=at)
-    )
+async def note_rows(s: AsyncSession, ev: EventRecord) -> list[projection.Recipient]:
+    """The event's notifications, one row per recipient. Only a notice to the agencies of a type in a region
+    reads the database here; one to a person is checked in the write itself (activities/projection.py)."""
+    out = []
+    for spec in ev.notifications:
+        if spec.agency_id is not None:
+            found = [(spec.agency_id, spec.user_id)]
+        else:
+            found = await recipients(s, spec)
+        role = spec.role.value if spec.role else ""
+        out += [
+            projection.Recipient(agency_id, user_id, role, spec.kind, spec.title, spec.kind in STEP_NOTICES)
+            for agency_id, user_id in found
+        ]
+    return out
 
 
 async def mark_automation(session_factory: async_sessionmaker[AsyncSession], case_no: str, error: str | None) -> None:

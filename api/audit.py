@@ -12,6 +12,26 @@ from db.models import AuditEntry
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 2
+AUDIT_SQL = """
+INSERT INTO audit_log (user_id, agency_id, token_id, case_no, child_id, action, detail, channel)
+VALUES (%(user_id)s::int, %(agency_id)s::int, %(token_id)s::int, %(case_no)s::text, %(child_id)s::int,
+        %(action)s::text, %(detail)s::text, %(channel)s::text)
+"""
+
+
+def _entry(
+    principal: Principal, action: str, case_no: str | None, child_id: int | None, detail: str
+) -> dict[str, object]:
+    return {
+        "user_id": principal.user_id,
+        "agency_id": principal.agency.id,
+        "token_id": principal.token_id,
+        "case_no": case_no,
+        "child_id": child_id,
+        "action": action,
+        "detail": detail[:256],
+        "channel": principal.channel,
+    }
 
 
 def audit(
@@ -24,18 +44,7 @@ def audit(
     detail: str = "",
 ) -> None:
     """Adds the entry to the session; it commits with the caller's transaction."""
-    session.add(
-        AuditEntry(
-            user_id=principal.user_id,
-            agency_id=principal.agency.id,
-            token_id=principal.token_id,
-            case_no=case_no,
-            child_id=child_id,
-            action=action,
-            detail=detail[:256],
-            channel=principal.channel,
-        )
-    )
+    session.add(AuditEntry(**_entry(principal, action, case_no, child_id, detail)))
 
 
 async def audit_done(
@@ -52,7 +61,10 @@ async def audit_done(
     way, since answering an error would have the user repeat an action that took effect."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            audit(session, principal, action, case_no=case_no, child_id=child_id, detail=detail)
+            # One plain INSERT (no unit of work, no statement to build): it follows every action.
+            await (await session.connection()).exec_driver_sql(
+                AUDIT_SQL, _entry(principal, action, case_no, child_id, detail)
+            )
             await session.commit()
             return
         except SQLAlchemyError as e:

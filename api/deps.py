@@ -9,18 +9,18 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api import login_sessions
 from api.notifications import service as notifications
-from api.principal import Principal, agency_ref, principal_of
+from api.principal import Principal, principal_of
 from api.security import token_hash
 from config.settings import Settings
-from db.models import Agency, ApiToken, User
-from domain.enums import Role
+from db.models import User
+from domain.enums import AgencyType, Role
 from domain.errors import DomainError
+from domain.messages import AgencyRef
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -41,33 +41,52 @@ ClientDep = Annotated[Client, Depends(get_client)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
+# The token, its user for a person's token, and the agency it acts for (the user's, or an integration's own).
+TOKEN_SQL = """
+SELECT t.id, t.name, t.user_id, u.username, u.display_name, u.role, u.title, u.is_active AS user_active,
+       a.id AS agency_id, a.name AS agency_name, a.agency_type, a.region_code, a.township,
+       a.is_active AS agency_active
+FROM api_tokens t
+LEFT JOIN users u ON u.id = t.user_id
+JOIN agencies a ON a.id = COALESCE(u.agency_id, t.agency_id)
+WHERE t.token_hash = %(hash)s::text AND t.revoked_at IS NULL
+"""
+
+
 async def principal_from_token(session: AsyncSession, token: str) -> Principal | None:
-    # One query for a person's token: the token, its user and (joined eagerly) the user's agency.
-    found = (
-        await session.execute(
-            select(ApiToken, User)
-            .outerjoin(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None))
-        )
-    ).one_or_none()
-    if found is None:
+    """One statement of plain SQL, no ORM objects: it runs for every API request."""
+    conn = await session.connection()
+    found = (await conn.exec_driver_sql(TOKEN_SQL, {"hash": token_hash(token)})).one_or_none()
+    if found is None or not found.agency_active:
         return None
-    row, user = found
-    if row.user_id is not None:
-        if user is None or not user.is_active or not user.agency.is_active:
+    agency = AgencyRef(
+        id=found.agency_id,
+        name=found.agency_name,
+        agency_type=AgencyType(found.agency_type),
+        region_code=found.region_code,
+        township=found.township,
+    )
+    if found.user_id is not None:
+        if found.username is None or not found.user_active:
             return None
-        return principal_of(user, channel="api", token_id=row.id)
-    agency = await session.get(Agency, row.agency_id)
-    if agency is None or not agency.is_active:
-        return None
+        return Principal(
+            user_id=found.user_id,
+            username=found.username,
+            display_name=found.display_name,
+            role=Role(found.role),
+            agency=agency,
+            title=found.title,
+            token_id=found.id,
+            channel="api",
+        )
     # An integration (a school information system, the 12355 hotline) acts as an operator of its agency.
     return Principal(
         user_id=None,
-        username=f"token:{row.id}",
-        display_name=row.name,
+        username=f"token:{found.id}",
+        display_name=found.name,
         role=Role.operator,
-        agency=agency_ref(agency),
-        token_id=row.id,
+        agency=agency,
+        token_id=found.id,
         channel="api",
     )
 

@@ -432,7 +432,7 @@ class Notification(Base):
     created_at: Mapped[datetime]
     # The step a notice about a step announced (new, overdue, escalated, urged): the notice is settled
     # (no longer unread, shown as 已办结) once that step is done, moved away from its recipient, or the case
-    # closes (activities/cases.py `settle_notifications`).
+    # closes (activities/projection.py `CASE_SQL`).
     track: Mapped[str | None] = mapped_column(String(16))
     step_seq: Mapped[int | None] = mapped_column(Integer)
     settled_at: Mapped[datetime | None]

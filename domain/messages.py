@@ -249,6 +249,22 @@ class DeadlineAnswer(BaseModel):
     deadlines: StepDeadlines | None  # None for a count or a "from the first of a month" (1M@start) policy
 
 
+class StepInputsRequest(BaseModel):
+    """What a new step needs from the worker, asked in one local activity: its agencies, each still active
+    or replaced (none given: no check), its deadline (None: it has none) and its window's lead (a policy key
+    read as the deadline's policy is)."""
+
+    agencies: list[AgencyRef] = Field(default_factory=list)
+    deadline: DeadlineRequest | None = None
+    window_key: str | None = None
+
+
+class StepInputs(BaseModel):
+    agencies: list[AgencyRef] = Field(default_factory=list)
+    deadline: DeadlineAnswer | None = None
+    window: str | None = None  # the window's lead (an allowance), when one was asked
+
+
 class AgencyQuery(BaseModel):
     agency_type: AgencyType
     region_code: str

@@ -54,6 +54,8 @@ from domain.messages import (
     NotificationSpec,
     OpenCasesQuery,
     OutboundRequest,
+    StepInputs,
+    StepInputsRequest,
     StepState,
 )
 from domain.policy import Allowance, PolicyDefault, PolicyOverride, Unit, resolve_policy
@@ -220,6 +222,18 @@ class Fakes:
             out.append(a)
         return out
 
+    @activity.defn(name=names.STEP_INPUTS)
+    async def step_inputs(self, req: StepInputsRequest) -> StepInputs:
+        """As activities/cases.py: the agencies still active, the deadline and the window's lead at once."""
+        agencies = await self.active_agencies(req.agencies) if req.agencies else []
+        answer = await self.compute_deadlines(req.deadline) if req.deadline else None
+        window = None
+        if req.window_key and req.deadline and answer and answer.deadlines:
+            window = str(
+                resolve_policy(default_of(req.window_key), req.deadline.county, self.overrides, req.deadline.at)
+            )
+        return StepInputs(agencies=agencies, deadline=answer, window=window)
+
     @activity.defn(name=names.OPEN_FOLLOW_ON)
     async def open_follow_on(self, req: FollowOnRequest) -> str:
         if req.origin_case_no not in self.follow_ons:
@@ -274,6 +288,7 @@ class Fakes:
             self.compute_deadlines,
             self.resolve_agency,
             self.active_agencies,
+            self.step_inputs,
             self.open_follow_on,
             self.provisional_cases,
             self.deliver_outbound,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.converter import WithSerializationContext
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -16,12 +17,15 @@ from config.settings import Settings
 from worker.codec import data_converter
 from worker.interceptors import AutomationHealthInterceptor, DatabaseErrorsWithoutData
 from worker.registry import ALL_WORKFLOWS
+from worker.runner import ContextFreeSandbox
 
 # domain/ is pure and deterministic; passing it (and pydantic) through the sandbox avoids re-importing
-# it for every workflow run.
-SANDBOX = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "domain", "pydantic", "pydantic_core", "annotated_types", "chinese_calendar"
+# it for every workflow run. No serialization context is looked up per payload (worker/runner.py).
+SANDBOX = ContextFreeSandbox(
+    SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            "domain", "pydantic", "pydantic_core", "annotated_types", "chinese_calendar"
+        )
     )
 )
 
@@ -38,6 +42,9 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
 
 
 def build_worker(client: Client, task_queue: str, session_factory: async_sessionmaker[AsyncSession]) -> Worker:
+    converter = client.data_converter
+    if converter.external_storage is not None or isinstance(converter.payload_codec, WithSerializationContext):
+        raise ValueError("the workflow runner answers no serialization context (worker/runner.py)")
     return Worker(
         client,
         task_queue=task_queue,

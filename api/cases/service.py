@@ -16,7 +16,6 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, lazyload
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -38,7 +37,17 @@ from api.principal import Principal, agency_ref
 from api.school_calendar.service import school_calendar
 from api.served import served_regions
 from db.case_numbers import next_case_no
-from db.models import ActionRequestRow, Agency, Case, CaseRequest, Child, Document, PolicyOverrideRow, TimelineEvent
+from db.models import (
+    ActionRequestRow,
+    Agency,
+    Case,
+    CaseRequest,
+    CaseStep,
+    Child,
+    Document,
+    PolicyOverrideRow,
+    TimelineEvent,
+)
 from domain import permissions
 from domain.deadlines import SHANGHAI, local_date
 from domain.enums import AgencyType, Role
@@ -317,14 +326,9 @@ async def _launch(client: Client, task_queue: str, inp: CaseInput, wait_seconds:
 # ---------------------------------------------------------------------------- reading one case
 
 
-async def get_visible_case(
-    session: AsyncSession, principal: Principal, case_no: str, *, for_action: bool = False
-) -> Case:
-    """The case if the principal may read it. `for_action`: only what authorising an action needs (the
-    case and its open steps in one query, not the child's record)."""
+async def get_visible_case(session: AsyncSession, principal: Principal, case_no: str) -> Case:
+    """The case if the principal may read it (an action reads less: `_action_target`)."""
     stmt = select(Case).where(Case.case_no == case_no, case_visible(principal))
-    if for_action:
-        stmt = stmt.options(lazyload(Case.child), joinedload(Case.steps))
     case = (await session.execute(stmt)).unique().scalar_one_or_none()
     if case is None:
         if await pending_case(session, principal, case_no) is not None:
@@ -495,22 +499,21 @@ def _action_hash(req: ActionRequest) -> str:
     return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
 
 
+CLAIM_SQL = """
+INSERT INTO action_requests (case_no, request_id, request_hash)
+VALUES (%(case_no)s::text, %(request_id)s::text, %(hash)s::text)
+ON CONFLICT (case_no, request_id) DO UPDATE SET request_hash = action_requests.request_hash
+RETURNING request_hash
+"""
+
+
 async def _claim_request_id(session: AsyncSession, case_no: str, req: ActionRequest) -> str:
     """Keeps the request id with what it asks; the same id sent again asking something else is refused
     (409), as a start's reused idempotency key is. Returns the hash kept."""
     digest = _action_hash(req)
     # One statement: claims the id, or (taken already) returns what it was claimed for.
-    kept = (
-        await session.execute(
-            insert(ActionRequestRow)
-            .values(case_no=case_no, request_id=req.request_id, request_hash=digest)
-            .on_conflict_do_update(
-                index_elements=[ActionRequestRow.case_no, ActionRequestRow.request_id],
-                set_={"request_hash": ActionRequestRow.request_hash},
-            )
-            .returning(ActionRequestRow.request_hash)
-        )
-    ).scalar_one()
+    params = {"case_no": case_no, "request_id": req.request_id, "hash": digest}
+    kept = (await (await session.connection()).exec_driver_sql(CLAIM_SQL, params)).scalar_one()
     await session.commit()
     if kept != digest:
         raise DomainError("idempotency_conflict", "该请求编号（request_id）已用于另一项不同的操作", field="request_id")
@@ -554,32 +557,69 @@ async def _send_when_opened(client: Client, case_no: str, req: ActionRequest, wa
         await asyncio.sleep(0.5)
 
 
-async def _case_to_act_on(session: AsyncSession, principal: Principal, case_no: str, data: ActIn) -> Case | PendingCase:
+@dataclass(frozen=True)
+class HeldStep:
+    step: str
+    holder_region: str
+
+
+@dataclass(frozen=True)
+class ActionTarget:
+    """What authorising an action reads of a case: no child, no guardians, no timeline."""
+
+    case_no: str
+    process: str
+    county: str
+    child_id: int | None
+    steps: tuple[HeldStep, ...] = ()
+
+
+async def _action_target(
+    session: AsyncSession, principal: Principal, case_no: str, *, visible: bool = True
+) -> ActionTarget | None:
+    """The case and its open steps in one statement of plain rows (one per step), if the principal may read
+    it (`visible`), else whoever reads it."""
+    stmt = (
+        select(Case.case_no, Case.process, Case.county, Case.child_id, CaseStep.step, CaseStep.holder_region)
+        .outerjoin(CaseStep, CaseStep.case_id == Case.id)
+        .where(Case.case_no == case_no, *([case_visible(principal)] if visible else []))
+    )
+    rows = (await (await session.connection()).execute(stmt)).all()
+    if not rows:
+        return None
+    first = rows[0]
+    steps = tuple(HeldStep(r.step, r.holder_region) for r in rows if r.step is not None)
+    return ActionTarget(first.case_no, first.process, first.county, first.child_id, steps)
+
+
+async def _case_to_act_on(
+    session: AsyncSession, principal: Principal, case_no: str, data: ActIn
+) -> ActionTarget | PendingCase:
     """The case, if the principal may read it; or the case the principal's agency started whose first
     event is still to come (the workflow, which exists, answers); or, for a case-level action the definition opens to
     agencies of the principal's type serving the case's county, the case even when the principal's agency
     is not a party yet (a case action open to the county's agencies of a type at any step, such as
     placing a child in safety). Reading stays party-only; the workflow's validator still checks the agency
     type and county."""
-    try:
-        return await get_visible_case(session, principal, case_no, for_action=True)
-    except DomainError as e:
-        if e.code == "case_pending":
-            pending = await pending_case(session, principal, case_no)
-            if pending is not None:
-                return pending
-        if data.step is not None or principal.is_admin:
-            raise
-        case = (await session.execute(select(Case).where(Case.case_no == case_no))).scalar_one_or_none()
-        action = get_process(case.process).case_action(data.action) if case else None
-        if (
-            case is None
-            or action is None
-            or principal.agency.agency_type not in (action.actor_types or ())
-            or principal.agency.region_code not in (case.county, CITY_CODE)
-        ):
-            raise
+    case = await _action_target(session, principal, case_no)
+    if case is not None:
         return case
+    pending = await pending_case(session, principal, case_no)
+    if pending is not None:
+        return pending
+    not_found = DomainError("case_not_found", "案件不存在或无权查看")
+    if data.step is not None or principal.is_admin:
+        raise not_found
+    case = await _action_target(session, principal, case_no, visible=False)
+    action = get_process(case.process).case_action(data.action) if case else None
+    if (
+        case is None
+        or action is None
+        or principal.agency.agency_type not in (action.actor_types or ())
+        or principal.agency.region_code not in (case.county, CITY_CODE)
+    ):
+        raise not_found
+    return case
 
 
 async def act(
@@ -612,7 +652,7 @@ async def act(
         payload=data.payload,
     )
     case_no, child_id = case.case_no, case.child_id
-    await session.rollback()  # hold no transaction open while the workflow works
+    # The reads above and the request id's claim are one transaction, committed before the workflow works.
     result = await _send_once(session, client, case_no, req, wait_seconds, pending=isinstance(case, PendingCase))
     await audit_done(
         session, principal, "act", case_no=case_no, child_id=child_id, detail=f"{data.step or 'case'}:{data.action}"

@@ -50,7 +50,7 @@ def addressed_to(p: Principal) -> ColumnElement[bool]:
 
 
 def _is_read(p: Principal) -> ColumnElement[bool]:
-    """Read by this person, or settled for everyone (activities/cases.py `settle_notifications`)."""
+    """Read by this person, or settled for everyone (activities/projection.py `CASE_SQL`)."""
     settled = Notification.settled_at.is_not(None)
     if p.user_id is None:
         return settled

@@ -17,6 +17,7 @@ that is not encrypted passes through.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ from tests.codec_keys import CONVERTER
 from worker.client import SANDBOX
 from worker.codec import ENCODING, PayloadKeyError, PayloadKeys, data_converter
 from worker.registry import ALL_WORKFLOWS
+from workflows.activity_names import ACTIVE_AGENCIES, RECORD_EVENT, STEP_INPUTS
 from workflows.dropout import DropoutWorkflow
 from workflows.guardianship import GuardianshipWorkflow
 
@@ -99,6 +101,9 @@ EXPECTED = {
     "certification-adult-in-education",  # at 18 in full-time education: goes on to the end of studies
     "certification-disability-subsidy",  # the disability subsidies: a definition-only kind on the same code
     "certification-imported-origin-side",  # another deployment's packet: the origin side, supplement, support
+    # a new step's agencies, deadline and window asked in one local activity (STEP_INPUTS_PATCH)
+    "guardianship-step-inputs-at-once",
+    "dropout-step-inputs-at-once",
 }
 ENCRYPTED = sorted(p for p in HISTORIES if p.stem.endswith("-encrypted"))
 # Histories are named after each registered process's workflow module (and the registry refresh's).
@@ -178,6 +183,25 @@ async def test_the_replay_would_catch_an_unpatched_change(changed, stem):
     )
     result = await replayer.replay_workflow(load(history(stem)), raise_on_replay_failure=False)
     assert isinstance(result.replay_failure, NondeterminismError), result.replay_failure
+
+
+def local_activities(history: WorkflowHistory) -> list[str]:
+    """The types of the local activities a history ran, in order (from their markers)."""
+    out = []
+    for e in history.events:
+        marker = e.marker_recorded_event_attributes
+        if marker.marker_name == "core_local_activity":
+            out.append(json.loads(marker.details["data"].payloads[0].data)["activity_type"])
+    return out
+
+
+@pytest.mark.parametrize("stem", ["guardianship-step-inputs-at-once", "dropout-step-inputs-at-once"])
+def test_the_saved_new_step_path_asks_once_per_step(stem):
+    """Each new step of these runs asked its agencies, deadline and window in one local activity."""
+    ran = local_activities(load(history(stem)))
+    assert ran.count(STEP_INPUTS) >= 3 and ACTIVE_AGENCIES not in ran
+    # Every event but the last (the close) opened a step, each with its one local activity before it.
+    assert ran.count(STEP_INPUTS) == ran.count(RECORD_EVENT) - 1
 
 
 def payloads(history: WorkflowHistory) -> list:

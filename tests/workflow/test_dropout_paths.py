@@ -138,6 +138,7 @@ async def test_returned_at_school_contact_then_two_attendance_checks_close_retur
     await c.save_history("returned-at-school")
     await c.save_history("consolidation-counts-from-policy")  # with the counts' patch marker
     await c.save_history("local-activities")  # the timeline written by local activities
+    await c.save_history("step-inputs-at-once")  # a new step's agencies, deadline, window: one local activity
 
 
 async def test_a_bureau_reports_naming_the_school_which_holds_school_contact(fresh_wf):

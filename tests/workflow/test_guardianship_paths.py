@@ -176,6 +176,7 @@ async def test_not_improved_police_reprimand_with_order_guidance_then_monitoring
     await c.save_history("police-reprimand-guidance")
     await c.save_history("monitoring-counts-from-policy")  # with the patch marker of the counts read from policy
     await c.save_history("local-activities")  # the timeline written by local activities
+    await c.save_history("step-inputs-at-once")  # a new step's agencies, deadline, window: one local activity
 
 
 async def test_guidance_sessions_follow_the_county_policy(fresh_wf):
