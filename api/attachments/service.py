@@ -125,7 +125,7 @@ async def upload(
     limit: int,
 ) -> Stored:
     """Who asks is checked before what they sent: an outsider learns nothing from the answer."""
-    case = await get_visible_case(session, principal, case_no, for_action=True)
+    case = await get_visible_case(session, principal, case_no)
     process = get_process(case.process)
     await check_may_upload(client, principal, process, case, check_kind(kind))
     if file is None:

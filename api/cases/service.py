@@ -567,6 +567,7 @@ class HeldStep:
 class ActionTarget:
     """What authorising an action reads of a case: no child, no guardians, no timeline."""
 
+    id: int
     case_no: str
     process: str
     county: str
@@ -580,7 +581,7 @@ async def _action_target(
     """The case and its open steps in one statement of plain rows (one per step), if the principal may read
     it (`visible`), else whoever reads it."""
     stmt = (
-        select(Case.case_no, Case.process, Case.county, Case.child_id, CaseStep.step, CaseStep.holder_region)
+        select(Case.id, Case.case_no, Case.process, Case.county, Case.child_id, CaseStep.step, CaseStep.holder_region)
         .outerjoin(CaseStep, CaseStep.case_id == Case.id)
         .where(Case.case_no == case_no, *([case_visible(principal)] if visible else []))
     )
@@ -589,7 +590,7 @@ async def _action_target(
         return None
     first = rows[0]
     steps = tuple(HeldStep(r.step, r.holder_region) for r in rows if r.step is not None)
-    return ActionTarget(first.case_no, first.process, first.county, first.child_id, steps)
+    return ActionTarget(first.id, first.case_no, first.process, first.county, first.child_id, steps)
 
 
 async def _case_to_act_on(
