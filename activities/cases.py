@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import projection
+from activities.outbound import UNDELIVERED_MARK
 from db.case_numbers import next_case_no
 from db.documents import issue_document
 from db.models import (
@@ -380,7 +381,18 @@ async def note_rows(s: AsyncSession, ev: EventRecord) -> list[projection.Recipie
     return out
 
 
-async def mark_automation(session_factory: async_sessionmaker[AsyncSession], case_no: str, error: str | None) -> None:
-    """Flags (or clears) a case whose activities keep failing, so supervisors see it as stalled."""
+async def mark_automation(
+    session_factory: async_sessionmaker[AsyncSession], case_no: str, activity_type: str, error: str | None
+) -> None:
+    """Flags a case whose activity `activity_type` keeps failing (`error`), so supervisors see it as stalled,
+    or clears that activity's flag when it succeeds again (None). One column holds one flag: another
+    activity's success leaves this one's in place (a failing one flags again at its next attempt), and the
+    delivery workflow's undelivered mark, set once, is neither replaced nor cleared here (the case is on the
+    stalled list already; delivering clears it)."""
+    mine = Case.automation_error.startswith(f"{activity_type}: ", autoescape=True)
+    if error is None:
+        whose = mine
+    else:
+        whose = or_(Case.automation_error.is_(None), Case.automation_error != UNDELIVERED_MARK)
     async with transaction(session_factory) as s:
-        await s.execute(update(Case).where(Case.case_no == case_no).values(automation_error=error))
+        await s.execute(update(Case).where(Case.case_no == case_no, whose).values(automation_error=error))

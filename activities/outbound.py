@@ -33,12 +33,14 @@ from domain.ids import outbound_workflow_id
 from domain.messages import DeliveryOrder, OutboundRequest
 from domain.policy import Allowance, Unit
 from domain.processes import get_process, policy_default
+from worker.metrics import OUTBOUND_DELIVERIES
 from workflows.activity_names import DELIVER_OUTBOUND, HAND_OVER_OUTBOUND, MARK_UNDELIVERED
 from workflows.outbound import DELIVERY_WORKFLOW
 
 SIGNATURE_HEADER = "X-Referrals-Signature"
 DELIVERY_HEADER = "X-Referrals-Delivery"
 TIMEOUT = httpx.Timeout(10.0)
+CHANNEL = "webhook"  # the label of referrals_outbound_deliveries_total: the only channel there is
 UNDELIVERED_AFTER = "outbound_undelivered_after"
 # The stalled-list mark a delivery workflow sets (the list reads any mark starting with DELIVER_OUTBOUND as
 # an undelivered message). Runs recorded before the hand-over are marked by the activity interceptor instead,
@@ -126,6 +128,7 @@ class OutboundActivities:
             for row, hook in pending:
                 error = await self._send(http, row, hook)
                 await self._settle(row.id, error)
+                OUTBOUND_DELIVERIES.labels(CHANNEL, "failed" if error else "delivered").inc()
                 failed += error is not None
                 delivered += error is None
         if failed:

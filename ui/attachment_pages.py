@@ -14,7 +14,7 @@ from api.deps import ClientDep, PageUser, SessionDep, SettingsDep
 from domain.errors import DomainError
 from domain.field_kinds import FieldKind
 from domain.processes import get_process
-from ui.case_pages import _refused, _request_id, act_key
+from ui.case_pages import act_key, refused_page, request_id_of
 from ui.forms import payload_from_form, read_form, to_int
 from ui.render import flash
 
@@ -56,7 +56,7 @@ async def act_with_attachment(
                 made.append(stored.attachment.id)
             payload[f.name] = stored.attachment.id
         data = service.ActIn(
-            request_id=_request_id(form.get("request_id")),
+            request_id=request_id_of(form.get("request_id")),
             action=action_name,
             step=step,
             step_seq=to_int(form.get("step_seq")),
@@ -67,7 +67,7 @@ async def act_with_attachment(
         if e.code != "unavailable":  # refused, so never applied: the file goes with it
             for attachment_id in made:
                 await attachments.forget(session, attachment_id)
-        return await _refused(request, user, session, client, case_no, act_key(step, action_name), form, e)
+        return await refused_page(request, user, session, client, case_no, act_key(step, action_name), form, e)
     flash(request, f"已提交：{process.action_label(step, action_name)}")
     return RedirectResponse(f"/cases/{case_no}", status_code=303)
 

@@ -467,12 +467,13 @@ async def case_detail(
     return await case_page(request, user, session, client, case_no)
 
 
-def _request_id(value: str | None) -> str:
+def request_id_of(value: str | None) -> str:
+    """The form's idempotency key when it is one this page issued in shape; else a fresh one."""
     value = (value or "").strip()
     return value if _REQUEST_ID.fullmatch(value) else new_request_id()
 
 
-async def _refused(
+async def refused_page(
     request: Request,
     user: Principal,
     session: AsyncSession,
@@ -482,6 +483,7 @@ async def _refused(
     form: dict[str, str],
     e: DomainError,
 ) -> HTMLResponse:
+    """The case page again with the refused form filled in as sent and the reason beside it."""
     session.expunge_all()  # read everything afresh: the refused request changed nothing
     values = shown_values(form)
     return await case_page(
@@ -500,7 +502,7 @@ async def act(request: Request, case_no: str, user: PageUser, session: SessionDe
     else:
         action = process.step(step).action(action_name) if process.has_step(step) else None
     data = service.ActIn(
-        request_id=_request_id(form.get("request_id")),
+        request_id=request_id_of(form.get("request_id")),
         action=action_name,
         step=step,
         step_seq=to_int(form.get("step_seq")),
@@ -509,7 +511,7 @@ async def act(request: Request, case_no: str, user: PageUser, session: SessionDe
     try:
         await service.act(session=session, client=client, principal=user, case_no=case_no, data=data)
     except DomainError as e:
-        return await _refused(request, user, session, client, case_no, act_key(step, action_name), form, e)
+        return await refused_page(request, user, session, client, case_no, act_key(step, action_name), form, e)
     flash(request, f"已提交：{process.action_label(step, action_name)}")
     return RedirectResponse(f"/cases/{case_no}", status_code=303)
 
@@ -520,7 +522,7 @@ async def supervise(request: Request, case_no: str, user: PageUser, session: Ses
     kind, step = form.get("kind", ""), form.get("step", "")
     try:
         data = service.SuperviseIn(
-            request_id=_request_id(form.get("request_id")),
+            request_id=request_id_of(form.get("request_id")),
             kind=kind,
             step=step,
             step_seq=to_int(form.get("step_seq")),
@@ -530,6 +532,6 @@ async def supervise(request: Request, case_no: str, user: PageUser, session: Ses
         )
         await service.supervise(session=session, client=client, principal=user, case_no=case_no, data=data)
     except DomainError as e:
-        return await _refused(request, user, session, client, case_no, sup_key(step, kind), form, e)
+        return await refused_page(request, user, session, client, case_no, sup_key(step, kind), form, e)
     flash(request, f"已提交：{SUPERVISION_LABELS.get(kind, kind)}")
     return RedirectResponse(f"/cases/{case_no}", status_code=303)

@@ -50,15 +50,16 @@ class _Inbound(ActivityInboundInterceptor):
             ACTIVITY_FAILURES.labels(info.activity_type).inc()
             if case_no and info.attempt >= FAILING_AFTER_ATTEMPTS:
                 # No personal data: the activity's name and the error's type only.
-                await self._mark(case_no, f"{info.activity_type}: {type(e).__name__} (第{info.attempt}次重试)")
+                error = f"{info.activity_type}: {type(e).__name__} (第{info.attempt}次重试)"
+                await self._mark(case_no, info.activity_type, error)
             raise
         if case_no and info.attempt >= FAILING_AFTER_ATTEMPTS:
-            await self._mark(case_no, None)
+            await self._mark(case_no, info.activity_type, None)
         return result
 
-    async def _mark(self, case_no: str, error: str | None) -> None:
+    async def _mark(self, case_no: str, activity_type: str, error: str | None) -> None:
         try:
-            await mark_automation(self.sf, case_no, error)
+            await mark_automation(self.sf, case_no, activity_type, error)
         except Exception:  # the database itself may be what is failing
             log.warning("could not record the automation state of a case", exc_info=True)
 

@@ -11,8 +11,8 @@ ACTIVITY_FAILURES = Counter(
     "Activity attempts that raised (each retry counts), by activity",
     ["activity"],
 )
-# No outbound channel (SMS, e-mail, another system's API) exists yet: the family is declared so that
-# dashboards and alerts can be set up, and has no samples until a channel delivers.
+# Every attempt to hand a message to an agency's gateway (activities/outbound.py), so an alert can fire on
+# a gateway that keeps refusing before any case shows on the stalled list.
 OUTBOUND_DELIVERIES = Counter(
     "referrals_outbound_deliveries",
     "Messages handed to an outbound channel, by channel and result (delivered, failed)",

@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 
+from activities.cases import mark_automation
 from activities.outbound import DELIVERY_HEADER, UNDELIVERED_MARK
 from api.admin.service import PolicyIn, set_policy
 from api.admin.webhooks import save_webhook
@@ -107,6 +108,10 @@ async def test_a_gateway_down_for_an_hour_puts_the_case_on_the_stalled_list_unti
         assert re.fullmatch(r"潞州区心理辅导中心的消息网关自\d{4}-\d{2}-\d{2} \d{2}:\d{2}起未送达", whose), whose
         assert (await case_of(w, case_no)).automation_error == UNDELIVERED_MARK
         assert (await deliveries(w, case_no))[0].marked_at is not None
+        # Another activity of the case retrying, then succeeding, neither replaces nor clears the mark.
+        await mark_automation(w.db.sf, case_no, "write_events", "write_events: OperationalError (第3次重试)")
+        await mark_automation(w.db.sf, case_no, "write_events", None)
+        assert (await case_of(w, case_no)).automation_error == UNDELIVERED_MARK
 
         # The gateway is back: within the longest backoff (5 minutes) every message arrives, once.
         gateway.down = False
