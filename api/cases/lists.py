@@ -146,7 +146,9 @@ class InboxCursor:
         try:
             raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
             way, due, case_id, track = raw
-            if way not in ("a", "b") or type(case_id) is not int or not isinstance(track, str):
+            if way not in ("a", "b") or type(case_id) is not int or not 0 < case_id < 2**31:
+                raise ValueError(raw)
+            if not isinstance(track, str) or len(track) > 16:
                 raise ValueError(raw)
             at = None if due is None else datetime.fromisoformat(due)
             if at is not None and at.tzinfo is None:

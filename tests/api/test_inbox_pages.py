@@ -205,3 +205,19 @@ async def test_a_cursor_the_inbox_did_not_hand_out_is_refused_in_chinese(live: L
         assert "翻页参数无效" in error["message"]
     r = await live.http.get("/api/v1/inbox", params={"per_page": 1000}, headers=auth(vc))
     assert r.status_code == 422
+
+
+def test_a_cursor_names_its_place_whether_or_not_the_step_has_a_deadline() -> None:
+    from api.cases.lists import InboxCursor, InboxKey
+    from domain.errors import DomainError
+
+    due = datetime(2026, 12, 2, 15, 59, 59, tzinfo=UTC)
+    for cursor in (InboxCursor(InboxKey(due, 7, "main")), InboxCursor(InboxKey(None, 8, "visit"), before=True)):
+        assert InboxCursor.decode(cursor.encode()) == cursor
+    for bad in ("", "W10", InboxCursor(InboxKey(due, 7, "main")).encode()[:-3]):
+        try:
+            InboxCursor.decode(bad)
+        except DomainError as e:
+            assert e.code == "bad_cursor"
+        else:
+            raise AssertionError(f"{bad!r} was taken for a cursor")
