@@ -52,10 +52,12 @@ lint: $(STAMP)
 clean-var:
 	rm -rf var
 
-# Figures against the bare engine (starts, actions) and for the read paths at city scale (throwaway
-# PostgreSQL and Temporal; nothing under var/ is touched). ENGINE_ARGS / BENCH_ARGS / READS_ARGS pass options to each.
+# Figures against the bare engine (starts, actions; 1, 2 and 4 workers), for the read paths at city scale, a
+# worker's memory with 10,000 open cases and the history of long cases (throwaway PostgreSQL and Temporal;
+# nothing under var/ is touched), then one line a goal of issue 13 (bench/all.py). ENGINE_ARGS / BENCH_ARGS /
+# READS_ARGS / RSS_ARGS / HISTORY_ARGS pass options to each; BENCH_ONLY=engine,reads runs only those.
+BENCH_ONLY ?= engine,lists,reads,rss,history
 .PHONY: bench
 bench: $(STAMP)
-	$(BIN)/python -m bench.engine $(ENGINE_ARGS)
-	$(BIN)/python -m bench.lists $(BENCH_ARGS)
-	$(BIN)/python -m bench.reads $(READS_ARGS)
+	$(BIN)/python -m bench.all --only "$(BENCH_ONLY)" --engine "$(ENGINE_ARGS)" --lists "$(BENCH_ARGS)" \
+		--reads "$(READS_ARGS)" --rss "$(RSS_ARGS)" --history "$(HISTORY_ARGS)"

@@ -13,7 +13,8 @@ interleave the bare side and the application so that a noisy machine hits both a
 Each line printed is one goal of issue 13 with the bare figure, the application's, their ratio and
 whether the goal is met. Nothing is hard-coded: every figure is measured in this run.
 
-    .venv/bin/python -m bench.engine [--workers 1,2,4] [--rounds 3] [--starts 60]
+    .venv/bin/python -m bench.engine [--workers 1,2,4] [--concurrency 10,50] [--action-concurrency 20]
+                                     [--rounds 3] [--starts 60]
 """
 
 from __future__ import annotations
@@ -230,39 +231,52 @@ class Sides:
         return one
 
 
-def ratio_line(m: Measure, *, higher_is_better: bool) -> str:
+def ratio_line(m: Measure, *, higher_is_better: bool, goal: float) -> str:
+    """The goal's line: both sides' medians over the rounds, the ratio, and MET or NOT MET (a start goal
+    also needs every start answered with its first step)."""
+    incomplete = sum(len(r.latencies) - r.complete for r in m.app)
     if higher_is_better:
         bare = statistics.median(r.rate for r in m.bare)
         app = statistics.median(r.rate for r in m.app)
         ratio = app / bare
         figures = f"bare {bare:6.1f}/s  app {app:6.1f}/s  app/bare {ratio:5.2f}"
+        met = ratio >= goal and not incomplete
     else:
         bare = statistics.median(r.p50 for r in m.bare) * 1000
         app = statistics.median(r.p50 for r in m.app) * 1000
         ratio = app / bare
         figures = f"bare p50 {bare:6.0f} ms  app p50 {app:6.0f} ms  app/bare {ratio:5.2f}×"
-    incomplete = sum(len(r.latencies) - r.complete for r in m.app)
+        met = ratio <= goal
     extra = f"  ({incomplete} answered without what was asked)" if incomplete else ""
-    return f"{m.name:<34} {figures}   goal {m.goal}{extra}"
+    return f"{m.name:<40} {figures}   goal {m.goal}: {'MET' if met else 'NOT MET'}{extra}"
 
 
-async def measure(sides: Sides, rounds: int, starts: int, concurrency: int, label: str) -> list[Measure]:
-    out = [
-        Measure(f"{label}starts/s at concurrency {concurrency}", "app/bare ≥ 0.5"),
-        Measure(f"{label}one action, sequential", "≤ 1.5×"),
-        Measure(f"{label}actions at concurrency {concurrency}", "≤ 1.5×"),
-    ]
+STARTS_GOAL = 0.5  # app/bare starts per second, at least
+ACTIONS_GOAL = 1.5  # app/bare p50 of an action, at most
+
+
+async def measure(
+    sides: Sides, rounds: int, starts: int, concurrency: list[int], action_concurrency: int, label: str
+) -> list[str]:
+    """Issue 13's engine goals with this many workers: starts at each concurrency, one action at a time,
+    actions at `action_concurrency`; in rounds that interleave the bare side and the application."""
+    start_goals = [Measure(f"{label}starts/s at concurrency {c}", f"app/bare ≥ {STARTS_GOAL}") for c in concurrency]
+    one = Measure(f"{label}one action, sequential", f"≤ {ACTIONS_GOAL}×")
+    many = Measure(f"{label}actions at concurrency {action_concurrency}", f"≤ {ACTIONS_GOAL}×")
     for _ in range(rounds):
-        out[0].bare.append(await timed(starts, concurrency, sides.bare_start))
-        out[0].app.append(await timed(starts, concurrency, sides.app_start))
+        for c, m in zip(concurrency, start_goals, strict=True):
+            m.bare.append(await timed(starts, c, sides.bare_start))
+            m.app.append(await timed(starts, c, sides.app_start))
         seq = 20
         ids, cases = await sides.bare_targets(seq), await sides.app_targets(seq)
-        out[1].bare.append(await timed(seq, 1, sides.bare_act(ids)))
-        out[1].app.append(await timed(seq, 1, sides.app_act(cases)))
+        one.bare.append(await timed(seq, 1, sides.bare_act(ids)))
+        one.app.append(await timed(seq, 1, sides.app_act(cases)))
         ids, cases = await sides.bare_targets(starts), await sides.app_targets(starts)
-        out[2].bare.append(await timed(starts, concurrency, sides.bare_act(ids)))
-        out[2].app.append(await timed(starts, concurrency, sides.app_act(cases)))
-    return out
+        many.bare.append(await timed(starts, action_concurrency, sides.bare_act(ids)))
+        many.app.append(await timed(starts, action_concurrency, sides.app_act(cases)))
+    return [ratio_line(m, higher_is_better=True, goal=STARTS_GOAL) for m in start_goals] + [
+        ratio_line(m, higher_is_better=False, goal=ACTIONS_GOAL) for m in (one, many)
+    ]
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -304,15 +318,10 @@ async def run(args: argparse.Namespace) -> None:
                     for w in range(workers)
                 ]
                 label = f"[{workers} worker{'s' if workers > 1 else ''}] "
-                results = []
-                for c in args.concurrency:
-                    results += await measure(sides, args.rounds, args.starts, c, label)
-                seen = set()
-                for m in results:
-                    if m.name in seen:
-                        continue
-                    seen.add(m.name)
-                    print(ratio_line(m, higher_is_better="starts/s" in m.name), flush=True)
+                for line in await measure(
+                    sides, args.rounds, args.starts, args.concurrency, args.action_concurrency, label
+                ):
+                    print(line, flush=True)
                 procs.stop(started)
     finally:
         if procs is not None:
@@ -324,8 +333,9 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", default="1,2", help="worker counts to measure, e.g. 1,2,4")
-    parser.add_argument("--concurrency", default="10,50", help="concurrency levels, e.g. 10,20,50")
+    parser.add_argument("--workers", default="1,2,4", help="worker processes to measure with (default 1,2,4)")
+    parser.add_argument("--concurrency", default="10,50", help="concurrency levels of the starts (default 10,50)")
+    parser.add_argument("--action-concurrency", type=int, default=20, help="concurrent actions (default 20)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per measurement")
     parser.add_argument("--starts", type=int, default=60, help="starts (and concurrent actions) per round")
     args = parser.parse_args()

@@ -1033,9 +1033,10 @@ async def build_calls(sf: async_sessionmaker[AsyncSession], now: datetime) -> tu
     officer = ps["luzhou-police"]
 
     async def inbox(s: AsyncSession) -> tuple[int, str]:
-        return len(await lists.inbox(session=s, principal=officer)), ""
+        page = await lists.inbox(session=s, principal=officer)
+        return len(page.items), f"of {page.total}"
 
-    calls.append(("inbox (lists.inbox) luzhou-police", inbox))
+    calls.append(("inbox (lists.inbox) luzhou-police, page 1", inbox))
 
     # The case list: a city supervisor's whole process, and a county one's filtered to overdue in the county.
     wide = lists.CaseFilter(process="guardianship")

@@ -372,6 +372,8 @@ async def run(args: argparse.Namespace) -> None:
             await timed(floor)
         if args.profile:
             await profile(goals)
+        if args.explain_app:
+            await explain_app(goals, engine, args.explain_app)
         if args.explain:  # the bare report's plan: what the two report statements cost the server
             plan = await (await conn.execute("EXPLAIN (ANALYZE, BUFFERS OFF) " + REPORT_SQL, report_params)).fetchall()
             print("\n".join(["", "EXPLAIN ANALYZE of the bare report's GROUP BY:", *(f"  {r[0]}" for r in plan)]))
@@ -441,6 +443,45 @@ async def profile(goals: list[Goal]) -> None:
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 
+async def explain_app(goals: list[Goal], engine: Any, which: str) -> None:
+    """What the app's statements cost the server: the SQL one app call of each goal (whose name contains
+    `which`) sends, recorded as it is sent, then each run again under EXPLAIN ANALYZE with its parameters,
+    the slowest first."""
+    from sqlalchemy import event
+
+    sent: list[tuple[str, Any, float]] = []
+    started: list[float] = []
+
+    def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        started.append(time.perf_counter())
+
+    def after(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        sent.append((statement, parameters, time.perf_counter() - started.pop()))
+
+    for g in goals:
+        if which not in g.what:
+            continue
+        event.listen(engine.sync_engine, "before_cursor_execute", before)
+        event.listen(engine.sync_engine, "after_cursor_execute", after)
+        try:
+            sent.clear()
+            await g.app.call()
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", before)
+            event.remove(engine.sync_engine, "after_cursor_execute", after)
+        print(f"\n--- EXPLAIN ANALYZE of the app's statements: {g.what} ({len(sent)} statements)")
+        for statement, parameters, seconds in sorted(sent, key=lambda x: -x[2]):
+            if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                continue
+            async with engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                cur = raw.driver_connection.cursor()
+                await cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+                plan = [r[0] for r in await cur.fetchall()]
+            print(f"\n[{ms(seconds):.1f} ms as sent] {' '.join(statement.split())[:300]}")
+            print("\n".join(f"  {line}" for line in plan))
+
+
 def describe(answer: Any) -> str:
     """A short note of the answer's size for the line."""
     if isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], list):
@@ -458,6 +499,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="random seed of the generated data")
     parser.add_argument("--explain", action="store_true", help="print the plan of the bare report afterwards")
     parser.add_argument("--profile", action="store_true", help="profile 10 app calls of each goal afterwards")
+    parser.add_argument(
+        "--explain-app",
+        default="",
+        metavar="WORDS",
+        help="EXPLAIN ANALYZE the SQL the app sends for the goals whose name contains WORDS (e.g. 'month report')",
+    )
     parser.add_argument("--open-share", type=float, default=0.5, help="share of cases still open (default 0.5)")
     args = parser.parse_args()
     if args.rounds < 20:

@@ -303,7 +303,19 @@ class CaseStep(Base):
         .correlate_except(Agency)
         .scalar_subquery()
     )
-    __table_args__ = (Index("ix_case_steps_holder_type_region", "holder_type", "holder_region"),)
+    __table_args__ = (
+        Index("ix_case_steps_holder_type_region", "holder_type", "holder_region"),
+        # 我的待办 (api/cases/lists.py `inbox`): an agency's held steps in the inbox order, and the steps it
+        # helps on (co_holder_ids @> ARRAY[agency]); migration 0024.
+        Index(
+            "ix_case_steps_inbox",
+            "holder_agency_id",
+            text("coalesce(due_at, 'infinity'::timestamptz)"),
+            "case_id",
+            "track",
+        ),
+        Index("ix_case_steps_co_holder_ids", "co_holder_ids", postgresql_using="gin"),
+    )
 
 
 class CaseParty(Base):

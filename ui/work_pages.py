@@ -34,8 +34,8 @@ router = APIRouter(include_in_schema=False)
 class StepRow:
     """One open step of a case, as a line of a work list."""
 
-    case: Case
-    step: CaseStep
+    case: Case | lists.InboxCase
+    step: CaseStep | lists.InboxStep
     process_label: str
     step_label: str
     left: str
@@ -48,8 +48,8 @@ class StepRow:
 
 
 def step_row(
-    case: Case,
-    step: CaseStep,
+    case: Case | lists.InboxCase,
+    step: CaseStep | lists.InboxStep,
     now: datetime,
     reasons: list[str] | None = None,
     agency_id: int | None = None,
@@ -73,13 +73,36 @@ def step_row(
 
 
 @router.get("/inbox", response_class=HTMLResponse)
-async def inbox(request: Request, user: PageUser, session: SessionDep) -> HTMLResponse:
+async def inbox(
+    request: Request,
+    user: PageUser,
+    session: SessionDep,
+    cursor: Annotated[str, Query(max_length=512)] = "",
+    per_page: Annotated[int, Query(ge=1, le=lists.INBOX_MAX_PER_PAGE)] = lists.INBOX_PER_PAGE,
+) -> HTMLResponse:
     now = datetime.now(UTC)
-    held = await lists.inbox(session=session, principal=user)
-    policies = {county: await policy_lookup(session, county, now) for county in {c.county for c, _ in held}}
-    rows = [step_row(c, s, now, agency_id=user.agency.id, policy=policies[c.county]) for c, s in held]
+    page = await lists.inbox(session=session, principal=user, cursor=cursor or None, per_page=per_page)
+    counties = {e.case.county for e in page.items}
+    policies = {county: await policy_lookup(session, county, now) for county in counties}
+    rows = [step_row(e.case, e.step, now, agency_id=user.agency.id, policy=policies[e.case.county]) for e in page.items]
     notes = await notifications.inbox(session, user, limit=10)
-    return render(request, "inbox.html", user, rows=rows, notes=notes)
+    return render(
+        request,
+        "inbox.html",
+        user,
+        rows=rows,
+        total=page.total,
+        next_url=_inbox_url(page.next_cursor, per_page),
+        prev_url=_inbox_url(page.prev_cursor, per_page),
+        notes=notes,
+    )
+
+
+def _inbox_url(cursor: str | None, per_page: int) -> str | None:
+    if not cursor:
+        return None
+    query = {"cursor": cursor} if per_page == lists.INBOX_PER_PAGE else {"cursor": cursor, "per_page": per_page}
+    return f"/inbox?{urlencode(query)}"
 
 
 NOTES_PER_PAGE = 50

@@ -178,12 +178,25 @@ class StartAnswer(ActionAnswer):
     created: bool = Field(description="false: the same Idempotency-Key was sent before (answered 200)")
 
 
-class InboxItem(CaseSummary):
+class InboxItem(Answer):
+    """One open step of 我的待办, with what the list shows of its case (not the case's other steps)."""
+
+    case_no: str
+    process: str
+    process_label: str
+    child: ChildRef
+    county: str
+    county_name: str
+    summary: list[SummaryField]
     step: StepOut
 
 
-class Inbox(Answer):
-    items: list[InboxItem]
+class InboxPage(Answer):
+    items: list[InboxItem] = Field(description="one page, the soonest due (the most overdue) first")
+    total: int = Field(description="open steps the caller's agency holds or helps on, over all pages")
+    per_page: int
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+    prev_cursor: str | None = Field(description="pass as `cursor` for the previous page; null on the first")
 
 
 class StalledItem(CaseSummary):

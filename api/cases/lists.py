@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, and_, any_, func, or_, select, true, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Select,
+    and_,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defaultload
+from sqlalchemy.orm import aliased, defaultload
 
 from api.cases.visibility import case_visible, overseen_type_values, scope_regions
 from api.principal import Principal, agency_ref
 from db.models import Agency, Case, CaseStep, Child, OutboundDelivery
 from db.policy import calendar_interval, policy_in_force
 from domain.deadlines import SHANGHAI, StepDeadlines
+from domain.enums import AgencyType
 from domain.errors import DomainError
 from domain.messages import AgencyRef, ExternalParty, StepState
 from domain.oversight import supervision_level
@@ -94,19 +112,307 @@ async def list_cases(*, session: AsyncSession, principal: Principal, f: CaseFilt
     return CasePage(items=[loaded[i] for i in ids], total=total, page=f.page, per_page=f.per_page)
 
 
-async def inbox(*, session: AsyncSession, principal: Principal) -> list[tuple[Case, CaseStep]]:
-    """我的待办: open steps my agency holds, the soonest due first."""
-    rows = await session.execute(
-        select(Case, CaseStep)
-        .options(LIST_ROW)
-        .join(CaseStep, CaseStep.case_id == Case.id)
-        .where(
-            Case.status == "open",
-            or_(CaseStep.holder_agency_id == principal.agency.id, principal.agency.id == any_(CaseStep.co_holder_ids)),
-        )
-        .order_by(CaseStep.due_at.asc().nulls_last())
+# 我的待办's order: the soonest due (the most overdue) first, steps without a deadline last, then by case and
+# track so that the order is total and a cursor names one place in it. ix_case_steps_inbox reads in it.
+INBOX_DUE = func.coalesce(CaseStep.due_at, literal_column("'infinity'::timestamptz"))
+INBOX_PER_PAGE = 50
+INBOX_MAX_PER_PAGE = 200
+
+
+@dataclass(frozen=True)
+class InboxKey:
+    """A place in 我的待办's order: a step's due time (None: no deadline), case id and track."""
+
+    due_at: datetime | None
+    case_id: int
+    track: str
+
+
+@dataclass(frozen=True)
+class InboxCursor:
+    """Where a page starts: after `key` (the next page), or before it (the previous page)."""
+
+    key: InboxKey
+    before: bool = False
+
+    def encode(self) -> str:
+        due = self.key.due_at.isoformat() if self.key.due_at else None
+        raw = json.dumps(["b" if self.before else "a", due, self.key.case_id, self.key.track], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> InboxCursor:
+        """The cursor a page handed out; anything else (edited, truncated, from another list) is refused."""
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            way, due, case_id, track = raw
+            if way not in ("a", "b") or type(case_id) is not int or not 0 < case_id < 2**31:
+                raise ValueError(raw)
+            if not isinstance(track, str) or len(track) > 16:
+                raise ValueError(raw)
+            at = None if due is None else datetime.fromisoformat(due)
+            if at is not None and at.tzinfo is None:
+                raise ValueError(due)
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise DomainError("bad_cursor", "翻页参数无效，请回到我的待办第一页重新翻页", field="cursor") from None
+        return cls(InboxKey(at, case_id, track), before=way == "b")
+
+
+@dataclass(frozen=True)
+class InboxChild:
+    id: int
+    name: str
+    identity_status: str
+
+
+@dataclass(frozen=True)
+class InboxCase:
+    """The case as a line of 我的待办 shows it (no guardians, no other steps)."""
+
+    id: int
+    case_no: str
+    process: str
+    county: str
+    summary: dict[str, Any]
+    child: InboxChild
+
+
+@dataclass(frozen=True)
+class InboxHolder:
+    id: int
+    name: str
+    agency_type: str
+    region_code: str
+    township: str | None
+
+
+@dataclass(frozen=True)
+class InboxStep:
+    """An open step as 我的待办 shows it: the columns of case_steps the page and the API read."""
+
+    track: str
+    step: str
+    step_seq: int
+    holder_agency_id: int
+    holder: InboxHolder
+    co_holders: list[dict[str, Any]]
+    external: dict[str, Any] | None
+    opened_at: datetime
+    due_at: datetime | None
+    level2_at: datetime | None
+    level3_at: datetime | None
+    due_provisional: bool
+    allowance: str | None
+    escalation_level: int
+    counters: dict[str, int]
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    case: InboxCase
+    step: InboxStep
+
+    @property
+    def key(self) -> InboxKey:
+        return InboxKey(self.step.due_at, self.case.id, self.step.track)
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    items: list[InboxEntry]
+    total: int  # every open step the agency holds or co-holds, over all pages
+    per_page: int
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+def _inbox_order(before: bool) -> tuple[ColumnElement[Any], ...]:
+    cols = (INBOX_DUE, CaseStep.case_id, CaseStep.track)
+    return tuple(c.desc() if before else c.asc() for c in cols)
+
+
+def _inbox_branch(held: ColumnElement[bool], cursor: InboxCursor | None, limit: int) -> Select:
+    """The keys of one kind of step (held, or co-held) from the cursor on, in the inbox order, at most
+    `limit`: each kind reads its own index in order, so a page costs its rows, not the agency's all."""
+    stmt = (
+        select(CaseStep.case_id, CaseStep.track, INBOX_DUE.label("due"))
+        .join(Case, Case.id == CaseStep.case_id)
+        .where(held, Case.status == "open")
     )
-    return [(c, s) for c, s in rows]
+    if cursor is not None:
+        k = cursor.key
+        due = literal_column("'infinity'::timestamptz") if k.due_at is None else literal(k.due_at, DateTime(True))
+        here = tuple_(INBOX_DUE, CaseStep.case_id, CaseStep.track)
+        there = tuple_(due, literal(k.case_id), literal(k.track))
+        stmt = stmt.where(here < there if cursor.before else here > there)
+    return stmt.order_by(*_inbox_order(cursor is not None and cursor.before)).limit(limit)
+
+
+def _inbox_holds(agency_id: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Held by the agency; co-held by it (协办) and held by another. `@>` so that the GIN index answers it."""
+    held = CaseStep.holder_agency_id == agency_id
+    co_held = and_(CaseStep.co_holder_ids.contains([agency_id]), CaseStep.holder_agency_id != agency_id)
+    return held, co_held
+
+
+async def _inbox_keys(
+    session: AsyncSession, agency_id: int, cursor: InboxCursor | None, limit: int
+) -> list[tuple[int, str]]:
+    held, co_held = _inbox_holds(agency_id)
+    both = union_all(_inbox_branch(held, cursor, limit), _inbox_branch(co_held, cursor, limit)).subquery("held")
+    before = cursor is not None and cursor.before
+    cols = (both.c.due, both.c.case_id, both.c.track)
+    rows = await session.execute(
+        select(both.c.case_id, both.c.track).order_by(*(c.desc() if before else c.asc() for c in cols)).limit(limit)
+    )
+    keys = [(r.case_id, r.track) for r in rows]
+    return keys[::-1] if before else keys
+
+
+async def _inbox_rows(session: AsyncSession, keys: list[tuple[int, str]]) -> list[InboxEntry]:
+    """The page's steps with only the columns the page shows, in one statement."""
+    if not keys:
+        return []
+    holder = aliased(Agency)
+    rows = await session.execute(
+        select(
+            Case.id,
+            Case.case_no,
+            Case.process,
+            Case.county,
+            Case.summary,
+            Child.id.label("child_id"),
+            Child.name.label("child_name"),
+            Child.identity_status,
+            CaseStep.track,
+            CaseStep.step,
+            CaseStep.step_seq,
+            CaseStep.holder_agency_id,
+            holder.name.label("holder_name"),
+            holder.agency_type.label("holder_type"),
+            holder.region_code.label("holder_region"),
+            holder.township.label("holder_township"),
+            CaseStep.co_holders,
+            CaseStep.external,
+            CaseStep.opened_at,
+            CaseStep.due_at,
+            CaseStep.level2_at,
+            CaseStep.level3_at,
+            CaseStep.due_provisional,
+            CaseStep.allowance,
+            CaseStep.escalation_level,
+            CaseStep.counters,
+        )
+        .join(Case, Case.id == CaseStep.case_id)
+        .join(Child, Child.id == Case.child_id)
+        .join(holder, holder.id == CaseStep.holder_agency_id)
+        .where(tuple_(CaseStep.case_id, CaseStep.track).in_(keys))
+    )
+    found = {}
+    for r in rows:
+        case = InboxCase(
+            r.id,
+            r.case_no,
+            r.process,
+            r.county,
+            dict(r.summary or {}),
+            InboxChild(r.child_id, r.child_name, r.identity_status),
+        )
+        step = InboxStep(
+            track=r.track,
+            step=r.step,
+            step_seq=r.step_seq,
+            holder_agency_id=r.holder_agency_id,
+            holder=InboxHolder(r.holder_agency_id, r.holder_name, r.holder_type, r.holder_region, r.holder_township),
+            co_holders=list(r.co_holders or []),
+            external=r.external,
+            opened_at=r.opened_at,
+            due_at=r.due_at,
+            level2_at=r.level2_at,
+            level3_at=r.level3_at,
+            due_provisional=r.due_provisional,
+            allowance=r.allowance,
+            escalation_level=r.escalation_level,
+            counters=dict(r.counters or {}),
+        )
+        found[(r.id, r.track)] = InboxEntry(case, step)
+    # A step that ended between the two reads is left out rather than shown stale.
+    return [found[k] for k in keys if k in found]
+
+
+async def inbox_total(session: AsyncSession, agency_id: int) -> int:
+    held, co_held = _inbox_holds(agency_id)
+    stmt = (
+        select(func.count())
+        .select_from(CaseStep)
+        .join(Case, Case.id == CaseStep.case_id)
+        .where(or_(held, co_held), Case.status == "open")
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def inbox(
+    *, session: AsyncSession, principal: Principal, cursor: str | None = None, per_page: int = INBOX_PER_PAGE
+) -> InboxPage:
+    """我的待办: open steps my agency holds or helps on (协办), the soonest due first, one page from `cursor`
+    (None: the first page). Pages are keyset pages: a step that moves between two reads is neither skipped
+    nor shown twice on the pages that follow."""
+    if not 1 <= per_page <= INBOX_MAX_PER_PAGE:
+        raise DomainError("invalid", f"每页条数须在1到{INBOX_MAX_PER_PAGE}之间", field="per_page")
+    at = InboxCursor.decode(cursor) if cursor else None
+    agency_id = principal.agency.id
+    keys = await _inbox_keys(session, agency_id, at, per_page + 1)
+    if at is not None and at.before and len(keys) <= per_page:
+        # Back at the start: the first page as it is now (steps may have ended since), full if it can be.
+        at, keys = None, await _inbox_keys(session, agency_id, None, per_page + 1)
+    more = len(keys) > per_page
+    if at is not None and at.before:
+        keys = keys[1:] if more else keys  # the extra row read is the one before this page
+        has_next, has_prev = True, more
+    else:
+        keys = keys[:per_page]
+        has_next, has_prev = more, at is not None
+    items = await _inbox_rows(session, keys)
+    first, last = (items[0].key, items[-1].key) if items else (None, None)
+    return InboxPage(
+        items=items,
+        total=await inbox_total(session, agency_id),
+        per_page=per_page,
+        next_cursor=InboxCursor(last).encode() if has_next and last else None,
+        prev_cursor=InboxCursor(first, before=True).encode() if has_prev and first else None,
+    )
+
+
+def inbox_step_state(s: InboxStep) -> StepState:
+    """An inbox line's step as the workflow's step type, for the API's step answer."""
+    deadlines = (
+        StepDeadlines(
+            due_at=s.due_at,
+            level2_at=s.level2_at or s.due_at,
+            level3_at=s.level3_at or s.due_at,
+            provisional=s.due_provisional,
+            allowance=s.allowance or "",
+        )
+        if s.due_at
+        else None
+    )
+    h = s.holder
+    return StepState(
+        track=s.track,
+        step=s.step,
+        seq=s.step_seq,
+        opened_at=s.opened_at,
+        base=s.opened_at,
+        holder=AgencyRef(
+            id=h.id, name=h.name, agency_type=AgencyType(h.agency_type), region_code=h.region_code, township=h.township
+        ),
+        co_holders=[AgencyRef.model_validate(a) for a in s.co_holders],
+        deadlines=deadlines,
+        level=s.escalation_level,
+        counters=s.counters,
+        allowance=s.allowance,
+        external=ExternalParty.model_validate(s.external) if s.external else None,
+    )
 
 
 @dataclass

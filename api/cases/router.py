@@ -123,17 +123,24 @@ async def supervise(
     return _result_json(case_no, result)
 
 
-@work.get("/inbox", summary="我的待办: open steps the caller's agency holds", response_model=answers.Inbox)
-async def inbox(principal: ApiUser, session: SessionDep) -> dict[str, Any]:
-    rows = await lists.inbox(session=session, principal=principal)
+@work.get(
+    "/inbox",
+    summary="我的待办: open steps the caller's agency holds or helps on, one page (keyset: `cursor`)",
+    response_model=answers.InboxPage,
+)
+async def inbox(
+    principal: ApiUser,
+    session: SessionDep,
+    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor or prev_cursor of a page")] = None,
+    per_page: Annotated[int, Query(ge=1, le=lists.INBOX_MAX_PER_PAGE)] = lists.INBOX_PER_PAGE,
+) -> dict[str, Any]:
+    page = await lists.inbox(session=session, principal=principal, cursor=cursor, per_page=per_page)
     return {
-        "items": [
-            {
-                **views.case_summary_json(c),
-                "step": views.step_json(views.get_process(c.process), lists.step_state_of(s)),
-            }
-            for c, s in rows
-        ]
+        "items": [views.inbox_item_json(e) for e in page.items],
+        "total": page.total,
+        "per_page": page.per_page,
+        "next_cursor": page.next_cursor,
+        "prev_cursor": page.prev_cursor,
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from api.cases.lists import step_state_of
+from api.cases.lists import InboxEntry, inbox_step_state, step_state_of
 from api.cases.service import CaseDetail
 from api.principal import Principal
 from db.models import Case, TimelineEvent
@@ -86,6 +86,20 @@ def case_summary_json(case: Case) -> dict[str, Any]:
         "summary": [
             {"key": k, "label": label, "value": (case.summary or {}).get(k)} for k, label in process.summary_fields
         ],
+    }
+
+
+def inbox_item_json(e: InboxEntry) -> dict[str, Any]:
+    process = get_process(e.case.process)
+    return {
+        "case_no": e.case.case_no,
+        "process": e.case.process,
+        "process_label": process.label,
+        "child": {"id": e.case.child.id, "name": e.case.child.name, "identity_status": e.case.child.identity_status},
+        "county": e.case.county,
+        "county_name": region_name(e.case.county),
+        "summary": [{"key": k, "label": label, "value": e.case.summary.get(k)} for k, label in process.summary_fields],
+        "step": step_json(process, inbox_step_state(e.step)),
     }
 
 
