@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -29,6 +29,7 @@ from api.spreadsheet import Column, ColumnKind, Export, Table, export_response, 
 from db.models import Agency, Case, Document, TimelineEvent
 from domain import permissions
 from domain.deadlines import SHANGHAI, local_date
+from domain.enums import AgencyType
 from domain.errors import DomainError
 from domain.messages import CaseState, StepState
 from domain.policy import EXTENSION_FORM_UNITS, Allowance, Unit, extension_from_form
@@ -329,7 +330,11 @@ async def _step_views(
         definition = process.step(st.step) if process.has_step(st.step) else None
         left, overdue = time_left(st.deadlines.due_at if st.deadlines else None, now)
         hidden = hidden_actions(st, records.events)
-        mine = [o.action for o in offers if o.step and o.step.track == st.track and o.action.name not in hidden]
+        mine = [
+            as_offered(o.action, actor.agency.agency_type)
+            for o in offers
+            if o.step and o.step.track == st.track and o.action.name not in hidden
+        ]
         can, later = possible_now(process, st, mine, now)
         view = StepView(
             state=st,
@@ -357,6 +362,29 @@ async def _step_views(
             view.reassign_to = group_by_county(others)
         views.append(view)
     return views, [o.action for o in offers if o.step is None and not _already_running(process, o.action, live)]
+
+
+def as_offered(action: Action, agency_type: AgencyType) -> Action:
+    """The action's form as this agency may fill it: a field choosing the process of a linked case to open
+    (the one a facts field's `facts_of` names), and that facts field, list only the deployed processes the
+    agency's type may start (the workflow refuses the others); with none left, neither field is shown."""
+    choosers = {f.facts_of for f in action.fields if f.kind == FieldKind.facts and f.facts_of}
+    if not choosers:
+        return action
+
+    def startable(value: str) -> bool:
+        linked = PROCESSES.get(value)
+        return linked is not None and bool(linked.starts_for(agency_type))
+
+    fields = []
+    for f in action.fields:
+        if f.name in choosers or (f.kind == FieldKind.facts and f.facts_of in choosers):
+            kept = tuple(c for c in f.choices if startable(c[0]))
+            if not kept:
+                continue
+            f = replace(f, choices=kept)
+        fields.append(f)
+    return replace(action, fields=tuple(fields))
 
 
 def _already_running(process: Process, action: Action, live: CaseState | None) -> bool:
