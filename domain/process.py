@@ -310,6 +310,13 @@ class CrossRegion:
     # its clock runs there, and the supplied materials come back in one (api/packets). Empty: no such loop.
     supplement_step: str = ""
     supplement_actions: tuple[str, str] = ("", "")
+    # The applicant's withdrawal (a case action): a `withdrawn` packet from the residence takes it on the origin's
+    # case. The support step and the residence clerk's action recording that the origin ended it (an `ended`
+    # packet from the origin takes it), with the outcomes that mean support ended. Empty: no such packets.
+    withdrawal_action: str = ""
+    support_step: str = ""
+    support_ended_action: str = ""
+    ended_outcomes: tuple[str, ...] = ()
 
 
 ORIGIN_SUMMARY = "origin_region"

@@ -318,6 +318,10 @@ def cross_region(viewers: tuple[T, ...]) -> CrossRegion:
         answer_actions=("record_origin_opinion", "record_origin_decision"),
         supplement_step="supplement",
         supplement_actions=("request_supplement", "supplemented"),
+        withdrawal_action=WITHDRAWAL.name,
+        support_step="in_support",
+        support_ended_action="record_support_ended",
+        ended_outcomes=tuple(name for name, _ in ENDED_BECAUSE),
     )
 
 
@@ -393,7 +397,12 @@ CERTIFICATION = Process(
         Outcome("ended", "情况变化，保障终止"),
         Outcome("adult", "年满18周岁（或毕业），保障终止"),
     ),
-    summary_fields=(("origin", "户籍地"), ("holder_side", "办理方"), ("allowance_from", "保障起始月份")),
+    summary_fields=(
+        ("origin", "户籍地"),
+        ("holder_side", "办理方"),
+        ("allowance_from", "保障起始月份"),
+        ("support_ends_from", "保障终止月份"),
+    ),
     documents=(RESULT_NOTICE, WITHDRAWN_NOTICE, TRANSFER),
     case_actions=(WITHDRAWAL,),
     steps=residence_origin_steps("certification", CERTIFICATION_MATERIALS, T.civil_affairs),

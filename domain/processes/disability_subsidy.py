@@ -47,7 +47,12 @@ DISABILITY_SUBSIDY = Process(
         Outcome("ended", "情况变化，停止发放"),
         Outcome("adult", "年满18周岁，转入成年人补贴"),
     ),
-    summary_fields=(("origin", "户籍地"), ("holder_side", "办理方"), ("allowance_from", "补贴起始月份")),
+    summary_fields=(
+        ("origin", "户籍地"),
+        ("holder_side", "办理方"),
+        ("allowance_from", "补贴起始月份"),
+        ("support_ends_from", "补贴终止月份"),
+    ),
     documents=(RESULT_NOTICE, WITHDRAWN_NOTICE, TRANSFER),
     case_actions=(WITHDRAWAL,),
     steps=residence_origin_steps(
