@@ -10,14 +10,14 @@ from domain.errors import DomainError
 from domain.messages import Actor, AgencyRef, CaseState, StepState
 from domain.oversight import overseen_types
 from domain.process import Action, Process
-from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
+from domain.regions import covers, is_city_level, scope_of
 
 SUPERVISOR_ACTIONS = ("urge", "extend", "reassign")
 
 
 def serves_county(agency: AgencyRef, county: str) -> bool:
     """A county agency serves its county; a city-level agency serves every county of the city."""
-    return agency.region_code in (county, CITY_CODE)
+    return covers(agency.region_code, county)
 
 
 def check_step_action(process: Process, state: CaseState, step: StepState, action_name: str, actor: Actor) -> Action:
@@ -88,9 +88,7 @@ def check_supervisor(actor: Actor, step: StepState) -> None:
 def reassign_regions(actor: Actor) -> tuple[str, ...]:
     """Where a supervisor may reassign a step: a county's supervisor within the county, the city's
     anywhere in the city (the city's own agencies and every county's)."""
-    if actor.agency.region_code == CITY_CODE:
-        return (CITY_CODE, *CHANGZHI_COUNTIES)
-    return (actor.agency.region_code,)
+    return tuple(scope_of(actor.agency.region_code))
 
 
 def check_reassign(actor: Actor, step: StepState, new: AgencyRef) -> None:
@@ -101,7 +99,7 @@ def check_reassign(actor: Actor, step: StepState, new: AgencyRef) -> None:
     if new.id == step.holder.id:
         raise DomainError("not_permitted", "改派单位与当前承办单位相同", field="new_holder")
     if new.region_code not in reassign_regions(actor):
-        who = "市级督导只能改派给本市" if actor.agency.region_code == CITY_CODE else "县级督导只能改派给本县（区）"
+        who = "市级督导只能改派给本市" if is_city_level(actor.agency.region_code) else "县级督导只能改派给本县（区）"
         raise DomainError("not_permitted", f"{who}的单位", field="new_holder")
 
 
