@@ -60,6 +60,9 @@ def check_case_action(process: Process, state: CaseState, action_name: str, acto
     action = process.case_action(action_name)
     if action is None:
         raise DomainError("action_not_allowed", f"本案件不能进行“{action_name}”操作")
+    main = state.steps.get("main")
+    if action.during is not None and (main is None or main.step not in action.during):
+        raise DomainError("not_now", f"案件当前环节不能进行“{action.label}”")
     check_actor_type(action, actor, state.county)
     return action
 

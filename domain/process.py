@@ -94,6 +94,9 @@ class Action:
     # True: offered only while the step is held for a party outside this deployment (a clerk records its
     # answer); False: only while it is not (the party acts itself); None: either way.
     held_outside: bool | None = None
+    # A case action offered only while the main track's step is one of these (an application is withdrawn
+    # before its decision); None: whatever the step.
+    during: tuple[str, ...] | None = None
 
 
 # Action.to is a contract: the machinery refuses to take an action where it does not declare. Tests set this,

@@ -34,7 +34,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.process import ORIGIN_SUMMARY, SIDE_SUMMARY, FieldRole
     from domain.processes.certification import (
-        BEFORE_DECISION,
         CERTIFICATION,
         ENDED_BECAUSE,
         RESULT_NOTICE,
@@ -375,11 +374,9 @@ class CertificationWorkflow(CaseWorkflow):
             raise DomainError("field_invalid", f"保障自批准之日的次月起，应为{expected}", field="allowance_from")
 
     def check_case_action(self, req: ActionRequest, payload: dict[str, Any]) -> None:
-        """The withdrawal: before a decision, by the township that accepted the application or, on a case
-        another deployment transferred here, by the origin's township that holds it."""
-        main = self._st.steps.get("main")
-        if main is None or main.step not in BEFORE_DECISION:
-            raise DomainError("not_now", "已作出审批决定的申请不能撤回")
+        """The withdrawal (before a decision: Action.during): by the township that accepted the application
+        or, on a case another deployment transferred here, by the origin's township that holds it."""
+        main = self._st.steps["main"]
         k = self.kept
         agency = req.actor.agency.id
         if agency != self._residence.id and not (k.remote_residence is not None and agency == main.holder.id):

@@ -285,6 +285,8 @@ def residence_origin_steps(
     )
 
 
+# The steps an application can be withdrawn from: it is not decided yet.
+BEFORE_DECISION = ("residence_intake", "supplement", "origin_verification", "origin_decision")
 # Before a decision the applicant may withdraw the application at the residence; on a case another deployment
 # transferred here, the origin's township records the residence's word (its `withdrawn` packet, or a letter).
 WITHDRAWAL = Action(
@@ -294,9 +296,8 @@ WITHDRAWAL = Action(
     fields=(Field("withdrawn_on", "撤回日期", FieldKind.date, not_future=True), NOTE_REQUIRED),
     actor_types=(T.township,),
     style="danger",
+    during=BEFORE_DECISION,
 )
-# The steps the withdrawal is possible from: the application is not decided yet.
-BEFORE_DECISION = ("residence_intake", "supplement", "origin_verification", "origin_decision")
 
 
 def residence_origin_policies(prefix: str, basis: str) -> tuple[PolicyDefault, ...]:
