@@ -583,6 +583,7 @@ async def test_an_external_application_lapsing_at_the_residence_is_withdrawn_aft
     last = (await other.wait_closed())[-1]
     assert last.closed_outcome == "withdrawn" and "申请人书面撤回" in (last.note or "")
     assert (await other.view()).steps == {}
+    await save_history_as(other.f.client, other.no, "certification-withdrawn-by-applicant")
 
 
 async def test_an_imported_case_closes_as_withdrawn_when_the_residence_says_so_at_any_step_before_the_decision(
@@ -611,6 +612,7 @@ async def test_an_imported_case_closes_as_withdrawn_when_the_residence_says_so_a
     assert (last.closed_outcome, last.from_step) == ("withdrawn", "origin_decision")
     assert "逾期未补正" in (last.note or "") and (await c.view()).steps == {}
     assert (last.seq, "sd-town", "withdrawn") in c.told(last.seq)
+    await save_history_as(c.f.client, c.no, "certification-imported-withdrawn-before-decision")
 
 
 async def test_a_decided_application_cannot_be_withdrawn(fake_env: FakeEnv) -> None:
@@ -652,6 +654,7 @@ async def test_support_ended_at_an_external_origin_closes_the_residences_case_fr
     assert last.closed_outcome == "ended" and last.payload["support_ends_from"] == ends
     assert f"保障自{ends}起终止" in (last.note or "") and "情况变化" in (last.note or "")
     assert (await c.view()).summary["support_ends_from"] == ends
+    await save_history_as(c.f.client, c.no, "certification-support-ended-at-origin")
 
 
 async def test_support_ended_is_recorded_only_for_an_origin_outside_this_deployment(fake_env: FakeEnv) -> None:
