@@ -248,10 +248,19 @@ async def export_ended(
         "ended_because": case.outcome,
         "ends_from": ends,
         "ended_on": _closed_on(case),
-        "decided_by": f"{full_region_name(case.county) or case.county}{principal.agency.name}",
+        "decided_by": _named_with_place(principal.agency.name, case.county),
     }
     to = str(case.facts.get("remote_deployment", ""))
     return await _send(session, settings, principal, "ended", case, to, str(remote), body)
+
+
+def _named_with_place(name: str, county: str) -> str:
+    """An agency's name as another deployment reads it: with its province and city (金水区民政局 → 河南省郑州市
+    金水区民政局), unless it names them already."""
+    place = full_region_name(county) or ""
+    # The longest tail of the place the name begins with (郑州市金水区… begins with the tail 郑州市金水区).
+    overlap = next((i for i in range(len(place)) if name.startswith(place[i:])), len(place))
+    return place[:overlap] + name
 
 
 async def import_packet(
