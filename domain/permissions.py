@@ -9,7 +9,7 @@ from domain.enums import ROLE_LABELS, Role
 from domain.errors import DomainError
 from domain.messages import Actor, AgencyRef, CaseState, StepState
 from domain.oversight import overseen_types
-from domain.process import Action, Process
+from domain.process import REMOTE_SUMMARY, Action, Process
 from domain.regions import covers, is_city_level, scope_of
 
 SUPERVISOR_ACTIONS = ("urge", "extend", "reassign")
@@ -36,6 +36,8 @@ def check_step_action(process: Process, state: CaseState, step: StepState, actio
         if step.external is not None:
             raise DomainError("action_not_allowed", f"本环节等待{step.external.name}办理，请登记其答复")
         raise DomainError("action_not_allowed", f"“{action.label}”仅用于登记系统外单位的答复，本环节由承办单位直接办理")
+    if action.other_side_remote and not state.summary.get(REMOTE_SUMMARY):
+        raise DomainError("action_not_allowed", f"“{action.label}”仅用于由其他系统移交的案件")
     if action.holder_types and step.holder.agency_type not in action.holder_types:
         raise DomainError("action_not_allowed", f"承办单位类型不能进行“{action.label}”")
     if action.roles and actor.role not in action.roles:
@@ -64,6 +66,8 @@ def check_case_action(process: Process, state: CaseState, action_name: str, acto
     if action.during is not None and (main is None or main.step not in action.during):
         raise DomainError("not_now", f"案件当前环节不能进行“{action.label}”")
     check_actor_type(action, actor, state.county)
+    if action.by_starter and actor.agency.id != state.starter.id:
+        raise DomainError("not_permitted", f"“{action.label}”由受理本案的{state.starter.name}办理")
     return action
 
 

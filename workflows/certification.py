@@ -177,7 +177,9 @@ class CertificationWorkflow(CaseWorkflow):
                 ends = month_after(date.fromisoformat(p["changed_on"]))
                 await self.close(req, "ended", payload={"support_ends_from": ends}, summary={"support_ends_from": ends})
             case ("in_support", "record_support_ended"):
-                await self._ended_at_origin(req)
+                await self._ended_elsewhere(req, "户籍地")
+            case ("in_support", "record_residence_ended"):
+                await self._ended_elsewhere(req, "居住地")
             case _:
                 raise DomainError("action_not_allowed", "该操作在本环节没有处理方式")  # pragma: no cover
 
@@ -322,12 +324,13 @@ class CertificationWorkflow(CaseWorkflow):
         told = [self.tell(self._residence, "withdrawn", f"{self._st.case_no}：居住地告知申请已撤回，本案结案")]
         await self.close(req, "withdrawn", notify=told, summary={"withdrawn_on": req.payload.get("withdrawn_on", "")})
 
-    async def _ended_at_origin(self, req: ActionRequest) -> None:
-        """The origin (another deployment, which pays) ended support: this side's case closes with the month
-        support ends from and the origin's reason, said on the timeline."""
+    async def _ended_elsewhere(self, req: ActionRequest, side: str) -> None:
+        """The other side (another deployment: the origin, which pays, or the residence, which serves the child)
+        ended support: this side's case closes with the month support ends from and that side's reason, said on
+        the timeline."""
         p = req.payload
         ends, why = p["ends_from"], dict(ENDED_BECAUSE)[p["ended_because"]]
-        note = f"户籍地（{p['answer_from']}）告知：{why}，保障自{ends}起终止" + (
+        note = f"{side}（{p['answer_from']}）告知：{why}，保障自{ends}起终止" + (
             f"；{p['note']}" if p.get("note") else ""
         )
         payload = {"support_ends_from": ends}
@@ -353,7 +356,9 @@ class CertificationWorkflow(CaseWorkflow):
                 raise DomainError("field_required", "建议不予认定的，须写明理由", field="reasons")
             case ("origin_decision", "approve"):
                 self._check_start_month(payload.get("allowance_from"), local_date(workflow.now()))
-            case ("in_support", "record_support_ended") if not MONTH.match(str(payload.get("ends_from") or "")):
+            case ("in_support", "record_support_ended" | "record_residence_ended") if not MONTH.match(
+                str(payload.get("ends_from") or "")
+            ):
                 raise DomainError("field_invalid", "终止发放月份格式应为 YYYY-MM，如 2026-07", field="ends_from")
             case ("origin_decision", "record_origin_decision"):
                 if payload["decision"] == "approve":

@@ -181,20 +181,27 @@ def _closed_on(case: Case) -> str:
 
 async def closing_packet(session: AsyncSession, principal: Principal, case: Case) -> str | None:
     """The closing packet the case page offers this reader, if any: "withdrawn" (the residence, to the origin's
-    deployment its transfer went to) or "ended" (the origin, whose support ended, to the residence's)."""
+    deployment its transfer went to), "ended" (the origin, whose support ended, to the residence's) or
+    "ended_to_origin" (the residence, where support ended, to the origin's)."""
     shape = get_process(case.process).cross_region
     if case.status == "open" or shape is None:
         return None
     if case.outcome == "withdrawn" and shape.withdrawal_action and principal.agency.id == case.started_by_agency_id:
         return "withdrawn" if await _sent_to(session, case.case_no, "transfer") else None
-    if case.outcome in shape.ended_outcomes and case.facts.get("remote_case_no") and _pays(principal, case):
+    if case.outcome not in shape.ended_outcomes or not _pays(principal, case):
+        return None
+    if await _received(session, case.case_no, "ended"):  # the other side ended it and said so: nothing to tell
+        return None
+    if case.facts.get("remote_case_no"):
         return "ended"
+    if shape.residence_ended_action and await _sent_to(session, case.case_no, "transfer"):
+        return "ended_to_origin"
     return None
 
 
 def _pays(principal: Principal, case: Case) -> bool:
-    """The origin's agencies of this case: its township (which imported it) and the agency types that decide
-    and pay, in its county."""
+    """This side's agencies of the case: its townships (which accepted or imported it) and the agency types that
+    decide and pay (at the residence of an external origin: follow the support), in its county."""
     shape = get_process(case.process).cross_region
     assert shape is not None and shape.support_step
     types = {AgencyType.township, *get_process(case.process).step(shape.support_step).responsible}
@@ -229,16 +236,23 @@ async def export_withdrawn(
 async def export_ended(
     *, session: AsyncSession, settings: Settings, principal: Principal, case_no: str
 ) -> SignedPacket:
-    """The origin's word to the residence's deployment that the support it paid ended, and from which month."""
+    """The word of the side where support ended to the other side's deployment, and from which month: the origin,
+    which pays, to the residence; or the residence (a change of circumstances recorded there, 18, the end of
+    studies) to the origin its transfer went to."""
     case = await cases.get_visible_case(session, principal, case_no)
     remote = case.facts.get("remote_case_no")
     shape = get_process(case.process).cross_region
-    if not remote or shape is None or not shape.support_step:
-        raise DomainError("not_external", "该案件不是由其他系统移交的，无需导出保障终止通知")
+    if shape is None or not shape.support_step:
+        raise DomainError("not_external", "该业务类型没有保障终止通知")
+    to = str(case.facts.get("remote_deployment", "")) if remote else await _sent_to(session, case.case_no, "transfer")
+    if not to or (not remote and not shape.residence_ended_action):
+        raise DomainError("not_external", "该案件未与其他系统往来移交材料，无需导出保障终止通知")
     if case.status == "open" or case.outcome not in shape.ended_outcomes:
         raise DomainError("not_now", "该案件的保障尚未终止，不能导出保障终止通知")
     if not _pays(principal, case):
-        raise DomainError("not_permitted", "只有户籍地乡镇（街道）或审批发放单位可以导出保障终止通知")
+        raise DomainError("not_permitted", "只有本案的乡镇（街道）或审批发放单位可以导出保障终止通知")
+    if await _received(session, case.case_no, "ended"):
+        raise DomainError("not_now", "保障终止是对方系统告知的，无需再导出保障终止通知")
     # A change of circumstances says the month; at 18 (or the end of studies) support is paid to the end of the
     # month the case closed in.
     ends = case.summary.get("support_ends_from") or month_start(
@@ -249,9 +263,11 @@ async def export_ended(
         "ends_from": ends,
         "ended_on": _closed_on(case),
         "decided_by": _named_with_place(principal.agency.name, case.county),
+        # Which side speaks: the origin's packet names the residence's case (the receiver's own); the residence's
+        # names its own case, which the origin finds among the cases it imported from this deployment.
+        "from_side": "origin" if remote else "residence",
     }
-    to = str(case.facts.get("remote_deployment", ""))
-    return await _send(session, settings, principal, "ended", case, to, str(remote), body)
+    return await _send(session, settings, principal, "ended", case, to, str(remote or case.case_no), body)
 
 
 def _named_with_place(name: str, county: str) -> str:
@@ -278,6 +294,8 @@ async def import_packet(
             return await _import_supplement_supplied(session, client, principal, packet), False
         case "withdrawn":
             return await _import_withdrawn(session, client, principal, packet), False
+        case "ended" if packet.body.get("from_side") == "residence":
+            return await _import_ended_at_residence(session, client, principal, packet), False
         case "ended":
             return await _import_ended(session, client, principal, packet), False
     return await _import_answer(session, client, principal, packet), False
@@ -486,6 +504,33 @@ async def _import_ended(session: AsyncSession, client: Client, principal: Princi
     ended = cases.ActIn(
         step=shape.support_step,
         action=shape.support_ended_action,
+        payload={
+            "received_on": local_date(datetime.now(UTC)).isoformat(),
+            "answer_from": str(b.get("decided_by") or packet.from_deployment)[:200],
+            "ended_because": b.get("ended_because"),
+            "ends_from": b.get("ends_from"),
+        },
+    )
+    return await _act_once(session, client, principal, packet, case.case_no, ended)
+
+
+async def _import_ended_at_residence(
+    session: AsyncSession, client: Client, principal: Principal, packet: TransferPacket
+) -> str:
+    """At the origin: the residence (another deployment) ended support there; the imported case in support
+    records the month support ends from and closes with the residence's reason."""
+    if await session.get(TransferPacketRecord, packet.packet_id) is not None:
+        raise _replayed()
+    case = await _imported_case(session, principal, packet)
+    shape = get_process(case.process).cross_region
+    if shape is None or not shape.support_step or not shape.residence_ended_action:
+        raise DomainError("packet_invalid", "该业务类型不能导入保障终止通知", field="packet")
+    if case.status != "open" or case.main_step != shape.support_step:
+        raise DomainError("not_now", "该案件当前不在纳入保障环节，不能导入保障终止通知")
+    b = packet.body
+    ended = cases.ActIn(
+        step=shape.support_step,
+        action=shape.residence_ended_action,
         payload={
             "received_on": local_date(datetime.now(UTC)).isoformat(),
             "answer_from": str(b.get("decided_by") or packet.from_deployment)[:200],

@@ -280,6 +280,22 @@ def residence_origin_steps(
                     ),
                     style="danger",
                 ),
+                # Where the residence is another deployment's (a case opened from its transfer packet): its word
+                # (an `ended` packet) that support ended there, on a change of circumstances or at 18 or the end
+                # of studies, closes the origin's case with the month it ends from.
+                Action(
+                    "record_residence_ended",
+                    "登记居住地终止保障（系统外）",
+                    other_side_remote=True,
+                    to=(CLOSE,),
+                    fields=(
+                        *EXTERNAL_ANSWER,
+                        Field("ended_because", "终止原因", FieldKind.choice, choices=ENDED_BECAUSE),
+                        Field("ends_from", "终止发放月份（YYYY-MM）", help="自该月起不再发放，如 2026-07"),
+                        NOTE,
+                    ),
+                    style="danger",
+                ),
             ),
         ),
     )
@@ -295,6 +311,7 @@ WITHDRAWAL = Action(
     to=(CLOSE,),
     fields=(Field("withdrawn_on", "撤回日期", FieldKind.date, not_future=True), NOTE_REQUIRED),
     actor_types=(T.township,),
+    by_starter=True,
     style="danger",
     during=BEFORE_DECISION,
 )
@@ -322,6 +339,7 @@ def cross_region(viewers: tuple[T, ...]) -> CrossRegion:
         withdrawal_action=WITHDRAWAL.name,
         support_step="in_support",
         support_ended_action="record_support_ended",
+        residence_ended_action="record_residence_ended",
         ended_outcomes=tuple(name for name, _ in ENDED_BECAUSE),
     )
 

@@ -577,7 +577,7 @@ async def test_an_external_application_lapsing_at_the_residence_is_withdrawn_aft
     await forward(other)
     with pytest.raises(DomainError) as refused:  # a township of the county that did not accept it
         await other.act(op("town-west"), "record_withdrawal", {"withdrawn_on": "2026-01-01", "note": "x"}, step=None)
-    assert refused.value.code == "not_permitted" and "居住地受理" in refused.value.message
+    assert refused.value.code == "not_permitted" and "由受理本案的" in refused.value.message
     today = (await other.today()).isoformat()
     await other.act(op(RESIDENCE), "record_withdrawal", {"withdrawn_on": today, "note": "申请人书面撤回"}, step=None)
     last = (await other.wait_closed())[-1]
@@ -665,3 +665,72 @@ async def test_support_ended_is_recorded_only_for_an_origin_outside_this_deploym
     with pytest.raises(DomainError) as refused:
         await c.act(op("sd-civil"), "record_support_ended", payload)
     assert refused.value.code == "action_not_allowed" and (await c.step()).step == "in_support"
+    with pytest.raises(DomainError) as refused:  # nor the residence's word: the residence is this deployment's
+        await c.act(op("sd-civil"), "record_residence_ended", payload)
+    assert refused.value.code == "action_not_allowed" and (await c.step()).step == "in_support"
+
+
+async def test_support_ended_at_the_residence_of_an_external_origin_closes_its_case_from_the_next_month(
+    fake_env: FakeEnv,
+) -> None:
+    """External mode: the residence's county civil affairs, following the support for the origin office, records a
+    change of circumstances; the case closes with the month support ends from, which its `ended` packet tells
+    the origin's deployment (api/packets)."""
+    c = await open_case(fake_env, origin=HENAN)
+    await forward(c)
+    today = (await c.today()).isoformat()
+    answer = {"doc_no": "金民函〔2027〕5号", "received_on": today, "answer_from": "金水区民政局"}
+    await c.act(op(RESIDENCE), "record_origin_opinion", {**answer, "opinion": "approve"})
+    start = month_after(await c.today())
+    await c.act(
+        op(RESIDENCE),
+        "record_origin_decision",
+        {**answer, "decided_on": today, "decision": "approve", "allowance_from": start},
+    )
+    await c.act(op(RESIDENCE), "notified", {"done_on": today})
+    support = await c.step()
+    assert support.external is not None and holder(support) == agency("civil").id
+    await c.sleep(timedelta(days=120))
+    changed = await c.today()
+    await c.act(op("civil"), "circumstances_changed", {"changed_on": changed.isoformat(), "note": "母亲刑满释放"})
+    last = (await c.wait_closed())[-1]
+    assert last.closed_outcome == "ended" and last.payload["support_ends_from"] == month_after(changed)
+    assert (await c.view()).summary["support_ends_from"] == month_after(changed)
+
+
+async def test_an_imported_case_in_support_closes_when_the_residence_ends_support_there(fake_env: FakeEnv) -> None:
+    """At the origin of an imported case, the residence's `ended` packet (support ended there: 18 or the end of
+    studies, or a change of circumstances) is recorded by the county that pays: the case closes with the month
+    support ends from and the residence's reason on its timeline."""
+    now = await fake_env.env.get_current_time()
+    facts = {
+        "kind": "orphan",
+        "origin_region": SHANGDANG,
+        "residence_region": HENAN,
+        "residence_office": "河南省郑州市金水区经八路街道办事处",
+        "remote_case_no": "RD-2026-410105-00011",
+        "remote_deployment": "zhengzhou",
+    }
+    c = await _open_imported(fake_env, facts, now)
+    await c.act(op("sd-town"), "give_opinion", {"verified_by": "data", "opinion": "approve"})
+    await c.act(op("sd-civil"), "approve", {"allowance_from": month_after(await c.today())})
+    assert (await c.step()).step == "in_support"
+    await c.sleep(timedelta(days=300))
+    today = (await c.today()).isoformat()
+    ended = {"received_on": today, "answer_from": "河南省郑州市金水区民政局", "ended_because": "adult"}
+    with pytest.raises(DomainError) as refused:
+        await c.act(op("sd-civil"), "record_residence_ended", {**ended, "ends_from": "明年"})
+    assert refused.value.field == "ends_from" and (await c.step()).step == "in_support"
+    with pytest.raises(DomainError) as refused:  # the township does not hold the support
+        await c.act(op("sd-town"), "record_residence_ended", {**ended, "ends_from": "2027-01"})
+    assert refused.value.code == "not_holder" and (await c.step()).step == "in_support"
+    with pytest.raises(DomainError) as refused:  # the origin's clerk records the residence's word, not the origin's
+        await c.act(op("sd-civil"), "record_support_ended", {**ended, "ends_from": "2027-01"})
+    assert refused.value.code == "action_not_allowed"
+    ends = month_after(await c.today())
+    await c.act(op("sd-civil"), "record_residence_ended", {**ended, "ends_from": ends})
+    last = (await c.wait_closed())[-1]
+    assert last.closed_outcome == "adult" and last.payload["support_ends_from"] == ends
+    assert f"居住地（河南省郑州市金水区民政局）告知：年满18周岁或毕业，保障自{ends}起终止" == last.note
+    assert (await c.view()).summary["support_ends_from"] == ends and (await c.view()).steps == {}
+    await save_history_as(c.f.client, c.no, "certification-support-ended-at-residence")
