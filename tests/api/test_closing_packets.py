@@ -5,7 +5,9 @@ deployment B serves.
 - withdrawn: the applicant withdraws at A after the transfer went to B; A exports the signed notice, B imports
   it and its side closes as withdrawn (its step ends, its 待办 empties, its timeline says why).
 - ended: B, which pays, ends support on a change of circumstances; B exports the signed notice with the month
-  support ends from, A imports it and its case records the end and closes.
+  support ends from, A imports it and its case records the end and closes. The other way: A's county civil
+  affairs (following the support for the origin office) ends it on a change of circumstances; A exports the
+  notice to B, whose case in support closes with the month; B, told, offers no notice of its own.
 
 Tampered, replayed and wrong-deployment packets are refused as the other kinds are, and nothing changes."""
 
@@ -183,3 +185,79 @@ async def test_support_ended_at_the_origin_is_recorded_on_the_residences_case(
         last = detail["timeline"][-1]
         assert f"保障自{ends}起终止" in (last.get("note") or "") and last["payload"]["support_ends_from"] == ends
         await _refused(a, town, ended, "packet_replayed")
+
+
+async def test_support_ended_at_the_residence_is_recorded_on_the_origins_case(
+    dev_env: WorkflowEnvironment, db: Db, pg_server_url: str, template_db: str
+) -> None:
+    """The other way: A, the residence (its county civil affairs follows the support for the origin office),
+    records a change of circumstances; A exports the signed notice to B, whose import closes B's case in
+    support with the month support ends from."""
+    async with (
+        second_db(pg_server_url, template_db) as db_b,
+        deployment(dev_env, db, "changzhi", KEY_A, f"zhengzhou={PUB_B}") as a,
+        deployment(dev_env, db_b, "zhengzhou", KEY_B, f"changzhi={PUB_A}", served_city=ZHENGZHOU) as b,
+    ):
+        town, civil = await make_token(db, "luzhou-town1"), await make_token(db, "luzhou-civil")
+        b_town, b_civil = await make_token(db_b, "jinshui-town1"), await make_token(db_b, "jinshui-civil")
+        no_a, no_b = await _transferred(a, b, town, b_town, "李娜")
+        r = await act(b, b_town, no_b, "origin_verification", "give_opinion", verified_by="data", opinion="approve")
+        assert r.status_code == 200, r.text
+        month = month_after(local_date(datetime.now(UTC)))
+        r = await act(b, b_civil, no_b, "origin_decision", "approve", doc_no="金民认〔2026〕14号", allowance_from=month)
+        assert r.status_code == 200, r.text
+        answer = (await b.http.get(f"/api/v1/cases/{no_b}/answer-packet", headers=auth(b_civil))).json()
+        assert (await a.http.post("/api/v1/transfer-packets", json=answer, headers=auth(town))).status_code == 201
+        assert (await act(a, town, no_a, "notify_applicant", "notified", done_on=today_iso())).status_code == 200
+        assert (await main_step(a, town, no_a)) == "in_support"
+        assert (await main_step(b, b_civil, no_b)) == "in_support"
+        r = await a.http.get(f"/api/v1/cases/{no_a}/ended-packet", headers=auth(civil))
+        assert r.status_code == 409 and "尚未终止" in r.json()["error"]["message"], r.text
+
+        r = await act(a, civil, no_a, "in_support", "circumstances_changed", changed_on=today_iso(), note="父亲回归")
+        assert r.status_code == 200, r.text
+        async with browser(a, "luzhou-civil") as page:  # type: ignore[arg-type]
+            html = (await page.get(f"/cases/{no_a}")).text
+            assert "导出保障终止通知（交户籍地系统导入）" in html
+            file = await page.get(f"/cases/{no_a}/ended-packet.json")
+            assert file.status_code == 200 and "attachment" in file.headers["content-disposition"], file.text
+        ended = file.json()
+        p = ended["packet"]
+        ends = month_after(local_date(datetime.now(UTC)))
+        assert (p["kind"], p["from_deployment"], p["to_deployment"], p["case_no"]) == (
+            "ended",
+            "changzhi",
+            "zhengzhou",
+            no_a,
+        )
+        assert (p["body"]["from_side"], p["body"]["ended_because"], p["body"]["ends_from"]) == (
+            "residence",
+            "ended",
+            ends,
+        )
+        assert p["body"]["decided_by"] == "山西省长治市潞州区民政局"
+
+        tampered = copy.deepcopy(ended)
+        tampered["packet"]["body"]["ends_from"] = "2099-01"
+        await _refused(b, b_civil, tampered, "packet_tampered")
+        elsewhere = copy.deepcopy(ended)
+        elsewhere["packet"]["to_deployment"] = "taiyuan"
+        await _refused(b, b_civil, elsewhere, "packet_wrong_deployment")
+        await _refused(a, civil, ended, "packet_wrong_deployment")  # brought back to its sender
+        await _refused(b, b_town, ended, "not_holder")  # the township does not hold B's support
+        assert (await main_step(b, b_civil, no_b)) == "in_support"
+
+        r = await b.http.post("/api/v1/transfer-packets", json=ended, headers=auth(b_civil))
+        assert r.status_code == 201 and r.json() == {"case_no": no_b, "opened": False}, r.text
+        detail = (await b.http.get(f"/api/v1/cases/{no_b}", headers=auth(b_civil))).json()
+        assert (detail["status"], detail["outcome"], detail["steps"]) == ("closed", "ended", [])
+        assert {f["key"]: f["value"] for f in detail["summary"]}["support_ends_from"] == ends
+        last = detail["timeline"][-1]
+        assert last["note"] == f"居住地（山西省长治市潞州区民政局）告知：情况变化，保障自{ends}起终止", last
+        assert last["payload"]["support_ends_from"] == ends
+        await _refused(b, b_civil, ended, "packet_replayed")
+        # B was told; it has no end of its own to tell A.
+        async with browser(b, "jinshui-civil") as page:  # type: ignore[arg-type]
+            assert "导出保障终止通知" not in (await page.get(f"/cases/{no_b}")).text
+        r = await b.http.get(f"/api/v1/cases/{no_b}/ended-packet", headers=auth(b_civil))
+        assert r.status_code == 409 and "对方系统告知" in r.json()["error"]["message"], r.text
