@@ -14,7 +14,7 @@ Tampered, replayed and wrong-deployment packets are refused as the other kinds a
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -36,9 +36,11 @@ from tests.api.test_transfer_packets import (
     main_step,
     second_db,
 )
-from tests.conftest import Db, make_token
+from tests.codec_keys import CONVERTER
+from tests.conftest import Db, make_token, quiet_runtime
 from tests.support import child_id, today_iso, wait_for
 from tests.ui.test_pages import browser
+from worker.binaries import temporal_test_server
 
 
 async def _transferred(a: Side, b: Side, town: str, b_town: str, child: str) -> tuple[str, str]:
@@ -261,3 +263,75 @@ async def test_support_ended_at_the_residence_is_recorded_on_the_origins_case(
             assert "导出保障终止通知" not in (await page.get(f"/cases/{no_b}")).text
         r = await b.http.get(f"/api/v1/cases/{no_b}/ended-packet", headers=auth(b_civil))
         assert r.status_code == 409 and "对方系统告知" in r.json()["error"]["message"], r.text
+
+
+async def test_the_applicants_supplement_lapsing_at_the_residence_closes_the_origin_side(
+    db: Db, pg_server_url: str, template_db: str
+) -> None:
+    """B asks for a supplement after the transfer went out; A's applicant does not supply it in time. The
+    county's policy gives the applicant one hour (the shortest a policy can say), and the two deployments run
+    on a time-skipping server of their own (the dev server cannot skip even that hour): A's case lapses and is
+    withdrawn, its signed notice says so with the items asked, and B's import closes B's waiting case."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=CONVERTER, test_server_existing_path=temporal_test_server(), runtime=quiet_runtime()
+    )
+    try:
+        async with (
+            second_db(pg_server_url, template_db) as db_b,
+            deployment(env, db, "changzhi", KEY_A, f"zhengzhou={PUB_B}") as a,
+            deployment(env, db_b, "zhengzhou", KEY_B, f"changzhi={PUB_A}", served_city=ZHENGZHOU) as b,
+        ):
+            town, admin = await make_token(db, "luzhou-town1"), await make_token(db, "admin")
+            b_town = await make_token(db_b, "jinshui-town1")
+            policy = {
+                "key": "certification.supplement",
+                "region_code": "140403",
+                "value": "1h",
+                "effective_from": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+            }
+            r = await a.http.post("/api/v1/admin/policy", json=policy, headers=auth(admin))
+            assert r.status_code == 201, r.text
+            no_a, no_b = await _transferred(a, b, town, b_town, "李娜")
+
+            r = await act(b, b_town, no_b, "origin_verification", "request_supplement", items="监护人身份证明")
+            assert r.status_code == 200, r.text
+            ask = (await b.http.get(f"/api/v1/cases/{no_b}/answer-packet", headers=auth(b_town))).json()
+            assert ask["packet"]["kind"] == "supplement_ask"
+            assert (await a.http.post("/api/v1/transfer-packets", json=ask, headers=auth(town))).status_code == 201
+            detail = (await a.http.get(f"/api/v1/cases/{no_a}", headers=auth(town))).json()
+            (supplement,) = detail["steps"]
+            assert (supplement["step"], supplement["allowance"]) == ("supplement", "1h"), supplement
+            r = await a.http.get(f"/api/v1/cases/{no_a}/withdrawn-packet", headers=auth(town))
+            assert r.status_code == 409 and "尚未撤回" in r.json()["error"]["message"], r.text
+
+            await env.sleep(timedelta(hours=1, minutes=5))
+
+            async def lapsed() -> dict | None:
+                d = (await a.http.get(f"/api/v1/cases/{no_a}", headers=auth(town))).json()
+                return d if d["status"] == "closed" else None
+
+            detail = await wait_for(lapsed, what="A's lapse")
+            assert (detail["outcome"], detail["steps"]) == ("withdrawn", [])
+            assert detail["timeline"][-1]["action"] == "lapse", detail["timeline"][-1]
+            async with browser(a, "luzhou-town1") as page:  # type: ignore[arg-type]
+                assert "导出撤回通知" in (await page.get(f"/cases/{no_a}")).text
+                file = await page.get(f"/cases/{no_a}/withdrawn-packet.json")
+                assert file.status_code == 200, file.text
+            notice = file.json()
+            p = notice["packet"]
+            assert (p["kind"], p["to_deployment"], p["case_no"]) == ("withdrawn", "zhengzhou", no_a)
+            assert (p["body"]["reason"], p["body"]["items"]) == ("逾期未补正，视为撤回", "监护人身份证明")
+
+            tampered = copy.deepcopy(notice)
+            tampered["packet"]["body"]["items"] = ""
+            await _refused(b, b_town, tampered, "packet_tampered")
+            assert (await main_step(b, b_town, no_b)) == "supplement"  # B's step waits for the residence's word
+            r = await b.http.post("/api/v1/transfer-packets", json=notice, headers=auth(b_town))
+            assert r.status_code == 201 and r.json() == {"case_no": no_b, "opened": False}, r.text
+            detail = (await b.http.get(f"/api/v1/cases/{no_b}", headers=auth(b_town))).json()
+            assert (detail["status"], detail["outcome"], detail["steps"]) == ("closed", "withdrawn", [])
+            note = detail["timeline"][-1].get("note") or ""
+            assert "逾期未补正，视为撤回" in note and "监护人身份证明" in note, detail["timeline"][-1]
+            await _refused(b, b_town, notice, "packet_replayed")
+    finally:
+        await env.shutdown()
