@@ -31,7 +31,8 @@ class TransferPacket(BaseModel):
     # supplement_ask: origin → residence, what the applicant must supply; supplement_back: residence →
     # origin, the materials supplied (its case_no is still the residence's case); withdrawn: residence → origin,
     # the application was withdrawn there (the applicant's supplement lapsed); ended: origin → residence, the
-    # support it pays ended (from which month, and why).
+    # support it pays ended (from which month, and why), or residence → origin (body from_side "residence",
+    # case_no the residence's), support ended there.
     kind: Literal[
         "transfer", "answer", "supplement_ask", "supplement_back", "withdrawn", "ended"
     ]  # at most 16 characters: transfer_packets.kind is String(16) (kept so, no migration)

@@ -58,7 +58,7 @@ async def withdrawn_packet(
 
 @router.get(
     "/cases/{case_no}/ended-packet",
-    summary="Origin: the signed notice (JSON) to the residence's deployment that support ended, with its month",
+    summary="The side where support ended: the signed notice (JSON) to the other side's deployment, with the month",
     response_model=SignedPacket,
 )
 async def ended_packet(case_no: str, principal: ApiUser, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
