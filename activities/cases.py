@@ -46,7 +46,7 @@ from domain.messages import (
 )
 from domain.policy import Allowance, PolicyOverride, resolve_policy
 from domain.processes import get_process, policy_default
-from domain.regions import CITY_CODE
+from domain.regions import prefecture_of
 from domain.workdays import WorkCalendar, YearSchedule
 from workflows import activity_names as names
 
@@ -252,7 +252,7 @@ class CaseActivities:
         """The agency of a type serving a region: the preferred one if it fits, else the region's
         default, else the city's. None found is an error an admin must fix (the activity retries)."""
         async with self.sf() as s:
-            for region in dict.fromkeys((q.region_code, CITY_CODE)):
+            for region in dict.fromkeys((q.region_code, prefecture_of(q.region_code))):
                 stmt = (
                     select(Agency)
                     .where(

@@ -16,7 +16,7 @@ from db.session import transaction
 from domain.enums import AgencyType, Role
 from domain.messages import NotificationSpec
 from domain.refresh import RefreshLevel, RefreshOpening, RefreshRecorded, period_label
-from domain.regions import CITY_CODE, full_region_name
+from domain.regions import full_region_name, prefecture_of
 from workflows import activity_names as names
 
 CIVIL = AgencyType.civil_affairs
@@ -110,7 +110,7 @@ async def _tell(s: AsyncSession, county: str, period: str, level: int, at: datet
     city, role = AUDIENCE[level]
     spec = NotificationSpec(
         agency_type=CIVIL,
-        region_code=CITY_CODE if city else county,
+        region_code=prefecture_of(county) if city else county,
         role=role,
         kind="new_step" if level == 0 else ("overdue" if level == 1 else "escalated"),
         title=TITLES[level].format(county=full_region_name(county) or county, period=period_label(period)),

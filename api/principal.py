@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import Agency, User
 from domain.enums import AgencyType, Role
 from domain.messages import Actor, AgencyRef
-from domain.regions import CITY_CODE
+from domain.regions import is_city_level
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Principal:
 
     @property
     def is_city(self) -> bool:
-        return self.agency.region_code == CITY_CODE
+        return is_city_level(self.agency.region_code)
 
 
 def agency_ref(a: Agency) -> AgencyRef:

@@ -18,6 +18,7 @@ from pydantic_core import ErrorDetails
 
 from config.logs import configure_logging
 from config.settings import Settings
+from domain.regions import CITY_CODE
 
 log = logging.getLogger("referrals")
 STARTED = time.monotonic()
@@ -58,9 +59,12 @@ def use_embedded_database(settings: Settings) -> None:
         settings.database_url = ensure_database(server_url, "referrals")
 
 
-async def migrate_and_seed(url: str, *, demo: bool) -> dict[str, int]:
+async def migrate_and_seed(url: str, *, demo: bool, city: str = CITY_CODE) -> dict[str, int]:
+    """Migrations and the region table; with `demo`, the demo deployment of the served `city`. A deployment for
+    another city gets its agencies without demo data too, and an administrator whose password is printed once
+    (Changzhi's, without demo data, starts with the region table alone, as it always has)."""
     from db.migrate import upgrade
-    from db.seed import seed_demo, seed_regions
+    from db.seed import ensure_admin, seed_deployment, seed_regions
     from db.session import make_engine, make_session_factory, transaction
 
     await asyncio.to_thread(upgrade, url)
@@ -68,8 +72,10 @@ async def migrate_and_seed(url: str, *, demo: bool) -> dict[str, int]:
     try:
         async with transaction(make_session_factory(engine)) as s:
             counts = {"regions": await seed_regions(s)}
-            if demo:
-                counts.update(await seed_demo(s))
+            if demo or city != CITY_CODE:
+                counts.update(await seed_deployment(s, city, demo=demo))
+            if not demo and city != CITY_CODE and (password := await ensure_admin(s)):
+                print(f"已创建管理员账号 admin，初始密码：{password}（仅显示这一次，请妥善保管）", file=sys.stderr)
     finally:
         await engine.dispose()
     return counts
@@ -132,7 +138,9 @@ async def serve(
 
         from worker.schedules import ensure_refresh_schedules
 
-        await ensure_refresh_schedules(client, settings.task_queue)
+        await ensure_refresh_schedules(
+            client, settings.task_queue, counties=tuple(c for c, _ in settings.served.counties)
+        )
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
         reconciler = asyncio.create_task(run_reconciler(sf, client, settings.task_queue), name="reconciler")
     seeding = None
@@ -209,11 +217,20 @@ def dev_banner(settings: Settings, url: str, counts: dict[str, int]) -> str:
     """What `referrals dev` prints once it serves, in Chinese: where, and a few demo logins from the seed."""
     from db.demo_logins import county_logins
     from db.seed import COUNTY_SLUGS, DEMO_PASSWORD
-    from domain.regions import CITY_CODE
     from ui.render import APP_NAME
 
-    known = {x.username: x for x in county_logins("140403") + county_logins(CITY_CODE)}
-    logins = [f"    {u:<22}{known[u].agency} {known[u].role}" for u in BANNER_LOGINS]
+    if settings.served_city == CITY_CODE:
+        known = {x.username: x for x in county_logins("140403") + county_logins(CITY_CODE)}
+        logins = [f"    {u:<22}{known[u].agency} {known[u].role}" for u in BANNER_LOGINS]
+        others = (
+            "    其他县（区）账号相同，前缀依次为 "
+            + " ".join(v for k, v in COUNTY_SLUGS.items() if k != CITY_CODE)
+            + "；市级为 city-；全部账号见 README“Demo logins”"
+        )
+    else:  # another city's demo (db/seed.py city_agencies): counties by their region codes
+        county = settings.served.counties[0][0]
+        logins = [f"    {u}" for u in (f"{county}-town1", f"{county}-civil", f"{county}-civil-sup", "city-civil-sup")]
+        others = f"    其他县（区）账号相同，前缀为各县（区）的行政区划代码；市级为 city-（服务{settings.served.name}）"
     ui = f"http://{settings.temporal_ui_host}:{settings.temporal_ui_port}/"
     return "\n".join(
         [
@@ -224,9 +241,7 @@ def dev_banner(settings: Settings, url: str, counts: dict[str, int]) -> str:
             f"新增用户 {counts.get('users', 0)} 个，新增儿童 {counts.get('children', 0)} 名）",
             f"  演示账号（密码均为 {DEMO_PASSWORD}）：",
             *logins,
-            "    其他县（区）账号相同，前缀依次为 "
-            + " ".join(v for k, v in COUNTY_SLUGS.items() if k != CITY_CODE)
-            + "；市级为 city-；全部账号见 README“Demo logins”",
+            others,
             "按 Ctrl-C 停止；再次运行 make run 从停止处继续。",
         ]
     )
@@ -243,7 +258,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
         temporal = start_temporal_dev_server(settings)
         settings.temporal_address = f"127.0.0.1:{settings.temporal_port}"
     try:
-        counts = asyncio.run(migrate_and_seed(settings.database_url, demo=not args.no_demo))
+        counts = asyncio.run(migrate_and_seed(settings.database_url, demo=not args.no_demo, city=settings.served_city))
         url = f"http://{settings.host}:{settings.port}/"
         banner = dev_banner(settings, url, counts)
         asyncio.run(serve(settings, run_worker=True, run_web=True, banner=banner, demo_cases=not args.no_demo))
@@ -275,7 +290,7 @@ def cmd_web(args: argparse.Namespace) -> None:
 def cmd_migrate(args: argparse.Namespace) -> None:
     settings = load_settings()
     use_embedded_database(settings)
-    counts = asyncio.run(migrate_and_seed(settings.database_url, demo=False))
+    counts = asyncio.run(migrate_and_seed(settings.database_url, demo=False, city=settings.served_city))
     print(f"migrated; {counts['regions']} region codes present")
 
 
@@ -283,7 +298,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
     """The demo registry, then (unless --no-cases) the demo cases already overdue, which need Temporal."""
     settings = load_settings()
     use_embedded_database(settings)
-    counts = asyncio.run(migrate_and_seed(settings.database_url, demo=True))
+    counts = asyncio.run(migrate_and_seed(settings.database_url, demo=True, city=settings.served_city))
     if not args.no_cases:
         counts["overdue_cases"] = asyncio.run(seed_demo_cases(settings))
     print(counts)

@@ -1,9 +1,14 @@
 """Reference data (regions) and the demo deployment: Changzhi's 12 counties and the city, agencies of
 each type in each, one user per agency and role, a few children. Idempotent: running it again adds
-only what is missing."""
+only what is missing.
+
+A deployment for another city (Settings.served_city) gets the same shape from the region table: its city's
+and each county's agency of every type, a township and a committee per county (`demo_agencies(city)`), with
+demo logins only when demo data is asked for; otherwise one administrator with a password of its own."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -19,7 +24,7 @@ from domain.enums import Role
 from domain.idnumber import check_character
 from domain.process import DemoCase, FieldRole, Process
 from domain.processes import PROCESSES
-from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, all_regions
+from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, all_regions, served_by
 from domain.workdays import WorkCalendar
 
 DEMO_PASSWORD = "demo1234"
@@ -91,7 +96,10 @@ class AgencySeed:
     supervises: bool = True
 
 
-def demo_agencies() -> list[AgencySeed]:
+def demo_agencies(city: str = CITY_CODE) -> list[AgencySeed]:
+    """The agencies of the deployment serving `city`: Changzhi's demo, or another city's from the region table."""
+    if city != CITY_CODE:
+        return city_agencies(city)
     out: list[AgencySeed] = []
     for t, suffix, _, city_name in SINGLE_AGENCIES:
         out.append(AgencySeed(f"city-{suffix}", city_name, t, CITY_CODE, is_default=True))
@@ -126,6 +134,26 @@ def demo_agencies() -> list[AgencySeed]:
         out.append(AgencySeed(f"{slug}-school1", f"{county}实验小学", T.school, code, town1, True))
         out.append(AgencySeed(f"{slug}-school2", f"{county}第二中学", T.school, code, town1))
     return [*out, *guidance_stations(), *police_stations()]
+
+
+def city_agencies(city: str) -> list[AgencySeed]:
+    """Another city's: the city's and each county's agency of every type (named like Changzhi's), and in each
+    county a township and its committee to receive cases. Codes: `city-…` for the city (so the administrator
+    belongs to its civil affairs, ADMIN_AGENCY_CODE), the county's region code for a county (`410105-civil`)."""
+    served = served_by(city)
+    out = [
+        AgencySeed(f"city-{suffix}", city_name.replace("长治市", served.name), t, served.city, is_default=True)
+        for t, suffix, _, city_name in SINGLE_AGENCIES
+    ]
+    for code, county in served.counties:
+        for t, suffix, pattern, _ in SINGLE_AGENCIES:
+            out.append(AgencySeed(f"{code}-{suffix}", pattern.format(c=county), t, code, is_default=True))
+        town = "城关街道"
+        out.append(AgencySeed(f"{code}-town1", f"{county}{town}办事处", T.township, code, town, True))
+        out.append(
+            AgencySeed(f"{code}-vc1", f"{county}{town}城关社区居民委员会", T.village_committee, code, town, True)
+        )
+    return out
 
 
 def guidance_stations() -> list[AgencySeed]:
@@ -254,7 +282,14 @@ async def seed_regions(session: AsyncSession) -> int:
 
 async def seed_demo(session: AsyncSession) -> dict[str, int]:
     """Adds the demo agencies, users and children that are missing. Returns counts added."""
-    agencies = demo_agencies()
+    return await seed_deployment(session, CITY_CODE, demo=True)
+
+
+async def seed_deployment(session: AsyncSession, city: str, *, demo: bool) -> dict[str, int]:
+    """Adds the agencies of the deployment serving `city` that are missing; with `demo`, their demo logins
+    (password DEMO_PASSWORD) and, for Changzhi, the demo children. Without it no login is made (see
+    `ensure_admin`). Returns counts added."""
+    agencies = demo_agencies(city)
     await session.execute(
         insert(Agency)
         .values(
@@ -287,14 +322,15 @@ async def seed_demo(session: AsyncSession) -> dict[str, int]:
             "password_hash": pw,
             "is_active": True,
         }
-        for u, name, code, role, title in demo_users(agencies)
+        for u, name, code, role, title in (demo_users(agencies) if demo else [])
         if u not in existing
     ]
     if new_users:
         await session.execute(insert(User).values(new_users))
     added_children = 0
     have = set((await session.execute(select(Child.name))).scalars())
-    for n, (name, sex, birth, origin, county, committee, address, guardians) in enumerate(DEMO_CHILDREN):
+    children = DEMO_CHILDREN if demo and city == CITY_CODE else []
+    for n, (name, sex, birth, origin, county, committee, address, guardians) in enumerate(children):
         if name in have:
             continue
         child = Child(
@@ -311,6 +347,27 @@ async def seed_demo(session: AsyncSession) -> dict[str, int]:
         session.add(child)
         added_children += 1
     return {"agencies": len(agencies), "users": len(new_users), "children": added_children}
+
+
+async def ensure_admin(session: AsyncSession) -> str | None:
+    """The administrator of a deployment seeded without demo data, with a password made here (returned once,
+    for whoever sets the deployment up to print); None when there is one already."""
+    if (await session.execute(select(User.id).where(User.username == "admin"))).first() is not None:
+        return None
+    agency = (await session.execute(select(Agency.id).where(Agency.code == ADMIN_AGENCY_CODE))).scalar_one()
+    password = secrets.token_urlsafe(12)
+    session.add(
+        User(
+            username="admin",
+            display_name="系统管理员",
+            agency_id=agency,
+            role=Role.admin.value,
+            password_hash=hash_password(password),
+            is_active=True,
+        )
+    )
+    await session.flush()
+    return password
 
 
 # ---------------------------------------------------------------------------- demo cases already overdue

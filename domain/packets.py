@@ -29,8 +29,13 @@ class TransferPacket(BaseModel):
     packet_id: str = Field(min_length=8, max_length=64)
     # transfer: residence → origin, the application; answer: origin → residence, its opinion and decision;
     # supplement_ask: origin → residence, what the applicant must supply; supplement_back: residence →
-    # origin, the materials supplied (its case_no is still the residence's case).
-    kind: Literal["transfer", "answer", "supplement_ask", "supplement_back"]  # at most 16 characters (kept so)
+    # origin, the materials supplied (its case_no is still the residence's case); withdrawn: residence → origin,
+    # the application was withdrawn there (the applicant's supplement lapsed); ended: origin → residence, the
+    # support it pays ended (from which month, and why), or residence → origin (body from_side "residence",
+    # case_no the residence's), support ended there.
+    kind: Literal[
+        "transfer", "answer", "supplement_ask", "supplement_back", "withdrawn", "ended"
+    ]  # at most 16 characters: transfer_packets.kind is String(16) (kept so, no migration)
     process: str = Field(max_length=64)
     from_deployment: str = Field(max_length=64)
     to_deployment: str = Field(max_length=64)

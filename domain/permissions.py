@@ -9,15 +9,15 @@ from domain.enums import ROLE_LABELS, Role
 from domain.errors import DomainError
 from domain.messages import Actor, AgencyRef, CaseState, StepState
 from domain.oversight import overseen_types
-from domain.process import Action, Process
-from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
+from domain.process import REMOTE_SUMMARY, Action, Process
+from domain.regions import covers, is_city_level, scope_of
 
 SUPERVISOR_ACTIONS = ("urge", "extend", "reassign")
 
 
 def serves_county(agency: AgencyRef, county: str) -> bool:
     """A county agency serves its county; a city-level agency serves every county of the city."""
-    return agency.region_code in (county, CITY_CODE)
+    return covers(agency.region_code, county)
 
 
 def check_step_action(process: Process, state: CaseState, step: StepState, action_name: str, actor: Actor) -> Action:
@@ -36,6 +36,8 @@ def check_step_action(process: Process, state: CaseState, step: StepState, actio
         if step.external is not None:
             raise DomainError("action_not_allowed", f"本环节等待{step.external.name}办理，请登记其答复")
         raise DomainError("action_not_allowed", f"“{action.label}”仅用于登记系统外单位的答复，本环节由承办单位直接办理")
+    if action.other_side_remote and not state.summary.get(REMOTE_SUMMARY):
+        raise DomainError("action_not_allowed", f"“{action.label}”仅用于由其他系统移交的案件")
     if action.holder_types and step.holder.agency_type not in action.holder_types:
         raise DomainError("action_not_allowed", f"承办单位类型不能进行“{action.label}”")
     if action.roles and actor.role not in action.roles:
@@ -60,7 +62,12 @@ def check_case_action(process: Process, state: CaseState, action_name: str, acto
     action = process.case_action(action_name)
     if action is None:
         raise DomainError("action_not_allowed", f"本案件不能进行“{action_name}”操作")
+    main = state.steps.get("main")
+    if action.during is not None and (main is None or main.step not in action.during):
+        raise DomainError("not_now", f"案件当前环节不能进行“{action.label}”")
     check_actor_type(action, actor, state.county)
+    if action.by_starter and actor.agency.id != state.starter.id:
+        raise DomainError("not_permitted", f"“{action.label}”由受理本案的{state.starter.name}办理")
     return action
 
 
@@ -88,9 +95,7 @@ def check_supervisor(actor: Actor, step: StepState) -> None:
 def reassign_regions(actor: Actor) -> tuple[str, ...]:
     """Where a supervisor may reassign a step: a county's supervisor within the county, the city's
     anywhere in the city (the city's own agencies and every county's)."""
-    if actor.agency.region_code == CITY_CODE:
-        return (CITY_CODE, *CHANGZHI_COUNTIES)
-    return (actor.agency.region_code,)
+    return tuple(scope_of(actor.agency.region_code))
 
 
 def check_reassign(actor: Actor, step: StepState, new: AgencyRef) -> None:
@@ -101,7 +106,7 @@ def check_reassign(actor: Actor, step: StepState, new: AgencyRef) -> None:
     if new.id == step.holder.id:
         raise DomainError("not_permitted", "改派单位与当前承办单位相同", field="new_holder")
     if new.region_code not in reassign_regions(actor):
-        who = "市级督导只能改派给本市" if actor.agency.region_code == CITY_CODE else "县级督导只能改派给本县（区）"
+        who = "市级督导只能改派给本市" if is_city_level(actor.agency.region_code) else "县级督导只能改派给本县（区）"
         raise DomainError("not_permitted", f"{who}的单位", field="new_holder")
 
 

@@ -94,6 +94,15 @@ class Action:
     # True: offered only while the step is held for a party outside this deployment (a clerk records its
     # answer); False: only while it is not (the party acts itself); None: either way.
     held_outside: bool | None = None
+    # A case action offered only while the main track's step is one of these (an application is withdrawn
+    # before its decision); None: whatever the step.
+    during: tuple[str, ...] | None = None
+    # True: a case action only the agency that started the case may take (the township that accepted an
+    # application withdraws it), so a page offers it to no other agency of the county.
+    by_starter: bool = False
+    # True: offered only on a case whose other side is another deployment's (opened here from its transfer
+    # packet: REMOTE_SUMMARY in the case summary), to record that side's word.
+    other_side_remote: bool = False
 
 
 # Action.to is a contract: the machinery refuses to take an action where it does not declare. Tests set this,
@@ -310,10 +319,22 @@ class CrossRegion:
     # its clock runs there, and the supplied materials come back in one (api/packets). Empty: no such loop.
     supplement_step: str = ""
     supplement_actions: tuple[str, str] = ("", "")
+    # The applicant's withdrawal (a case action): a `withdrawn` packet from the residence takes it on the origin's
+    # case. The support step and the residence clerk's action recording that the origin ended it (an `ended`
+    # packet from the origin takes it), with the outcomes that mean support ended. Empty: no such packets.
+    withdrawal_action: str = ""
+    support_step: str = ""
+    support_ended_action: str = ""
+    # The origin clerk's action recording that the residence (another deployment) ended support there (an
+    # `ended` packet from the residence takes it on the imported case).
+    residence_ended_action: str = ""
+    ended_outcomes: tuple[str, ...] = ()
 
 
 ORIGIN_SUMMARY = "origin_region"
 SIDE_SUMMARY = "holder_side"
+# The sender's case number, in the summary of a case opened from another deployment's transfer packet.
+REMOTE_SUMMARY = "remote_case_no"
 
 
 @dataclass(frozen=True)

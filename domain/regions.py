@@ -175,6 +175,11 @@ class ServedRegions:
     def name(self) -> str:
         return region_name(self.city) or self.city
 
+    @property
+    def county_names(self) -> dict[str, str]:
+        """{code: name} of the counties, in code order (the pickers')."""
+        return dict(self.counties)
+
     def places_outside(self) -> list[tuple[str, str]]:
         """(code, full name) of the places outside the city, for a searchable list ("河南省新乡市辉县市")."""
         return [(c, n) for c, n in _PLACES if not is_within(c, self.city)]
@@ -284,6 +289,38 @@ for _code, _ in _PLACES:
 
 
 CHANGZHI: ServedRegions = served_by(CITY_CODE)  # the default deployment's (config/settings.py served_city)
+
+
+# ---------------------------------------------------------------------------- permission scopes
+# An agency's scope is its region code: a county's agency covers its county, a city-level agency (its code
+# the prefecture's, 140400 or 410100) the city and every county of it. Structural, so the rule holds for the
+# city any deployment serves (Settings.served_city) and needs no settings inside a workflow.
+
+
+def is_city_level(region: str) -> bool:
+    """A prefecture-level code (140400 长治市, 410100 郑州市): the region of a city-level agency."""
+    return len(region) == 6 and region.isdigit() and region.endswith("00") and not region.endswith("0000")
+
+
+def covers(scope: str, region: str) -> bool:
+    """Whether an agency of region `scope` serves `region`: its own, or (a city-level agency) any in its city."""
+    return region == scope or (is_city_level(scope) and len(region) == 6 and region[:4] == scope[:4])
+
+
+def scope_of(region: str) -> list[str]:
+    """The regions an agency of `region` oversees: a county's its county; a city's the city itself and its
+    current counties, in code order."""
+    if not is_city_level(region):
+        return [region]
+    try:
+        return [region, *(code for code, _ in served_by(region).counties)]
+    except ValueError:  # a city without counties (东莞市), or not a current code: only itself
+        return [region]
+
+
+def counties_in(scope: str) -> list[str]:
+    """The counties an agency of `scope` oversees (where cases live): its own, or every county of its city."""
+    return [r for r in scope_of(scope) if not is_city_level(r)]
 
 
 def region_code_by_name(text: str, *, field: str = "region_code") -> str:

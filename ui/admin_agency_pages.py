@@ -16,13 +16,13 @@ from api.audit import audit
 from api.deps import PageUser, SessionDep, check_csrf
 from api.errors import status_for
 from api.principal import Principal
+from api.served import served_regions
 from api.spreadsheet import Export, Format, export_response, parse_format
 from db.documents import derived_short_name
 from db.models import Agency
 from db.seed import ADMIN_AGENCY_CODE
 from domain.enums import AGENCY_TYPE_LABELS, AgencyType
 from domain.errors import DomainError
-from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
 from ui.admin_user_pages import _forget
 from ui.forms import county_choices, read_form, to_int
 from ui.render import flash, render
@@ -37,7 +37,7 @@ def agency_filter(params: dict[str, str], per_page: int = PER_PAGE) -> agencies.
     region = params.get("region_code")
     kind = params.get("agency_type")
     return agencies.AgencyFilter(
-        region_code=region if region in (CITY_CODE, *CHANGZHI_COUNTIES) else None,
+        region_code=region if region and served_regions().serves(region) else None,
         agency_type=kind if kind in AgencyType.__members__ else None,
         active={"1": True, "0": False}.get(params.get("active") or ""),
         q=(params.get("q") or "").strip()[:64] or None,

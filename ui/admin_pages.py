@@ -12,10 +12,10 @@ from api.admin import service
 from api.deps import ClientDep, PageUser, SessionDep, SettingsDep
 from api.errors import status_for
 from api.principal import Principal
+from api.served import served_regions
 from domain.deadlines import SHANGHAI
 from domain.errors import DomainError
 from domain.processes import POLICY_DEFAULTS
-from domain.regions import CITY_CODE
 from ui.forms import county_choices, read_form, to_int
 from ui.render import flash, render
 
@@ -47,7 +47,7 @@ async def admin_page(
         counties=county_choices(with_city=True),
         error=error,
         form_name=form_name,
-        values=values or {"year": str(this_year + 1), "region_code": CITY_CODE},
+        values=values or {"year": str(this_year + 1), "region_code": served_regions().city},
     )
 
 

@@ -16,10 +16,10 @@ from api.admin.service import require_admin
 from api.deps import PageUser, SessionDep
 from api.errors import status_for
 from api.principal import Principal
+from api.served import served_regions
 from db.models import Agency, User
 from domain.enums import AGENCY_TYPE_LABELS, ROLE_LABELS, AgencyType, Role
 from domain.errors import DomainError
-from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
 from ui.forms import OptionGroup, county_choices, group_by_county, read_form, to_int
 from ui.render import flash, render
 
@@ -47,7 +47,7 @@ def user_filter(params: dict[str, str]) -> users.UserFilter:
     kind = params.get("agency_type")
     active = params.get("active")
     return users.UserFilter(
-        region_code=region if region in (CITY_CODE, *CHANGZHI_COUNTIES) else None,
+        region_code=region if region and served_regions().serves(region) else None,
         agency_type=kind if kind in AgencyType.__members__ else None,
         agency_id=to_int(params.get("agency_id")),
         active={"1": True, "0": False}.get(active or ""),

@@ -23,7 +23,9 @@ from api.cases.visibility import case_visible, scope_regions, visible_from_seq
 from api.deps import ClientDep, PageUser, SessionDep
 from api.errors import status_for
 from api.notifications import service as notifications
+from api.packets import service as packets
 from api.principal import Principal
+from api.served import served_regions
 from api.spreadsheet import Cell as SheetCell
 from api.spreadsheet import Column, ColumnKind, Export, Table, export_response, parse_format
 from db.models import Agency, Case, Document, TimelineEvent
@@ -35,7 +37,7 @@ from domain.messages import CaseState, StepState
 from domain.policy import EXTENSION_FORM_UNITS, Allowance, Unit, extension_from_form
 from domain.process import Action, Field, FieldKind, FieldRole, Process, field_with
 from domain.processes import PROCESSES, get_process
-from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, region_name
+from domain.regions import region_name
 from ui.case_info import (
     GivenAnswer,
     counted_key,
@@ -88,7 +90,7 @@ def case_filter(params: dict[str, str]) -> lists.CaseFilter:
     return lists.CaseFilter(
         process=process,
         step=step,
-        county=params.get("county") if params.get("county") in CHANGZHI_COUNTIES else None,
+        county=params.get("county") if served_regions().is_county(params.get("county") or "") else None,
         status=status if status in ("open", "closed") else None,
         overdue=params.get("overdue") in ("1", "on", "true") or None,
         min_level=level if level is not None and 0 <= level <= 3 else None,
@@ -285,7 +287,7 @@ def agency_field_regions(action: Action, f: Field, county: str, holder_region: s
     else in the case's county or at the city (api/cases/service.py `_check_agency_fields`)."""
     if f.role == FieldRole.destination_agency:
         return None if field_with(action.fields, FieldRole.destination_region) else [holder_region]
-    return [county, CITY_CODE]
+    return [county, served_regions().city]
 
 
 async def _field_options(
@@ -456,6 +458,7 @@ async def case_page(
         documents=detail.documents,
         svg=Markup(svg),  # built from escaped text by ui.diagram
         outcome=process.outcome_label(case.outcome) if case.outcome else "",
+        closing_packet=await packets.closing_packet(session, user, case),
         failed=failed,
         failed_here=bool(failed and failed.key in form_keys(views, case_actions)),
         new_request_id=new_request_id,

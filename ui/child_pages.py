@@ -26,6 +26,7 @@ from api.children.service import (
 from api.deps import ClientDep, PageUser, SessionDep
 from api.errors import status_for
 from api.principal import Principal
+from api.served import served_regions
 from db.models import Agency, Case, Child
 from domain.deadlines import local_date
 from domain.enums import AgencyType
@@ -34,7 +35,7 @@ from domain.identity import NO_ID_REASON_LABELS, NoIdReason, may_merge
 from domain.idnumber import age_on, mask_id_number
 from domain.processes import get_process
 from domain.record_access import check_may_edit
-from domain.regions import CHANGZHI_COUNTIES, full_region_name
+from domain.regions import full_region_name
 from ui.forms import agencies_of, county_choices, group_by_county, read_form, to_int
 from ui.registry_pages import child_registry
 from ui.render import flash, render
@@ -103,12 +104,12 @@ def form_field(field: str | None, rows: list[int]) -> str | None:
 def committee_regions(user: Principal, values: dict[str, str]) -> list[str]:
     """Where the committees offered are: in the residence county chosen (a form shown again, a record
     edited), else in the user's own county; a city agency's user sees every county's, by county."""
-    chosen = values.get("residence_region", "")
-    if chosen in CHANGZHI_COUNTIES:
+    chosen, served = values.get("residence_region", ""), served_regions()
+    if served.is_county(chosen):
         return [chosen]
-    if user.agency.region_code in CHANGZHI_COUNTIES:
+    if served.is_county(user.agency.region_code):
         return [user.agency.region_code]
-    return list(CHANGZHI_COUNTIES)
+    return list(served.county_names)
 
 
 async def _form_page(
@@ -193,7 +194,8 @@ def _guardian_rows(form: dict[str, str]) -> int:
 async def new_child(request: Request, user: PageUser, session: SessionDep) -> HTMLResponse:
     if user.is_admin:
         raise DomainError("not_permitted", "管理员账号不能登记儿童")
-    values = {"residence_region": user.agency.region_code if user.agency.region_code in CHANGZHI_COUNTIES else ""}
+    own = user.agency.region_code
+    values = {"residence_region": own if served_regions().is_county(own) else ""}
     if user.agency.agency_type == AgencyType.village_committee:
         values["residence_committee_id"] = str(user.agency.id)
     return await _form_page(request, user, session, values=values)

@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import check_csrf
+from api.served import served_regions
 from db.models import Agency
 from domain.enums import AgencyType
 from domain.field_kinds import REGION_OUTSIDE, REGION_OUTSIDE_SUFFIX, rules
 from domain.process import Field
-from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -78,8 +78,9 @@ class OptionGroup:
 
 
 def county_choices(with_city: bool = False) -> list[tuple[str, str]]:
-    head = [(CITY_CODE, "长治市（全市）")] if with_city else []
-    return head + list(CHANGZHI_COUNTIES.items())
+    served = served_regions()
+    head = [(served.city, f"{served.name}（全市）")] if with_city else []
+    return head + list(served.counties)
 
 
 async def agencies_of(
@@ -100,10 +101,11 @@ async def agencies_of(
 
 def group_by_county(agencies: Iterable[Agency]) -> list[OptionGroup]:
     """Options grouped by county (the city first), for a <select> with <optgroup>s."""
-    names = {CITY_CODE: "长治市", **CHANGZHI_COUNTIES}
+    served = served_regions()
+    names = {served.city: served.name, **served.county_names}
     groups: dict[str, OptionGroup] = {}
     for a in agencies:
         group = groups.setdefault(a.region_code, OptionGroup(names.get(a.region_code, a.region_code)))
         group.options.append((a.id, a.name))
-    order = [CITY_CODE, *CHANGZHI_COUNTIES]
+    order = [served.city, *served.county_names]
     return [groups[c] for c in order if c in groups] + [g for c, g in groups.items() if c not in order]

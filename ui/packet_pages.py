@@ -36,6 +36,18 @@ async def download_answer(case_no: str, user: PageUser, session: SessionDep, set
     return _file(signed.model_dump(mode="json"), f"{case_no}-answer.json")
 
 
+@router.get("/cases/{case_no}/withdrawn-packet.json")
+async def download_withdrawn(case_no: str, user: PageUser, session: SessionDep, settings: SettingsDep) -> Response:
+    signed = await service.export_withdrawn(session=session, settings=settings, principal=user, case_no=case_no)
+    return _file(signed.model_dump(mode="json"), f"{case_no}-withdrawn.json")
+
+
+@router.get("/cases/{case_no}/ended-packet.json")
+async def download_ended(case_no: str, user: PageUser, session: SessionDep, settings: SettingsDep) -> Response:
+    signed = await service.export_ended(session=session, settings=settings, principal=user, case_no=case_no)
+    return _file(signed.model_dump(mode="json"), f"{case_no}-ended.json")
+
+
 def _file(body: dict, name: str) -> Response:
     return Response(
         json.dumps(body, ensure_ascii=False, indent=1),
@@ -65,5 +77,5 @@ async def import_page(
         return render(
             request, "transfer_packets.html", user, status=422, deployment=settings.deployment_id, case_no="", error=e
         )
-    flash(request, "已导入移交材料，立案办理" if opened else "已登记对方系统的答复（审批结果或补正）")
+    flash(request, "已导入移交材料，立案办理" if opened else "已登记对方系统的来件（审批结果、补正、撤回或保障终止）")
     return RedirectResponse(f"/cases/{case_no}", status_code=303)

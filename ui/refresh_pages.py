@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from api.deps import ClientDep, PageUser, SessionDep
 from api.principal import Principal
 from api.refresh import service
+from api.served import served_regions
 from domain.refresh import period_label
-from domain.regions import CHANGZHI_COUNTIES
 from ui.forms import county_choices, read_form
 from ui.render import flash, render
 
@@ -18,11 +18,12 @@ router = APIRouter(include_in_schema=False)
 
 
 def _county(user: Principal, asked: str) -> str:
-    if asked in CHANGZHI_COUNTIES:
+    counties = served_regions().county_names
+    if asked in counties:
         return asked
-    if user.agency.region_code in CHANGZHI_COUNTIES:
+    if user.agency.region_code in counties:
         return user.agency.region_code
-    return next(iter(CHANGZHI_COUNTIES))
+    return next(iter(counties))
 
 
 @router.get("/registry-refreshes", response_class=HTMLResponse)
@@ -34,9 +35,9 @@ async def refreshes(request: Request, user: PageUser, session: SessionDep, count
         "registry_refreshes.html",
         user,
         county=county,
-        county_name=CHANGZHI_COUNTIES[county],
+        county_name=served_regions().county_names[county],
         counties=county_choices(),
-        choose_county=user.agency.region_code not in CHANGZHI_COUNTIES,
+        choose_county=not served_regions().is_county(user.agency.region_code),
         rows=[(r, period_label(r.period)) for r in rows],
         may_record=service.may_record(user, county),
     )

@@ -45,15 +45,16 @@ _env.globals["attachment_accept"] = ACCEPT  # the file types an attachment may b
 class RegionPlaces:
     """What a region field offers: the city's counties by name, and every place outside the city."""
 
-    changzhi: list[tuple[str, str]]
+    changzhi: list[tuple[str, str]]  # the served city's counties (the name is older than other cities)
     outside: list[tuple[str, str]]
+    city_name: str = "长治市"
     outside_value: str = REGION_OUTSIDE
     outside_suffix: str = REGION_OUTSIDE_SUFFIX
 
 
 @functools.cache
 def _region_places(served: ServedRegions) -> RegionPlaces:
-    return RegionPlaces(list(served.counties), served.places_outside())
+    return RegionPlaces(list(served.counties), served.places_outside(), city_name=served.name)
 
 
 # The deployment's own counties and everything outside them (api/served.py: the request's deployment).

@@ -13,8 +13,9 @@ from api.deps import PageUser, SessionDep
 from api.errors import status_for
 from api.principal import Principal
 from api.school_calendar import service
+from api.served import served_regions
 from domain.errors import DomainError
-from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
+from domain.regions import is_city_level
 from domain.school_calendar import parse_holidays
 from ui.forms import county_choices, read_form
 from ui.render import flash, render
@@ -24,11 +25,12 @@ router = APIRouter(include_in_schema=False)
 
 def _county(user: Principal, asked: str) -> str:
     """The county asked for; a county bureau's own by default (the city's and admins': the first)."""
-    if asked in CHANGZHI_COUNTIES:
+    counties = served_regions().county_names
+    if asked in counties:
         return asked
-    if user.agency.region_code in CHANGZHI_COUNTIES:
+    if user.agency.region_code in counties:
         return user.agency.region_code
-    return next(iter(CHANGZHI_COUNTIES))
+    return next(iter(counties))
 
 
 def _date(value: str, field: str, label: str) -> date:
@@ -55,11 +57,11 @@ async def calendar_page(
         user,
         status=status,
         county=county,
-        county_name=CHANGZHI_COUNTIES[county],
+        county_name=served_regions().county_names[county],
         counties=county_choices(),
         terms=rows,
         may_set=service.may_set(user, county),
-        choose_county=user.is_admin or user.agency.region_code == CITY_CODE,
+        choose_county=user.is_admin or is_city_level(user.agency.region_code),
         error=error,
         values=values or {},
     )
@@ -88,10 +90,10 @@ async def add_term(request: Request, county: str, user: PageUser, session: Sessi
         await session.commit()
     except DomainError as e:
         await session.rollback()
-        if e.code == "not_permitted" or county not in CHANGZHI_COUNTIES:
+        if e.code == "not_permitted" or not served_regions().is_county(county):
             raise
         return await calendar_page(request, user, session, county, error=e, values=form, status=status_for(e))
-    flash(request, f"已设置{CHANGZHI_COUNTIES[county]}{row.label}（{row.starts_on}至{row.ends_on}）")
+    flash(request, f"已设置{served_regions().county_names[county]}{row.label}（{row.starts_on}至{row.ends_on}）")
     return RedirectResponse(f"/school-calendar?county={county}", status_code=303)
 
 

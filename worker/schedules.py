@@ -16,7 +16,6 @@ from temporalio.client import (
 )
 
 from domain.refresh import WORKFLOW_TYPE, RefreshInput, schedule_id, workflow_id_prefix
-from domain.regions import CHANGZHI_COUNTIES
 
 # At the start of each half-year (1 January, 1 July), midnight in Changzhi.
 HALF_YEARS = ScheduleCalendarSpec(
@@ -38,11 +37,12 @@ def refresh_schedule(county: str, task_queue: str) -> Schedule:
     )
 
 
-async def ensure_refresh_schedules(client: Client, task_queue: str, counties: tuple[str, ...] | None = None) -> int:
+async def ensure_refresh_schedules(client: Client, task_queue: str, *, counties: tuple[str, ...]) -> int:
     """Creates each county's refresh schedule where it does not exist yet, opening the current half-year's
-    refresh at once; returns how many were created (0 when they all exist: a restart changes nothing)."""
+    refresh at once; returns how many were created (0 when they all exist: a restart changes nothing). The
+    counties are the served city's (Settings.served)."""
     created = 0
-    for county in counties or tuple(CHANGZHI_COUNTIES):
+    for county in counties:
         try:
             await client.create_schedule(
                 schedule_id(county), refresh_schedule(county, task_queue), trigger_immediately=True

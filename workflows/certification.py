@@ -33,7 +33,14 @@ with workflow.unsafe.imports_passed_through():
         StepState,
     )
     from domain.process import ORIGIN_SUMMARY, SIDE_SUMMARY, FieldRole
-    from domain.processes.certification import CERTIFICATION, RESULT_NOTICE, TRANSFER, WITHDRAWN_NOTICE, month_after
+    from domain.processes.certification import (
+        CERTIFICATION,
+        ENDED_BECAUSE,
+        RESULT_NOTICE,
+        TRANSFER,
+        WITHDRAWN_NOTICE,
+        month_after,
+    )
     from domain.regions import full_region_name
     from workflows.base import CaseWorkflow
     from workflows.kinds import kind_workflows
@@ -169,6 +176,10 @@ class CertificationWorkflow(CaseWorkflow):
             case ("in_support", "circumstances_changed"):
                 ends = month_after(date.fromisoformat(p["changed_on"]))
                 await self.close(req, "ended", payload={"support_ends_from": ends}, summary={"support_ends_from": ends})
+            case ("in_support", "record_support_ended"):
+                await self._ended_elsewhere(req, "户籍地")
+            case ("in_support", "record_residence_ended"):
+                await self._ended_elsewhere(req, "居住地")
             case _:
                 raise DomainError("action_not_allowed", "该操作在本环节没有处理方式")  # pragma: no cover
 
@@ -313,6 +324,18 @@ class CertificationWorkflow(CaseWorkflow):
         told = [self.tell(self._residence, "withdrawn", f"{self._st.case_no}：居住地告知申请已撤回，本案结案")]
         await self.close(req, "withdrawn", notify=told, summary={"withdrawn_on": req.payload.get("withdrawn_on", "")})
 
+    async def _ended_elsewhere(self, req: ActionRequest, side: str) -> None:
+        """The other side (another deployment: the origin, which pays, or the residence, which serves the child)
+        ended support: this side's case closes with the month support ends from and that side's reason, said on
+        the timeline."""
+        p = req.payload
+        ends, why = p["ends_from"], dict(ENDED_BECAUSE)[p["ended_because"]]
+        note = f"{side}（{p['answer_from']}）告知：{why}，保障自{ends}起终止" + (
+            f"；{p['note']}" if p.get("note") else ""
+        )
+        payload = {"support_ends_from": ends}
+        await self.close(req, p["ended_because"], note=note, payload=payload, summary=payload)
+
     def _last_items(self) -> str:
         return str(self._st.summary.get("supplement_items", ""))
 
@@ -333,6 +356,10 @@ class CertificationWorkflow(CaseWorkflow):
                 raise DomainError("field_required", "建议不予认定的，须写明理由", field="reasons")
             case ("origin_decision", "approve"):
                 self._check_start_month(payload.get("allowance_from"), local_date(workflow.now()))
+            case ("in_support", "record_support_ended" | "record_residence_ended") if not MONTH.match(
+                str(payload.get("ends_from") or "")
+            ):
+                raise DomainError("field_invalid", "终止发放月份格式应为 YYYY-MM，如 2026-07", field="ends_from")
             case ("origin_decision", "record_origin_decision"):
                 if payload["decision"] == "approve":
                     self._check_start_month(payload.get("allowance_from"), date.fromisoformat(payload["decided_on"]))
@@ -351,8 +378,21 @@ class CertificationWorkflow(CaseWorkflow):
         if value != expected:
             raise DomainError("field_invalid", f"保障自批准之日的次月起，应为{expected}", field="allowance_from")
 
-    async def on_case_action(self, req: ActionRequest) -> None:  # pragma: no cover - the process has none
-        raise DomainError("action_not_allowed", "本流程没有案件层面的操作")
+    def check_case_action(self, req: ActionRequest, payload: dict[str, Any]) -> None:
+        """The withdrawal (before a decision: Action.during): by the township that accepted the application
+        or, on a case another deployment transferred here, by the origin's township that holds it."""
+        main = self._st.steps["main"]
+        k = self.kept
+        agency = req.actor.agency.id
+        if agency != self._residence.id and not (k.remote_residence is not None and agency == main.holder.id):
+            raise DomainError("not_permitted", "申请由居住地受理的乡镇（街道）登记撤回")
+
+    async def on_case_action(self, req: ActionRequest) -> None:
+        """The applicant withdrew the application (at the residence): every open step ends."""
+        on, why = req.payload["withdrawn_on"], req.payload["note"]
+        told = [self.tell(self._residence, "withdrawn", f"{self._st.case_no}：申请人已撤回申请，本案结案")]
+        summary = {"withdrawn_on": on}
+        await self.close(req, "withdrawn", notify=told, note=f"申请撤回：{why}", summary=summary)
 
     # ------------------------------------------------------------------ the age limit
 

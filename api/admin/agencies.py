@@ -14,6 +14,7 @@ refused while it holds open steps, since a step whose holder cannot log in would
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 import unicodedata
@@ -30,6 +31,7 @@ from api.admin.service import require_admin
 from api.admin.users import _like
 from api.audit import audit
 from api.principal import Principal
+from api.served import served_regions
 from api.spreadsheet import Cell, Column, Table, is_xlsx, read_cell, xlsx_rows
 from db.documents import short_name_of
 from db.models import Agency, Case, CaseParty, CaseStep, User
@@ -37,7 +39,7 @@ from db.seed import ADMIN_AGENCY_CODE
 from domain.enums import AGENCY_TYPE_LABELS, ROLE_LABELS, Role
 from domain.enums import AgencyType as T
 from domain.errors import DomainError
-from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, all_regions
+from domain.regions import Region, all_regions, is_city_level, province_of, region_name, served_by
 from domain.text import check_text
 
 CODE = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
@@ -46,7 +48,6 @@ NAME_MAX = 128  # agencies.name
 TOWNSHIP_MAX = 64  # agencies.township
 # Agencies that sit in one township and must say which (the seed fills it for these, and for schools).
 NEEDS_TOWNSHIP = frozenset({T.township, T.village_committee})
-REGION_NAMES: dict[str, str] = {CITY_CODE: "长治市", **CHANGZHI_COUNTIES}
 
 IMPORT_HEADER = ("code", "name", "type", "region", "township")
 IMPORT_MAX_BYTES = 2_000_000
@@ -97,16 +98,32 @@ def _type_names() -> dict[str, T]:
 _TYPES = _type_names()
 
 
-def _region_names() -> dict[str, str]:
-    names = {"长治市": CITY_CODE, "山西省长治市": CITY_CODE, "长治市（全市）": CITY_CODE, "长治市本级": CITY_CODE}
-    for code, county in CHANGZHI_COUNTIES.items():
-        names.update({county: code, f"长治市{county}": code, f"山西省长治市{county}": code})
-    return {_key(k): v for k, v in names.items()}
+@dataclass(frozen=True)
+class _CityNames:
+    """How the served city and its counties are named in a typed sheet or form."""
+
+    city: str
+    labels: dict[str, str]  # code → name: the city's and its counties'
+    by_name: dict[str, str]  # typed name (as _key compares it) → code
+    # Abolished units of the city (长治县, 140421, is 上党区 since 2018): named, they get a hint rather than "unknown".
+    former: dict[str, Region]
 
 
-_REGIONS = _region_names()
-# Abolished units of the city (长治县, 140421, is 上党区 since 2018): named, they get a hint rather than "unknown".
-_FORMER = {_key(r.name): r for r in all_regions() if r.historical and r.code.startswith(CITY_CODE[:4])}
+@functools.cache
+def _names_of(city: str) -> _CityNames:
+    served = served_by(city)
+    name, province = served.name, region_name(province_of(city)) or ""
+    names = {name: city, f"{province}{name}": city, f"{name}（全市）": city, f"{name}本级": city}
+    for code, county in served.counties:
+        names.update({county: code, f"{name}{county}": code, f"{province}{name}{county}": code})
+    former = {_key(r.name): r for r in all_regions() if r.historical and r.code.startswith(city[:4])}
+    labels = {city: name, **served.county_names}
+    return _CityNames(city, labels, {_key(k): v for k, v in names.items()}, former)
+
+
+def _names() -> _CityNames:
+    """The served city's (api/served.py): a deployment for another city names its own counties."""
+    return _names_of(served_regions().city)
 
 
 def parse_type(value: str | None, field: str = "agency_type") -> T:
@@ -125,24 +142,26 @@ def parse_type(value: str | None, field: str = "agency_type") -> T:
 
 
 def parse_region(value: str | None, field: str = "region_code") -> str:
-    """The city's code or one of its 12 counties', from the 6-digit code or the Chinese name (潞州区)."""
+    """The served city's code or one of its counties', from the 6-digit code or the Chinese name (潞州区)."""
     text = unicodedata.normalize("NFKC", value or "").strip()
     if not text:
         raise DomainError("field_required", "请填写所属县（区）", field=field)
+    names = _names()
+    city = names.labels[names.city]
     if text.isascii() and text.isdigit():
-        if text in REGION_NAMES:
+        if text in names.labels:
             return text
-        former = next((r for r in _FORMER.values() if r.code == text), None)
+        former = next((r for r in names.former.values() if r.code == text), None)
         if former is not None:
             raise DomainError("region_unknown", f"“{text}”（{former.name}）已撤销，请填写现行县（区）", field=field)
-        raise DomainError("region_unknown", f"“{text}”不是长治市或其所辖县（区）的行政区划代码", field=field)
-    code = _REGIONS.get(_key(text))
+        raise DomainError("region_unknown", f"“{text}”不是{city}或其所辖县（区）的行政区划代码", field=field)
+    code = names.by_name.get(_key(text))
     if code is not None:
         return code
-    if _key(text) in _FORMER:
+    if _key(text) in names.former:
         raise DomainError("region_unknown", f"“{text}”已撤销，请填写现行县（区）", field=field)
     raise DomainError(
-        "region_unknown", f"县（区）“{text}”不在长治市，应为长治市所辖县（区）的名称或6位行政区划代码", field=field
+        "region_unknown", f"县（区）“{text}”不在{city}，应为{city}所辖县（区）的名称或6位行政区划代码", field=field
     )
 
 
@@ -169,10 +188,10 @@ def _township(value: str | None, agency_type: T, region_code: str) -> str | None
     if len(township) > TOWNSHIP_MAX:
         raise DomainError("field_invalid", f"乡镇（街道）名称不能超过{TOWNSHIP_MAX}个字", field="township")
     if agency_type in NEEDS_TOWNSHIP:
-        if region_code == CITY_CODE:
+        if is_city_level(region_code):
             raise DomainError(
                 "field_invalid",
-                f"{AGENCY_TYPE_LABELS[agency_type]}应属于某个县（区），不能设在长治市本级",
+                f"{AGENCY_TYPE_LABELS[agency_type]}应属于某个县（区），不能设在{region_name(region_code) or '市'}本级",
                 field="region_code",
             )
         if not township:
@@ -181,7 +200,7 @@ def _township(value: str | None, agency_type: T, region_code: str) -> str | None
 
 
 def region_label(code: str) -> str:
-    return REGION_NAMES.get(code, code)
+    return _names().labels.get(code, code)
 
 
 # ---------------------------------------------------------------------------- the rules among agencies
@@ -515,12 +534,13 @@ async def _deactivation_problem(session: AsyncSession, registry: _Registry, agen
                 "停用后联合劝返将找不到其所在乡镇（街道）：请先将它们改到其他乡镇（街道）",
                 field="is_active",
             )
-    if row.region_code != CITY_CODE:
+    city = _names().city
+    if row.region_code != city:
         # resolve_agency falls back to the city's agency of the type; with none there either, a case needing one
         # would wait for an admin (the activity retries) instead of moving on.
         others = [
             r
-            for region in (row.region_code, CITY_CODE)
+            for region in (row.region_code, city)
             for r in registry.active(region)
             if r.agency_type == row.agency_type and r.code != row.code
         ]
@@ -528,7 +548,7 @@ async def _deactivation_problem(session: AsyncSession, registry: _Registry, agen
             label = AGENCY_TYPE_LABELS[row.agency_type]
             return DomainError(
                 "agency_in_use",
-                f"{county}（及长治市本级）没有其他启用的{label}，停用后需要该类单位的案件将无法流转："
+                f"{county}（及{_names().labels[city]}本级）没有其他启用的{label}，停用后需要该类单位的案件将无法流转："
                 "请先新增或启用另一家",
                 field="is_active",
             )
@@ -568,7 +588,7 @@ async def update_agency(
     township = _township(data.township, kind, agency.region_code) if "township" in sent else agency.township
     active = data.is_active if "is_active" in sent and data.is_active is not None else agency.is_active
     short = _short_name(data.short_name) if "short_name" in sent else agency.short_name
-    registry = await _Registry.load(session, {agency.region_code, CITY_CODE})
+    registry = await _Registry.load(session, {agency.region_code, _names().city})
     if agency.is_active and not active:
         problem = await _deactivation_problem(session, registry, agency)
         if problem is not None:

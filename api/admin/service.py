@@ -14,11 +14,11 @@ from temporalio.client import Client
 
 from api.audit import audit
 from api.principal import Principal
+from api.served import served_regions
 from db.models import Case, CaseStep, HolidayDay, HolidayYear, PolicyOverrideRow
 from domain.errors import DomainError
 from domain.policy import Allowance, Unit, ValueKind
 from domain.processes import POLICY_DEFAULTS
-from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
 from domain.workdays import WorkCalendar
 
 
@@ -153,8 +153,9 @@ async def set_policy(*, session: AsyncSession, principal: Principal, data: Polic
     default = POLICY_DEFAULTS.get(data.key)
     if default is None:
         raise DomainError("field_invalid", f"未知的期限设置“{data.key}”", field="key")
-    if data.region_code not in (CITY_CODE, *CHANGZHI_COUNTIES):
-        raise DomainError("region_unknown", "只能为长治市或其所辖县（区）设置", field="region_code")
+    served = served_regions()
+    if not served.serves(data.region_code):
+        raise DomainError("region_unknown", f"只能为{served.name}或其所辖县（区）设置", field="region_code")
     value = Allowance.parse(data.value)
     if value.kind != default.value.kind:
         raise DomainError("policy_value_invalid", "该设置应填写" + VALUE_KIND_HINTS[default.value.kind], field="value")

@@ -64,7 +64,7 @@ from domain.policy import (
 )
 from domain.process import FieldKind, FieldRole, Process, StartContext, clean_payload, field_with
 from domain.processes import PROCESSES, get_process, policy_default
-from domain.regions import CITY_CODE
+from domain.regions import covers
 from domain.text import check_payload_size
 
 # ---------------------------------------------------------------------------- inputs
@@ -465,7 +465,7 @@ async def _check_agency_fields(
             if region and agency.region_code != region:
                 place = "所填的迁入地" if where else "迁入地县（区）"
                 raise DomainError("field_invalid", f"“{f.label}”不在{place}", field=f.name)
-        elif agency.region_code not in (county, CITY_CODE):
+        elif not covers(agency.region_code, county):
             raise DomainError("field_invalid", f"“{f.label}”不在案件所在县（区）", field=f.name)
 
 
@@ -617,7 +617,7 @@ async def _case_to_act_on(
         case is None
         or action is None
         or principal.agency.agency_type not in (action.actor_types or ())
-        or principal.agency.region_code not in (case.county, CITY_CODE)
+        or not covers(principal.agency.region_code, case.county)
     ):
         raise not_found
     return case

@@ -13,14 +13,12 @@ from api.principal import Principal
 from db.case_reads import scope_key
 from db.models import Agency, Case, CaseParty
 from domain.oversight import overseen_types
-from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
+from domain.regions import scope_of
 
 
 def scope_regions(p: Principal) -> list[str]:
     """The regions a supervisor oversees."""
-    if p.agency.region_code == CITY_CODE:
-        return [CITY_CODE, *CHANGZHI_COUNTIES]
-    return [p.agency.region_code]
+    return scope_of(p.agency.region_code)
 
 
 def overseen_type_values(p: Principal) -> list[str]:

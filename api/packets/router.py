@@ -44,11 +44,33 @@ async def answer_packet(case_no: str, principal: ApiUser, session: SessionDep, s
     return signed.model_dump(mode="json")
 
 
+@router.get(
+    "/cases/{case_no}/withdrawn-packet",
+    summary="Residence: the signed notice (JSON) that an application transferred to another deployment was withdrawn",
+    response_model=SignedPacket,
+)
+async def withdrawn_packet(
+    case_no: str, principal: ApiUser, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    signed = await service.export_withdrawn(session=session, settings=settings, principal=principal, case_no=case_no)
+    return signed.model_dump(mode="json")
+
+
+@router.get(
+    "/cases/{case_no}/ended-packet",
+    summary="The side where support ended: the signed notice (JSON) to the other side's deployment, with the month",
+    response_model=SignedPacket,
+)
+async def ended_packet(case_no: str, principal: ApiUser, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    signed = await service.export_ended(session=session, settings=settings, principal=principal, case_no=case_no)
+    return signed.model_dump(mode="json")
+
+
 @router.post(
     "/transfer-packets",
     status_code=201,
     summary="Import a signed packet from another deployment: a transfer opens the origin side's case; an answer "
-    "records the origin's opinion and decision",
+    "records the origin's opinion and decision; a withdrawn or ended notice closes this side's case",
     response_model=ImportAnswer,
 )
 async def import_packet(

@@ -25,6 +25,7 @@ from domain.deadlines import local_date
 from domain.enums import AgencyType
 from domain.errors import DomainError
 from domain.messages import CaseInput, CaseStart, ChildRef
+from domain.months import month_start
 from domain.packets import SignedPacket, TransferPacket, parse_signing_key, parse_trusted_keys, sign, verify
 from domain.process import ORIGIN_SUMMARY, FieldKind
 from domain.processes import get_process
@@ -160,6 +161,124 @@ async def export_answer(
     return await _send(session, settings, principal, "answer", case, to, remote, body)
 
 
+async def _sent_to(session: AsyncSession, case_no: str, kind: str) -> str | None:
+    """The deployment this case's `kind` packet went to last, if one went."""
+    found = (
+        select(TransferPacketRecord.peer)
+        .where(
+            TransferPacketRecord.case_no == case_no,
+            TransferPacketRecord.direction == "out",
+            TransferPacketRecord.kind == kind,
+        )
+        .order_by(TransferPacketRecord.at.desc())
+    )
+    return (await session.execute(found.limit(1))).scalar_one_or_none()
+
+
+def _closed_on(case: Case) -> str:
+    return local_date(case.closed_at or datetime.now(UTC)).isoformat()
+
+
+async def closing_packet(session: AsyncSession, principal: Principal, case: Case) -> str | None:
+    """The closing packet the case page offers this reader, if any: "withdrawn" (the residence, to the origin's
+    deployment its transfer went to), "ended" (the origin, whose support ended, to the residence's) or
+    "ended_to_origin" (the residence, where support ended, to the origin's)."""
+    shape = get_process(case.process).cross_region
+    if case.status == "open" or shape is None:
+        return None
+    if case.outcome == "withdrawn" and shape.withdrawal_action and principal.agency.id == case.started_by_agency_id:
+        return "withdrawn" if await _sent_to(session, case.case_no, "transfer") else None
+    if case.outcome not in shape.ended_outcomes or not _pays(principal, case):
+        return None
+    if await _received(session, case.case_no, "ended"):  # the other side ended it and said so: nothing to tell
+        return None
+    if case.facts.get("remote_case_no"):
+        return "ended"
+    if shape.residence_ended_action and await _sent_to(session, case.case_no, "transfer"):
+        return "ended_to_origin"
+    return None
+
+
+def _pays(principal: Principal, case: Case) -> bool:
+    """This side's agencies of the case: its townships (which accepted or imported it) and the agency types that
+    decide and pay (at the residence of an external origin: follow the support), in its county."""
+    shape = get_process(case.process).cross_region
+    assert shape is not None and shape.support_step
+    types = {AgencyType.township, *get_process(case.process).step(shape.support_step).responsible}
+    return principal.agency.agency_type in types and principal.agency.region_code == case.county
+
+
+async def export_withdrawn(
+    *, session: AsyncSession, settings: Settings, principal: Principal, case_no: str
+) -> SignedPacket:
+    """The residence's word to the origin's deployment that the application was withdrawn here (the applicant's
+    supplement lapsed, or they withdrew it): that deployment closes its side of the case."""
+    case = await cases.get_visible_case(session, principal, case_no)
+    shape = get_process(case.process).cross_region
+    if shape is None or not shape.withdrawal_action or case.facts.get("remote_case_no"):
+        raise DomainError("not_external", "该案件不是本系统受理、发往其他系统户籍地的申请，无需导出撤回通知")
+    if case.status == "open" or case.outcome != "withdrawn":
+        raise DomainError("not_now", "该申请尚未撤回，不能导出撤回通知")
+    if principal.agency.id != case.started_by_agency_id:
+        raise DomainError("not_permitted", "只有受理申请的居住地乡镇（街道）可以导出撤回通知")
+    to = await _sent_to(session, case.case_no, "transfer")
+    if to is None:
+        raise DomainError("not_external", "该申请未向其他系统导出过移交材料，无需导出撤回通知")
+    lapsed = not case.summary.get("withdrawn_on")  # a withdrawal says when; the lapse is the step's deadline
+    body = {
+        "withdrawn_on": str(case.summary.get("withdrawn_on") or _closed_on(case)),
+        "reason": "逾期未补正，视为撤回" if lapsed else "申请人撤回申请",
+        "items": case.summary.get("supplement_items", "") if lapsed else "",
+    }
+    return await _send(session, settings, principal, "withdrawn", case, to, case.case_no, body)
+
+
+async def export_ended(
+    *, session: AsyncSession, settings: Settings, principal: Principal, case_no: str
+) -> SignedPacket:
+    """The word of the side where support ended to the other side's deployment, and from which month: the origin,
+    which pays, to the residence; or the residence (a change of circumstances recorded there, 18, the end of
+    studies) to the origin its transfer went to."""
+    case = await cases.get_visible_case(session, principal, case_no)
+    remote = case.facts.get("remote_case_no")
+    shape = get_process(case.process).cross_region
+    if shape is None or not shape.support_step:
+        raise DomainError("not_external", "该业务类型没有保障终止通知")
+    to = str(case.facts.get("remote_deployment", "")) if remote else await _sent_to(session, case.case_no, "transfer")
+    if not to or (not remote and not shape.residence_ended_action):
+        raise DomainError("not_external", "该案件未与其他系统往来移交材料，无需导出保障终止通知")
+    if case.status == "open" or case.outcome not in shape.ended_outcomes:
+        raise DomainError("not_now", "该案件的保障尚未终止，不能导出保障终止通知")
+    if not _pays(principal, case):
+        raise DomainError("not_permitted", "只有本案的乡镇（街道）或审批发放单位可以导出保障终止通知")
+    if await _received(session, case.case_no, "ended"):
+        raise DomainError("not_now", "保障终止是对方系统告知的，无需再导出保障终止通知")
+    # A change of circumstances says the month; at 18 (or the end of studies) support is paid to the end of the
+    # month the case closed in.
+    ends = case.summary.get("support_ends_from") or month_start(
+        local_date(case.closed_at or datetime.now(UTC)), 1
+    ).strftime("%Y-%m")
+    body = {
+        "ended_because": case.outcome,
+        "ends_from": ends,
+        "ended_on": _closed_on(case),
+        "decided_by": _named_with_place(principal.agency.name, case.county),
+        # Which side speaks: the origin's packet names the residence's case (the receiver's own); the residence's
+        # names its own case, which the origin finds among the cases it imported from this deployment.
+        "from_side": "origin" if remote else "residence",
+    }
+    return await _send(session, settings, principal, "ended", case, to, str(remote or case.case_no), body)
+
+
+def _named_with_place(name: str, county: str) -> str:
+    """An agency's name as another deployment reads it: with its province and city (金水区民政局 → 河南省郑州市
+    金水区民政局), unless it names them already."""
+    place = full_region_name(county) or ""
+    # The longest tail of the place the name begins with (郑州市金水区… begins with the tail 郑州市金水区).
+    overlap = next((i for i in range(len(place)) if name.startswith(place[i:])), len(place))
+    return place[:overlap] + name
+
+
 async def import_packet(
     *, session: AsyncSession, client: Client, settings: Settings, principal: Principal, raw: dict[str, Any]
 ) -> tuple[str, bool]:
@@ -173,6 +292,12 @@ async def import_packet(
             return await _import_supplement_request(session, client, principal, packet), False
         case "supplement_back":
             return await _import_supplement_supplied(session, client, principal, packet), False
+        case "withdrawn":
+            return await _import_withdrawn(session, client, principal, packet), False
+        case "ended" if packet.body.get("from_side") == "residence":
+            return await _import_ended_at_residence(session, client, principal, packet), False
+        case "ended":
+            return await _import_ended(session, client, principal, packet), False
     return await _import_answer(session, client, principal, packet), False
 
 
@@ -331,17 +456,97 @@ async def _import_supplement_request(
     return await _act_once(session, client, principal, packet, case.case_no, request)
 
 
-async def _import_supplement_supplied(
-    session: AsyncSession, client: Client, principal: Principal, packet: TransferPacket
-) -> str:
-    """At the origin: the residence sends what the applicant supplied; the imported case, waiting for it, goes
-    back to verification."""
+async def _imported_case(session: AsyncSession, principal: Principal, packet: TransferPacket) -> Case:
+    """The case here that the residence's packet names (its case_no is the residence's)."""
     remote = Case.facts["remote_case_no"].astext == packet.case_no
     sender = Case.facts["remote_deployment"].astext == packet.from_deployment
     found = (await session.execute(select(Case.case_no).where(remote, sender).limit(1))).scalar_one_or_none()
     if found is None:
         raise DomainError("not_found", "本系统中没有该申请的移交记录，请先导入移交材料", field="packet")
-    case: Case = await cases.get_visible_case(session, principal, found)
+    return await cases.get_visible_case(session, principal, found)
+
+
+async def _import_withdrawn(session: AsyncSession, client: Client, principal: Principal, packet: TransferPacket) -> str:
+    """At the origin: the residence withdrew the application; the imported case closes as withdrawn, whichever
+    step before the decision it waits in, and its timeline gives the residence's reason."""
+    if await session.get(TransferPacketRecord, packet.packet_id) is not None:
+        raise _replayed()  # said before "closed": the case it closed is
+    case = await _imported_case(session, principal, packet)
+    if case.status != "open":
+        raise DomainError("not_now", "该案件已结案，不能导入撤回通知")
+    b = packet.body
+    items = str(b.get("items") or "")
+    note = f"居住地系统告知：{b.get('reason') or '申请已撤回'}" + (f"（需补正的材料：{items}）" if items else "")
+    on = str(b.get("withdrawn_on") or "")
+    today = local_date(datetime.now(UTC)).isoformat()
+    # Its date is the residence's, in its time zone: never later than today here.
+    shape = get_process(case.process).cross_region
+    if shape is None or not shape.withdrawal_action:
+        raise DomainError("packet_invalid", "该业务类型不能导入撤回通知", field="packet")
+    withdrawal = cases.ActIn(
+        action=shape.withdrawal_action, payload={"withdrawn_on": min(on, today) if on else today, "note": note[:500]}
+    )
+    return await _act_once(session, client, principal, packet, case.case_no, withdrawal)
+
+
+async def _import_ended(session: AsyncSession, client: Client, principal: Principal, packet: TransferPacket) -> str:
+    """At the residence: the origin, which pays, ended support; the residence's case records the month support
+    ends from and closes with the origin's reason."""
+    if await session.get(TransferPacketRecord, packet.packet_id) is not None:
+        raise _replayed()
+    case: Case = await cases.get_visible_case(session, principal, packet.case_no)
+    shape = get_process(case.process).cross_region
+    if shape is None or not shape.support_step:
+        raise DomainError("packet_invalid", "该业务类型不能导入保障终止通知", field="packet")
+    if not case.summary.get("external") or case.status != "open" or case.main_step != shape.support_step:
+        raise DomainError("not_now", "该案件当前不在纳入保障环节，不能导入保障终止通知")
+    b = packet.body
+    ended = cases.ActIn(
+        step=shape.support_step,
+        action=shape.support_ended_action,
+        payload={
+            "received_on": local_date(datetime.now(UTC)).isoformat(),
+            "answer_from": str(b.get("decided_by") or packet.from_deployment)[:200],
+            "ended_because": b.get("ended_because"),
+            "ends_from": b.get("ends_from"),
+        },
+    )
+    return await _act_once(session, client, principal, packet, case.case_no, ended)
+
+
+async def _import_ended_at_residence(
+    session: AsyncSession, client: Client, principal: Principal, packet: TransferPacket
+) -> str:
+    """At the origin: the residence (another deployment) ended support there; the imported case in support
+    records the month support ends from and closes with the residence's reason."""
+    if await session.get(TransferPacketRecord, packet.packet_id) is not None:
+        raise _replayed()
+    case = await _imported_case(session, principal, packet)
+    shape = get_process(case.process).cross_region
+    if shape is None or not shape.support_step or not shape.residence_ended_action:
+        raise DomainError("packet_invalid", "该业务类型不能导入保障终止通知", field="packet")
+    if case.status != "open" or case.main_step != shape.support_step:
+        raise DomainError("not_now", "该案件当前不在纳入保障环节，不能导入保障终止通知")
+    b = packet.body
+    ended = cases.ActIn(
+        step=shape.support_step,
+        action=shape.residence_ended_action,
+        payload={
+            "received_on": local_date(datetime.now(UTC)).isoformat(),
+            "answer_from": str(b.get("decided_by") or packet.from_deployment)[:200],
+            "ended_because": b.get("ended_because"),
+            "ends_from": b.get("ends_from"),
+        },
+    )
+    return await _act_once(session, client, principal, packet, case.case_no, ended)
+
+
+async def _import_supplement_supplied(
+    session: AsyncSession, client: Client, principal: Principal, packet: TransferPacket
+) -> str:
+    """At the origin: the residence sends what the applicant supplied; the imported case, waiting for it, goes
+    back to verification."""
+    case = await _imported_case(session, principal, packet)
     shape = get_process(case.process).cross_region
     if shape is None or case.status != "open" or case.main_step != shape.supplement_step:
         raise DomainError("not_now", "该案件当前不在等待申请人补正的环节，不能导入补正材料")

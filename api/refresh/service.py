@@ -15,7 +15,7 @@ from domain.enums import AgencyType, Role
 from domain.errors import DomainError
 from domain.oversight import supervision_level
 from domain.refresh import RECORD_UPDATE, RefreshDone, RefreshState, period_label
-from domain.regions import CITY_CODE
+from domain.regions import covers
 
 
 def check_county(county: str) -> None:
@@ -25,7 +25,7 @@ def check_county(county: str) -> None:
 
 def may_read(p: Principal, county: str) -> bool:
     """Civil affairs keeps the registry: its county's agencies, and the city's for every county."""
-    return p.agency.agency_type == AgencyType.civil_affairs and p.agency.region_code in (county, CITY_CODE)
+    return p.agency.agency_type == AgencyType.civil_affairs and covers(p.agency.region_code, county)
 
 
 def may_record(p: Principal, county: str) -> bool:

@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.principal import Principal
 from api.registry.upload import rows_of
+from api.served import served_regions
 from db.models import Child, ChildSource, Guardian, RegistryChange, RegistryImport
 from domain.deadlines import local_date
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
-from domain.regions import CHANGZHI_COUNTIES
 from domain.registry import (
     CHILD_COLUMNS,
     TEMPLATES,
@@ -51,7 +51,7 @@ def require_clerk(principal: Principal, county: str | None) -> str:
     if principal.role == Role.admin or principal.agency.agency_type != AgencyType.civil_affairs:
         raise DomainError("not_permitted", "只有县（区）民政部门可以导入台账数据")
     own = principal.agency.region_code
-    if own not in CHANGZHI_COUNTIES:
+    if not served_regions().is_county(own):
         raise DomainError("not_permitted", "台账数据由各县（区）民政部门导入")
     if county and county != own:
         raise DomainError("not_permitted", "不能导入其他县（区）的台账数据", field="county")

@@ -18,7 +18,7 @@ from db.models import Child, ChildSource
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
 from domain.idnumber import mask_id_number
-from domain.regions import CHANGZHI_COUNTIES, CITY_CODE, region_name
+from domain.regions import counties_in, region_name
 from domain.registry import KEY_CATEGORY_LABELS, SOURCE_LABELS, KeyCategory, Source
 
 PAGE_MAX = 200
@@ -41,9 +41,7 @@ def area(principal: Principal) -> list[str]:
     """The counties whose children a civil-affairs clerk lists: their county, or every county for the city."""
     if principal.role == Role.admin or principal.agency.agency_type != AgencyType.civil_affairs:
         raise DomainError("not_permitted", "只有民政部门可以查看儿童台账")
-    if principal.agency.region_code == CITY_CODE:
-        return list(CHANGZHI_COUNTIES)
-    return [principal.agency.region_code]
+    return counties_in(principal.agency.region_code)
 
 
 def _where(principal: Principal, f: RegistryFilter) -> list[ColumnElement[bool]]:

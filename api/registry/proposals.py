@@ -19,7 +19,7 @@ from domain.enums import Role
 from domain.errors import DomainError
 from domain.process import Process
 from domain.processes import PROCESSES
-from domain.regions import CITY_CODE
+from domain.regions import counties_in, covers
 from domain.registry import ProposalKind, Source
 
 
@@ -74,7 +74,7 @@ def _may_decide(principal: Principal, proposal: RegistryProposal) -> Process:
     process = PROCESSES[proposal.process]
     if principal.role == Role.admin or principal.agency.agency_type.value not in proposer_types(process):
         raise DomainError("not_permitted", f"本单位不能办理“{process.label}”的台账提示")
-    if principal.agency.region_code not in (proposal.county, CITY_CODE):
+    if not covers(principal.agency.region_code, proposal.county):
         raise DomainError("not_permitted", "该提示不属于本县（区）")
     return process
 
@@ -83,9 +83,7 @@ def visible(principal: Principal) -> Any:
     """The proposals a principal sees: of the processes their agency may start, in their county."""
     kinds = [p.name for p in PROCESSES.values() if principal.agency.agency_type.value in proposer_types(p)]
     q = RegistryProposal.process.in_(kinds)
-    if principal.agency.region_code != CITY_CODE:
-        q = q & (RegistryProposal.county == principal.agency.region_code)
-    return q
+    return q & RegistryProposal.county.in_(counties_in(principal.agency.region_code))
 
 
 async def list_proposals(

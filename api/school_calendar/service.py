@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from activities.cases import load_calendar
 from api.audit import audit
 from api.principal import Principal
+from api.served import served_regions
 from db.models import SchoolTermRow
 from domain.enums import AgencyType
 from domain.errors import DomainError
-from domain.regions import CHANGZHI_COUNTIES, CITY_CODE
+from domain.regions import covers
 from domain.school_calendar import Holiday, SchoolCalendar, SchoolTerm, check_no_overlap, check_term
 
 
@@ -65,11 +66,11 @@ def may_set(principal: Principal, county: str) -> bool:
         return True
     if principal.agency.agency_type != AgencyType.education_bureau or principal.user_id is None:
         return False
-    return principal.agency.region_code in (county, CITY_CODE)
+    return covers(principal.agency.region_code, county)
 
 
 def require_may_set(principal: Principal, county: str) -> None:
-    if county not in CHANGZHI_COUNTIES:
+    if not served_regions().is_county(county):
         raise DomainError("field_invalid", "请选择本市的县（区）", field="county")
     if not may_set(principal, county):
         raise DomainError("not_permitted", "只有本县（区）教育局（或市教育局、管理员）可以设置校历")

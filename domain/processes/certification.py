@@ -34,6 +34,8 @@ from domain.regions import get_region
 
 OPINIONS = (("approve", "建议认定"), ("reject", "建议不予认定"))
 DECISIONS = (("approve", "认定（批准）"), ("reject", "不予认定"))
+# Why support ended at the side that pays it; the values are the case's outcomes.
+ENDED_BECAUSE = (("ended", "情况变化"), ("adult", "年满18周岁或毕业"))
 VERIFIED_BY = (("data", "信息比对核查"), ("home", "入户调查"), ("both", "信息比对并入户调查"))
 
 RESULT_NOTICE = DocumentKind(
@@ -262,9 +264,57 @@ def residence_origin_steps(
                     fields=(Field("changed_on", "变化日期", FieldKind.date, not_future=True), NOTE_REQUIRED),
                     style="danger",
                 ),
+                # Where the origin outside this deployment pays: its word (an `ended` packet, or a letter) that
+                # support ended there closes this side's case with the month it ends from.
+                Action(
+                    "record_support_ended",
+                    "登记户籍地终止保障（系统外）",
+                    held_outside=True,
+                    by_co_holders=True,
+                    to=(CLOSE,),
+                    fields=(
+                        *EXTERNAL_ANSWER,
+                        Field("ended_because", "终止原因", FieldKind.choice, choices=ENDED_BECAUSE),
+                        Field("ends_from", "终止发放月份（YYYY-MM）", help="自该月起不再发放，如 2026-07"),
+                        NOTE,
+                    ),
+                    style="danger",
+                ),
+                # Where the residence is another deployment's (a case opened from its transfer packet): its word
+                # (an `ended` packet) that support ended there, on a change of circumstances or at 18 or the end
+                # of studies, closes the origin's case with the month it ends from.
+                Action(
+                    "record_residence_ended",
+                    "登记居住地终止保障（系统外）",
+                    other_side_remote=True,
+                    to=(CLOSE,),
+                    fields=(
+                        *EXTERNAL_ANSWER,
+                        Field("ended_because", "终止原因", FieldKind.choice, choices=ENDED_BECAUSE),
+                        Field("ends_from", "终止发放月份（YYYY-MM）", help="自该月起不再发放，如 2026-07"),
+                        NOTE,
+                    ),
+                    style="danger",
+                ),
             ),
         ),
     )
+
+
+# The steps an application can be withdrawn from: it is not decided yet.
+BEFORE_DECISION = ("residence_intake", "supplement", "origin_verification", "origin_decision")
+# Before a decision the applicant may withdraw the application at the residence; on a case another deployment
+# transferred here, the origin's township records the residence's word (its `withdrawn` packet, or a letter).
+WITHDRAWAL = Action(
+    "record_withdrawal",
+    "登记申请人撤回申请",
+    to=(CLOSE,),
+    fields=(Field("withdrawn_on", "撤回日期", FieldKind.date, not_future=True), NOTE_REQUIRED),
+    actor_types=(T.township,),
+    by_starter=True,
+    style="danger",
+    during=BEFORE_DECISION,
+)
 
 
 def residence_origin_policies(prefix: str, basis: str) -> tuple[PolicyDefault, ...]:
@@ -286,6 +336,11 @@ def cross_region(viewers: tuple[T, ...]) -> CrossRegion:
         answer_actions=("record_origin_opinion", "record_origin_decision"),
         supplement_step="supplement",
         supplement_actions=("request_supplement", "supplemented"),
+        withdrawal_action=WITHDRAWAL.name,
+        support_step="in_support",
+        support_ended_action="record_support_ended",
+        residence_ended_action="record_residence_ended",
+        ended_outcomes=tuple(name for name, _ in ENDED_BECAUSE),
     )
 
 
@@ -356,12 +411,18 @@ CERTIFICATION = Process(
     cross_region=cross_region((T.civil_affairs,)),
     starts=(StartOption("residence_intake", (T.township,), "受理跨地区认定申请"),),
     outcomes=(
-        Outcome("withdrawn", "逾期未补正，视为撤回"),
+        Outcome("withdrawn", "申请撤回（含逾期未补正视为撤回）"),
         Outcome("rejected", "不予认定"),
         Outcome("ended", "情况变化，保障终止"),
         Outcome("adult", "年满18周岁（或毕业），保障终止"),
     ),
-    summary_fields=(("origin", "户籍地"), ("holder_side", "办理方"), ("allowance_from", "保障起始月份")),
+    summary_fields=(
+        ("origin", "户籍地"),
+        ("holder_side", "办理方"),
+        ("allowance_from", "保障起始月份"),
+        ("support_ends_from", "保障终止月份"),
+    ),
     documents=(RESULT_NOTICE, WITHDRAWN_NOTICE, TRANSFER),
+    case_actions=(WITHDRAWAL,),
     steps=residence_origin_steps("certification", CERTIFICATION_MATERIALS, T.civil_affairs),
 )

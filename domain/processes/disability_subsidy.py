@@ -9,6 +9,7 @@ from domain.process import Outcome, Process, StartOption
 from domain.processes.certification import (
     RESULT_NOTICE,
     TRANSFER,
+    WITHDRAWAL,
     WITHDRAWN_NOTICE,
     check_cross_region,
     cross_region,
@@ -41,13 +42,19 @@ DISABILITY_SUBSIDY = Process(
     cross_region=cross_region((T.civil_affairs, T.disabled_persons_federation)),
     starts=(StartOption("residence_intake", (T.township,), "受理两项补贴申请（跨地区）"),),
     outcomes=(
-        Outcome("withdrawn", "逾期未补正，视为撤回"),
+        Outcome("withdrawn", "申请撤回（含逾期未补正视为撤回）"),
         Outcome("rejected", "不予发放"),
         Outcome("ended", "情况变化，停止发放"),
         Outcome("adult", "年满18周岁，转入成年人补贴"),
     ),
-    summary_fields=(("origin", "户籍地"), ("holder_side", "办理方"), ("allowance_from", "补贴起始月份")),
+    summary_fields=(
+        ("origin", "户籍地"),
+        ("holder_side", "办理方"),
+        ("allowance_from", "补贴起始月份"),
+        ("support_ends_from", "补贴终止月份"),
+    ),
     documents=(RESULT_NOTICE, WITHDRAWN_NOTICE, TRANSFER),
+    case_actions=(WITHDRAWAL,),
     steps=residence_origin_steps(
         "disability_subsidy",
         DISABILITY_MATERIALS,

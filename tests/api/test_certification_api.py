@@ -194,3 +194,27 @@ async def test_bad_input_is_refused_in_chinese_and_changes_nothing(live: Live) -
     assert "承办单位" in message
     sd_civil = await make_token(live.db, "shangdang-civil")
     assert "保障起始月份" in await refused(sd_civil, "origin_decision", "approve", 422, "field_required")
+
+
+async def test_the_withdrawal_is_offered_to_the_accepting_township_only(live: Live) -> None:
+    """An origin in the same county: its township, verifying, sees the case but not the withdrawal (which the
+    workflow would refuse it); the township that accepted the application sees it and may take it."""
+    town, origin_town = await make_token(live.db, "luzhou-town1"), await make_token(live.db, "luzhou-town2")
+    r = await live.http.post(
+        "/api/v1/cases", json=await body(live, origin="140403", township="luzhou-town2"), headers=auth(town)
+    )
+    assert r.status_code == 201, r.text
+    no = r.json()["case_no"]
+    assert (await act(live, town, no, "residence_intake", "forward", **MATERIALS)).status_code == 200
+    async with browser(live, "luzhou-town2") as http:
+        page = await http.get(f"/cases/{no}")
+        assert page.status_code == 200 and "提出查验意见" in page.text and "登记申请人撤回申请" not in page.text
+    async with browser(live, "luzhou-town1") as http:
+        assert "登记申请人撤回申请" in (await http.get(f"/cases/{no}")).text
+    withdrawal = {"action": "record_withdrawal", "payload": {"withdrawn_on": today_iso(), "note": "申请人书面撤回"}}
+    r = await live.http.post(f"/api/v1/cases/{no}/actions", json=withdrawal, headers=auth(origin_town))
+    assert r.status_code == 403 and "由受理本案的" in r.json()["error"]["message"], r.text
+    assert (await read(live, town, no))["main_step"] == "origin_verification"
+    r = await live.http.post(f"/api/v1/cases/{no}/actions", json=withdrawal, headers=auth(town))
+    assert r.status_code == 200, r.text
+    assert ((await read(live, town, no))["status"], (await read(live, town, no))["outcome"]) == ("closed", "withdrawn")

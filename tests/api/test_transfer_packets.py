@@ -32,7 +32,7 @@ from domain.processes.certification import CERTIFICATION_MATERIALS, month_after
 from domain.regions import CITY_CODE
 from tests.api.test_cases_api import auth
 from tests.codec_keys import TEST_PAYLOAD_KEYS
-from tests.conftest import Db, make_token
+from tests.conftest import BLOCK, Db, _databases, make_token
 from tests.support import child_id, today_iso, wait_for
 from tests.ui.test_pages import browser, csrf_of
 from web.app import create_app
@@ -85,7 +85,8 @@ async def second_db(pg_server_url: str, template_db: str) -> AsyncIterator[Db]:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
     url = with_database(pg_server_url, name)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("UPDATE case_counter_base SET base = %s", (900_000,))
+        # Its own block of case numbers, as every test database has: B's workflow IDs meet no other test's.
+        conn.execute("UPDATE case_counter_base SET base = %s", (next(_databases) * BLOCK,))
     engine = make_engine(url)
     db = Db(url, engine, make_session_factory(engine))
     async with transaction(db.sf) as s:

@@ -101,6 +101,10 @@ EXPECTED = {
     "certification-adult-in-education",  # at 18 in full-time education: goes on to the end of studies
     "certification-disability-subsidy",  # the disability subsidies: a definition-only kind on the same code
     "certification-imported-origin-side",  # another deployment's packet: the origin side, supplement, support
+    "certification-withdrawn-by-applicant",  # the applicant's withdrawal before the decision (a case action)
+    "certification-imported-withdrawn-before-decision",  # the residence's withdrawn packet at the origin's decision
+    "certification-support-ended-at-origin",  # an external origin's end of support recorded at the residence
+    "certification-support-ended-at-residence",  # the residence's end of support recorded at the origin
     # a new step's agencies, deadline and window asked in one local activity (STEP_INPUTS_PATCH)
     "guardianship-step-inputs-at-once",
     "dropout-step-inputs-at-once",

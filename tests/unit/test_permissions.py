@@ -293,3 +293,29 @@ def test_offers_list_what_the_actor_could_do_now() -> None:
         ("joint_persuasion", "returned"),
     ]
     assert len(offered(persuasion, actor(EDU), DROPOUT)) == 5  # every action of the step
+
+
+def test_the_withdrawal_is_offered_only_to_the_township_that_accepted_the_application() -> None:
+    """Any township of the county could once see the button that the workflow then refused (the origin's
+    township in verification among them): it is offered to the accepting township alone, before the decision."""
+    from domain.processes.certification import CERTIFICATION
+
+    other_town = agency(33, T.township)
+    st = case(step("origin_verification", other_town), process="certification").model_copy(update={"starter": TOWN})
+    assert (None, "record_withdrawal") in offered(st, actor(TOWN), CERTIFICATION)
+    for who in (other_town, CIVIL):
+        assert (None, "record_withdrawal") not in offered(st, actor(who), CERTIFICATION)
+    code, message = refusal(check_case_action, CERTIFICATION, st, "record_withdrawal", actor(other_town))
+    assert code == "not_permitted" and TOWN.name in message
+    supported = st.model_copy(update={"steps": {"main": step("in_support", CIVIL, TOWN)}})
+    assert (None, "record_withdrawal") not in offered(supported, actor(TOWN), CERTIFICATION)
+
+
+def test_the_residences_end_of_support_is_offered_only_on_a_case_another_deployment_transferred() -> None:
+    from domain.processes.certification import CERTIFICATION
+
+    local = case(step("in_support", SD_CIVIL), process="certification").model_copy(update={"county": SHANGDANG})
+    assert ("in_support", "record_residence_ended") not in offered(local, actor(SD_CIVIL), CERTIFICATION)
+    imported = local.model_copy(update={"summary": {"remote_case_no": "RD-2026-410105-00011"}})
+    assert ("in_support", "record_residence_ended") in offered(imported, actor(SD_CIVIL), CERTIFICATION)
+    assert ("in_support", "record_support_ended") not in offered(imported, actor(SD_CIVIL), CERTIFICATION)

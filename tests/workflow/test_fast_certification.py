@@ -550,3 +550,187 @@ async def test_a_residence_withdrawal_is_recorded_only_while_held_for_the_reside
     with pytest.raises(DomainError):
         await c.act(op(RESIDENCE), "record_withdrawn", {"withdrawn_on": (await c.today()).isoformat()})
     assert (await c.step()).step == "supplement"
+
+
+# ---------------------------------------------------------------------------- closing packets (api/packets)
+
+
+async def test_an_external_application_lapsing_at_the_residence_is_withdrawn_after_the_transfer(
+    fake_env: FakeEnv,
+) -> None:
+    """The origin (another deployment) asked for a supplement after the transfer went out: the residence's
+    applicant has 30 days; when they lapse the residence's case is withdrawn, the case the `withdrawn` packet
+    speaks of (api/packets). Its other way: the applicant withdraws before the decision."""
+    c = await open_case(fake_env, origin=HENAN)
+    await forward(c)
+    assert (await c.step()).external is not None
+    await c.act(op(RESIDENCE), "request_supplement", {"items": "户口簿复印件"}, step="origin_verification")
+    supplement = await c.step()
+    assert supplement.external is None and holder(supplement) == agency(RESIDENCE).id
+    assert supplement.deadlines.due_at == end_of_local_day(local_date(supplement.opened_at) + timedelta(days=30))
+    await c.sleep_until(supplement.deadlines.due_at + timedelta(seconds=1))
+    last = (await c.wait_closed())[-1]
+    assert (last.action, last.closed_outcome) == ("lapse", "withdrawn")
+    assert (await c.view()).steps == {}
+
+    other = await open_case(fake_env, origin=HENAN)
+    await forward(other)
+    with pytest.raises(DomainError) as refused:  # a township of the county that did not accept it
+        await other.act(op("town-west"), "record_withdrawal", {"withdrawn_on": "2026-01-01", "note": "x"}, step=None)
+    assert refused.value.code == "not_permitted" and "由受理本案的" in refused.value.message
+    today = (await other.today()).isoformat()
+    await other.act(op(RESIDENCE), "record_withdrawal", {"withdrawn_on": today, "note": "申请人书面撤回"}, step=None)
+    last = (await other.wait_closed())[-1]
+    assert last.closed_outcome == "withdrawn" and "申请人书面撤回" in (last.note or "")
+    assert (await other.view()).steps == {}
+    await save_history_as(other.f.client, other.no, "certification-withdrawn-by-applicant")
+
+
+async def test_an_imported_case_closes_as_withdrawn_when_the_residence_says_so_at_any_step_before_the_decision(
+    fake_env: FakeEnv,
+) -> None:
+    """At the origin of an imported case the residence's `withdrawn` packet is recorded by the township holding
+    it, in verification as in the decision: the open step ends (the 待办 empties), the timeline says why."""
+    now = await fake_env.env.get_current_time()
+    facts = {
+        "kind": "orphan",
+        "origin_region": SHANGDANG,
+        "residence_region": HENAN,
+        "residence_office": "河南省郑州市金水区经八路街道办事处",
+        "remote_case_no": "RD-2026-410105-00009",
+        "remote_deployment": "zhengzhou",
+    }
+    c = await _open_imported(fake_env, facts, now)
+    await c.act(op("sd-town"), "give_opinion", {"verified_by": "data", "opinion": "approve"})
+    assert (await c.step()).step == "origin_decision"
+    today = (await c.today()).isoformat()
+    why = {"withdrawn_on": today, "note": "居住地系统告知：逾期未补正，视为撤回"}
+    with pytest.raises(DomainError):  # the deciding agency is no township
+        await c.act(op("sd-civil"), "record_withdrawal", why, step=None)
+    await c.act(op("sd-town"), "record_withdrawal", why, step=None)
+    last = (await c.wait_closed())[-1]
+    assert (last.closed_outcome, last.from_step) == ("withdrawn", "origin_decision")
+    assert "逾期未补正" in (last.note or "") and (await c.view()).steps == {}
+    assert (last.seq, "sd-town", "withdrawn") in c.told(last.seq)
+    await save_history_as(c.f.client, c.no, "certification-imported-withdrawn-before-decision")
+
+
+async def test_a_decided_application_cannot_be_withdrawn(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env)
+    await to_support(c)
+    with pytest.raises(DomainError) as refused:
+        await c.act(op(RESIDENCE), "record_withdrawal", {"withdrawn_on": "2026-01-01", "note": "x"}, step=None)
+    assert refused.value.code == "not_now" and (await c.step()).step == "in_support"
+
+
+async def test_support_ended_at_an_external_origin_closes_the_residences_case_from_that_month(
+    fake_env: FakeEnv,
+) -> None:
+    """The origin (another deployment, which pays) ended support: its `ended` packet, imported here, records
+    the month it ends from on the residence's case, which closes with the origin's reason."""
+    c = await open_case(fake_env, origin=HENAN)
+    await forward(c)
+    today = (await c.today()).isoformat()
+    answer = {"doc_no": "金民函〔2027〕5号", "received_on": today, "answer_from": "金水区民政局"}
+    await c.act(op(RESIDENCE), "record_origin_opinion", {**answer, "opinion": "approve"})
+    start = month_after(await c.today())
+    await c.act(
+        op(RESIDENCE),
+        "record_origin_decision",
+        {**answer, "decided_on": today, "decision": "approve", "allowance_from": start},
+    )
+    await c.act(op(RESIDENCE), "notified", {"done_on": today})
+    support = await c.step()
+    assert support.external is not None
+    await c.sleep(timedelta(days=200))
+    today = (await c.today()).isoformat()
+    ended = {"received_on": today, "answer_from": "郑州市金水区民政局", "ended_because": "ended"}
+    with pytest.raises(DomainError) as refused:
+        await c.act(op("civil"), "record_support_ended", {**ended, "ends_from": "2027/03"})
+    assert refused.value.field == "ends_from" and (await c.step()).step == "in_support"
+    ends = month_after(await c.today())
+    await c.act(op(RESIDENCE), "record_support_ended", {**ended, "ends_from": ends})  # the residence co-holds it
+    last = (await c.wait_closed())[-1]
+    assert last.closed_outcome == "ended" and last.payload["support_ends_from"] == ends
+    assert f"保障自{ends}起终止" in (last.note or "") and "情况变化" in (last.note or "")
+    assert (await c.view()).summary["support_ends_from"] == ends
+    await save_history_as(c.f.client, c.no, "certification-support-ended-at-origin")
+
+
+async def test_support_ended_is_recorded_only_for_an_origin_outside_this_deployment(fake_env: FakeEnv) -> None:
+    c = await open_case(fake_env)
+    await to_support(c)
+    today = (await c.today()).isoformat()
+    payload = {"received_on": today, "answer_from": "x", "ended_because": "adult", "ends_from": "2027-01"}
+    with pytest.raises(DomainError) as refused:
+        await c.act(op("sd-civil"), "record_support_ended", payload)
+    assert refused.value.code == "action_not_allowed" and (await c.step()).step == "in_support"
+    with pytest.raises(DomainError) as refused:  # nor the residence's word: the residence is this deployment's
+        await c.act(op("sd-civil"), "record_residence_ended", payload)
+    assert refused.value.code == "action_not_allowed" and (await c.step()).step == "in_support"
+
+
+async def test_support_ended_at_the_residence_of_an_external_origin_closes_its_case_from_the_next_month(
+    fake_env: FakeEnv,
+) -> None:
+    """External mode: the residence's county civil affairs, following the support for the origin office, records a
+    change of circumstances; the case closes with the month support ends from, which its `ended` packet tells
+    the origin's deployment (api/packets)."""
+    c = await open_case(fake_env, origin=HENAN)
+    await forward(c)
+    today = (await c.today()).isoformat()
+    answer = {"doc_no": "金民函〔2027〕5号", "received_on": today, "answer_from": "金水区民政局"}
+    await c.act(op(RESIDENCE), "record_origin_opinion", {**answer, "opinion": "approve"})
+    start = month_after(await c.today())
+    await c.act(
+        op(RESIDENCE),
+        "record_origin_decision",
+        {**answer, "decided_on": today, "decision": "approve", "allowance_from": start},
+    )
+    await c.act(op(RESIDENCE), "notified", {"done_on": today})
+    support = await c.step()
+    assert support.external is not None and holder(support) == agency("civil").id
+    await c.sleep(timedelta(days=120))
+    changed = await c.today()
+    await c.act(op("civil"), "circumstances_changed", {"changed_on": changed.isoformat(), "note": "母亲刑满释放"})
+    last = (await c.wait_closed())[-1]
+    assert last.closed_outcome == "ended" and last.payload["support_ends_from"] == month_after(changed)
+    assert (await c.view()).summary["support_ends_from"] == month_after(changed)
+
+
+async def test_an_imported_case_in_support_closes_when_the_residence_ends_support_there(fake_env: FakeEnv) -> None:
+    """At the origin of an imported case, the residence's `ended` packet (support ended there: 18 or the end of
+    studies, or a change of circumstances) is recorded by the county that pays: the case closes with the month
+    support ends from and the residence's reason on its timeline."""
+    now = await fake_env.env.get_current_time()
+    facts = {
+        "kind": "orphan",
+        "origin_region": SHANGDANG,
+        "residence_region": HENAN,
+        "residence_office": "河南省郑州市金水区经八路街道办事处",
+        "remote_case_no": "RD-2026-410105-00011",
+        "remote_deployment": "zhengzhou",
+    }
+    c = await _open_imported(fake_env, facts, now)
+    await c.act(op("sd-town"), "give_opinion", {"verified_by": "data", "opinion": "approve"})
+    await c.act(op("sd-civil"), "approve", {"allowance_from": month_after(await c.today())})
+    assert (await c.step()).step == "in_support"
+    await c.sleep(timedelta(days=300))
+    today = (await c.today()).isoformat()
+    ended = {"received_on": today, "answer_from": "河南省郑州市金水区民政局", "ended_because": "adult"}
+    with pytest.raises(DomainError) as refused:
+        await c.act(op("sd-civil"), "record_residence_ended", {**ended, "ends_from": "明年"})
+    assert refused.value.field == "ends_from" and (await c.step()).step == "in_support"
+    with pytest.raises(DomainError) as refused:  # the township does not hold the support
+        await c.act(op("sd-town"), "record_residence_ended", {**ended, "ends_from": "2027-01"})
+    assert refused.value.code == "not_holder" and (await c.step()).step == "in_support"
+    with pytest.raises(DomainError) as refused:  # the origin's clerk records the residence's word, not the origin's
+        await c.act(op("sd-civil"), "record_support_ended", {**ended, "ends_from": "2027-01"})
+    assert refused.value.code == "action_not_allowed"
+    ends = month_after(await c.today())
+    await c.act(op("sd-civil"), "record_residence_ended", {**ended, "ends_from": ends})
+    last = (await c.wait_closed())[-1]
+    assert last.closed_outcome == "adult" and last.payload["support_ends_from"] == ends
+    assert f"居住地（河南省郑州市金水区民政局）告知：年满18周岁或毕业，保障自{ends}起终止" == last.note
+    assert (await c.view()).summary["support_ends_from"] == ends and (await c.view()).steps == {}
+    await save_history_as(c.f.client, c.no, "certification-support-ended-at-residence")
