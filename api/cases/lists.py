@@ -385,34 +385,11 @@ async def inbox(
 
 def inbox_step_state(s: InboxStep) -> StepState:
     """An inbox line's step as the workflow's step type, for the API's step answer."""
-    deadlines = (
-        StepDeadlines(
-            due_at=s.due_at,
-            level2_at=s.level2_at or s.due_at,
-            level3_at=s.level3_at or s.due_at,
-            provisional=s.due_provisional,
-            allowance=s.allowance or "",
-        )
-        if s.due_at
-        else None
-    )
     h = s.holder
-    return StepState(
-        track=s.track,
-        step=s.step,
-        seq=s.step_seq,
-        opened_at=s.opened_at,
-        base=s.opened_at,
-        holder=AgencyRef(
-            id=h.id, name=h.name, agency_type=AgencyType(h.agency_type), region_code=h.region_code, township=h.township
-        ),
-        co_holders=[AgencyRef.model_validate(a) for a in s.co_holders],
-        deadlines=deadlines,
-        level=s.escalation_level,
-        counters=s.counters,
-        allowance=s.allowance,
-        external=ExternalParty.model_validate(s.external) if s.external else None,
+    holder = AgencyRef(
+        id=h.id, name=h.name, agency_type=AgencyType(h.agency_type), region_code=h.region_code, township=h.township
     )
+    return _as_step_state(s, holder)
 
 
 @dataclass
@@ -610,6 +587,11 @@ def _reasons(case: Case, step: CaseStep, quiet_value: str, is_quiet: bool) -> li
 
 def step_state_of(row: CaseStep) -> StepState:
     """A projection row as the workflow's step type, for pages when the live Query is unavailable."""
+    return _as_step_state(row, agency_ref(row.holder))
+
+
+def _as_step_state(row: CaseStep | InboxStep, holder: AgencyRef) -> StepState:
+    """The columns of case_steps (a whole row, or the inbox's selection of them) as the workflow's step type."""
     deadlines = (
         StepDeadlines(
             due_at=row.due_at,
@@ -627,7 +609,7 @@ def step_state_of(row: CaseStep) -> StepState:
         seq=row.step_seq,
         opened_at=row.opened_at,
         base=row.opened_at,
-        holder=agency_ref(row.holder),
+        holder=holder,
         co_holders=[AgencyRef.model_validate(a) for a in row.co_holders],
         deadlines=deadlines,
         level=row.escalation_level,

@@ -500,17 +500,7 @@ async def _import_ended(session: AsyncSession, client: Client, principal: Princi
         raise DomainError("packet_invalid", "该业务类型不能导入保障终止通知", field="packet")
     if not case.summary.get("external") or case.status != "open" or case.main_step != shape.support_step:
         raise DomainError("not_now", "该案件当前不在纳入保障环节，不能导入保障终止通知")
-    b = packet.body
-    ended = cases.ActIn(
-        step=shape.support_step,
-        action=shape.support_ended_action,
-        payload={
-            "received_on": local_date(datetime.now(UTC)).isoformat(),
-            "answer_from": str(b.get("decided_by") or packet.from_deployment)[:200],
-            "ended_because": b.get("ended_because"),
-            "ends_from": b.get("ends_from"),
-        },
-    )
+    ended = _support_ended(packet, shape.support_step, shape.support_ended_action)
     return await _act_once(session, client, principal, packet, case.case_no, ended)
 
 
@@ -527,10 +517,17 @@ async def _import_ended_at_residence(
         raise DomainError("packet_invalid", "该业务类型不能导入保障终止通知", field="packet")
     if case.status != "open" or case.main_step != shape.support_step:
         raise DomainError("not_now", "该案件当前不在纳入保障环节，不能导入保障终止通知")
+    ended = _support_ended(packet, shape.support_step, shape.residence_ended_action)
+    return await _act_once(session, client, principal, packet, case.case_no, ended)
+
+
+def _support_ended(packet: TransferPacket, step: str, action: str) -> cases.ActIn:
+    """The action that records, from its ended packet, the other side's end of support: who ended it, why,
+    and the month support ends from."""
     b = packet.body
-    ended = cases.ActIn(
-        step=shape.support_step,
-        action=shape.residence_ended_action,
+    return cases.ActIn(
+        step=step,
+        action=action,
         payload={
             "received_on": local_date(datetime.now(UTC)).isoformat(),
             "answer_from": str(b.get("decided_by") or packet.from_deployment)[:200],
@@ -538,7 +535,6 @@ async def _import_ended_at_residence(
             "ends_from": b.get("ends_from"),
         },
     )
-    return await _act_once(session, client, principal, packet, case.case_no, ended)
 
 
 async def _import_supplement_supplied(
