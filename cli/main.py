@@ -139,7 +139,7 @@ async def serve(
         from worker.schedules import ensure_refresh_schedules
 
         await ensure_refresh_schedules(
-            client, settings.task_queue, counties=tuple(c for c, _ in settings.served.counties)
+            client, settings.task_queue, counties=tuple(c for c, _ in settings.served().counties)
         )
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
         reconciler = asyncio.create_task(run_reconciler(sf, client, settings.task_queue), name="reconciler")
@@ -228,9 +228,10 @@ def dev_banner(settings: Settings, url: str, counts: dict[str, int]) -> str:
             + "；市级为 city-；全部账号见 README“Demo logins”"
         )
     else:  # another city's demo (db/seed.py city_agencies): counties by their region codes
-        county = settings.served.counties[0][0]
+        served = settings.served()
+        county = served.counties[0][0]
         logins = [f"    {u}" for u in (f"{county}-town1", f"{county}-civil", f"{county}-civil-sup", "city-civil-sup")]
-        others = f"    其他县（区）账号相同，前缀为各县（区）的行政区划代码；市级为 city-（服务{settings.served.name}）"
+        others = f"    其他县（区）账号相同，前缀为各县（区）的行政区划代码；市级为 city-（服务{served.name}）"
     ui = f"http://{settings.temporal_ui_host}:{settings.temporal_ui_port}/"
     return "\n".join(
         [

@@ -9,7 +9,7 @@ import asyncio
 import csv
 import io
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -19,12 +19,13 @@ from sqlalchemy import func, select, text
 from api.spreadsheet import XLSX_MEDIA_TYPE, is_xlsx, xlsx_rows
 from db.models import Case, Child, ChildSource, RegistryChange, RegistryImport
 from db.seed import make_id_number
+from domain.deadlines import local_date
 from domain.registry import TEMPLATES, Source, id_15_to_18
 from tests.api.test_cases_api import auth
 from tests.conftest import Live, make_token
 
 URL = "/api/v1/registry"
-TODAY = date.today()
+TODAY = local_date(datetime.now(UTC))  # the app's day (Asia/Shanghai), not the machine's
 STALLED_S = 180  # a 10,000-row check or apply taking longer than this is stuck, not slow
 
 
