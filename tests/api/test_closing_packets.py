@@ -428,7 +428,7 @@ async def test_full_time_education_recorded_at_the_residence_is_recorded_on_the_
         await _refused_unchanged(b, b_civil, no_b, elsewhere, "packet_wrong_deployment")
         await _refused_unchanged(a, civil, no_a, notice, "packet_wrong_deployment")  # brought back to its sender
         await _refused_unchanged(b, b_town, no_b, notice, "not_holder")  # the township does not hold B's support
-        assert "in_education_until" not in _summary(await _case(b, b_civil, no_b))
+        assert _summary(await _case(b, b_civil, no_b))["in_education_until"] is None
 
         r = await b.http.post("/api/v1/transfer-packets", json=notice, headers=auth(b_civil))
         assert r.status_code == 201 and r.json() == {"case_no": no_b, "opened": False}, r.text
@@ -477,7 +477,7 @@ async def test_full_time_education_recorded_at_the_origin_waits_for_the_residenc
             "origin",
         )
 
-        await _refused_unchanged(a, civil, no_a, notice, "not_now")  # A's case is not in support yet
+        await _refused_unchanged(a, town, no_a, notice, "not_now")  # A's case is not in support yet
         assert (await act(a, town, no_a, "notify_applicant", "notified", done_on=today_iso())).status_code == 200
         r = await a.http.post("/api/v1/transfer-packets", json=notice, headers=auth(civil))
         assert r.status_code == 201 and r.json() == {"case_no": no_a, "opened": False}, r.text
