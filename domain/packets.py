@@ -32,9 +32,10 @@ class TransferPacket(BaseModel):
     # origin, the materials supplied (its case_no is still the residence's case); withdrawn: residence → origin,
     # the application was withdrawn there (the applicant's supplement lapsed); ended: origin → residence, the
     # support it pays ended (from which month, and why), or residence → origin (body from_side "residence",
-    # case_no the residence's), support ended there.
+    # case_no the residence's), support ended there; education: either way like ended (body from_side), the
+    # child is in full-time education until a date, so the receiver's support goes on past 18 to then.
     kind: Literal[
-        "transfer", "answer", "supplement_ask", "supplement_back", "withdrawn", "ended"
+        "transfer", "answer", "supplement_ask", "supplement_back", "withdrawn", "ended", "education"
     ]  # at most 16 characters: transfer_packets.kind is String(16) (kept so, no migration)
     process: str = Field(max_length=64)
     from_deployment: str = Field(max_length=64)

@@ -329,6 +329,9 @@ class CrossRegion:
     # `ended` packet from the residence takes it on the imported case).
     residence_ended_action: str = ""
     ended_outcomes: tuple[str, ...] = ()
+    # The support step's action recording full-time education (support goes on past the age limit to the end
+    # of studies): an `education` packet from the other side's deployment takes it there. Empty: no such packet.
+    education_action: str = ""
 
 
 ORIGIN_SUMMARY = "origin_region"

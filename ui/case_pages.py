@@ -23,6 +23,7 @@ from api.cases.visibility import case_visible, scope_regions, visible_from_seq
 from api.deps import ClientDep, PageUser, SessionDep
 from api.errors import status_for
 from api.notifications import service as notifications
+from api.packets import education
 from api.packets import service as packets
 from api.principal import Principal
 from api.served import served_regions
@@ -459,6 +460,7 @@ async def case_page(
         svg=Markup(svg),  # built from escaped text by ui.diagram
         outcome=process.outcome_label(case.outcome) if case.outcome else "",
         closing_packet=await packets.closing_packet(session, user, case),
+        education_packet=await education.education_offer(session, user, case),
         failed=failed,
         failed_here=bool(failed and failed.key in form_keys(views, case_actions)),
         new_request_id=new_request_id,

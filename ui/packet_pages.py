@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import ClientDep, PageUser, SessionDep, SettingsDep
-from api.packets import service
+from api.packets import education, service
 from domain.errors import DomainError
 from ui.forms import read_form
 from ui.render import flash, render
@@ -48,6 +48,12 @@ async def download_ended(case_no: str, user: PageUser, session: SessionDep, sett
     return _file(signed.model_dump(mode="json"), f"{case_no}-ended.json")
 
 
+@router.get("/cases/{case_no}/education-packet.json")
+async def download_education(case_no: str, user: PageUser, session: SessionDep, settings: SettingsDep) -> Response:
+    signed = await education.export_education(session=session, settings=settings, principal=user, case_no=case_no)
+    return _file(signed.model_dump(mode="json"), f"{case_no}-education.json")
+
+
 def _file(body: dict, name: str) -> Response:
     return Response(
         json.dumps(body, ensure_ascii=False, indent=1),
@@ -77,5 +83,8 @@ async def import_page(
         return render(
             request, "transfer_packets.html", user, status=422, deployment=settings.deployment_id, case_no="", error=e
         )
-    flash(request, "已导入移交材料，立案办理" if opened else "已登记对方系统的来件（审批结果、补正、撤回或保障终止）")
+    flash(
+        request,
+        "已导入移交材料，立案办理" if opened else "已登记对方系统的来件（审批结果、补正、撤回、保障终止或在校就读）",
+    )
     return RedirectResponse(f"/cases/{case_no}", status_code=303)

@@ -44,10 +44,15 @@ with workflow.unsafe.imports_passed_through():
     from domain.regions import full_region_name
     from workflows.base import CaseWorkflow
     from workflows.kinds import kind_workflows
+    from workflows.steps import Change
 
 # An imported case's supplement waits for the residence's deployment (whose applicant's clock decides): past its
 # own deadline it escalates instead of withdrawing. Histories from before lapsed here as well.
 IMPORTED_SUPPLEMENT_WAITS_PATCH = "certification-imported-supplement-waits"
+# Full-time education is said in the case's summary (until when), for this side's readers and for the other
+# deployment's `education` packet. Histories from before kept it in the facts only.
+EDUCATION_SUMMARY_PATCH = "certification-education-in-summary"
+EDUCATION_SUMMARY = "in_education_until"
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 SIDE = {"residence": "居住地", "origin": "户籍地"}
 
@@ -172,7 +177,8 @@ class CertificationWorkflow(CaseWorkflow):
                 await self.move(req, "in_support", co_holders=step.co_holders, counters={"reviews": reviews})
             case ("in_support", "record_education"):
                 self.kept.in_education_until = date.fromisoformat(p["until"])
-                await self.record_on_step(req, step)
+                said = {EDUCATION_SUMMARY: p["until"]} if workflow.patched(EDUCATION_SUMMARY_PATCH) else None
+                await self.record_on_step(req, step, change=Change(summary=said))
             case ("in_support", "circumstances_changed"):
                 ends = month_after(date.fromisoformat(p["changed_on"]))
                 await self.close(req, "ended", payload={"support_ends_from": ends}, summary={"support_ends_from": ends})

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body
 
 from api.answer import Answer
 from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep
-from api.packets import service
+from api.packets import education, service
 from domain.packets import SignedPacket
 
 router = APIRouter(tags=["transfer-packets"])
@@ -66,11 +66,25 @@ async def ended_packet(case_no: str, principal: ApiUser, session: SessionDep, se
     return signed.model_dump(mode="json")
 
 
+@router.get(
+    "/cases/{case_no}/education-packet",
+    summary="The side that recorded full-time education: the signed notice (JSON) to the other side's deployment, "
+    "with the date studies end (its support then goes on past 18 to that date)",
+    response_model=SignedPacket,
+)
+async def education_packet(
+    case_no: str, principal: ApiUser, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    signed = await education.export_education(session=session, settings=settings, principal=principal, case_no=case_no)
+    return signed.model_dump(mode="json")
+
+
 @router.post(
     "/transfer-packets",
     status_code=201,
     summary="Import a signed packet from another deployment: a transfer opens the origin side's case; an answer "
-    "records the origin's opinion and decision; a withdrawn or ended notice closes this side's case",
+    "records the origin's opinion and decision; a withdrawn or ended notice closes this side's case; an education "
+    "notice records full-time education on this side's case in support",
     response_model=ImportAnswer,
 )
 async def import_packet(

@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from api.audit import audit
 from api.cases import service as cases
+from api.packets import education
 from api.principal import Principal
 from api.served import served_regions
 from config.settings import Settings
@@ -298,6 +299,8 @@ async def import_packet(
             return await _import_ended_at_residence(session, client, principal, packet), False
         case "ended":
             return await _import_ended(session, client, principal, packet), False
+        case "education":
+            return await education.import_education(session, client, principal, packet), False
     return await _import_answer(session, client, principal, packet), False
 
 

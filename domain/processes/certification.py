@@ -341,6 +341,7 @@ def cross_region(viewers: tuple[T, ...]) -> CrossRegion:
         support_ended_action="record_support_ended",
         residence_ended_action="record_residence_ended",
         ended_outcomes=tuple(name for name, _ in ENDED_BECAUSE),
+        education_action="record_education",
     )
 
 
@@ -421,6 +422,7 @@ CERTIFICATION = Process(
         ("holder_side", "办理方"),
         ("allowance_from", "保障起始月份"),
         ("support_ends_from", "保障终止月份"),
+        ("in_education_until", "全日制在校就读至"),
     ),
     documents=(RESULT_NOTICE, WITHDRAWN_NOTICE, TRANSFER),
     case_actions=(WITHDRAWAL,),

@@ -52,6 +52,7 @@ DISABILITY_SUBSIDY = Process(
         ("holder_side", "办理方"),
         ("allowance_from", "补贴起始月份"),
         ("support_ends_from", "补贴终止月份"),
+        ("in_education_until", "全日制在校就读至"),
     ),
     documents=(RESULT_NOTICE, WITHDRAWN_NOTICE, TRANSFER),
     case_actions=(WITHDRAWAL,),

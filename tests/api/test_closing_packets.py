@@ -16,8 +16,10 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
 from temporalio.testing import WorkflowEnvironment
 
+from db.models import Child
 from domain.deadlines import local_date
 from domain.processes.certification import CERTIFICATION_MATERIALS, month_after
 from tests.api.test_cases_api import auth
@@ -333,5 +335,209 @@ async def test_the_applicants_supplement_lapsing_at_the_residence_closes_the_ori
             note = detail["timeline"][-1].get("note") or ""
             assert "逾期未补正，视为撤回" in note and "监护人身份证明" in note, detail["timeline"][-1]
             await _refused(b, b_town, notice, "packet_replayed")
+    finally:
+        await env.shutdown()
+
+
+async def _in_support(
+    a: Side, b: Side, tokens: tuple[str, str, str], child: str, doc_no: str, *, notify: bool = True
+) -> tuple[str, str]:
+    """An application transferred from A to B, approved at B (in support there), its answer imported at A and
+    (unless `notify` is False) the applicant told: both sides in support. (A's case, B's case)."""
+    town, b_town, b_civil = tokens
+    no_a, no_b = await _transferred(a, b, town, b_town, child)
+    r = await act(b, b_town, no_b, "origin_verification", "give_opinion", verified_by="data", opinion="approve")
+    assert r.status_code == 200, r.text
+    month = month_after(local_date(datetime.now(UTC)))
+    r = await act(b, b_civil, no_b, "origin_decision", "approve", doc_no=doc_no, allowance_from=month)
+    assert r.status_code == 200, r.text
+    answer = (await b.http.get(f"/api/v1/cases/{no_b}/answer-packet", headers=auth(b_civil))).json()
+    assert (await a.http.post("/api/v1/transfer-packets", json=answer, headers=auth(town))).status_code == 201
+    if notify:
+        assert (await act(a, town, no_a, "notify_applicant", "notified", done_on=today_iso())).status_code == 200
+        assert (await main_step(a, town, no_a)) == "in_support"
+    assert (await main_step(b, b_civil, no_b)) == "in_support"
+    return no_a, no_b
+
+
+async def _case(side: Side, token: str, case_no: str) -> dict:
+    r = await side.http.get(f"/api/v1/cases/{case_no}", headers=auth(token))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _summary(detail: dict) -> dict[str, str]:
+    return {f["key"]: f["value"] for f in detail["summary"]}
+
+
+async def _refused_unchanged(side: Side, token: str, case_no: str, raw: dict, code: str) -> None:
+    """Refused as the other kinds are, and the case's timeline and summary are as they were."""
+    before = await _case(side, token, case_no)
+    await _refused(side, token, raw, code)
+    after = await _case(side, token, case_no)
+    assert (after["timeline"], after["summary"]) == (before["timeline"], before["summary"])
+
+
+async def test_full_time_education_recorded_at_the_residence_is_recorded_on_the_origins_case(
+    dev_env: WorkflowEnvironment, db: Db, pg_server_url: str, template_db: str
+) -> None:
+    """A (the residence; its county civil affairs follows the support for the origin office) records that the
+    child is in full-time school; A's case page offers the signed education notice, B (which pays) imports it
+    and its own case records the same education: the date studies end in its summary and on its timeline
+    (its 18th birthday then goes on to that date: the time-skipping test below). B offers no notice back."""
+    async with (
+        second_db(pg_server_url, template_db) as db_b,
+        deployment(dev_env, db, "changzhi", KEY_A, f"zhengzhou={PUB_B}") as a,
+        deployment(dev_env, db_b, "zhengzhou", KEY_B, f"changzhi={PUB_A}", served_city=ZHENGZHOU) as b,
+    ):
+        town, civil = await make_token(db, "luzhou-town1"), await make_token(db, "luzhou-civil")
+        b_town, b_civil = await make_token(db_b, "jinshui-town1"), await make_token(db_b, "jinshui-civil")
+        no_a, no_b = await _in_support(a, b, (town, b_town, b_civil), "李娜", "金民认〔2026〕15号")
+        r = await a.http.get(f"/api/v1/cases/{no_a}/education-packet", headers=auth(civil))
+        assert r.status_code == 409 and "尚未登记全日制在校就读" in r.json()["error"]["message"], r.text
+
+        until = (local_date(datetime.now(UTC)) + timedelta(days=400)).isoformat()
+        r = await act(a, civil, no_a, "in_support", "record_education", until=until, note="长治市第二中学高二")
+        assert r.status_code == 200, r.text
+        assert _summary(await _case(a, civil, no_a))["in_education_until"] == until
+        async with browser(a, "luzhou-civil") as page:  # type: ignore[arg-type]
+            html = (await page.get(f"/cases/{no_a}")).text
+            assert "导出在校就读通知（交户籍地系统导入）" in html
+            file = await page.get(f"/cases/{no_a}/education-packet.json")
+            assert file.status_code == 200 and "attachment" in file.headers["content-disposition"], file.text
+        notice = file.json()
+        p = notice["packet"]
+        assert (p["kind"], p["from_deployment"], p["to_deployment"], p["case_no"]) == (
+            "education",
+            "changzhi",
+            "zhengzhou",
+            no_a,
+        )
+        assert (p["body"]["from_side"], p["body"]["until"], p["body"]["note"]) == (
+            "residence",
+            until,
+            "长治市第二中学高二",
+        )
+        assert p["body"]["recorded_by"] == "山西省长治市潞州区民政局"
+
+        tampered = copy.deepcopy(notice)
+        tampered["packet"]["body"]["until"] = "2099-07-01"
+        await _refused_unchanged(b, b_civil, no_b, tampered, "packet_tampered")
+        elsewhere = copy.deepcopy(notice)
+        elsewhere["packet"]["to_deployment"] = "taiyuan"
+        await _refused_unchanged(b, b_civil, no_b, elsewhere, "packet_wrong_deployment")
+        await _refused_unchanged(a, civil, no_a, notice, "packet_wrong_deployment")  # brought back to its sender
+        await _refused_unchanged(b, b_town, no_b, notice, "not_holder")  # the township does not hold B's support
+        assert _summary(await _case(b, b_civil, no_b))["in_education_until"] is None
+
+        r = await b.http.post("/api/v1/transfer-packets", json=notice, headers=auth(b_civil))
+        assert r.status_code == 201 and r.json() == {"case_no": no_b, "opened": False}, r.text
+        detail = await _case(b, b_civil, no_b)
+        assert (detail["status"], detail["main_step"]) == ("open", "in_support")
+        assert _summary(detail)["in_education_until"] == until
+        last = detail["timeline"][-1]
+        assert (last["action"], last["payload"]["until"]) == ("record_education", until), last
+        assert (
+            last["note"] == f"居住地系统（山西省长治市潞州区民政局）告知：全日制在校就读至{until}；长治市第二中学高二"
+        )
+        await _refused_unchanged(b, b_civil, no_b, notice, "packet_replayed")
+        # B was told; it has nothing of its own to tell A.
+        async with browser(b, "jinshui-civil") as page:  # type: ignore[arg-type]
+            assert "导出在校就读通知" not in (await page.get(f"/cases/{no_b}")).text
+        r = await b.http.get(f"/api/v1/cases/{no_b}/education-packet", headers=auth(b_civil))
+        assert r.status_code == 409 and "对方系统告知" in r.json()["error"]["message"], r.text
+
+
+async def test_full_time_education_recorded_at_the_origin_waits_for_the_residences_support(
+    dev_env: WorkflowEnvironment, db: Db, pg_server_url: str, template_db: str
+) -> None:
+    """The other way: B, which pays, records the education and exports it to A. A's case still waiting for the
+    applicant to be told refuses it (nothing changes); once in support, A imports it."""
+    async with (
+        second_db(pg_server_url, template_db) as db_b,
+        deployment(dev_env, db, "changzhi", KEY_A, f"zhengzhou={PUB_B}") as a,
+        deployment(dev_env, db_b, "zhengzhou", KEY_B, f"changzhi={PUB_A}", served_city=ZHENGZHOU) as b,
+    ):
+        town, civil = await make_token(db, "luzhou-town1"), await make_token(db, "luzhou-civil")
+        b_town, b_civil = await make_token(db_b, "jinshui-town1"), await make_token(db_b, "jinshui-civil")
+        no_a, no_b = await _in_support(a, b, (town, b_town, b_civil), "李娜", "金民认〔2026〕16号", notify=False)
+        until = (local_date(datetime.now(UTC)) + timedelta(days=200)).isoformat()
+        r = await act(b, b_civil, no_b, "in_support", "record_education", until=until, note="郑州市第九中学")
+        assert r.status_code == 200, r.text
+        async with browser(b, "jinshui-civil") as page:  # type: ignore[arg-type]
+            assert "导出在校就读通知（交居住地系统导入）" in (await page.get(f"/cases/{no_b}")).text
+        r = await b.http.get(f"/api/v1/cases/{no_b}/education-packet", headers=auth(b_civil))
+        assert r.status_code == 200, r.text
+        notice = r.json()
+        p = notice["packet"]
+        assert (p["kind"], p["to_deployment"], p["case_no"], p["body"]["from_side"]) == (
+            "education",
+            "changzhi",
+            no_a,
+            "origin",
+        )
+
+        await _refused_unchanged(a, town, no_a, notice, "not_now")  # A's case is not in support yet
+        assert (await act(a, town, no_a, "notify_applicant", "notified", done_on=today_iso())).status_code == 200
+        r = await a.http.post("/api/v1/transfer-packets", json=notice, headers=auth(civil))
+        assert r.status_code == 201 and r.json() == {"case_no": no_a, "opened": False}, r.text
+        detail = await _case(a, civil, no_a)
+        assert (detail["status"], _summary(detail)["in_education_until"]) == ("open", until)
+        note = detail["timeline"][-1]["note"]
+        assert note.startswith("户籍地系统（") and f"告知：全日制在校就读至{until}；郑州市第九中学" in note, note
+        await _refused_unchanged(a, civil, no_a, notice, "packet_replayed")
+
+
+async def test_at_18_the_origins_support_goes_on_to_the_end_of_studies_the_residence_recorded(
+    db: Db, pg_server_url: str, template_db: str
+) -> None:
+    """The child turns 18 in three weeks. A records full-time education to a date two months on and B imports
+    A's notice; on a time-skipping server of their own, at 18 B's case (which pays) goes on, its timeline says
+    to when, and it closes as adult only once studies end. Without the notice B would end support at 18."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=CONVERTER, test_server_existing_path=temporal_test_server(), runtime=quiet_runtime()
+    )
+    try:
+        async with (
+            second_db(pg_server_url, template_db) as db_b,
+            deployment(env, db, "changzhi", KEY_A, f"zhengzhou={PUB_B}") as a,
+            deployment(env, db_b, "zhengzhou", KEY_B, f"changzhi={PUB_A}", served_city=ZHENGZHOU) as b,
+        ):
+            town, civil = await make_token(db, "luzhou-town1"), await make_token(db, "luzhou-civil")
+            b_town, b_civil = await make_token(db_b, "jinshui-town1"), await make_token(db_b, "jinshui-civil")
+            today = local_date(await env.get_current_time())
+            eighteen = today + timedelta(days=21)
+            born = eighteen.replace(year=eighteen.year - 18)
+            async with db.sf() as s, s.begin():
+                await s.execute(update(Child).where(Child.name == "李娜").values(birth_date=born))
+            no_a, no_b = await _in_support(a, b, (town, b_town, b_civil), "李娜", "金民认〔2026〕17号")
+            until = (local_date(datetime.now(UTC)) + timedelta(days=60)).isoformat()
+            r = await act(a, civil, no_a, "in_support", "record_education", until=until, note="长治市第二中学高三")
+            assert r.status_code == 200, r.text
+            notice = (await a.http.get(f"/api/v1/cases/{no_a}/education-packet", headers=auth(civil))).json()
+            r = await b.http.post("/api/v1/transfer-packets", json=notice, headers=auth(b_civil))
+            assert r.status_code == 201, r.text
+
+            await env.sleep(timedelta(days=22))
+
+            async def reached(side: Side, token: str, case_no: str) -> dict | None:
+                d = await _case(side, token, case_no)
+                return d if any(e["kind"] == "age_reached" for e in d["timeline"]) else None
+
+            for side, token, no in ((b, b_civil, no_b), (a, civil, no_a)):
+                detail = await wait_for(lambda s=side, t=token, n=no: reached(s, t, n), what="18th birthday")
+                assert (detail["status"], detail["main_step"]) == ("open", "in_support"), detail
+                (age,) = [e for e in detail["timeline"] if e["kind"] == "age_reached"]
+                assert f"仍在全日制学校就读，保障至{until}" in age["note"], age
+
+            await env.sleep(timedelta(days=40))
+
+            async def closed() -> dict | None:
+                d = await _case(b, b_civil, no_b)
+                return d if d["status"] == "closed" else None
+
+            detail = await wait_for(closed, what="the end of studies at B")
+            assert (detail["outcome"], detail["steps"]) == ("adult", []), detail
+            assert _summary(detail)["in_education_until"] == until
     finally:
         await env.shutdown()

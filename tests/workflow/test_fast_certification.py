@@ -339,7 +339,10 @@ async def test_at_18_support_goes_on_in_full_time_education_then_ends(fake_env: 
     await to_support(c)
     until = local_date(now) + timedelta(days=300)
     await c.act(op("sd-civil"), "record_education", {"until": until.isoformat()})
-    seq = c.events()[-1].seq
+    recorded = c.events()[-1]
+    # The summary says to when (the case page, and the other side's `education` packet, read it there).
+    assert recorded.summary is not None and recorded.summary["in_education_until"] == until.isoformat()
+    seq = recorded.seq
     await c.sleep_until(start_of_local_day(birthday(born, 18)) + timedelta(seconds=1))
     reached = (await c.wait_seq(seq + 1))[-1]
     assert reached.kind == "age_reached" and until.isoformat() in reached.note
