@@ -61,6 +61,8 @@ class Field:
     facts_of: str | None = None
     # For kind=attachment: the kind of attachment it names (domain/attachments.py), e.g. a consent form.
     attachment: str | None = None
+    # Required when another field of the form has this value (a written consent needs its scanned form).
+    required_when: tuple[str, str] | None = None
 
 
 class NotBefore(StrEnum):

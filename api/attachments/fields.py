@@ -1,5 +1,6 @@
-"""The attachment an action's form names (FieldKind.attachment), checked before the workflow is asked: this
-case's, and of the kind the field takes."""
+"""The attachment an action's form names (FieldKind.attachment), checked before the workflow is asked: there
+when the form's other answers require it (Field.required_when), this case's, and of the kind the field
+takes."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ async def check_attachment_fields(
 ) -> None:
     """An attachment an action's form names must be this case's and of the kind the field takes."""
     for f in fields:
-        if f.kind != FieldKind.attachment or payload.get(f.name) in (None, ""):
+        if f.kind != FieldKind.attachment:
+            continue
+        if payload.get(f.name) in (None, ""):
+            check_required_when(f, fields, payload)
             continue
         try:
             attachment_id = int(payload[f.name])
@@ -34,3 +38,17 @@ async def check_attachment_fields(
             raise DomainError("field_invalid", f"“{f.label}”不是本案件已上传的附件", field=f.name)
         if row != f.attachment:
             raise DomainError("field_invalid", f"“{f.label}”应为{kind_label(f.attachment or '')}", field=f.name)
+
+
+def check_required_when(f: Field, fields: tuple[Field, ...], payload: dict[str, Any]) -> None:
+    """An attachment left out where the form's answer to another field requires it (a written consent
+    without its scanned form) is refused, naming that answer."""
+    if f.required_when is None:
+        return
+    other, value = f.required_when
+    if str(payload.get(other, "")) != value:
+        return
+    source = next((g for g in fields if g.name == other), None)
+    answer = dict(source.choices).get(value, value) if source else value
+    label = source.label if source else other
+    raise DomainError("field_required", f"{label}为“{answer}”时须上传“{f.label}”", field=f.name)

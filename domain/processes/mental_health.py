@@ -121,7 +121,8 @@ CONSENT_FIELDS = (
         required=False,
         clinical=True,
         attachment="consent_form",
-        help="PDF、JPG或PNG，仅心理辅导机构和医院可查看；口头或电话同意的可不上传",
+        required_when=("consent_method", "written"),
+        help="PDF、JPG或PNG，仅心理辅导机构和医院可查看；书面签字的须上传，口头或电话同意的可不上传",
     ),
     NOTE,
 )

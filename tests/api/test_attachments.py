@@ -3,7 +3,8 @@ counselling centre holding the medical referral, named by the consent, read back
 hospital referred (each read audited with its reason), never by anyone else (404, no bytes). Refused, each
 with a Chinese reason and nothing stored or changed: a file that is not a PDF, JPEG or PNG (told from its
 bytes), one over the limit (413, before the body is read to its end), an attachment of another case, an
-upload by someone who may not act on the step. The same bytes again make no second row. Real PostgreSQL,
+upload by someone who may not act on the step, a written consent without its scan. The same bytes again
+make no second row. Real PostgreSQL,
 Temporal dev server and worker."""
 
 from __future__ import annotations
@@ -191,6 +192,14 @@ async def test_refusals_store_and_change_nothing(live: Live) -> None:
             "message": "“知情同意书扫描件”不是本案件已上传的附件",
             "field": "consent_form",
         }
+    # A written consent (书面签字) without its scan is refused, naming why; an oral one needs none.
+    r = await act(live, centre, case_no, "refer_with_consent", await consent(live))
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == {
+        "code": "field_required",
+        "message": "同意方式为“书面签字”时须上传“知情同意书扫描件”",
+        "field": "consent_form",
+    }
     assert await events(live, case_no) == before
     # Nor is it read through this case's address.
     r = await download(live, "luzhou-counselling", case_no, theirs.json()["id"])

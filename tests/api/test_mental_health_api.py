@@ -109,7 +109,7 @@ async def test_bad_input_is_refused_in_chinese_and_changes_nothing(live: Live) -
         "consenter_name": "王某",
         "consenter_relation": "teacher",
         "consented_on": today_iso(),
-        "consent_method": "written",
+        "consent_method": "phone",
         "consent_form_ref": "档-1",
     }
     before = await counts(live)

@@ -233,7 +233,7 @@ async def test_a_delivery_pending_when_the_case_closes_is_still_delivered_once(
         "consenter_name": "李某",
         "consenter_relation": "mother",
         "consented_on": today_iso(),
-        "consent_method": "written",
+        "consent_method": "phone",
         "consent_form_ref": "档-2",
     }
     await act(live.db, live.temporal, case_no, centre, "refer_with_consent", consent)
