@@ -61,7 +61,8 @@ class Field:
     facts_of: str | None = None
     # For kind=attachment: the kind of attachment it names (domain/attachments.py), e.g. a consent form.
     attachment: str | None = None
-    # Required when another field of the form has this value (a written consent needs its scanned form).
+    # For kind=attachment: required when another field of the form has this value (a written consent needs
+    # its scanned form); the web checks it with the attachment (api/attachments/fields.py).
     required_when: tuple[str, str] | None = None
 
 

@@ -4,8 +4,7 @@ hospital referred (each read audited with its reason), never by anyone else (404
 with a Chinese reason and nothing stored or changed: a file that is not a PDF, JPEG or PNG (told from its
 bytes), one over the limit (413, before the body is read to its end), an attachment of another case, an
 upload by someone who may not act on the step, a written consent without its scan. The same bytes again
-make no second row. Real PostgreSQL,
-Temporal dev server and worker."""
+make no second row. Real PostgreSQL, Temporal dev server and worker."""
 
 from __future__ import annotations
 
