@@ -410,6 +410,9 @@ class Attachment(Base):
     uploaded_by_agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
     uploaded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # When an action last named it (api/attachments/fields.py): the sweep of unnamed attachments waits on
+    # it, since the action's event may still be on its way.
+    named_at: Mapped[datetime | None]
     __table_args__ = (
         UniqueConstraint("case_id", "sha256", name="uq_attachments_case_sha256"),
         CheckConstraint("content_type IN ('application/pdf', 'image/jpeg', 'image/png')", name="ck_attachments_type"),

@@ -1,7 +1,8 @@
 """Case numbers reserved for a start whose workflow never started (Temporal was down and the client gave
 up) are released: the person was told the start did not go through, so the case must not appear later.
 A reservation whose workflow exists is left alone (its first event is on the way). Runs beside the worker,
-with the sweep of key-child follow-ups a registry apply left waiting (api/registry/key_child_starts.py)."""
+with the sweep of key-child follow-ups a registry apply left waiting (api/registry/key_child_starts.py), of
+registry checks that died with their web process, and of uploaded attachments no action named."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.attachments.sweep import remove_unnamed
 from api.registry.follow_through import record_missed_refreshes
 from api.registry.key_child_starts import sweep
+from api.registry.service import expire_all_stalled
 from db.models import Case, CaseRequest
 from domain.ids import workflow_id
 
@@ -97,7 +100,8 @@ async def run_reconciler(
 ) -> None:
     """Until cancelled; a pass that fails (the database or Temporal down) is tried again next time. Each
     pass also starts the key-child follow-ups a registry apply left waiting and records the county refresh
-    it did not live to record (the web app died after the apply's commit)."""
+    it did not live to record (the web app died after the apply's commit), fails the registry checks that
+    fell silent and removes the attachments no action named."""
     while True:
         try:
             await reconcile_reservations(session_factory, client)
@@ -111,4 +115,12 @@ async def run_reconciler(
             await record_missed_refreshes(session_factory, client)
         except Exception as e:
             log.warning("recording missed registry refreshes failed: %s", type(e).__name__)
+        try:
+            await expire_all_stalled(session_factory)
+        except Exception as e:
+            log.warning("failing stalled registry checks failed: %s", type(e).__name__)
+        try:
+            await remove_unnamed(session_factory)
+        except Exception as e:
+            log.warning("removing unnamed attachments failed: %s", type(e).__name__)
         await asyncio.sleep(every.total_seconds())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Attachment
@@ -18,7 +18,10 @@ from domain.process import Field, FieldKind
 async def check_attachment_fields(
     session: AsyncSession, fields: tuple[Field, ...], payload: dict[str, Any], case_id: int
 ) -> None:
-    """An attachment an action's form names must be this case's and of the kind the field takes."""
+    """An attachment an action's form names must be this case's and of the kind the field takes. One that
+    passes is marked named, in the caller's transaction (committed with the request's claim, before the
+    workflow is asked), so that the sweep of unnamed attachments waits for the action's event."""
+    named: list[int] = []
     for f in fields:
         if f.kind != FieldKind.attachment:
             continue
@@ -38,6 +41,9 @@ async def check_attachment_fields(
             raise DomainError("field_invalid", f"“{f.label}”不是本案件已上传的附件", field=f.name)
         if row != f.attachment:
             raise DomainError("field_invalid", f"“{f.label}”应为{kind_label(f.attachment or '')}", field=f.name)
+        named.append(attachment_id)
+    if named:
+        await session.execute(update(Attachment).where(Attachment.id.in_(named)).values(named_at=func.now()))
 
 
 def check_required_when(f: Field, fields: tuple[Field, ...], payload: dict[str, Any]) -> None:

@@ -84,7 +84,8 @@ async def _form_upload(request: Request) -> tuple[UploadFile | None, str]:
     status_code=201,
     summary="Upload a file to the case (multipart: file, kind), by a party who may now take an action whose "
     "form names such an attachment; PDF, JPEG or PNG, told from the bytes, at most the attachment limit. The "
-    "same bytes again answer the attachment they made (200)",
+    "same bytes again answer the attachment they made (200). Name it by an action within 24 h: one no action "
+    "names is removed then",
     response_model=AttachmentOut,
     responses={
         200: {"model": AttachmentOut, "description": "The same bytes were uploaded to this case before"},

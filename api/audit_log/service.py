@@ -37,6 +37,8 @@ ACTION_LABELS = {
     "agency_export": "导出单位列表",
     "policy": "修改期限设置",
     "school_calendar": "修改校历",
+    "attach": "上传附件",
+    "attach_removed": "删除未引用的附件",
 }
 
 
@@ -125,7 +127,7 @@ async def list_entries(*, session: AsyncSession, principal: Principal, f: AuditF
             at=e.at,
             action=e.action,
             action_label=ACTION_LABELS.get(e.action, e.action),
-            person=f"{name}（{username}）" if username else (token or "—"),
+            person=f"{name}（{username}）" if username else (token or ("系统" if e.channel == "system" else "—")),
             agency=agency or "—",
             case_no=e.case_no,
             child_id=e.child_id,

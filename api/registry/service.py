@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.principal import Principal
@@ -88,6 +88,29 @@ async def expire_stalled(session: AsyncSession, imports: list[RegistryImport], *
         if imp.status == "checking" and (imp.progress_at or imp.created_at) < cutoff:
             await _fail(session, imp.id, STALLED_REASON, imp.progress_at)
             await session.refresh(imp)
+
+
+async def expire_all_stalled(sf: async_sessionmaker[AsyncSession], *, now: datetime | None = None) -> int:
+    """Every county's imports whose check fell silent, failed by the worker's reconciler whether or not
+    anyone looks at them (a clerk who left is told when they come back; the list of imports never shows a
+    dead check as still running); returns how many."""
+    cutoff = (now or datetime.now(UTC)) - CHECK_STALLED_AFTER
+    async with sf() as session:
+        found = list(
+            (
+                await session.execute(
+                    select(RegistryImport)
+                    .where(
+                        RegistryImport.status == "checking",
+                        func.coalesce(RegistryImport.progress_at, RegistryImport.created_at) < cutoff,
+                    )
+                    .order_by(RegistryImport.id)
+                    .limit(500)
+                )
+            ).scalars()
+        )
+        await expire_stalled(session, found, now=now)
+        return sum(imp.status == "invalid" for imp in found)
 
 
 async def _fail(session: AsyncSession, import_id: int, reason: str, progress_at: datetime | None) -> None:

@@ -4,18 +4,21 @@ hospital referred (each read audited with its reason), never by anyone else (404
 with a Chinese reason and nothing stored or changed: a file that is not a PDF, JPEG or PNG (told from its
 bytes), one over the limit (413, before the body is read to its end), an attachment of another case, an
 upload by someone who may not act on the step, a written consent without its scan. The same bytes again
-make no second row. Real PostgreSQL, Temporal dev server and worker."""
+make no second row. One that no action names is removed a day after its upload (or after a refused action
+named it), and audited. Real PostgreSQL, Temporal dev server and worker."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import undefer
 
+from api.attachments.sweep import REASON, remove_unnamed
 from db.models import Attachment, AuditEntry, Case, TimelineEvent
 from domain.clinical import WITHHELD
 from tests.api.test_cases_api import auth
@@ -234,3 +237,56 @@ async def test_an_upload_over_the_limit_is_refused_before_it_is_read_to_its_end(
     r = await live.http.post("/api/v1/registry/imports", content=_counted(LIMIT, chunk, pulled), headers=kind)
     assert r.status_code == 413 and sum(pulled) < 4 * 1024 * 1024
     assert await rows(live) == 0
+
+
+async def age(live: Live, attachment_id: int, hours: int) -> None:
+    async with live.db.sf() as s:
+        await s.execute(
+            update(Attachment)
+            .where(Attachment.id == attachment_id)
+            .values(created_at=func.now() - timedelta(hours=hours))
+        )
+        await s.commit()
+
+
+async def test_attachments_no_action_names_are_removed_after_a_day_and_audited(live: Live) -> None:
+    case_no, centre = await referral_case(live)
+    named = (await upload(live, centre, case_no, SCAN)).json()["id"]
+    left = (await upload(live, centre, case_no, pdf())).json()["id"]
+    refused = (await upload(live, centre, case_no, png("另一份"))).json()["id"]
+    # The consent refused by the workflow (the consenter is no guardian) names `refused`: kept a day more.
+    r = await act(
+        live,
+        centre,
+        case_no,
+        "refer_with_consent",
+        await consent(live, consent_form=refused, consenter_relation="teacher"),
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "not_guardian", r.text
+    r = await act(live, centre, case_no, "refer_with_consent", await consent(live, consent_form=named))
+    assert r.status_code == 200, r.text
+    for attachment_id in (named, left, refused):
+        await age(live, attachment_id, 30)
+
+    # Younger than a day: nothing is taken (a clerk may still name it).
+    assert (await remove_unnamed(live.db.sf, older_than=timedelta(hours=31))).removed == 0
+    assert (await remove_unnamed(live.db.sf)).removed == 1
+    async with live.db.sf() as s:
+        kept = set((await s.execute(select(Attachment.id))).scalars())
+        entries = list(
+            (
+                await s.execute(
+                    select(AuditEntry.detail, AuditEntry.channel).where(AuditEntry.action == "attach_removed")
+                )
+            ).all()
+        )
+    assert kept == {named, refused}
+    assert entries == [(f"attachment {left}: consent_form, {REASON}", "system")]
+    # The named one is still served to the centre; a second pass removes nothing more.
+    assert (await download(live, "luzhou-counselling", case_no, named)).content == SCAN
+    assert (await remove_unnamed(live.db.sf)).removed == 0
+    # The one the refused action named goes a day after that action.
+    later = datetime.now(UTC) + timedelta(hours=25)
+    assert (await remove_unnamed(live.db.sf, now=later)).removed == 1
+    async with live.db.sf() as s:
+        assert set((await s.execute(select(Attachment.id))).scalars()) == {named}

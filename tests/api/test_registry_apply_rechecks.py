@@ -1,7 +1,8 @@
 """What an import's apply re-checks and marks, and what its background check leaves behind, on the real
 stack (PostgreSQL, the web app): a change set checked before a child was changed, registered, or another
 list applied is refused whole and nothing changes, and the same file is checked again; a partial apply
-marks as named by the list only the rows it applied; a check whose web process died shows failed."""
+marks as named by the list only the rows it applied; a check whose web process died shows failed, whether
+someone looks at it or only the reconciler does."""
 
 from __future__ import annotations
 
@@ -211,3 +212,36 @@ async def test_a_check_whose_web_process_died_shows_failed_and_the_file_is_check
     assert r.status_code == 202 and r.json()["status"] == "checking" and r.json()["rows_checked"] == 0
     done = (await detail(live, clerk, r.json()["id"]))["summary"]
     assert done["status"] == "ready" and done["counts"] == {"new": {"pending": 1}}
+
+
+async def test_the_reconciler_fails_a_dead_check_nobody_looks_at_and_leaves_a_live_one(live: Live) -> None:
+    async with live.db.sf() as s:
+        agency = (await s.execute(select(Agency).where(Agency.code == "luzhou-civil"))).scalar_one()
+        now = datetime.now(UTC)
+        silent, busy = (
+            RegistryImport(
+                source="education",
+                county="140403",
+                agency_id=agency.id,
+                file_hash=f"{n:064x}",
+                status="checking",
+                rows_total=10_000,
+                rows_checked=1_000,
+                problems=[],
+                seen_child_ids=[],
+                progress_at=at,
+            )
+            for n, at in ((1, now - service.CHECK_STALLED_AFTER - timedelta(seconds=5)), (2, now))
+        )
+        s.add_all([silent, busy])
+        await s.commit()
+    assert await service.expire_all_stalled(live.db.sf) == 1
+    async with live.db.sf() as s:
+        got = {i.id: (i.status, i.problems) for i in (await s.execute(select(RegistryImport))).scalars()}
+    assert got == {
+        silent.id: ("invalid", [{"row": 0, "column": "", "reason": service.STALLED_REASON}]),
+        busy.id: ("checking", []),
+    }
+    # Once failed, the next pass finds nothing; the live one is failed only once it too falls silent.
+    assert await service.expire_all_stalled(live.db.sf) == 0
+    assert await service.expire_all_stalled(live.db.sf, now=now + service.CHECK_STALLED_AFTER * 2) == 1

@@ -1,0 +1,78 @@
+"""Attachments that no action names are removed a day after their upload (or after the last action that
+named one and was refused): a scanned consent form uploaded for a consent never recorded is a child's
+clinical record with no place in the case. Whether an event names one is read from the recorded events'
+answers (any answer equal to its id keeps it: a sweep that keeps too much loses nothing). Each removal is
+audited. Run by the worker's reconciler (worker/reconciler.py)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+log = logging.getLogger(__name__)
+
+# An upload through the API is named by the action that follows it, in the same sitting; a page posts both
+# at once. A day is long past either, and short for a clinical file to lie about unclaimed.
+UNNAMED_AFTER = timedelta(hours=24)
+BATCH = 200
+REASON = "上传后24小时内未被任何办理事项引用，已自动删除"
+
+# Each row is locked (SKIP LOCKED: a second worker's sweep takes others) and deleted in one statement, with
+# its audit entry; an action's check marks its attachments named (named_at) in the transaction that claims
+# the request, so one named meanwhile is not taken.
+SWEEP_SQL = text(
+    """
+WITH gone AS (
+    DELETE FROM attachments a
+    WHERE a.id IN (
+        SELECT x.id FROM attachments x
+        WHERE coalesce(x.named_at, x.created_at) < :cutoff
+          AND NOT EXISTS (
+              SELECT 1 FROM timeline_events t
+              CROSS JOIN LATERAL jsonb_each_text(
+                  CASE WHEN jsonb_typeof(t.payload) = 'object' THEN t.payload ELSE '{}'::jsonb END
+              ) kv
+              WHERE t.case_id = x.case_id AND kv.value = x.id::text
+          )
+        ORDER BY x.id
+        LIMIT :batch
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING a.id, a.case_id, a.kind
+)
+INSERT INTO audit_log (case_no, child_id, action, detail, channel)
+SELECT c.case_no, c.child_id, 'attach_removed', 'attachment ' || gone.id || ': ' || gone.kind || ', ' || :reason,
+       'system'
+FROM gone JOIN cases c ON c.id = gone.case_id
+RETURNING case_no
+"""
+)
+
+
+@dataclass(frozen=True)
+class Swept:
+    removed: int
+
+
+async def remove_unnamed(
+    session_factory: async_sessionmaker[AsyncSession],
+    *,
+    older_than: timedelta = UNNAMED_AFTER,
+    now: datetime | None = None,
+) -> Swept:
+    """One pass, a batch at a time until none is left."""
+    cutoff = (now or datetime.now(UTC)) - older_than
+    removed = 0
+    while True:
+        async with session_factory() as session, session.begin():
+            n = len((await session.execute(SWEEP_SQL, {"cutoff": cutoff, "batch": BATCH, "reason": REASON})).all())
+        removed += n
+        if n < BATCH:
+            break
+    if removed:
+        log.info("removed %d attachments no action named", removed)
+    return Swept(removed)
