@@ -265,7 +265,7 @@ class CaseStep(Base):
     track: Mapped[str] = mapped_column(String(16), primary_key=True)
     step: Mapped[str] = mapped_column(String(48))
     step_seq: Mapped[int] = mapped_column(Integer)
-    holder_agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    holder_agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))  # indexed first in ix_case_steps_inbox
     holder_type: Mapped[str] = mapped_column(String(40))
     holder_region: Mapped[str] = mapped_column(String(6))
     co_holder_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), default=list)
