@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     any_,
+    false,
     func,
     literal,
     select,
@@ -413,8 +414,13 @@ class Attachment(Base):
     # When an action last named it (api/attachments/fields.py): the sweep of unnamed attachments waits on
     # it, since the action's event may still be on its way.
     named_at: Mapped[datetime | None]
+    # A recorded event names it: the sweep keeps it and never reads it again.
+    recorded: Mapped[bool] = mapped_column(default=False, server_default=false())
     __table_args__ = (
         UniqueConstraint("case_id", "sha256", name="uq_attachments_case_sha256"),
+        Index(
+            "ix_attachments_unrecorded", text("coalesce(named_at, created_at)"), postgresql_where=text("NOT recorded")
+        ),
         CheckConstraint("content_type IN ('application/pdf', 'image/jpeg', 'image/png')", name="ck_attachments_type"),
     )
 

@@ -272,7 +272,7 @@ async def test_attachments_no_action_names_are_removed_after_a_day_and_audited(l
     assert (await remove_unnamed(live.db.sf, older_than=timedelta(hours=31))).removed == 0
     assert (await remove_unnamed(live.db.sf)).removed == 1
     async with live.db.sf() as s:
-        kept = set((await s.execute(select(Attachment.id))).scalars())
+        kept = dict((await s.execute(select(Attachment.id, Attachment.recorded))).tuples().all())
         entries = list(
             (
                 await s.execute(
@@ -280,7 +280,8 @@ async def test_attachments_no_action_names_are_removed_after_a_day_and_audited(l
                 )
             ).all()
         )
-    assert kept == {named, refused}
+    # The one a recorded event names is marked so, never to be read by a sweep again.
+    assert kept == {named: True, refused: False}
     assert entries == [(f"attachment {left}: consent_form, {REASON}", "system")]
     # The named one is still served to the centre; a second pass removes nothing more.
     assert (await download(live, "luzhou-counselling", case_no, named)).content == SCAN
