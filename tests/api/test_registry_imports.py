@@ -9,7 +9,7 @@ import asyncio
 import csv
 import io
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import httpx
@@ -19,13 +19,12 @@ from sqlalchemy import func, select, text
 from api.spreadsheet import XLSX_MEDIA_TYPE, is_xlsx, xlsx_rows
 from db.models import Case, Child, ChildSource, RegistryChange, RegistryImport
 from db.seed import make_id_number
-from domain.deadlines import local_date
 from domain.registry import TEMPLATES, Source, id_15_to_18
 from tests.api.test_cases_api import auth
 from tests.conftest import Live, make_token
+from tests.support import today_iso
 
 URL = "/api/v1/registry"
-TODAY = local_date(datetime.now(UTC))  # the app's day (Asia/Shanghai), not the machine's
 STALLED_S = 180  # a 10,000-row check or apply taking longer than this is stuck, not slow
 
 
@@ -217,7 +216,7 @@ async def test_school_roll_change_set_reviewed_then_applied_in_part_and_whole(li
     assert r.json()["status"] == "applied"
     wang_now = await child_by_name(live, "王小明")
     assert wang_now.school == "潞州区第二中学"
-    assert wang_now.provenance["school"] == {"source": "education", "import_id": imp["id"], "on": TODAY.isoformat()}
+    assert wang_now.provenance["school"] == {"source": "education", "import_id": imp["id"], "on": today_iso()}
     assert (await child_by_name(live, "李娜")).school_roll_no == "G00000004"
     assert await count(live, Child) == before + 2  # the confirmed candidate is 李娜, not a new child
 
@@ -357,7 +356,7 @@ async def test_left_moved_flagged_and_the_same_file_again(live: Live) -> None:
             "label": "残疾",
             "source": "disability",
             "import_id": dpf_import,
-            "on": TODAY.isoformat(),
+            "on": today_iso(),
         }
     ]
     police = [

@@ -5,8 +5,6 @@ education bureau, and a dropout case starts only when a person of theirs confirm
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import func, select
 
 from api.spreadsheet import is_xlsx, read_cell, xlsx_rows
@@ -16,6 +14,7 @@ from tests.api.test_cases_api import auth
 from tests.api.test_dropout_api import absence
 from tests.api.test_registry_imports import URL, apply, checked, child_by_name, detail, pupil, xlsx
 from tests.conftest import Live, make_token
+from tests.support import today_iso
 
 
 async def imported(live: Live, token: str, source: Source, rows: list[dict]) -> int:
@@ -53,8 +52,8 @@ async def test_the_list_filters_pages_and_exports_the_clerks_area(live: Live) ->
     assert await names(category="vagrancy") == set()
     assert await names(township="西街街道") == {"学生2"}
     assert await names(school="第二中学") == {'=HYPERLINK("http://x")'}
-    assert "学生1" in await names(refreshed_after=date.today().isoformat())
-    assert "王小明" in await names(refreshed_before=date.today().isoformat())
+    assert "学生1" in await names(refreshed_after=today_iso())
+    assert "王小明" in await names(refreshed_before=today_iso())
     # Another county's list, or the registry for another agency type: refused.
     r = await live.http.get(f"{URL}/children", params={"county": "140404"}, headers=auth(clerk))
     assert r.status_code == 403
