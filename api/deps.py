@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api import login_sessions
+from api.attachments.gate import MemoryGate
 from api.notifications import service as notifications
 from api.principal import Principal, principal_of
 from api.security import token_hash
@@ -36,7 +37,12 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_attachment_gate(request: Request) -> MemoryGate:
+    return request.app.state.attachment_gate
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+AttachmentGateDep = Annotated[MemoryGate, Depends(get_attachment_gate)]
 ClientDep = Annotated[Client, Depends(get_client)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 

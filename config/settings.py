@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # The largest attachment (a scanned consent form) a case takes, in bytes; a larger upload is refused (413)
     # before it is read to its end. Attachments are encrypted at rest with a key derived from the payload keys.
     attachment_max_bytes: int = Field(10 * 1024 * 1024, gt=0, le=64 * 1024 * 1024)
+    # How many attachments one web process holds in memory at once (each whole, while sealed or opened), and
+    # how long one more waits for its turn before it is answered 503 (api/attachments/gate.py).
+    attachment_slots: int = Field(4, ge=1, le=64)
+    attachment_wait_seconds: float = Field(10.0, gt=0, le=300)
     # The prefecture-level city this deployment serves (GB/T 2260 code); its current counties come from the
     # region table. A place outside it is external: another deployment (packets) or paper. 长治市 by default;
     # a deployment for 郑州市 sets 410100.

@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 from api.attachments import service as attachments
 from api.attachments.router import file_response
 from api.cases import service
-from api.deps import ClientDep, PageUser, SessionDep, SettingsDep
+from api.deps import AttachmentGateDep, ClientDep, PageUser, SessionDep, SettingsDep
 from domain.errors import DomainError
 from domain.field_kinds import FieldKind
 from domain.processes import get_process
@@ -23,7 +23,13 @@ router = APIRouter(include_in_schema=False)
 
 @router.post("/cases/{case_no}/attachments")
 async def act_with_attachment(
-    request: Request, case_no: str, user: PageUser, session: SessionDep, client: ClientDep, settings: SettingsDep
+    request: Request,
+    case_no: str,
+    user: PageUser,
+    session: SessionDep,
+    client: ClientDep,
+    settings: SettingsDep,
+    gate: AttachmentGateDep,
 ) -> Response:
     form = await read_form(request)
     posted = await request.form()  # the same form, read once: its files too
@@ -51,6 +57,7 @@ async def act_with_attachment(
                 file=file,
                 keys=settings.keys(),
                 limit=settings.attachment_max_bytes,
+                gate=gate,
             )
             if stored.created:
                 made.append(stored.attachment.id)
@@ -74,12 +81,17 @@ async def act_with_attachment(
 
 @router.get("/cases/{case_no}/attachments/{attachment_id}")
 async def download(
-    case_no: str, attachment_id: str, user: PageUser, session: SessionDep, settings: SettingsDep
+    case_no: str,
+    attachment_id: str,
+    user: PageUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    gate: AttachmentGateDep,
 ) -> Response:
     number = to_int(attachment_id)
     if number is None:
         raise attachments.NOT_FOUND
     served = await attachments.download(
-        session=session, principal=user, case_no=case_no, attachment_id=number, keys=settings.keys()
+        session=session, principal=user, case_no=case_no, attachment_id=number, keys=settings.keys(), gate=gate
     )
     return file_response(served, case_no)

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from api import codec
 from api.admin.router import router as admin_router
 from api.admin.webhooks import router as webhooks_router
+from api.attachments.gate import MemoryGate
 from api.attachments.router import router as attachments_router
 from api.audit_log.router import router as audit_router
 from api.care_periods.router import router as care_periods_router
@@ -88,6 +89,7 @@ def create_app(
     app.state.session_factory = session_factory
     app.state.temporal_client = client
     app.state.codec = EncryptionCodec(settings.keys())  # the same keys as the workers'
+    app.state.attachment_gate = MemoryGate(settings.attachment_slots, settings.attachment_wait_seconds)
     add_session_middleware(app, settings)
     app.add_middleware(AuthenticateApiFirst)
     app.add_middleware(ServeRegions, served=settings.served())  # "inside this deployment" is its own regions

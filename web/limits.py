@@ -89,7 +89,10 @@ class BodyLimits:
         if declared.isdigit() and int(declared) > cap:  # said up front: refused before a byte is read
             await _answer(send, *_refusal(scope, 413, "body_too_large", too_large))
             return
-        received = bytearray()  # appended in place: a 10 MB upload in 64 KB chunks is not copied each time
+        if kind.startswith(b"multipart/form-data"):
+            await self._stream_counted(scope, receive, send, cap, too_large)
+            return
+        received = bytearray()  # appended in place: a 256 KB body in 64 KB chunks is not copied each time
         more = True
         while more:
             message = await receive()
@@ -116,6 +119,36 @@ class BodyLimits:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def _stream_counted(self, scope: Scope, receive: Receive, send: Send, cap: int, too_large: str) -> None:
+        """A form with a file is passed on as it arrives (its file parts spooled to disk by the form parser,
+        not held here), counted: once it passes its cap the request is ended with the same 413."""
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > cap:
+                raise _BodyTooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await _answer(send, *_refusal(scope, 413, "body_too_large", too_large))
+
+
+class _BodyTooLarge(Exception):
+    """Raised from a counted body's receive: the app stops reading, and the middleware answers 413."""
 
 
 async def _answer(send: Send, status: int, body: bytes, content_type: bytes) -> None:
@@ -182,6 +215,11 @@ async def refuse_bad_input(request: Request) -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
     kind = request.headers.get("content-type", "")
+    if "multipart/form-data" in kind:
+        # Parsed as it streams (a file part spooled to disk): the body is never held whole in memory.
+        form = await request.form()  # kept on the request: the route reads the same form
+        _check_form(request, [(k, v) for k, v in form.multi_items() if isinstance(v, str)])
+        return
     body = await request.body()
     if not body:
         return
@@ -197,9 +235,6 @@ async def refuse_bad_input(request: Request) -> None:
         except ValueError:
             raise DomainError("body_invalid", "提交的表单无法识别") from None
         _check_form(request, fields)
-    elif "multipart/form-data" in kind:
-        form = await request.form()  # kept on the request: the route reads the same form
-        _check_form(request, [(k, v) for k, v in form.multi_items() if isinstance(v, str)])
 
 
 def _check_form(request: Request, fields: list[tuple[str, str]]) -> None:

@@ -12,6 +12,7 @@ from api.admin import agencies, answers, service, users
 from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep
 from api.errors import error_body
 from api.spreadsheet import XLSX_MEDIA_TYPE
+from domain.errors import DomainError
 from domain.processes import POLICY_DEFAULTS
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -195,6 +196,9 @@ async def import_agencies(
     request: Request, principal: ApiUser, session: SessionDep, dry_run: bool = False
 ) -> dict[str, Any] | JSONResponse:
     service.require_admin(principal)
+    if "multipart/form-data" in request.headers.get("content-type", ""):
+        # A form's body is parsed as it streams (web/limits.py): only the file itself is taken here.
+        raise DomainError("file_invalid", "请把文件本身作为请求内容上传（xlsx 或 CSV），不要用表单", field="file")
     lines = agencies.decode_upload(await request.body())
     try:
         result = await agencies.import_agencies(session, principal, lines, dry_run=dry_run)

@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 
 from api.answer import Answer
 from api.attachments import service
-from api.deps import ApiUser, ClientDep, SessionDep, SettingsDep
+from api.deps import ApiUser, AttachmentGateDep, ClientDep, SessionDep, SettingsDep
 from api.error_schema import ErrorBody
 from db.models import Attachment
 from domain.attachments import ATTACHMENT_KINDS, MEDIA_TYPES, file_type
@@ -94,7 +94,13 @@ async def _form_upload(request: Request) -> tuple[UploadFile | None, str]:
     openapi_extra=_UPLOAD_BODY,
 )
 async def upload(
-    case_no: str, request: Request, principal: ApiUser, session: SessionDep, client: ClientDep, settings: SettingsDep
+    case_no: str,
+    request: Request,
+    principal: ApiUser,
+    session: SessionDep,
+    client: ClientDep,
+    settings: SettingsDep,
+    gate: AttachmentGateDep,
 ) -> Any:
     file, kind = await _form_upload(request)
     stored = await service.upload(
@@ -106,6 +112,7 @@ async def upload(
         file=file,
         keys=settings.keys(),
         limit=settings.attachment_max_bytes,
+        gate=gate,
     )
     body = answer(stored.attachment, case_no, stored.created)
     return JSONResponse(body, status_code=201 if stored.created else 200)
@@ -139,8 +146,14 @@ async def download(
     principal: ApiUser,
     session: SessionDep,
     settings: SettingsDep,
+    gate: AttachmentGateDep,
 ) -> Response:
     served = await service.download(
-        session=session, principal=principal, case_no=case_no, attachment_id=attachment_id, keys=settings.keys()
+        session=session,
+        principal=principal,
+        case_no=case_no,
+        attachment_id=attachment_id,
+        keys=settings.keys(),
+        gate=gate,
     )
     return file_response(served, case_no)

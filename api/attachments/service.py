@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import undefer
 from starlette.datastructures import UploadFile
 from temporalio.client import Client
 
 from api.attachments.crypto import Sealed, open_sealed, seal
+from api.attachments.gate import MemoryGate
 from api.audit import audit
 from api.cases.clinical import is_party
 from api.cases.service import get_visible_case, live_state
@@ -39,8 +39,9 @@ class Stored:
     created: bool
 
 
-async def read_upload(upload: UploadFile, limit: int) -> bytes:
-    """The file's bytes, read a chunk at a time and refused (413) as soon as they pass the limit."""
+async def read_upload(upload: UploadFile, limit: int) -> bytearray:
+    """The file's bytes (from the form's spooled copy), read a chunk at a time and refused (413) as soon as
+    they pass the limit; kept in the one buffer, not copied again."""
     data = bytearray()
     while chunk := await upload.read(CHUNK):
         data += chunk
@@ -48,7 +49,7 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
             raise too_large(limit)
     if not data:
         raise DomainError("file_invalid", "上传的文件是空的", field="file")
-    return bytes(data)
+    return data
 
 
 def too_large(limit: int) -> DomainError:
@@ -79,11 +80,11 @@ async def check_may_upload(client: Client, principal: Principal, process: Proces
 
 
 async def store(
-    session: AsyncSession, principal: Principal, case: Case, kind: str, data: bytes, keys: PayloadKeys
+    session: AsyncSession, principal: Principal, case: Case, kind: str, data: bytearray, keys: PayloadKeys
 ) -> Stored:
     """The attachment row for these bytes: a new one, or the one the same bytes made before (a retried
     upload makes no second row)."""
-    media = sniff(data[:16])
+    media = sniff(bytes(data[:16]))
     digest = hashlib.sha256(data).hexdigest()
     sealed = seal(keys, data, case_id=case.id, sha256=digest)
     new_id = (
@@ -123,19 +124,21 @@ async def upload(
     file: UploadFile | None,
     keys: PayloadKeys,
     limit: int,
+    gate: MemoryGate,
 ) -> Stored:
-    """Who asks is checked before what they sent: an outsider learns nothing from the answer."""
+    """Who asks is checked before what they sent: an outsider learns nothing from the answer. The file is
+    held in memory only with a slot of the gate."""
     case = await get_visible_case(session, principal, case_no)
     process = get_process(case.process)
     await check_may_upload(client, principal, process, case, check_kind(kind))
     if file is None:
         raise DomainError("field_required", "请以表单方式（multipart/form-data）选择要上传的文件", field="file")
-    data = await read_upload(file, limit)
-    stored = await store(session, principal, case, kind, data, keys)
-    if stored.created:
-        detail = f"attachment {stored.attachment.id}: {kind}"
-        audit(session, principal, "attach", case_no=case.case_no, child_id=case.child_id, detail=detail)
-    await session.commit()
+    async with gate.held():
+        stored = await store(session, principal, case, kind, await read_upload(file, limit), keys)
+        if stored.created:
+            detail = f"attachment {stored.attachment.id}: {kind}"
+            audit(session, principal, "attach", case_no=case.case_no, child_id=case.child_id, detail=detail)
+        await session.commit()
     return stored
 
 
@@ -154,17 +157,20 @@ class Served:
 
 
 async def download(
-    *, session: AsyncSession, principal: Principal, case_no: str, attachment_id: int, keys: PayloadKeys
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    case_no: str,
+    attachment_id: int,
+    keys: PayloadKeys,
+    gate: MemoryGate,
 ) -> Served:
     """The file, for a reader who may read it; everyone else is told it is not there (404), the same answer
-    as for an attachment that does not exist."""
+    as for an attachment that does not exist. Its sealed bytes are loaded (after the check) and opened with
+    a slot of the gate."""
     case = await get_visible_case(session, principal, case_no)
     row = (
-        await session.execute(
-            select(Attachment)
-            .where(Attachment.id == attachment_id, Attachment.case_id == case.id)
-            .options(undefer(Attachment.sealed))
-        )
+        await session.execute(select(Attachment).where(Attachment.id == attachment_id, Attachment.case_id == case.id))
     ).scalar_one_or_none()
     if row is None:
         raise NOT_FOUND
@@ -179,6 +185,8 @@ async def download(
         audit(session, principal, "read_clinical", case_no=case.case_no, child_id=case.child_id, detail=reason + what)
     else:
         audit(session, principal, "read", case_no=case.case_no, child_id=case.child_id, detail=what.lstrip("；"))
-    data = open_sealed(keys, Sealed(row.key_id, row.nonce, row.sealed), case_id=case.id, sha256=row.sha256)
-    await session.commit()
+    async with gate.held():  # busy: the audit entry is not committed, as nothing was read
+        sealed = (await session.execute(select(Attachment.sealed).where(Attachment.id == row.id))).scalar_one()
+        data = open_sealed(keys, Sealed(row.key_id, row.nonce, sealed), case_id=case.id, sha256=row.sha256)
+        await session.commit()
     return Served(row, data)

@@ -9,6 +9,7 @@ named it), and audited. Real PostgreSQL, Temporal dev server and worker."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import undefer
 
+from api.attachments.gate import MemoryGate
 from api.attachments.sweep import REASON, remove_unnamed
 from db.models import Attachment, AuditEntry, Case, TimelineEvent
 from domain.clinical import WITHHELD
@@ -239,6 +241,46 @@ async def test_an_upload_over_the_limit_is_refused_before_it_is_read_to_its_end(
     assert await rows(live) == 0
 
 
+async def audited_reads(live: Live) -> int:
+    async with live.db.sf() as s:
+        found = select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "read_clinical")
+        return (await s.execute(found)).scalar_one()
+
+
+async def test_uploads_and_reads_beyond_the_slots_wait_their_turn_then_are_answered_503(live: Live) -> None:
+    """The web process holds at most its slots' worth of files in memory: one more waits, and is answered
+    503 with a reason (nothing stored, no read audited) if no slot frees in time."""
+    case_no, centre = await referral_case(live)
+    gate = MemoryGate(1, 0.3)
+    live.app.state.attachment_gate = gate  # type: ignore[attr-defined]
+    busy = {"code": "unavailable", "message": "同时处理的附件较多，请稍后重试", "field": "file"}
+    async with gate.held():  # another upload holds the one slot throughout
+        r = await upload(live, centre, case_no, SCAN)
+        assert r.status_code == 503 and r.json()["error"] == busy, r.text
+    assert await rows(live) == 0
+
+    async def held_for(seconds: float) -> None:
+        async with gate.held():
+            await asyncio.sleep(seconds)
+
+    # A slot that frees while it waits: the upload goes on.
+    holder = asyncio.create_task(held_for(0.1))
+    await asyncio.sleep(0.02)
+    r = await upload(live, centre, case_no, SCAN)
+    await holder
+    assert r.status_code == 201 and await rows(live) == 1, r.text
+    attachment_id = r.json()["id"]
+
+    before = await audited_reads(live)
+    async with gate.held():
+        r = await download(live, "luzhou-counselling", case_no, attachment_id)
+        assert r.status_code == 503 and r.json()["error"] == busy, r.text
+    assert await audited_reads(live) == before
+    r = await download(live, "luzhou-counselling", case_no, attachment_id)
+    assert r.status_code == 200 and r.content == SCAN
+    assert await audited_reads(live) == before + 1
+
+
 async def age(live: Live, attachment_id: int, hours: int) -> None:
     async with live.db.sf() as s:
         await s.execute(
@@ -272,7 +314,7 @@ async def test_attachments_no_action_names_are_removed_after_a_day_and_audited(l
     assert (await remove_unnamed(live.db.sf, older_than=timedelta(hours=31))).removed == 0
     assert (await remove_unnamed(live.db.sf)).removed == 1
     async with live.db.sf() as s:
-        kept = dict((await s.execute(select(Attachment.id, Attachment.recorded))).tuples().all())
+        kept = {i: r for i, r in await s.execute(select(Attachment.id, Attachment.recorded))}
         entries = list(
             (
                 await s.execute(
