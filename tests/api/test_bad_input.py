@@ -290,3 +290,31 @@ async def test_admin_text_longer_than_its_column_is_refused(live: Live, url: str
     before = await counts(live)
     assert "不能超过" in assert_refused(await live.http.post(url, json=body, headers=auth(admin)), 422)
     assert await counts(live) == before
+
+
+FORM = "multipart/form-data; boundary=x"
+
+
+@pytest.mark.parametrize(
+    ("content", "body"),
+    [
+        ("multipart/form-data", b'--x\r\nContent-Disposition: form-data; name="kind"\r\n\r\na\r\n--x--\r\n'),
+        (FORM, b"not a form at all"),
+        (FORM, b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\nabc'),  # never closed
+        (FORM, b"--x\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--x--\r\n"),  # a part without a name
+        (FORM, b'--x\r\nContent-Disposition: form-data; name="kind"\r\n\r\n' + b"a" * 2**21 + b"\r\n--x--\r\n"),
+    ],
+)
+async def test_malformed_forms_with_files_are_answered_in_chinese(live: Live, content: str, body: bytes) -> None:
+    """A form that carries a file is parsed as it streams (web/limits.py): a broken one is refused in Chinese
+    with a 4xx on every route that takes one, and nothing is stored."""
+    before = await counts(live)
+    clerk, admin = await make_token(live.db, "luzhou-civil"), await make_token(live.db, "admin")
+    for token, url in (
+        (clerk, "/api/v1/registry/imports"),
+        (clerk, "/api/v1/cases/LZ-0000-000000/attachments"),
+        (admin, "/api/v1/admin/agencies/import"),
+    ):
+        r = await live.http.post(url, content=body, headers={**auth(token), "content-type": content})
+        assert_refused(r, (400, 404, 413, 422))
+    assert await counts(live) == before
