@@ -11,7 +11,9 @@ interleave the bare side and the application so that a noisy machine hits both a
   Update on a running no-op workflow.
 
 Each line printed is one goal of issue 13 with the bare figure, the application's, their ratio and
-whether the goal is met. Nothing is hard-coded: every figure is measured in this run.
+whether the goal is met; then, per goal, the CPU each part of the system spent per operation on each side
+(bench/cpu.py), which says what holds the application back. Nothing is hard-coded: every figure is
+measured in this run.
 
     .venv/bin/python -m bench.engine [--workers 1,2,4] [--concurrency 10,50] [--action-concurrency 20]
                                      [--rounds 3] [--starts 60]
@@ -30,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +47,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.security import new_token, token_hash
 from bench.bare import BareWorkflow
+from bench.cpu import Parts, child_with, postmaster
 from cli.main import WEB_RUNNING, WORKER_RUNNING
 from db.embedded import embedded_server, ensure_database
 from db.migrate import upgrade
@@ -86,6 +90,9 @@ class Measure:
     goal: str
     bare: list[Round] = field(default_factory=list)
     app: list[Round] = field(default_factory=list)
+    # CPU seconds each part of the system spent during each side's rounds (bench/cpu.py).
+    bare_cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    app_cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
 async def timed(n: int, concurrency: int, one: Callable[[int], Awaitable[bool]]) -> Round:
@@ -105,6 +112,29 @@ async def timed(n: int, concurrency: int, one: Callable[[int], Awaitable[bool]])
     t0 = time.perf_counter()
     await asyncio.gather(*(run(i) for i in range(n)))
     return Round(time.perf_counter() - t0, latencies, complete)
+
+
+async def sampled(
+    cpu: Parts, into: dict[str, float], n: int, concurrency: int, one: Callable[[int], Awaitable[bool]]
+) -> Round:
+    """`timed`, adding the CPU each part spent meanwhile to `into`."""
+    before = cpu.now()
+    measured = await timed(n, concurrency, one)
+    for part, seconds in cpu.now().items():
+        into[part] += seconds - before[part]
+    return measured
+
+
+def cpu_line(m: Measure) -> str:
+    """Where each side's CPU went, per operation: which part of the path holds the application back."""
+
+    def side(rounds: list[Round], spent: dict[str, float]) -> str:
+        n = sum(len(r.latencies) for r in rounds)
+        per = {part: seconds * 1000 / n for part, seconds in spent.items()}
+        parts = ", ".join(f"{part} {ms:.1f}" for part, ms in per.items() if ms >= 0.05)
+        return f"{sum(per.values()):6.1f} ms ({parts})"
+
+    return f"{m.name:<40} CPU per operation: app {side(m.app, m.app_cpu)}; bare {side(m.bare, m.bare_cpu)}"
 
 
 class Processes:
@@ -256,7 +286,7 @@ ACTIONS_GOAL = 1.5  # app/bare p50 of an action, at most
 
 
 async def measure(
-    sides: Sides, rounds: int, starts: int, concurrency: list[int], action_concurrency: int, label: str
+    sides: Sides, cpu: Parts, rounds: int, starts: int, concurrency: list[int], action_concurrency: int, label: str
 ) -> list[str]:
     """Issue 13's engine goals with this many workers: starts at each concurrency, one action at a time,
     actions at `action_concurrency`; in rounds that interleave the bare side and the application."""
@@ -265,18 +295,21 @@ async def measure(
     many = Measure(f"{label}actions at concurrency {action_concurrency}", f"≤ {ACTIONS_GOAL}×")
     for _ in range(rounds):
         for c, m in zip(concurrency, start_goals, strict=True):
-            m.bare.append(await timed(starts, c, sides.bare_start))
-            m.app.append(await timed(starts, c, sides.app_start))
+            m.bare.append(await sampled(cpu, m.bare_cpu, starts, c, sides.bare_start))
+            m.app.append(await sampled(cpu, m.app_cpu, starts, c, sides.app_start))
         seq = 20
         ids, cases = await sides.bare_targets(seq), await sides.app_targets(seq)
-        one.bare.append(await timed(seq, 1, sides.bare_act(ids)))
-        one.app.append(await timed(seq, 1, sides.app_act(cases)))
+        one.bare.append(await sampled(cpu, one.bare_cpu, seq, 1, sides.bare_act(ids)))
+        one.app.append(await sampled(cpu, one.app_cpu, seq, 1, sides.app_act(cases)))
         ids, cases = await sides.bare_targets(starts), await sides.app_targets(starts)
-        many.bare.append(await timed(starts, action_concurrency, sides.bare_act(ids)))
-        many.app.append(await timed(starts, action_concurrency, sides.app_act(cases)))
-    return [ratio_line(m, higher_is_better=True, goal=STARTS_GOAL) for m in start_goals] + [
-        ratio_line(m, higher_is_better=False, goal=ACTIONS_GOAL) for m in (one, many)
-    ]
+        many.bare.append(await sampled(cpu, many.bare_cpu, starts, action_concurrency, sides.bare_act(ids)))
+        many.app.append(await sampled(cpu, many.app_cpu, starts, action_concurrency, sides.app_act(cases)))
+    measures = [*start_goals, one, many]
+    return (
+        [ratio_line(m, higher_is_better=True, goal=STARTS_GOAL) for m in start_goals]
+        + [ratio_line(m, higher_is_better=False, goal=ACTIONS_GOAL) for m in (one, many)]
+        + [cpu_line(m) for m in measures]
+    )
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -305,7 +338,9 @@ async def run(args: argparse.Namespace) -> None:
             "SECRET_KEY": uuid.uuid4().hex * 2,
         }
         procs = Processes(env, tmp)
-        procs.spawn("web", ["-m", "cli.main", "web"], WEB_RUNNING)
+        web = procs.spawn("web", ["-m", "cli.main", "web"], WEB_RUNNING)
+        temporal_pid = child_with(os.getpid(), str(temporal_cli()))
+        pg_pid = postmaster(tmp / "pg")
         when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
         print(f"# {when}, {os.cpu_count()} cores; PostgreSQL embedded, one Temporal dev server")
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
@@ -318,8 +353,15 @@ async def run(args: argparse.Namespace) -> None:
                     for w in range(workers)
                 ]
                 label = f"[{workers} worker{'s' if workers > 1 else ''}] "
+                cpu = Parts()
+                cpu.tree("web", web.pid)
+                cpu.tree("worker", *(p.pid for p in started[:workers]))
+                cpu.tree("bare worker", *(p.pid for p in started[workers:]))
+                cpu.tree("Temporal", temporal_pid)
+                cpu.tree("PostgreSQL", pg_pid)
+                cpu.own("client", os.getpid())
                 for line in await measure(
-                    sides, args.rounds, args.starts, args.concurrency, args.action_concurrency, label
+                    sides, cpu, args.rounds, args.starts, args.concurrency, args.action_concurrency, label
                 ):
                     print(line, flush=True)
                 procs.stop(started)
