@@ -14,6 +14,7 @@ from activities.cases import CaseActivities
 from activities.outbound import OutboundActivities
 from activities.refresh import RefreshActivities
 from config.settings import Settings
+from worker.bytecode import precompile_workflows
 from worker.codec import data_converter
 from worker.interceptors import AutomationHealthInterceptor, DatabaseErrorsWithoutData
 from worker.registry import ALL_WORKFLOWS
@@ -45,6 +46,7 @@ def build_worker(client: Client, task_queue: str, session_factory: async_session
     converter = client.data_converter
     if converter.external_storage is not None or isinstance(converter.payload_codec, WithSerializationContext):
         raise ValueError("the workflow runner answers no serialization context (worker/runner.py)")
+    precompile_workflows()
     return Worker(
         client,
         task_queue=task_queue,
