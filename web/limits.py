@@ -92,7 +92,7 @@ class BodyLimits:
         if kind.startswith(b"multipart/form-data"):
             await self._stream_counted(scope, receive, send, cap, too_large)
             return
-        received = bytearray()  # appended in place: a 256 KB body in 64 KB chunks is not copied each time
+        received = bytearray()  # appended in place: a body in 64 KB chunks is not copied each time
         more = True
         while more:
             message = await receive()
