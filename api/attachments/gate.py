@@ -8,10 +8,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 from domain.errors import DomainError
 
 BUSY = DomainError("unavailable", "同时处理的附件较多，请稍后重试", field="file")
+
+
+@dataclass
+class Slot:
+    """A slot taken from the gate; given back once, however often `release` is called."""
+
+    _slots: asyncio.Semaphore
+    _held: bool = field(default=True)
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
 
 
 class MemoryGate:
@@ -19,16 +33,21 @@ class MemoryGate:
         self._slots = asyncio.Semaphore(slots)
         self._wait = wait_seconds
 
-    @asynccontextmanager
-    async def held(self) -> AsyncIterator[None]:
-        """One slot for the block; BUSY if none frees within the wait. (A cancelled acquire hands a slot it
-        was given on to the next waiter: none is lost.)"""
+    async def take(self) -> Slot:
+        """One slot, to be released by the caller; BUSY if none frees within the wait. (A cancelled acquire
+        hands a slot it was given on to the next waiter: none is lost.)"""
         try:
             async with asyncio.timeout(self._wait):
                 await self._slots.acquire()
         except TimeoutError:
             raise BUSY from None
+        return Slot(self._slots)
+
+    @asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """One slot for the block (`take`)."""
+        slot = await self.take()
         try:
             yield
         finally:
-            self._slots.release()
+            slot.release()

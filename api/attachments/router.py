@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
+from starlette.types import Receive, Scope, Send
 
 from api.answer import Answer
 from api.attachments import service
+from api.attachments.gate import Slot
 from api.deps import ApiUser, AttachmentGateDep, ClientDep, SessionDep, SettingsDep
 from api.error_schema import ErrorBody
 from db.models import Attachment
@@ -118,12 +121,29 @@ async def upload(
     return JSONResponse(body, status_code=201 if stored.created else 200)
 
 
+class HeldResponse(Response):
+    """A response whose body holds a slot of the attachment gate: given back once the body is sent, or the
+    client has gone, or the response is dropped unsent."""
+
+    def __init__(self, *args: Any, slot: Slot, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slot = slot
+        weakref.finalize(self, slot.release)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._slot.release()
+
+
 def file_response(served: service.Served, case_no: str) -> Response:
     """The bytes as a download of the type they are; never shown inline, never sniffed by the browser."""
     a = served.attachment
     name = f"{case_no}-{a.kind}-{a.id}.{file_type(a.content_type).extension}"
-    return Response(
+    return HeldResponse(
         served.data,
+        slot=served.slot,
         media_type=a.content_type,
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from temporalio.client import Client
 
 from api.attachments.crypto import Sealed, open_sealed, seal
-from api.attachments.gate import MemoryGate
+from api.attachments.gate import MemoryGate, Slot
 from api.audit import audit
 from api.cases.clinical import is_party
 from api.cases.service import get_visible_case, live_state
@@ -152,8 +152,11 @@ async def forget(session: AsyncSession, attachment_id: int) -> None:
 
 @dataclass(frozen=True)
 class Served:
+    """An opened file; its bytes hold `slot` of the gate until the answer carrying them is sent."""
+
     attachment: Attachment
     data: bytes
+    slot: Slot
 
 
 async def download(
@@ -185,8 +188,12 @@ async def download(
         audit(session, principal, "read_clinical", case_no=case.case_no, child_id=case.child_id, detail=reason + what)
     else:
         audit(session, principal, "read", case_no=case.case_no, child_id=case.child_id, detail=what.lstrip("；"))
-    async with gate.held():  # busy: the audit entry is not committed, as nothing was read
+    slot = await gate.take()  # busy: the audit entry is not committed, as nothing was read
+    try:
         sealed = (await session.execute(select(Attachment.sealed).where(Attachment.id == row.id))).scalar_one()
         data = open_sealed(keys, Sealed(row.key_id, row.nonce, sealed), case_id=case.id, sha256=row.sha256)
         await session.commit()
-    return Served(row, data)
+    except BaseException:
+        slot.release()
+        raise
+    return Served(row, data, slot)

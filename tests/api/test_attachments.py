@@ -279,6 +279,10 @@ async def test_uploads_and_reads_beyond_the_slots_wait_their_turn_then_are_answe
     r = await download(live, "luzhou-counselling", case_no, attachment_id)
     assert r.status_code == 200 and r.content == SCAN
     assert await audited_reads(live) == before + 1
+    # Each answer gave its slot back once sent: the one slot serves read after read.
+    for _ in range(3):
+        r = await download(live, "luzhou-counselling", case_no, attachment_id)
+        assert r.status_code == 200 and r.content == SCAN, r.text
 
 
 async def age(live: Live, attachment_id: int, hours: int) -> None:
