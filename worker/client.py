@@ -14,18 +14,22 @@ from activities.cases import CaseActivities
 from activities.outbound import OutboundActivities
 from activities.refresh import RefreshActivities
 from config.settings import Settings
-from worker.bytecode import precompile_workflows
 from worker.codec import data_converter
 from worker.interceptors import AutomationHealthInterceptor, DatabaseErrorsWithoutData
 from worker.registry import ALL_WORKFLOWS
 from worker.runner import ContextFreeSandbox
 
-# domain/ is pure and deterministic; passing it (and pydantic) through the sandbox avoids re-importing
-# it for every workflow run. No serialization context is looked up per payload (worker/runner.py).
+# Passed through the sandbox, imported once per worker instead of once per workflow run: domain/ (pure and
+# deterministic), pydantic, and workflows/ itself. The sandbox would otherwise run each process's workflow
+# module again for every new run, and `@workflow.defn` inspects the whole class each time: about a quarter
+# of the worker's CPU per case start (issue 13). The shared machinery (base, steps, oversight...) was already
+# passed through; the process modules hold no state of their own (constants and classes only), each run's
+# state is its instance's, and replaying the saved histories (tests/replay) checks determinism as before.
+# No serialization context is looked up per payload (worker/runner.py).
 SANDBOX = ContextFreeSandbox(
     SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(
-            "domain", "pydantic", "pydantic_core", "annotated_types", "chinese_calendar"
+            "domain", "workflows", "pydantic", "pydantic_core", "annotated_types", "chinese_calendar"
         )
     )
 )
@@ -46,7 +50,6 @@ def build_worker(client: Client, task_queue: str, session_factory: async_session
     converter = client.data_converter
     if converter.external_storage is not None or isinstance(converter.payload_codec, WithSerializationContext):
         raise ValueError("the workflow runner answers no serialization context (worker/runner.py)")
-    precompile_workflows()
     return Worker(
         client,
         task_queue=task_queue,
