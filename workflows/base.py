@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.handover import Handovers
     from workflows.linked import LinkedCases
     from workflows.oversight import Oversight
+    from workflows.patches import given_patches
     from workflows.steps import Change, NoFacts
 
 
@@ -70,6 +71,8 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
     def __init__(self, inp: CaseInput) -> None:
         # A resumed case's state is set here rather than in `_run`: an Update that reaches the new run in
         # its first workflow task is validated before the run method starts, and would be refused as busy.
+        # First, before any patch is asked: whether this run takes the known patches as given.
+        self._given = given_patches()
         self.state: CaseState | None = inp.resume
         self.kept = self.Kept.model_validate(inp.resume.vars) if inp.resume else self.Kept()
         self._queue: deque[ActionRequest] = deque()
@@ -139,7 +142,7 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
             return True
         limit = max(self._history_limit or self.process.history_limit or DEFAULT_HISTORY_LIMIT, MIN_HISTORY_LIMIT)
         # The patch is asked only past the limit, so histories that never reached it replay unchanged.
-        return info.get_current_history_length() > limit and workflow.patched(HISTORY_LIMIT_PATCH)
+        return info.get_current_history_length() > limit and self.patched(HISTORY_LIMIT_PATCH)
 
     async def _open(self, start: CaseStart) -> None:
         process = self.process
@@ -256,7 +259,7 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
         action = permissions.check_step_action(self.process, st, step, req.action, req.actor)
         check_not_before(self.process.step(step.step), action, step, workflow.now())
         payload = clean_payload(action.fields, req.payload, today=self._today())
-        if happened_fields(action.fields) and (dates if dates is not None else workflow.patched(HAPPENED_DATES_PATCH)):
+        if happened_fields(action.fields) and (dates if dates is not None else self.patched(HAPPENED_DATES_PATCH)):
             check_happened(action.fields, payload, step, self._today())
         self.check_handover_close(step, req.action)
         self.check_action(step, req, payload)

@@ -177,7 +177,7 @@ class CertificationWorkflow(CaseWorkflow):
                 await self.move(req, "in_support", co_holders=step.co_holders, counters={"reviews": reviews})
             case ("in_support", "record_education"):
                 self.kept.in_education_until = date.fromisoformat(p["until"])
-                said = {EDUCATION_SUMMARY: p["until"]} if workflow.patched(EDUCATION_SUMMARY_PATCH) else None
+                said = {EDUCATION_SUMMARY: p["until"]} if self.patched(EDUCATION_SUMMARY_PATCH) else None
                 await self.record_on_step(req, step, change=Change(summary=said))
             case ("in_support", "circumstances_changed"):
                 ends = month_after(date.fromisoformat(p["changed_on"]))
@@ -320,7 +320,7 @@ class CertificationWorkflow(CaseWorkflow):
         """On an imported case the applicant's clock runs at the residence's deployment, which may have started
         it days later: here the step, held for the residence, escalates like any step held outside."""
         if self.kept.remote_residence is not None and step.step == "supplement":
-            if workflow.patched(IMPORTED_SUPPLEMENT_WAITS_PATCH):
+            if self.patched(IMPORTED_SUPPLEMENT_WAITS_PATCH):
                 await self._escalate(step)
                 return
         await super()._lapse(step, action)

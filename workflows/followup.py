@@ -144,7 +144,7 @@ class FollowupWorkflow(CaseWorkflow):
         if contact is None or contact.step != "contact":
             return  # handed over: the contacts have ended here
         visited = self._done_at(req) or workflow.now()
-        if local_date(visited) <= local_date(contact.base) or not workflow.patched(VISIT_IS_CONTACT_PATCH):
+        if local_date(visited) <= local_date(contact.base) or not self.patched(VISIT_IS_CONTACT_PATCH):
             return
         nxt = await self.new_step(
             "main", "contact", contact.holder, base=visited, co_holders=contact.co_holders, counters=contact.counters

@@ -90,7 +90,7 @@ class GuardianshipWorkflow(CaseWorkflow):
         """The police station (派出所) of the child's township where one serves it, else the county bureau
         (processes.md §1: the station of residence holds the police step, the bureau supervises)."""
         vc = self.kept.village_committee
-        township = vc.township if vc and workflow.patched(POLICE_OF_RESIDENCE_PATCH) else None
+        township = vc.township if vc and self.patched(POLICE_OF_RESIDENCE_PATCH) else None
         return await self.resolve(T.police, township=township)
 
     # ------------------------------------------------------------------ start
@@ -162,7 +162,7 @@ class GuardianshipWorkflow(CaseWorkflow):
             case ("police_decision", "decide_reprimand"):
                 self.kept.deciding_authority = step.holder
                 self.kept.order_requested = bool(req.payload.get("family_education_order"))
-                if workflow.patched(ORDER_ONCE_PATCH):
+                if self.patched(ORDER_ONCE_PATCH):
                     self.kept.order_decided = self.kept.order_requested
                     self.kept.guidance_station_id = req.payload.get("guidance_agency_id")
                 await self.move(req, "reprimand", notify=self._feedback(req.action))
@@ -224,7 +224,7 @@ class GuardianshipWorkflow(CaseWorkflow):
         )
         if decided:
             self.kept.ordering_authority = step.holder
-            if station and workflow.patched(ORDER_ONCE_PATCH):
+            if station and self.patched(ORDER_ONCE_PATCH):
                 self.kept.guidance_by = await self.resolve(T.education_bureau, prefer_id=int(station))
             await self._to_guidance(req, document=doc)
         else:
@@ -233,7 +233,7 @@ class GuardianshipWorkflow(CaseWorkflow):
     async def _reprimand_again(self, req: ActionRequest) -> None:
         """After non-compliance the authority reprimands again; the order of guidance stands, so the
         reprimand's form does not ask it again (the event says so: Field.once)."""
-        if not workflow.patched(ORDER_ONCE_PATCH):
+        if not self.patched(ORDER_ONCE_PATCH):
             await self.move(req, "reprimand")
             return
         self.kept.order_decided = True
@@ -245,7 +245,7 @@ class GuardianshipWorkflow(CaseWorkflow):
         """Long-term guardianship ends the safety track; the case goes on while another track is open (a
         criminal case's monitoring, the police's decision), whose holder is told."""
         main = self._st.steps.get("main")
-        if main is None or not workflow.patched(LONG_TERM_PATCH):
+        if main is None or not self.patched(LONG_TERM_PATCH):
             await self.close(req, "long_term_guardianship")
             return
         title = f"{self._st.case_no}：儿童已转入儿童福利机构长期监护，“{self.label(main.step)}”继续办理"
@@ -268,10 +268,9 @@ class GuardianshipWorkflow(CaseWorkflow):
             payload=payload,
         )
 
-    @staticmethod
-    def _progress(key: str, done: int, of: str, required: int) -> dict[str, int]:
+    def _progress(self, key: str, done: int, of: str, required: int) -> dict[str, int]:
         """Which occurrence an event records, and (runs recorded since PROGRESS_PATCH) of how many."""
-        return {key: done, of: required} if workflow.patched(PROGRESS_PATCH) else {key: done}
+        return {key: done, of: required} if self.patched(PROGRESS_PATCH) else {key: done}
 
     async def _apply_revocation(self, req: ActionRequest) -> None:
         court = await self.resolve(T.court)

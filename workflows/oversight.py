@@ -165,7 +165,7 @@ class Oversight(StepMachinery):
     async def _check_supervisor_policy(self, req: ActionRequest) -> None:
         """The checks that read a policy (so not in the validator): an extension in a unit steps are
         extended by and within the policy's bound for it, refused before any calendar is walked."""
-        if req.supervisor != "extend" or not req.extend_by or not workflow.patched(EXTENSION_BOUND_PATCH):
+        if req.supervisor != "extend" or not req.extend_by or not self.patched(EXTENSION_BOUND_PATCH):
             return
         by = extension(req.extend_by)
         check_extension(by, await self.policy(extension_max_key(by.unit)))

@@ -106,6 +106,7 @@ class StepMachinery:
     _written: int
     _history_limit: int | None
     _outbound: list  # the outbound deliveries started (kept so that they are not collected)
+    _given: frozenset[str]  # the patches the run takes as given (workflows/patches.py)
 
     @property
     def _st(self) -> CaseState:
@@ -120,12 +121,16 @@ class StepMachinery:
     def _open_step(self, name: str | None) -> StepState | None:
         return next((s for s in self._st.steps.values() if s.step == name), None)
 
-    @staticmethod
-    def refuses_since(patch: str) -> bool:
+    def patched(self, patch_id: str) -> bool:
+        """`workflow.patched`, true without a marker of its own for a patch the run's baseline takes as
+        given (workflows/patches.py)."""
+        return patch_id in self._given or workflow.patched(patch_id)
+
+    def refuses_since(self, patch: str) -> bool:
         """Whether a refusal added by `patch` applies: always to a new request (the Update's validator);
         in the run loop's re-check, only to runs recorded with the patch, so that a request an older run
         accepted is handled as it was then."""
-        return workflow.unsafe.is_read_only() or workflow.patched(patch)
+        return workflow.unsafe.is_read_only() or self.patched(patch)
 
     async def resolve(
         self,
@@ -158,11 +163,11 @@ class StepMachinery:
         set, e.g. the compliance date of a written order)."""
         definition = self.process.step(step)
         key = None if allowance else (definition.policy_key if policy_key is ... else policy_key)
-        if workflow.patched(STEP_INPUTS_PATCH):
+        if self.patched(STEP_INPUTS_PATCH):
             return await self._new_step_at_once(
                 track, step, holder, key=key, base=base, co_holders=co_holders, counters=counters, allowance=allowance
             )
-        if workflow.patched(ACTIVE_HOLDERS_PATCH):
+        if self.patched(ACTIVE_HOLDERS_PATCH):
             # A kept agency (the school, the custodian...) may have been switched off since it was kept.
             holder, *co = await workflow.execute_local_activity(
                 names.ACTIVE_AGENCIES,
@@ -188,7 +193,7 @@ class StepMachinery:
             )
             deadlines, allowance = answer.deadlines, answer.allowance
         window = None
-        if definition.window_key and deadlines is not None and workflow.patched(WINDOW_PATCH):
+        if definition.window_key and deadlines is not None and self.patched(WINDOW_PATCH):
             window = window_opens(deadlines.due_at, await self.policy(definition.window_key))
         # seq: the event that records this step (the next one) opens it. A step opened already late (a
         # backdated report) starts at level 0 and the loop escalates it at once, level by level, so that
@@ -224,7 +229,7 @@ class StepMachinery:
         in one local activity. The earlier patches are still asked: a run that replayed without one keeps
         going without it."""
         definition = self.process.step(step)
-        check = workflow.patched(ACTIVE_HOLDERS_PATCH)
+        check = self.patched(ACTIVE_HOLDERS_PATCH)
         now = workflow.now()
         base = base or now
         ladder = (str(definition.ladder[0]), str(definition.ladder[1])) if definition.ladder else None
@@ -236,7 +241,7 @@ class StepMachinery:
             else None
         )
         window_key = definition.window_key if deadline and definition.window_key else None
-        if window_key and not workflow.patched(WINDOW_PATCH):
+        if window_key and not self.patched(WINDOW_PATCH):
             window_key = None
         got = await workflow.execute_local_activity(
             names.STEP_INPUTS,
@@ -275,7 +280,7 @@ class StepMachinery:
         county). A run recorded before the patch `since` used the default without asking."""
         key = self.process.step(step.step).count_key
         assert key is not None, f"step {step.step} has no count policy"
-        if since is not None and not workflow.patched(since):
+        if since is not None and not self.patched(since):
             return policy_default(key).value.amount
         return (await self.policy(key)).amount
 
@@ -306,7 +311,7 @@ class StepMachinery:
         step), it is handed to the server as an ordinary activity, retried there without limit: a worker
         can then stop at once, and the case shows as failing on the supervisors' lists. Runs recorded
         before the patch scheduled them on the server."""
-        if workflow.patched(LOCAL_ACTIVITIES_PATCH):
+        if self.patched(LOCAL_ACTIVITIES_PATCH):
             try:
                 return await workflow.execute_local_activity(
                     name,
@@ -344,9 +349,9 @@ class StepMachinery:
         await self._in_worker(names.RECORD_EVENT, event, bool)
         self._written = event.seq
         if event.notifications and hour_level(event):
-            if workflow.patched(OUTBOUND_HANDOVER_PATCH):
+            if self.patched(OUTBOUND_HANDOVER_PATCH):
                 await self._hand_over(event.seq)
-            elif workflow.patched(OUTBOUND_PATCH):
+            elif self.patched(OUTBOUND_PATCH):
                 self._send_out(event.seq)
         return event.seq
 
@@ -569,7 +574,7 @@ class StepMachinery:
         definition = self.process.step(req.step).action(req.action) if req.step else None
         day = happened_on(definition.fields, req.payload) if definition else None
         at = counts_from(day, workflow.now()) if day else None
-        return at if at is not None and workflow.patched(DONE_DATE_PATCH) else None
+        return at if at is not None and self.patched(DONE_DATE_PATCH) else None
 
     async def note_on_step(
         self,

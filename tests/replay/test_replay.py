@@ -10,6 +10,10 @@ of a test in tests/workflow; to regenerate them all (after a deliberate, patched
 which writes tests/histories/<process>-<name>.json: guardianship-<name> from CaseDriver, dropout-<name> from
 DropoutDriver (compact JSON; keep each process's set small).
 
+The histories in tests/histories/ were recorded before the patch baseline (workflows/patches.py): they ask
+each patch on its own. Those in tests/histories/baseline-1/ were recorded with it, one of each process's
+paths or more: regenerated as above, then the chosen ones moved there and the older ones restored.
+
 Histories are recorded with the payload codec (worker/codec.py, the tests' fixed key tests/codec_keys.py):
 the `*-encrypted` ones are kept so; the others were recorded before the codec and replay because a payload
 that is not encrypted passes through.
@@ -33,11 +37,15 @@ from tests.codec_keys import CONVERTER
 from worker.client import SANDBOX
 from worker.codec import ENCODING, PayloadKeyError, PayloadKeys, data_converter
 from worker.registry import ALL_WORKFLOWS
+from workflows import base, patches
 from workflows.activity_names import ACTIVE_AGENCIES, RECORD_EVENT, STEP_INPUTS
 from workflows.dropout import DropoutWorkflow
 from workflows.guardianship import GuardianshipWorkflow
+from workflows.patches import BASELINES
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
+# Recorded with the patch baseline (workflows/patches.py), by process.
+BASELINE_1 = sorted((Path(__file__).parent.parent / "histories" / "baseline-1").glob("*.json"))
 
 # The paths the saved histories must cover, so that deleting one is noticed.
 EXPECTED = {
@@ -128,7 +136,7 @@ def test_the_saved_histories_are_all_there():
     assert all(p.stem.startswith((*PREFIXES, *OTHER_PREFIXES)) for p in HISTORIES)
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", HISTORIES + BASELINE_1, ids=lambda p: f"{p.parent.name}/{p.stem}")
 async def test_replay(path: Path):
     replayer = Replayer(
         workflows=ALL_WORKFLOWS,
@@ -233,3 +241,52 @@ async def test_an_encrypted_history_is_encrypted_and_needs_the_key(path: Path):
     result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     # The workflow task fails decoding its input (the failure's text is encrypted; its type is not).
     assert PayloadKeyError.__name__ in str(result.replay_failure)
+
+
+def patch_markers(history: WorkflowHistory) -> list[str]:
+    """The patch ids a history's run recorded markers for, in order."""
+    out = []
+    for e in history.events:
+        marker = e.marker_recorded_event_attributes
+        if marker.marker_name == "core_patch":
+            out.append(json.loads(marker.details["patch-data"].payloads[0].data)["id"])
+    return out
+
+
+def test_every_process_has_histories_recorded_with_the_baseline():
+    assert {p.stem.split("-", 1)[0] + "-" for p in BASELINE_1} >= set(PREFIXES)
+
+
+@pytest.mark.parametrize("path", BASELINE_1, ids=lambda p: p.stem)
+def test_a_run_with_the_baseline_records_one_patch_marker_and_one_search_attribute_upsert(path: Path):
+    """The baseline stands for every patch the run asks: one marker (and the one TemporalChangeVersion upsert
+    the SDK adds to it) for the whole run, where the runs before it recorded one for each patch."""
+    history = load(path)
+    assert patch_markers(history) == [BASELINES[0].marker]
+    upserts = [e for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes")]
+    assert len(upserts) == 1
+
+
+def test_the_histories_before_the_baseline_ask_each_patch():
+    asked = [patch_markers(load(p)) for p in HISTORIES if p.stem.startswith(PREFIXES)]
+    assert all(BASELINES[0].marker not in ids for ids in asked)
+    assert sum(len(ids) for ids in asked) > len(asked)  # several patches each, on average
+
+
+async def test_the_replay_would_catch_a_baseline_taken_wrongly(monkeypatch: pytest.MonkeyPatch):
+    """Both sides of the baseline are checked on replay (each of these histories replays as it is:
+    test_replay): a run recorded with it does not replay without it, and a run recorded before it does not
+    replay taking its patches as given."""
+    replayer = Replayer(workflows=ALL_WORKFLOWS, workflow_runner=UnsandboxedWorkflowRunner(), data_converter=CONVERTER)
+    monkeypatch.setattr(patches, "BASELINES", ())
+    for path in BASELINE_1[:3]:
+        # Without it the run takes the older paths (a local activity's answer of another kind, or an
+        # unmatched marker): the workflow task fails.
+        result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+        assert result.replay_failure is not None, path.stem
+
+    monkeypatch.undo()
+    monkeypatch.setattr(base, "given_patches", lambda: BASELINES[0].given)
+    for stem in ("guardianship-police-reprimand-guidance", "dropout-returned-at-school", "mental_health-crisis-ladder"):
+        result = await replayer.replay_workflow(load(history(stem)), raise_on_replay_failure=False)
+        assert result.replay_failure is not None, stem
