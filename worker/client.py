@@ -62,6 +62,9 @@ def build_worker(client: Client, task_queue: str, session_factory: async_session
             *RefreshActivities(session_factory).all(),
         ],
         workflow_runner=SANDBOX,
+        # No external storage (refused above): its pass over every activation's and completion's payloads then
+        # finds nothing to fetch or store, and with a limit above 1 it starts a task per payload to find it.
+        max_workflow_task_external_storage_concurrency=1,
         # Outermost first: the automation mark still names the error that happened.
         interceptors=[DatabaseErrorsWithoutData(), AutomationHealthInterceptor(session_factory)],
     )
