@@ -197,14 +197,19 @@ async def test_the_replay_would_catch_an_unpatched_change(changed, stem):
     assert isinstance(result.replay_failure, NondeterminismError), result.replay_failure
 
 
-def local_activities(history: WorkflowHistory) -> list[str]:
-    """The types of the local activities a history ran, in order (from their markers)."""
+def marker_details(history: WorkflowHistory, name: str, detail: str, key: str) -> list[str]:
+    """`key` of the JSON detail `detail` of each of the history's markers named `name`, in order."""
     out = []
     for e in history.events:
         marker = e.marker_recorded_event_attributes
-        if marker.marker_name == "core_local_activity":
-            out.append(json.loads(marker.details["data"].payloads[0].data)["activity_type"])
+        if marker.marker_name == name:
+            out.append(json.loads(marker.details[detail].payloads[0].data)[key])
     return out
+
+
+def local_activities(history: WorkflowHistory) -> list[str]:
+    """The types of the local activities a history ran, in order (from their markers)."""
+    return marker_details(history, "core_local_activity", "data", "activity_type")
 
 
 @pytest.mark.parametrize("stem", ["guardianship-step-inputs-at-once", "dropout-step-inputs-at-once"])
@@ -245,12 +250,7 @@ async def test_an_encrypted_history_is_encrypted_and_needs_the_key(path: Path):
 
 def patch_markers(history: WorkflowHistory) -> list[str]:
     """The patch ids a history's run recorded markers for, in order."""
-    out = []
-    for e in history.events:
-        marker = e.marker_recorded_event_attributes
-        if marker.marker_name == "core_patch":
-            out.append(json.loads(marker.details["patch-data"].payloads[0].data)["id"])
-    return out
+    return marker_details(history, "core_patch", "patch-data", "id")
 
 
 def test_every_process_has_histories_recorded_with_the_baseline():
