@@ -13,7 +13,9 @@ idempotent activity.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -66,13 +68,15 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
 
     process: ClassVar[Process]
     Kept: ClassVar[type[BaseModel]] = NoFacts
+    # The module's own patches a baseline takes as given, by the baseline's marker (workflows/patches.py).
+    baseline_patches: ClassVar[Mapping[str, frozenset[str]]] = MappingProxyType({})
 
     @workflow.init
     def __init__(self, inp: CaseInput) -> None:
         # A resumed case's state is set here rather than in `_run`: an Update that reaches the new run in
         # its first workflow task is validated before the run method starts, and would be refused as busy.
         # First, before any patch is asked: whether this run takes the known patches as given.
-        self._given = given_patches()
+        self._given = given_patches(self.baseline_patches)
         self.state: CaseState | None = inp.resume
         self.kept = self.Kept.model_validate(inp.resume.vars) if inp.resume else self.Kept()
         self._queue: deque[ActionRequest] = deque()

@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.regions import full_region_name
     from workflows.base import CaseWorkflow
     from workflows.kinds import kind_workflows
+    from workflows.patches import BASELINE_1, own_patches
     from workflows.steps import Change
 
 # An imported case's supplement waits for the residence's deployment (whose applicant's clock decides): past its
@@ -76,6 +77,7 @@ class CertificationFacts(BaseModel):
 class CertificationWorkflow(CaseWorkflow):
     process = CERTIFICATION
     Kept = CertificationFacts
+    baseline_patches = own_patches(BASELINE_1, {IMPORTED_SUPPLEMENT_WAITS_PATCH, EDUCATION_SUMMARY_PATCH})
     kept: CertificationFacts
 
     @workflow.run

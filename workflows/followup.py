@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.processes.followup import CATEGORIES, FOLLOWUP, PROTECTED_UNTIL_AGE, PROTECTION_PROCESSES
     from workflows import activity_names as names
     from workflows.base import CaseWorkflow
+    from workflows.patches import BASELINE_1, own_patches
     from workflows.retry import ACTIVITY_TIMEOUT, WRITE_RETRY
     from workflows.steps import Change
 
@@ -63,6 +64,7 @@ def category_labels(values: list[str]) -> str:
 class FollowupWorkflow(CaseWorkflow):
     process = FOLLOWUP
     Kept = FollowupFacts
+    baseline_patches = own_patches(BASELINE_1, {VISIT_IS_CONTACT_PATCH})
     kept: FollowupFacts
 
     @workflow.run

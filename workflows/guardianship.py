@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.processes.guardianship import GUARDIANSHIP, REPRIMAND, WITH_PENALTY
     from workflows.base import CaseWorkflow
+    from workflows.patches import BASELINE_1, own_patches
     from workflows.steps import COUNTS_PATCH
 
 # Police steps go to the station of the child's township (before: the county's default police agency).
@@ -73,6 +74,9 @@ class GuardianshipFacts(BaseModel):
 class GuardianshipWorkflow(CaseWorkflow):
     process = GUARDIANSHIP
     Kept = GuardianshipFacts
+    baseline_patches = own_patches(
+        BASELINE_1, {POLICE_OF_RESIDENCE_PATCH, ORDER_ONCE_PATCH, PROGRESS_PATCH, PENALTY_PATCH, LONG_TERM_PATCH}
+    )
     kept: GuardianshipFacts
 
     @workflow.run

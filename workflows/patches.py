@@ -6,13 +6,15 @@ a bare Update (issue 13), and a new case asked three at its start and one more a
 is one marker standing for many patches: a run that records it (every run started by this code) takes them
 all as given, without a marker each; a run recorded before it (no such marker) asks each patch as it did.
 
-A baseline never changes once released: a run recorded with it takes exactly its patches as given on every
-replay. A patch added later is asked on its own (`workflow.patched`) until a newer baseline, listed first,
-takes it in."""
+A baseline never changes once released, nor does what a workflow class adds to it (`baseline_patches`): a
+run recorded with it takes exactly those patches as given on every replay. A patch added later is asked on
+its own (`workflow.patched`) until a newer baseline, listed first, takes it in."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from temporalio import workflow
 
@@ -20,32 +22,26 @@ from temporalio import workflow
 @dataclass(frozen=True)
 class Baseline:
     marker: str
-    given: frozenset[str]
+    given: frozenset[str]  # the shared machinery's patches; each workflow class adds its own (`own` below)
 
+
+BASELINE_1 = "patch-baseline-1"
 
 BASELINES: tuple[Baseline, ...] = (
     Baseline(
-        "patch-baseline-1",
+        BASELINE_1,
         frozenset(
             {
-                "certification-education-in-summary",
-                "certification-imported-supplement-waits",
                 "completion-counts-from-policy",
                 "continue-as-new-at-history-limit",
                 "extension-bound",
                 "extension-rule-per-step",
-                "followup-visit-is-contact",
-                "guidance-order-asked-once",
-                "guidance-progress-in-timeline",
                 "happened-dates-within-the-step",
                 "hour-level-notifications-sent-out",
-                "long-term-guardianship-ends-safety-track",
                 "new-step-inputs-in-one-local-activity",
                 "new-steps-go-to-active-agencies",
                 "next-step-counts-from-the-date-done",
                 "outbound-delivery-outlives-the-run",
-                "penalty-decision-names-penalty",
-                "police-of-residence",
                 "scheduled-steps-open-a-window-before-their-date",
                 "timeline-and-lookups-in-the-worker",
             }
@@ -54,10 +50,17 @@ BASELINES: tuple[Baseline, ...] = (
 )
 
 
-def given_patches() -> frozenset[str]:
-    """The patches the current run takes as given; asked once, when the run begins, newest baseline first (a
-    new run records only the newest)."""
+def own_patches(marker: str, patches: set[str]) -> Mapping[str, frozenset[str]]:
+    """A workflow class's `baseline_patches`: the patches of its own module that the baseline `marker` takes
+    as given (read-only: a released baseline never changes)."""
+    return MappingProxyType({marker: frozenset(patches)})
+
+
+def given_patches(own: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    """The patches the current run takes as given: a baseline's shared ones and, by its marker, those `own`
+    names for the workflow's own module. Asked once, when the run begins, newest baseline first (a new run
+    records only the newest)."""
     for baseline in BASELINES:
         if workflow.patched(baseline.marker):
-            return baseline.given
+            return baseline.given | own.get(baseline.marker, frozenset())
     return frozenset()
