@@ -73,10 +73,10 @@ class CaseWorkflow(Oversight, Handovers, LinkedCases):
 
     @workflow.init
     def __init__(self, inp: CaseInput) -> None:
-        # A resumed case's state is set here rather than in `_run`: an Update that reaches the new run in
-        # its first workflow task is validated before the run method starts, and would be refused as busy.
         # First, before any patch is asked: whether this run takes the known patches as given.
         self._given = given_patches(self.baseline_patches)
+        # A resumed case's state is set here rather than in `_run`: an Update that reaches the new run in
+        # its first workflow task is validated before the run method starts, and would be refused as busy.
         self.state: CaseState | None = inp.resume
         self.kept = self.Kept.model_validate(inp.resume.vars) if inp.resume else self.Kept()
         self._queue: deque[ActionRequest] = deque()
