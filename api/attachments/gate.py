@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from domain.errors import DomainError
 
@@ -20,7 +20,7 @@ class Slot:
     """A slot taken from the gate; given back once, however often `release` is called."""
 
     _slots: asyncio.Semaphore
-    _held: bool = field(default=True)
+    _held: bool = True
 
     def release(self) -> None:
         if self._held:
