@@ -3,9 +3,7 @@ find the agency that serves a region. Methods of one class that owns the session
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -16,17 +14,14 @@ from temporalio.exceptions import ApplicationError
 from activities import projection
 from activities.outbound import UNDELIVERED_MARK
 from db.case_numbers import next_case_no
+from db.deadline_inputs import DeadlineInputs, DeadlineInputsCache
 from db.documents import issue_document
 from db.models import (
     Agency,
     Case,
     CaseRequest,
     Child,
-    DeadlineInputsVersion,
     Document,
-    HolidayDay,
-    HolidayYear,
-    PolicyOverrideRow,
     User,
 )
 from db.session import transaction
@@ -44,10 +39,9 @@ from domain.messages import (
     StepInputs,
     StepInputsRequest,
 )
-from domain.policy import Allowance, PolicyOverride, resolve_policy
+from domain.policy import Allowance, resolve_policy
 from domain.processes import get_process, policy_default
 from domain.regions import prefecture_of
-from domain.workdays import WorkCalendar, YearSchedule
 from workflows import activity_names as names
 
 ACTIVITY_KINDS = {"opened", "action", "urged", "extended", "reassigned"}
@@ -60,25 +54,6 @@ HOLDER_NOTICES = ("new_step", "overdue", "urged")
 
 def agency_ref(a: Agency) -> AgencyRef:
     return AgencyRef(id=a.id, name=a.name, agency_type=a.agency_type, region_code=a.region_code, township=a.township)
-
-
-async def load_calendar(session: AsyncSession) -> WorkCalendar:
-    """The package's calendar plus every year an admin has loaded."""
-    years: dict[int, tuple[set[date], set[date]]] = {
-        y: (set(), set()) for y in (await session.execute(select(HolidayYear.year))).scalars()
-    }
-    rows = (await session.execute(select(HolidayDay.year, HolidayDay.day, HolidayDay.kind))).all()
-    for year, day, kind in rows:
-        holidays, workdays = years.setdefault(year, (set(), set()))
-        (workdays if kind == "workday" else holidays).add(day)
-    return WorkCalendar({y: YearSchedule(y, frozenset(h), frozenset(w)) for y, (h, w) in years.items()})
-
-
-@dataclass(frozen=True)
-class DeadlineInputs:
-    version: int
-    overrides: list[PolicyOverride]
-    calendar: WorkCalendar
 
 
 # The deadline inputs' version and which of a new step's agencies are still active, in one statement.
@@ -101,35 +76,6 @@ def deadline_answer(req: DeadlineRequest, inputs: DeadlineInputs) -> DeadlineAns
     return DeadlineAnswer(
         allowance=str(allowance), deadlines=compute_deadlines(req.base, allowance, inputs.calendar, ladder=ladder)
     )
-
-
-class DeadlineInputsCache:
-    """What deadlines are computed from (every policy override, the holiday calendar), kept in the worker
-    and reloaded only when the database's version of them has moved (bumped by triggers on any change):
-    one small read per deadline instead of reading the tables each time."""
-
-    def __init__(self) -> None:
-        self._kept: DeadlineInputs | None = None
-        self._lock = asyncio.Lock()
-
-    async def current(self, sf: async_sessionmaker[AsyncSession]) -> DeadlineInputs:
-        async with sf() as s:
-            version = (await s.execute(select(DeadlineInputsVersion.version))).scalar_one()
-            return await self.at_version(s, version)
-
-    async def at_version(self, s: AsyncSession, version: int) -> DeadlineInputs:
-        """The inputs as of `version`, just read by the caller in `s` (which reloads them if it moved)."""
-        kept = self._kept
-        if kept is not None and kept.version == version:
-            return kept
-        async with self._lock:
-            if self._kept is not None and self._kept.version == version:
-                return self._kept  # reloaded meanwhile by another deadline
-            # Read after the version: a change committed in between is reloaded next time, never missed.
-            rows = (await s.execute(select(PolicyOverrideRow))).scalars()
-            overrides = [PolicyOverride(r.key, r.region_code, Allowance.parse(r.value), r.effective_from) for r in rows]
-            self._kept = DeadlineInputs(version, overrides, await load_calendar(s))
-            return self._kept
 
 
 class CaseActivities:

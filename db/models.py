@@ -554,8 +554,9 @@ class HolidayDay(Base):
 
 
 class DeadlineInputsVersion(Base):
-    """One row, bumped by triggers whenever a policy override or a holiday schedule changes (migration
-    0013): workers cache what deadlines are computed from and reload it when the version moves."""
+    """One row, bumped by triggers whenever a policy override, a holiday schedule or a school term changes
+    (migrations 0013, 0027): what dates are counted from is kept in memory and reloaded when the version
+    moves (db/deadline_inputs.py)."""
 
     __tablename__ = "deadline_inputs_version"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -387,9 +387,9 @@ async def seed_overdue_demo(
     Idempotent: an entry started once (its idempotency key is known) is not started again, on a later
     day either (when the day found would differ).
     Needs a worker on `task_queue`. Returns how many cases were started."""
-    from activities.cases import load_calendar
     from api.cases import service
     from api.principal import load_principal
+    from db.deadline_inputs import load_calendar
 
     now = now or datetime.now(UTC)
     started = 0

@@ -13,8 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client,
@@ -34,9 +33,9 @@ from api.cases.visibility import case_visible, visible_from_seq
 from api.children.service import get_child_for_case
 from api.notifications import service as notifications
 from api.principal import Principal, agency_ref
-from api.school_calendar.service import school_calendar
 from api.served import served_regions
-from db.case_numbers import next_case_no
+from db.case_numbers import reserve_case_no
+from db.deadline_inputs import inputs_now
 from db.models import (
     ActionRequestRow,
     Agency,
@@ -45,7 +44,6 @@ from db.models import (
     CaseStep,
     Child,
     Document,
-    PolicyOverrideRow,
     TimelineEvent,
 )
 from domain import permissions
@@ -56,14 +54,12 @@ from domain.ids import workflow_id
 from domain.messages import ActionRequest, ActionResult, AgencyRef, CaseInput, CaseStart, CaseState, ChildRef
 from domain.policy import (
     Allowance,
-    PolicyOverride,
     check_extension,
     extension,
     extension_max_key,
-    resolve_policy,
 )
 from domain.process import FieldKind, FieldRole, Process, StartContext, clean_payload, field_with
-from domain.processes import PROCESSES, get_process, policy_default
+from domain.processes import PROCESSES, get_process
 from domain.regions import covers
 from domain.text import check_payload_size
 
@@ -112,34 +108,18 @@ async def _reserve_case_no(
 ) -> tuple[str, bool]:
     """The case number for this idempotency key: a new one (the next of the process's count in the
     county), or the one an earlier request got."""
-
-    def earlier() -> Select[tuple[CaseRequest]]:
-        return select(CaseRequest).where(
-            CaseRequest.agency_id == principal.agency.id, CaseRequest.idempotency_key == key
-        )
-
-    existing = (await session.execute(earlier())).scalar_one_or_none()
-    if existing is None:
-        # In a savepoint: if the same key won a race meanwhile, the number taken goes back to the count.
-        savepoint = await session.begin_nested()
-        case_no = await next_case_no(session, code=process.code, county=county, at=datetime.now(UTC))
-        inserted = (
-            await session.execute(
-                insert(CaseRequest)
-                .values(agency_id=principal.agency.id, idempotency_key=key, request_hash=digest, case_no=case_no)
-                .on_conflict_do_nothing(index_elements=[CaseRequest.agency_id, CaseRequest.idempotency_key])
-                .returning(CaseRequest.case_no)
-            )
-        ).scalar_one_or_none()
-        if inserted:
-            await savepoint.commit()
-            return inserted, True
-        await savepoint.rollback()
-        existing = (await session.execute(earlier())).scalar_one()
-    if existing.request_hash != digest:
+    got = await reserve_case_no(
+        await session.connection(),
+        agency_id=principal.agency.id,
+        key=key,
+        digest=digest,
+        code=process.code,
+        county=county,
+        at=datetime.now(UTC),
+    )
+    if got.request_hash != digest:
         raise DomainError("idempotency_conflict", "该幂等键已用于另一项不同的立案请求")
-    existing.released_at = None  # the same request again: the number released meanwhile is its own again
-    return existing.case_no, False
+    return got.case_no, got.created
 
 
 async def _village_committee(
@@ -271,6 +251,7 @@ async def _start_facts(
     if process.check_start is not None:
         # A process's start check may count days on a calendar: in a thread, so that no request's
         # computation holds up every other request on the event loop.
+        inputs = await inputs_now(session)
         await asyncio.to_thread(
             process.check_start,
             StartContext(
@@ -278,8 +259,8 @@ async def _start_facts(
                 birth_date=child.birth_date,
                 today=local_date(now),
                 starter_type=principal.agency.agency_type,
-                policy=await policy_lookup(session, county, now),
-                school_calendar=await school_calendar(session=session, county=county),
+                policy=inputs.policy(county, now),
+                school_calendar=inputs.school_calendar(county),
                 county=county,
                 starter_agency_id=principal.agency.id,
                 served=served_regions(),
@@ -438,9 +419,7 @@ def _refusal(err: WorkflowUpdateFailedError) -> DomainError:
 
 async def policy_lookup(session: AsyncSession, county: str, at: datetime) -> Callable[[str], Allowance]:
     """The policy values in force in `county` at `at` (defaults and overrides)."""
-    rows = (await session.execute(select(PolicyOverrideRow))).scalars()
-    overrides = [PolicyOverride(r.key, r.region_code, Allowance.parse(r.value), r.effective_from) for r in rows]
-    return lambda key: resolve_policy(policy_default(key), county, overrides, at)
+    return (await inputs_now(session)).policy(county, at)
 
 
 async def _check_agency_fields(

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
 
 from api.audit import audit
 from api.cases.visibility import scope_regions
@@ -185,12 +186,16 @@ async def find_children(
     return rows
 
 
-async def get_child(*, session: AsyncSession, principal: Principal, child_id: int, merged_ok: bool = False) -> Child:
+async def get_child(
+    *, session: AsyncSession, principal: Principal, child_id: int, merged_ok: bool = False, guardians: bool = True
+) -> Child:
     """The record, if within the principal's area (or registered by their agency). A merged record raises
-    ChildMerged (the caller leads the reader to the child it was merged into) unless `merged_ok`."""
-    child = (
-        await session.execute(select(Child).where(Child.id == child_id, browse_condition(principal)))
-    ).scalar_one_or_none()
+    ChildMerged (the caller leads the reader to the child it was merged into) unless `merged_ok`. Without
+    `guardians` they are not read (and reading them raises)."""
+    stmt = select(Child).where(Child.id == child_id, browse_condition(principal))
+    if not guardians:
+        stmt = stmt.options(raiseload(Child.guardians))
+    child = (await session.execute(stmt)).scalar_one_or_none()
     if child is None or principal.role == Role.admin:
         raise DomainError("child_not_found", "儿童不存在或无权查看", field="child_id")
     if child.merged_into_id is not None and not merged_ok:
@@ -209,7 +214,7 @@ async def get_child_for_case(
         return found[0]
     if child_id is None:
         raise DomainError("field_required", "请选择儿童", field="child_id")
-    return await get_child(session=session, principal=principal, child_id=child_id)
+    return await get_child(session=session, principal=principal, child_id=child_id, guardians=False)
 
 
 def access_to(principal: Principal, child: Child) -> RecordAccess:

@@ -11,10 +11,10 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.cases import load_calendar
 from api.cases.visibility import case_visible
 from api.principal import Principal
 from api.served import served_regions
+from db.deadline_inputs import load_calendar
 from db.models import Agency, Case, CaseStep
 from domain.deadlines import SHANGHAI, local_date
 from domain.errors import DomainError

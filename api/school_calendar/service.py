@@ -9,10 +9,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.cases import load_calendar
 from api.audit import audit
 from api.principal import Principal
 from api.served import served_regions
+from db.deadline_inputs import inputs_now, school_term_of
 from db.models import SchoolTermRow
 from domain.enums import AgencyType
 from domain.errors import DomainError
@@ -33,18 +33,6 @@ class TermIn(BaseModel):
     holidays: list[HolidayIn] = Field(default_factory=list, description="days off within the term")
 
 
-def term_of(row: SchoolTermRow) -> SchoolTerm:
-    return SchoolTerm(
-        label=row.label,
-        starts_on=row.starts_on,
-        ends_on=row.ends_on,
-        holidays=tuple(
-            Holiday(date.fromisoformat(h["starts_on"]), date.fromisoformat(h["ends_on"]), h.get("label", ""))
-            for h in row.holidays
-        ),
-    )
-
-
 async def county_terms(*, session: AsyncSession, county: str) -> list[SchoolTermRow]:
     return list(
         (
@@ -57,8 +45,7 @@ async def county_terms(*, session: AsyncSession, county: str) -> list[SchoolTerm
 
 async def school_calendar(*, session: AsyncSession, county: str) -> SchoolCalendar:
     """The county's terms over the statutory calendar (with the holiday schedules an admin loaded)."""
-    rows = await county_terms(session=session, county=county)
-    return SchoolCalendar(terms=tuple(term_of(r) for r in rows), workdays=await load_calendar(session))
+    return (await inputs_now(session)).school_calendar(county)
 
 
 def may_set(principal: Principal, county: str) -> bool:
@@ -86,7 +73,7 @@ async def set_term(*, session: AsyncSession, principal: Principal, county: str, 
         holidays=tuple(Holiday(h.starts_on, h.ends_on, h.label.strip()) for h in data.holidays),
     )
     check_term(term)
-    check_no_overlap(term, tuple(term_of(r) for r in await county_terms(session=session, county=county)))
+    check_no_overlap(term, tuple(school_term_of(r) for r in await county_terms(session=session, county=county)))
     row = SchoolTermRow(
         county=county,
         label=term.label,

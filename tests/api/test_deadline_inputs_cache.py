@@ -1,6 +1,6 @@
 """The worker keeps what deadlines are computed from (policy overrides, the holiday calendar) between
-deadlines, and must see every change at once: a county's new policy, a year's holiday schedule loaded, an
-override taken back."""
+deadlines, the web the same and each county's school terms for its start checks, and both must see every
+change at once: a county's new policy, a year's holiday schedule loaded, an override taken back, a term set."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from datetime import date, datetime
 from sqlalchemy import delete, select
 
 from activities.cases import CaseActivities
-from db.models import DeadlineInputsVersion, HolidayDay, HolidayYear, PolicyOverrideRow
+from db.deadline_inputs import inputs_now
+from db.models import DeadlineInputsVersion, HolidayDay, HolidayYear, PolicyOverrideRow, SchoolTermRow
 from domain.messages import DeadlineRequest
 from tests.conftest import Db
 from tests.support import sh
@@ -62,3 +63,28 @@ async def test_a_policy_or_calendar_change_reaches_the_next_deadline(db: Db) -> 
         await s.execute(delete(HolidayYear).where(HolidayYear.year == 2031))
     assert await due() == ("3WD", date(2031, 3, 6))
     assert await version(db) >= v0 + 3
+
+
+async def test_the_web_keeps_the_start_checks_inputs_and_sees_a_school_term_at_once(db: Db) -> None:
+    """The start checks and supervision limits read the same inputs plus each county's school terms
+    (db/deadline_inputs.py): kept while nothing changed, reloaded the moment a term is set or removed."""
+    async with db.sf() as s:
+        first = await inputs_now(s)
+    async with db.sf() as s:
+        assert await inputs_now(s) is first  # nothing changed: the copy kept, no table read again
+    assert first.school_calendar(COUNTY).terms == ()
+
+    async with db.sf() as s, s.begin():
+        s.add(
+            SchoolTermRow(county=COUNTY, label="2031年春季学期", starts_on=date(2031, 2, 17), ends_on=date(2031, 7, 4))
+        )
+    async with db.sf() as s:
+        now = await inputs_now(s)
+    assert now.version > first.version
+    assert [t.label for t in now.school_calendar(COUNTY).terms] == ["2031年春季学期"]
+    assert now.school_calendar("140404").terms == ()  # another county's calendar is its own
+
+    async with db.sf() as s, s.begin():
+        await s.execute(delete(SchoolTermRow).where(SchoolTermRow.county == COUNTY))
+    async with db.sf() as s:
+        assert (await inputs_now(s)).school_calendar(COUNTY).terms == ()
