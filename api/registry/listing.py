@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.principal import Principal
 from api.spreadsheet import Column, ColumnKind, Export, Table
 from db.models import Child, ChildSource
+from domain.deadlines import start_of_local_day
 from domain.enums import AgencyType, Role
 from domain.errors import DomainError
 from domain.idnumber import mask_id_number
@@ -65,9 +66,11 @@ def _where(principal: Principal, f: RegistryFilter) -> list[ColumnElement[bool]]
         out.append(Child.migrant_since >= f.migrant_since_from)
     if f.refreshed_before:
         # Never named by any list counts as not refreshed: those are the ones a refresh is due for.
-        out.append(or_(Child.last_refreshed_at.is_(None), Child.last_refreshed_at < f.refreshed_before))
+        # The dates are days in Changzhi: a day begins at midnight there, not at the database's midnight.
+        before = start_of_local_day(f.refreshed_before)
+        out.append(or_(Child.last_refreshed_at.is_(None), Child.last_refreshed_at < before))
     if f.refreshed_after:
-        out.append(Child.last_refreshed_at >= f.refreshed_after)
+        out.append(Child.last_refreshed_at >= start_of_local_day(f.refreshed_after))
     if f.q:
         out.append(Child.name.contains(f.q, autoescape=True))
     return out
