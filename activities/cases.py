@@ -24,7 +24,7 @@ from db.models import (
     Document,
     User,
 )
-from db.session import transaction
+from db.session import autocommit, transaction
 from domain.deadlines import compute_deadlines
 from domain.enums import Role
 from domain.messages import (
@@ -151,11 +151,9 @@ class CaseActivities:
         """What a new step needs, in one local activity (one workflow activation instead of two or three) and
         one read: its agencies as `active_agencies` gives them, its deadline as `compute_deadlines` does, and
         its window's lead, the policy in force in the case's county when the step opens."""
-        async with self.sf() as s:
-            version, active = (
-                await (await s.connection()).exec_driver_sql(STEP_INPUTS_SQL, {"ids": [a.id for a in req.agencies]})
-            ).one()
-            inputs = await self.inputs.at_version(s, version)
+        async with autocommit(self.sf) as conn:
+            version, active = (await conn.exec_driver_sql(STEP_INPUTS_SQL, {"ids": [a.id for a in req.agencies]})).one()
+        inputs = await self.inputs.at_version(self.sf, version)
         agencies = await self._still_active(req.agencies, set(active))
         answer = deadline_answer(req.deadline, inputs) if req.deadline else None
         window = None
@@ -173,14 +171,10 @@ class CaseActivities:
         """The same agencies, each still active replaced by itself; one switched off since the case kept
         it (the school, the custodian, a committee) by the agency of its type now serving its region
         (same township first), so that no new step goes to an agency nobody can log in to."""
-        async with self.sf() as s:
-            active = set(
-                (
-                    await s.execute(
-                        select(Agency.id).where(Agency.id.in_([a.id for a in agencies]), Agency.is_active.is_(True))
-                    )
-                ).scalars()
-            )
+        ids = [a.id for a in agencies]
+        async with autocommit(self.sf) as conn:
+            rows = await conn.execute(select(Agency.id).where(Agency.id.in_(ids), Agency.is_active.is_(True)))
+            active = set(rows.scalars())
         return await self._still_active(agencies, active)
 
     async def _still_active(self, agencies: list[AgencyRef], active: set[int]) -> list[AgencyRef]:
@@ -197,10 +191,10 @@ class CaseActivities:
     async def resolve_agency(self, q: AgencyQuery) -> AgencyRef:
         """The agency of a type serving a region: the preferred one if it fits, else the region's
         default, else the city's. None found is an error an admin must fix (the activity retries)."""
-        async with self.sf() as s:
+        async with autocommit(self.sf) as conn:
             for region in dict.fromkeys((q.region_code, prefecture_of(q.region_code))):
                 stmt = (
-                    select(Agency)
+                    select(Agency.id, Agency.name, Agency.agency_type, Agency.region_code, Agency.township)
                     .where(
                         Agency.agency_type == q.agency_type.value,
                         Agency.region_code == region,
@@ -215,9 +209,15 @@ class CaseActivities:
                     )
                     .limit(1)
                 )
-                found = (await s.execute(stmt)).scalar_one_or_none()
+                found = (await conn.execute(stmt)).one_or_none()
                 if found:
-                    return agency_ref(found)
+                    return AgencyRef(
+                        id=found.id,
+                        name=found.name,
+                        agency_type=found.agency_type,
+                        region_code=found.region_code,
+                        township=found.township,
+                    )
         raise ApplicationError(f"no active {q.agency_type.value} agency serves region {q.region_code}")
 
     # ------------------------------------------------------------------ open_follow_on

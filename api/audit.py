@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.principal import Principal
 from db.models import AuditEntry
+from db.session import autocommit
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 2
@@ -61,14 +62,11 @@ async def audit_done(
     way, since answering an error would have the user repeat an action that took effect."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            # One plain INSERT (no unit of work, no statement to build): it follows every action.
-            await (await session.connection()).exec_driver_sql(
-                AUDIT_SQL, _entry(principal, action, case_no, child_id, detail)
-            )
-            await session.commit()
+            # One plain INSERT, a transaction of its own (no BEGIN, no COMMIT): it follows every action.
+            async with autocommit(session) as conn:
+                await conn.exec_driver_sql(AUDIT_SQL, _entry(principal, action, case_no, child_id, detail))
             return
         except SQLAlchemyError as e:
-            await session.rollback()
             failure = type(e).__name__
         log.warning("audit write failed (attempt %d of %d): %s", attempt, ATTEMPTS, failure)
     log.error(

@@ -32,7 +32,7 @@ NAMESPACE_HEADER = "x-namespace"
 async def codec_principal(request: Request, session: AsyncSession) -> Principal:
     """An admin's bearer token, or else the page login's cookie; anyone else is refused."""
     if request.headers.get("authorization"):
-        principal = await authenticate_bearer(request, session)
+        principal = await authenticate_bearer(request, await session.connection())
     else:
         user_id = await login_sessions.user_of(
             session,

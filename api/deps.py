@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from temporalio.client import Client
 
 from api import login_sessions
@@ -59,9 +59,8 @@ WHERE t.token_hash = %(hash)s::text AND t.revoked_at IS NULL
 """
 
 
-async def principal_from_token(session: AsyncSession, token: str) -> Principal | None:
+async def principal_from_token(conn: AsyncConnection, token: str) -> Principal | None:
     """One statement of plain SQL, no ORM objects: it runs for every API request."""
-    conn = await session.connection()
     found = (await conn.exec_driver_sql(TOKEN_SQL, {"hash": token_hash(token)})).one_or_none()
     if found is None or not found.agency_active:
         return None
@@ -97,13 +96,13 @@ async def principal_from_token(session: AsyncSession, token: str) -> Principal |
     )
 
 
-async def authenticate_bearer(request: Request, session: AsyncSession) -> Principal:
+async def authenticate_bearer(request: Request, conn: AsyncConnection) -> Principal:
     """The caller of an API request, or DomainError not_authenticated (401)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise DomainError("not_authenticated", "请提供有效的访问令牌（Authorization: Bearer …）")
-    principal = await principal_from_token(session, token.strip())
+    principal = await principal_from_token(conn, token.strip())
     if principal is None:
         raise DomainError("not_authenticated", "访问令牌无效或已停用")
     return principal
@@ -114,7 +113,7 @@ async def api_principal(request: Request, session: SessionDep) -> Principal:
     known = getattr(request.state, "api_principal", None)
     if isinstance(known, Principal):
         return known
-    return await authenticate_bearer(request, session)
+    return await authenticate_bearer(request, await session.connection())
 
 
 ApiUser = Annotated[Principal, Depends(api_principal)]

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import DeadlineInputsVersion, HolidayDay, HolidayYear, PolicyOverrideRow, SchoolTermRow
+from db.session import autocommit
 from domain.policy import Allowance, PolicyOverride, resolve_policy
 from domain.processes import policy_default
 from domain.school_calendar import Holiday, SchoolCalendar, SchoolTerm
@@ -73,21 +74,31 @@ class DeadlineInputsCache:
         self._lock = asyncio.Lock()
 
     async def current(self, sf: async_sessionmaker[AsyncSession]) -> DeadlineInputs:
-        async with sf() as s:
-            return await self.at_version(s, await current_version(s))
+        async with autocommit(sf) as conn:
+            version = (await conn.execute(select(DeadlineInputsVersion.version))).scalar_one()
+        return await self.at_version(sf, version)
 
     async def in_session(self, s: AsyncSession) -> DeadlineInputs:
-        """The inputs as the caller's transaction sees them."""
-        return await self.at_version(s, await current_version(s))
+        """The inputs as the caller's transaction sees them (reloaded in it if they moved)."""
+        version = await current_version(s)
+        return self._at(version) or await self._reload(s, version)
 
-    async def at_version(self, s: AsyncSession, version: int) -> DeadlineInputs:
-        """The inputs as of `version`, just read by the caller in `s` (which reloads them if it moved)."""
-        kept = self._kept
-        if kept is not None and kept.version == version:
+    async def at_version(self, sf: async_sessionmaker[AsyncSession], version: int) -> DeadlineInputs:
+        """The inputs as of `version`, which the caller has just read (reloaded if it moved)."""
+        kept = self._at(version)
+        if kept is not None:
             return kept
+        async with sf() as s:
+            return await self._reload(s, version)
+
+    def _at(self, version: int) -> DeadlineInputs | None:
+        kept = self._kept
+        return kept if kept is not None and kept.version == version else None
+
+    async def _reload(self, s: AsyncSession, version: int) -> DeadlineInputs:
         async with self._lock:
-            if self._kept is not None and self._kept.version == version:
-                return self._kept  # reloaded meanwhile by another caller
+            if (kept := self._at(version)) is not None:
+                return kept  # reloaded meanwhile by another caller
             # Read after the version: a change committed in between is reloaded next time, never missed.
             rows = (await s.execute(select(PolicyOverrideRow))).scalars()
             overrides = [PolicyOverride(r.key, r.region_code, Allowance.parse(r.value), r.effective_from) for r in rows]

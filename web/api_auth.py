@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import authenticate_bearer
 from api.errors import domain_error_handler
+from db.session import autocommit
 from domain.errors import DomainError
 from web.errors import is_outage, on_outage
 
@@ -27,8 +28,9 @@ class AuthenticateApiFirst:
             return
         request = Request(scope)
         try:
-            async with scope["app"].state.session_factory() as session:
-                principal = await authenticate_bearer(request, session)
+            # One read on its own (no transaction around it): it comes before every API request.
+            async with autocommit(scope["app"].state.session_factory) as conn:
+                principal = await authenticate_bearer(request, conn)
         except DomainError as e:
             response = await domain_error_handler(request, e)
             await response(scope, receive, send)
