@@ -150,7 +150,8 @@ class CaseActivities:
     async def step_inputs(self, req: StepInputsRequest) -> StepInputs:
         """What a new step needs, in one local activity (one workflow activation instead of two or three) and
         one read: its agencies as `active_agencies` gives them, its deadline as `compute_deadlines` does, and
-        its window's lead, the policy in force in the case's county when the step opens."""
+        its window's lead, the policy in force in the case's county when the step opens; and any agencies the
+        workflow looks up along with it, as `resolve_agency` finds them."""
         async with autocommit(self.sf) as conn:
             version, active = (await conn.exec_driver_sql(STEP_INPUTS_SQL, {"ids": [a.id for a in req.agencies]})).one()
         inputs = await self.inputs.at_version(self.sf, version)
@@ -162,7 +163,8 @@ class CaseActivities:
                 policy_default(req.window_key), req.deadline.county, inputs.overrides, req.deadline.at
             )
             window = str(lead)
-        return StepInputs(agencies=agencies, deadline=answer, window=window)
+        found = [await self.resolve_agency(q) for q in req.find]
+        return StepInputs(agencies=agencies, deadline=answer, window=window, found=found)
 
     # ------------------------------------------------------------------ resolve_agency
 

@@ -257,12 +257,15 @@ class StepInputsRequest(BaseModel):
     agencies: list[AgencyRef] = Field(default_factory=list)
     deadline: DeadlineRequest | None = None
     window_key: str | None = None
+    # Agencies the workflow looks up along with the step (as resolve_agency finds them): one activity less.
+    find: list[AgencyQuery] = Field(default_factory=list)
 
 
 class StepInputs(BaseModel):
     agencies: list[AgencyRef] = Field(default_factory=list)
     deadline: DeadlineAnswer | None = None
     window: str | None = None  # the window's lead (an allowance), when one was asked
+    found: list[AgencyRef] = Field(default_factory=list)  # what `find` asked, in its order
 
 
 class AgencyQuery(BaseModel):

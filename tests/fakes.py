@@ -224,7 +224,8 @@ class Fakes:
 
     @activity.defn(name=names.STEP_INPUTS)
     async def step_inputs(self, req: StepInputsRequest) -> StepInputs:
-        """As activities/cases.py: the agencies still active, the deadline and the window's lead at once."""
+        """As activities/cases.py: the agencies still active, the deadline, the window's lead and the agencies
+        looked up along with them, at once."""
         agencies = await self.active_agencies(req.agencies) if req.agencies else []
         answer = await self.compute_deadlines(req.deadline) if req.deadline else None
         window = None
@@ -232,7 +233,8 @@ class Fakes:
             window = str(
                 resolve_policy(default_of(req.window_key), req.deadline.county, self.overrides, req.deadline.at)
             )
-        return StepInputs(agencies=agencies, deadline=answer, window=window)
+        found = [await self.resolve_agency(q) for q in req.find]
+        return StepInputs(agencies=agencies, deadline=answer, window=window, found=found)
 
     @activity.defn(name=names.OPEN_FOLLOW_ON)
     async def open_follow_on(self, req: FollowOnRequest) -> str:

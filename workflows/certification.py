@@ -100,7 +100,10 @@ class CertificationWorkflow(CaseWorkflow):
                 region_code=k.origin_region,
                 agency_type=T.civil_affairs,
             )
-        first = await self.new_step("main", "residence_intake", k.residence)
+        # The origin's deciding agency follows the application from its acceptance (within this deployment).
+        decider = self.process.step("origin_decision").responsible[0]
+        find = [self.query(decider, k.origin_region)] if k.external is None else []
+        first, origin = await self.new_step_finding("main", "residence_intake", k.residence, find=find)
         kind = self.process.start_field("kind")
         summary = {
             "origin": full_region_name(k.origin_region) or k.origin_region,
@@ -110,9 +113,7 @@ class CertificationWorkflow(CaseWorkflow):
             "kind_label": dict(kind.choices).get(start.facts["kind"], "") if kind else "",
         }
         parties = [PartyGrant(agency=k.residence, role="starter")]
-        if k.external is None:  # the origin's deciding agency follows the application from its acceptance
-            decider = self.process.step("origin_decision").responsible[0]
-            parties.append(PartyGrant(agency=await self.resolve(decider, k.origin_region), role="origin"))
+        parties += [PartyGrant(agency=a, role="origin") for a in origin]
         await self.open_case(start, first, parties=parties, summary=summary, note="")
 
     async def _open_at_origin(self, start: CaseStart) -> None:

@@ -115,13 +115,14 @@ class GuardianshipWorkflow(CaseWorkflow):
             holder = starter  # admonition by the committee, or a reprimand by the deciding authority
             if start.start_step == "reprimand":
                 self.kept.deciding_authority = starter
-        first = await self.new_step("main", start.start_step, holder, base=start.reported_at)
+        # Civil affairs leads child protection in the county and takes a child into temporary guardianship
+        # (未保法 Art. 92), so it follows every guardianship case from the start.
+        first, (civil,) = await self.new_step_finding(
+            "main", start.start_step, holder, find=[self.query(T.civil_affairs)], base=start.reported_at
+        )
         vc = self.kept.village_committee
         if vc and vc.id not in (starter.id, holder.id):
             parties.append(PartyGrant(agency=vc, role="participant"))
-        # Civil affairs leads child protection in the county and takes a child into temporary guardianship
-        # (未保法 Art. 92), so it follows every guardianship case from the start.
-        civil = await self.resolve(T.civil_affairs)
         if civil.id not in {g.agency.id for g in parties} | {holder.id}:
             parties.append(PartyGrant(agency=civil, role="participant"))
         await self.open_case(start, first, parties=parties, note=str(start.facts.get("facts", "")))

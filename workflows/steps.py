@@ -61,6 +61,9 @@ OUTBOUND_HANDOVER_PATCH = "outbound-delivery-outlives-the-run"
 # A new step's agencies, deadline and window asked in one local activity (before: one each, and as many
 # workflow activations).
 STEP_INPUTS_PATCH = "new-step-inputs-in-one-local-activity"
+# Agencies a new step is opened with (a case's first participants) looked up in that same local activity
+# (before: one activity and one workflow activation each, after the step's).
+FIND_WITH_STEP_PATCH = "lookups-with-the-new-step-inputs"
 
 T = TypeVar("T")
 
@@ -141,10 +144,21 @@ class StepMachinery:
     ) -> AgencyRef:
         """The agency of a type serving a region (the case's county by default); `prefer_id` or, failing
         that, one in `township` when there are several."""
-        query = AgencyQuery(
+        return await self._in_worker(
+            names.RESOLVE_AGENCY, self.query(agency_type, region_code, prefer_id, township), AgencyRef
+        )
+
+    def query(
+        self,
+        agency_type: AgencyType,
+        region_code: str | None = None,
+        prefer_id: int | None = None,
+        township: str | None = None,
+    ) -> AgencyQuery:
+        """What `resolve` asks, to be asked along with a new step (`new_step_finding`)."""
+        return AgencyQuery(
             agency_type=agency_type, region_code=region_code or self._st.county, prefer_id=prefer_id, township=township
         )
-        return await self._in_worker(names.RESOLVE_AGENCY, query, AgencyRef)
 
     async def new_step(
         self,
@@ -164,9 +178,10 @@ class StepMachinery:
         definition = self.process.step(step)
         key = None if allowance else (definition.policy_key if policy_key is ... else policy_key)
         if self.patched(STEP_INPUTS_PATCH):
-            return await self._new_step_at_once(
+            opened, _ = await self._new_step_at_once(
                 track, step, holder, key=key, base=base, co_holders=co_holders, counters=counters, allowance=allowance
             )
+            return opened
         if self.patched(ACTIVE_HOLDERS_PATCH):
             # A kept agency (the school, the custodian...) may have been switched off since it was kept.
             holder, *co = await workflow.execute_local_activity(
@@ -213,6 +228,22 @@ class StepMachinery:
             window_opens_at=window,
         )
 
+    async def new_step_finding(
+        self, track: str, step: str, holder: AgencyRef, *, find: list[AgencyQuery], base: datetime | None = None
+    ) -> tuple[StepState, list[AgencyRef]]:
+        """`new_step` (its definition's policy), and the agencies `find` asks for as `resolve` finds them, in
+        order: in the same local activity as the step's inputs. Runs recorded before the patch looked them up
+        one by one after the step."""
+        if not find:
+            return await self.new_step(track, step, holder, base=base), []
+        if self.patched(FIND_WITH_STEP_PATCH) and self.patched(STEP_INPUTS_PATCH):
+            key = self.process.step(step).policy_key
+            return await self._new_step_at_once(
+                track, step, holder, key=key, base=base, co_holders=None, counters=None, allowance=None, find=find
+            )
+        opened = await self.new_step(track, step, holder, base=base)
+        return opened, [await self._in_worker(names.RESOLVE_AGENCY, q, AgencyRef) for q in find]
+
     async def _new_step_at_once(
         self,
         track: str,
@@ -224,10 +255,11 @@ class StepMachinery:
         co_holders: list[AgencyRef] | None,
         counters: dict[str, int] | None,
         allowance: str | None,
-    ) -> StepState:
-        """`new_step` with what it asks the worker (the agencies still active, the deadline, the window's lead)
-        in one local activity. The earlier patches are still asked: a run that replayed without one keeps
-        going without it."""
+        find: list[AgencyQuery] | None = None,
+    ) -> tuple[StepState, list[AgencyRef]]:
+        """`new_step` with what it asks the worker (the agencies still active, the deadline, the window's lead,
+        and the lookups `find` asks) in one local activity. The earlier patches are still asked: a run that
+        replayed without one keeps going without it."""
         definition = self.process.step(step)
         check = self.patched(ACTIVE_HOLDERS_PATCH)
         now = workflow.now()
@@ -246,7 +278,10 @@ class StepMachinery:
         got = await workflow.execute_local_activity(
             names.STEP_INPUTS,
             StepInputsRequest(
-                agencies=[holder, *(co_holders or [])] if check else [], deadline=deadline, window_key=window_key
+                agencies=[holder, *(co_holders or [])] if check else [],
+                deadline=deadline,
+                window_key=window_key,
+                find=find or [],
             ),
             result_type=StepInputs,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
@@ -260,7 +295,7 @@ class StepMachinery:
         if got.deadline is not None:
             deadlines, allowance = got.deadline.deadlines, got.deadline.allowance
         window = window_opens(deadlines.due_at, Allowance.parse(got.window)) if deadlines and got.window else None
-        return StepState(
+        opened = StepState(
             track=track,
             step=step,
             seq=self._st.seq + 1,
@@ -274,6 +309,7 @@ class StepMachinery:
             counters=counters or {},
             window_opens_at=window,
         )
+        return opened, got.found
 
     async def required(self, step: StepState, *, since: str | None = None) -> int:
         """How many occurrences complete `step` (its definition's count policy, in force in the case's

@@ -10,9 +10,10 @@ of a test in tests/workflow; to regenerate them all (after a deliberate, patched
 which writes tests/histories/<process>-<name>.json: guardianship-<name> from CaseDriver, dropout-<name> from
 DropoutDriver (compact JSON; keep each process's set small).
 
-The histories in tests/histories/ were recorded before the patch baseline (workflows/patches.py): they ask
-each patch on its own. Those in tests/histories/baseline-1/ were recorded with it, one of each process's
-paths or more: regenerated as above, then the chosen ones moved there and the older ones restored.
+The histories in tests/histories/ were recorded before the patch baselines (workflows/patches.py): they ask
+each patch on its own. Those in tests/histories/baseline-<n>/ were recorded with patch-baseline-<n>, one of
+each process's paths or more: regenerated as above, then the chosen ones copied there and the older ones
+restored (`git checkout tests/histories/*.json`).
 
 Histories are recorded with the payload codec (worker/codec.py, the tests' fixed key tests/codec_keys.py):
 the `*-encrypted` ones are kept so; the others were recorded before the codec and replay because a payload
@@ -38,14 +39,17 @@ from worker.client import SANDBOX
 from worker.codec import ENCODING, PayloadKeyError, PayloadKeys, data_converter
 from worker.registry import ALL_WORKFLOWS
 from workflows import base, patches
-from workflows.activity_names import ACTIVE_AGENCIES, RECORD_EVENT, STEP_INPUTS
+from workflows.activity_names import ACTIVE_AGENCIES, RECORD_EVENT, RESOLVE_AGENCY, STEP_INPUTS
 from workflows.dropout import DropoutWorkflow
 from workflows.guardianship import GuardianshipWorkflow
 from workflows.patches import BASELINES
 
-HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
-# Recorded with the patch baseline (workflows/patches.py), by process.
-BASELINE_1 = sorted((Path(__file__).parent.parent / "histories" / "baseline-1").glob("*.json"))
+SAVED = Path(__file__).parent.parent / "histories"
+HISTORIES = sorted(SAVED.glob("*.json"))
+# Recorded with each patch baseline (workflows/patches.py), by its marker: patch-baseline-N in baseline-N/.
+BASELINED = {b.marker: sorted((SAVED / b.marker.removeprefix("patch-")).glob("*.json")) for b in BASELINES}
+WITH_A_BASELINE = [p for paths in BASELINED.values() for p in paths]
+NEWEST = BASELINES[0].marker
 
 # The paths the saved histories must cover, so that deleting one is noticed.
 EXPECTED = {
@@ -136,7 +140,7 @@ def test_the_saved_histories_are_all_there():
     assert all(p.stem.startswith((*PREFIXES, *OTHER_PREFIXES)) for p in HISTORIES)
 
 
-@pytest.mark.parametrize("path", HISTORIES + BASELINE_1, ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("path", HISTORIES + WITH_A_BASELINE, ids=lambda p: f"{p.parent.name}/{p.stem}")
 async def test_replay(path: Path):
     replayer = Replayer(
         workflows=ALL_WORKFLOWS,
@@ -253,24 +257,40 @@ def patch_markers(history: WorkflowHistory) -> list[str]:
     return marker_details(history, "core_patch", "patch-data", "id")
 
 
-def test_every_process_has_histories_recorded_with_the_baseline():
-    assert {p.stem.split("-", 1)[0] + "-" for p in BASELINE_1} >= set(PREFIXES)
+def test_every_process_has_histories_recorded_with_the_newest_baseline():
+    assert {p.stem.split("-", 1)[0] + "-" for p in BASELINED[NEWEST]} >= set(PREFIXES)
 
 
-@pytest.mark.parametrize("path", BASELINE_1, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", WITH_A_BASELINE, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_a_run_with_the_baseline_records_one_patch_marker_and_one_search_attribute_upsert(path: Path):
     """The baseline stands for every patch the run asks: one marker (and the one TemporalChangeVersion upsert
     the SDK adds to it) for the whole run, where the runs before it recorded one for each patch."""
     history = load(path)
-    assert patch_markers(history) == [BASELINES[0].marker]
+    assert patch_markers(history) == [f"patch-{path.parent.name}"]
     upserts = [e for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes")]
     assert len(upserts) == 1
 
 
 def test_the_histories_before_the_baseline_ask_each_patch():
     asked = [patch_markers(load(p)) for p in HISTORIES if p.stem.startswith(PREFIXES)]
-    assert all(BASELINES[0].marker not in ids for ids in asked)
+    assert all(b.marker not in ids for ids in asked for b in BASELINES)
     assert sum(len(ids) for ids in asked) > len(asked)  # several patches each, on average
+
+
+def first_task_activities(path: Path) -> list[str]:
+    """The local activities a run ran before its first event was written, and that write."""
+    ran = local_activities(load(path))
+    return ran[: ran.index(RECORD_EVENT) + 1]
+
+
+@pytest.mark.parametrize("stem", ["guardianship-police-reprimand-guidance", "certification-cross-county-approved"])
+def test_a_new_case_looks_up_the_agencies_it_opens_with_along_with_its_first_step(stem: str):
+    """Civil affairs (a guardianship case), the origin's deciding agency (a certification): found in the one
+    local activity of the first step's inputs, so a new case runs two before its first event is written."""
+    assert first_task_activities(SAVED / "baseline-2" / f"{stem}.json") == [STEP_INPUTS, RECORD_EVENT]
+    # Recorded before: the lookup after the step's inputs, an activity (and a workflow activation) more.
+    before = [STEP_INPUTS, RESOLVE_AGENCY, RECORD_EVENT]
+    assert first_task_activities(SAVED / "baseline-1" / f"{stem}.json") == before
 
 
 async def test_the_replay_would_catch_a_baseline_taken_wrongly(monkeypatch: pytest.MonkeyPatch):
@@ -279,14 +299,24 @@ async def test_the_replay_would_catch_a_baseline_taken_wrongly(monkeypatch: pyte
     replay taking its patches as given."""
     replayer = Replayer(workflows=ALL_WORKFLOWS, workflow_runner=UnsandboxedWorkflowRunner(), data_converter=CONVERTER)
     monkeypatch.setattr(patches, "BASELINES", ())
-    for path in BASELINE_1[:3]:
-        # Without it the run takes the older paths (a local activity's answer of another kind, or an
-        # unmatched marker): the workflow task fails.
-        result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
-        assert result.replay_failure is not None, path.stem
+    for paths in BASELINED.values():
+        for path in paths[:3]:
+            # Without it the run takes the older paths (a local activity's answer of another kind, or an
+            # unmatched marker): the workflow task fails.
+            result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+            assert result.replay_failure is not None, path.stem
 
     monkeypatch.undo()
-    monkeypatch.setattr(base, "given_patches", lambda own: BASELINES[0].given | own.get(BASELINES[0].marker, set()))
+    newest = BASELINES[0]
+    monkeypatch.setattr(base, "given_patches", lambda own: newest.given | own.get(newest.marker, set()))
     for stem in ("guardianship-police-reprimand-guidance", "dropout-returned-at-school", "mental_health-crisis-ladder"):
         result = await replayer.replay_workflow(load(history(stem)), raise_on_replay_failure=False)
         assert result.replay_failure is not None, stem
+
+    # A run recorded with the first baseline does not replay as if it had recorded the second: the second
+    # takes in a patch (the lookups along with a new step's inputs) that changes what a start runs.
+    monkeypatch.undo()
+    monkeypatch.setattr(patches, "BASELINES", (patches.BASELINES[0],))
+    for path in [p for p in BASELINED["patch-baseline-1"] if p.stem.startswith("guardianship-")][:2]:
+        result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+        assert result.replay_failure is not None, path.stem
