@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -61,6 +61,38 @@ STEP_INPUTS_SQL = """
 SELECT (SELECT version FROM deadline_inputs_version),
        ARRAY(SELECT id FROM agencies WHERE id = ANY(%(ids)s::int[]) AND is_active)
 """
+
+
+# The agency of a type serving a region (in its township, or the one asked for, first), else the city's.
+RESOLVE_SQL = """
+SELECT id, name, agency_type, region_code, township FROM agencies
+WHERE agency_type = %(type)s::text AND region_code = ANY(%(regions)s::text[]) AND is_active
+ORDER BY region_code = %(region)s::text DESC, id = %(prefer)s::int DESC,
+         -- a county-level agency has no township (NULL), which would sort first
+         COALESCE(township = %(township)s::text, false) DESC, is_default DESC, id
+LIMIT 1
+"""
+
+
+async def resolve(conn: AsyncConnection, q: AgencyQuery) -> AgencyRef:
+    """As the activity `resolve_agency`, on the caller's connection."""
+    params = {
+        "type": q.agency_type.value,
+        "regions": list(dict.fromkeys((q.region_code, prefecture_of(q.region_code)))),
+        "region": q.region_code,
+        "prefer": q.prefer_id or -1,
+        "township": q.township or "",
+    }
+    found = (await conn.exec_driver_sql(RESOLVE_SQL, params)).one_or_none()
+    if found is None:
+        raise ApplicationError(f"no active {q.agency_type.value} agency serves region {q.region_code}")
+    return AgencyRef(
+        id=found.id,
+        name=found.name,
+        agency_type=found.agency_type,
+        region_code=found.region_code,
+        township=found.township,
+    )
 
 
 def deadline_answer(req: DeadlineRequest, inputs: DeadlineInputs) -> DeadlineAnswer:
@@ -154,6 +186,7 @@ class CaseActivities:
         workflow looks up along with it, as `resolve_agency` finds them."""
         async with autocommit(self.sf) as conn:
             version, active = (await conn.exec_driver_sql(STEP_INPUTS_SQL, {"ids": [a.id for a in req.agencies]})).one()
+            found = [await resolve(conn, q) for q in req.find]
         inputs = await self.inputs.at_version(self.sf, version)
         agencies = await self._still_active(req.agencies, set(active))
         answer = deadline_answer(req.deadline, inputs) if req.deadline else None
@@ -163,7 +196,6 @@ class CaseActivities:
                 policy_default(req.window_key), req.deadline.county, inputs.overrides, req.deadline.at
             )
             window = str(lead)
-        found = [await self.resolve_agency(q) for q in req.find]
         return StepInputs(agencies=agencies, deadline=answer, window=window, found=found)
 
     # ------------------------------------------------------------------ resolve_agency
@@ -194,33 +226,7 @@ class CaseActivities:
         """The agency of a type serving a region: the preferred one if it fits, else the region's
         default, else the city's. None found is an error an admin must fix (the activity retries)."""
         async with autocommit(self.sf) as conn:
-            for region in dict.fromkeys((q.region_code, prefecture_of(q.region_code))):
-                stmt = (
-                    select(Agency.id, Agency.name, Agency.agency_type, Agency.region_code, Agency.township)
-                    .where(
-                        Agency.agency_type == q.agency_type.value,
-                        Agency.region_code == region,
-                        Agency.is_active.is_(True),
-                    )
-                    .order_by(
-                        (Agency.id == (q.prefer_id or -1)).desc(),
-                        # A county-level agency has no township (NULL), which would sort first.
-                        func.coalesce(Agency.township == (q.township or ""), False).desc(),
-                        Agency.is_default.desc(),
-                        Agency.id,
-                    )
-                    .limit(1)
-                )
-                found = (await conn.execute(stmt)).one_or_none()
-                if found:
-                    return AgencyRef(
-                        id=found.id,
-                        name=found.name,
-                        agency_type=found.agency_type,
-                        region_code=found.region_code,
-                        township=found.township,
-                    )
-        raise ApplicationError(f"no active {q.agency_type.value} agency serves region {q.region_code}")
+            return await resolve(conn, q)
 
     # ------------------------------------------------------------------ open_follow_on
 

@@ -30,11 +30,22 @@ class YearSchedule:
 
 
 class WorkCalendar:
+    """Immutable once built; a worker or the web keeps one for as long as the schedules do not change, so
+    each day's answer is kept too (the package's own check costs more than the day's arithmetic)."""
+
     def __init__(self, schedules: Mapping[int, YearSchedule] | None = None) -> None:
         self._schedules = dict(schedules or {})
+        self._exact: dict[int, bool] = {}
+        self._working: dict[date, bool] = {}
 
     def is_exact(self, year: int) -> bool:
         """True when the official schedule of `year` is known (loaded table or the package)."""
+        known = self._exact.get(year)
+        if known is None:
+            known = self._exact[year] = self._is_exact(year)
+        return known
+
+    def _is_exact(self, year: int) -> bool:
         if year in self._schedules:
             return True
         try:
@@ -44,6 +55,12 @@ class WorkCalendar:
         return True
 
     def is_working_day(self, d: date) -> bool:
+        known = self._working.get(d)
+        if known is None:
+            known = self._working[d] = self._is_working_day(d)
+        return known
+
+    def _is_working_day(self, d: date) -> bool:
         loaded = self._schedules.get(d.year)
         if loaded is not None:
             if d in loaded.workdays:
