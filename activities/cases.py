@@ -24,7 +24,7 @@ from db.models import (
     Document,
     User,
 )
-from db.session import autocommit, transaction
+from db.session import autocommit, engine_of, transaction
 from domain.deadlines import compute_deadlines
 from domain.enums import Role
 from domain.messages import (
@@ -132,9 +132,9 @@ class CaseActivities:
     async def record_event(self, ev: EventRecord) -> bool:
         """Appends the event and applies its projection changes in one transaction (activities/projection.py:
         two statements). Returns False when the event was already recorded (a retry): nothing changes."""
-        async with transaction(self.sf) as s:
-            rows = await note_rows(s, ev)
-            conn = await s.connection()
+        # A connection, not a session: this runs for every event, and only a document needs the ORM.
+        async with engine_of(self.sf).begin() as conn:
+            rows = await note_rows(conn, ev)
             case_id, new = await projection.append(conn, ev, rows)
             if case_id is None:
                 # The opening event always comes first; if it is missing something is badly wrong.
@@ -145,7 +145,10 @@ class CaseActivities:
                 conn, case_id, ev, activity=ev.kind in ACTIVITY_KINDS, holder_notices=HOLDER_NOTICES
             )
             if ev.document is not None:
-                await self._file_document(s, case_id, ev)
+                # In a savepoint of the event's transaction: filed with the event, or not at all.
+                async with AsyncSession(bind=conn, join_transaction_mode="create_savepoint") as s:
+                    await self._file_document(s, case_id, ev)
+                    await s.commit()
         return True
 
     @staticmethod
@@ -287,12 +290,12 @@ async def registered_child_id(s: AsyncSession, child_id: int) -> int:
     return merged_into or child_id
 
 
-async def recipients(s: AsyncSession, spec: NotificationSpec) -> list[tuple[int, int | None]]:
+async def recipients(s: AsyncSession | AsyncConnection, spec: NotificationSpec) -> list[tuple[int, int | None]]:
     """(agency, user or None for everyone there): one person, one agency, or every active agency of a type
     in a region (escalations: domain/oversight.py chose the type)."""
     if spec.agency_id is not None:
         if spec.user_id is not None:
-            user = await s.get(User, spec.user_id)
+            user = (await s.execute(select(User.is_active, User.agency_id).where(User.id == spec.user_id))).first()
             if user is not None and user.is_active and user.agency_id == spec.agency_id:
                 return [(spec.agency_id, spec.user_id)]
             # Left or moved on: what was meant for them goes to their former agency, so nobody misses it.
@@ -318,7 +321,7 @@ async def recipients(s: AsyncSession, spec: NotificationSpec) -> list[tuple[int,
     return [(a, None) for a in (await s.execute(stmt)).scalars()]
 
 
-async def note_rows(s: AsyncSession, ev: EventRecord) -> list[projection.Recipient]:
+async def note_rows(s: AsyncSession | AsyncConnection, ev: EventRecord) -> list[projection.Recipient]:
     """The event's notifications, one row per recipient. Only a notice to the agencies of a type in a region
     reads the database here; one to a person is checked in the write itself (activities/projection.py)."""
     out = []
