@@ -10,6 +10,11 @@ interleave the bare side and the application so that a noisy machine hits both a
 - one action at a time and actions at concurrency C: `POST /api/v1/cases/{no}/actions`, against a trivial
   Update on a running no-op workflow.
 
+Between the two, the floor (bench/floor.py): the bare workflow behind what the design asks of every start and
+action (an HTTP request with its token checked, one durable row written before the Update answers), with
+none of the application's own work. floor/bare is what the design itself costs; app/floor what the
+application adds.
+
 Each line printed is one goal of issue 13 with the bare figure, the application's, their ratio and
 whether the goal is met; then, per goal, the CPU each part of the system spent per operation on each side
 (bench/cpu.py), which says what holds the application back. Nothing is hard-coded: every figure is
@@ -89,9 +94,11 @@ class Measure:
     name: str
     goal: str
     bare: list[Round] = field(default_factory=list)
+    floor: list[Round] = field(default_factory=list)
     app: list[Round] = field(default_factory=list)
     # CPU seconds each part of the system spent during each side's rounds (bench/cpu.py).
     bare_cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    floor_cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     app_cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
@@ -134,7 +141,10 @@ def cpu_line(m: Measure) -> str:
         parts = ", ".join(f"{part} {ms:.1f}" for part, ms in per.items() if ms >= 0.05)
         return f"{sum(per.values()):6.1f} ms ({parts})"
 
-    return f"{m.name:<40} CPU per operation: app {side(m.app, m.app_cpu)}; bare {side(m.bare, m.bare_cpu)}"
+    return (
+        f"{m.name:<40} CPU per operation: app {side(m.app, m.app_cpu)}; floor {side(m.floor, m.floor_cpu)};"
+        f" bare {side(m.bare, m.bare_cpu)}"
+    )
 
 
 class Processes:
@@ -189,8 +199,17 @@ async def make_fixture(url: str) -> tuple[str, list[int]]:
 class Sides:
     """The two sides of every measurement: the bare engine and the application, same machine, same run."""
 
-    def __init__(self, client: Client, bare_queue: str, http: httpx.AsyncClient, token: str, children: list[int]):
+    def __init__(
+        self,
+        client: Client,
+        bare_queue: str,
+        http: httpx.AsyncClient,
+        floor_http: httpx.AsyncClient,
+        token: str,
+        children: list[int],
+    ):
         self.client, self.bare_queue, self.http, self.children = client, bare_queue, http, children
+        self.floor_http = floor_http
         self.headers = {"Authorization": f"Bearer {token}"}
         self.today = local_date(datetime.now(UTC)).isoformat()
 
@@ -204,6 +223,27 @@ class Sides:
         return (
             await self.client.execute_update_with_start_workflow(BareWorkflow.act, 1, start_workflow_operation=op) == 1
         )
+
+    async def floor_start(self, _: int) -> bool:
+        r = await self.floor_http.post("/start", headers=self.headers)
+        r.raise_for_status()
+        return r.json()["seq"] == 1
+
+    async def floor_targets(self, n: int) -> list[str]:
+        out = []
+        for _ in range(n):
+            r = await self.floor_http.post("/start", headers=self.headers)
+            r.raise_for_status()
+            out.append(r.json()["workflow_id"])
+        return out
+
+    def floor_act(self, ids: list[str]) -> Callable[[int], Awaitable[bool]]:
+        async def one(i: int) -> bool:
+            r = await self.floor_http.post(f"/act/{ids[i]}", headers=self.headers)
+            r.raise_for_status()
+            return r.json()["seq"] == 2
+
+        return one
 
     async def _start(self, i: int) -> dict:
         body = {
@@ -266,16 +306,20 @@ def ratio_line(m: Measure, *, higher_is_better: bool, goal: float) -> str:
     also needs every start answered with its first step)."""
     incomplete = sum(len(r.latencies) - r.complete for r in m.app)
     if higher_is_better:
-        bare = statistics.median(r.rate for r in m.bare)
-        app = statistics.median(r.rate for r in m.app)
+        bare, floor, app = (statistics.median(r.rate for r in rounds) for rounds in (m.bare, m.floor, m.app))
         ratio = app / bare
-        figures = f"bare {bare:6.1f}/s  app {app:6.1f}/s  app/bare {ratio:5.2f}"
+        figures = (
+            f"bare {bare:6.1f}/s  floor {floor:6.1f}/s  app {app:6.1f}/s  app/bare {ratio:5.2f}"
+            f"  (floor/bare {floor / bare:4.2f}, app/floor {app / floor:4.2f})"
+        )
         met = ratio >= goal and not incomplete
     else:
-        bare = statistics.median(r.p50 for r in m.bare) * 1000
-        app = statistics.median(r.p50 for r in m.app) * 1000
+        bare, floor, app = (statistics.median(r.p50 for r in rounds) * 1000 for rounds in (m.bare, m.floor, m.app))
         ratio = app / bare
-        figures = f"bare p50 {bare:6.0f} ms  app p50 {app:6.0f} ms  app/bare {ratio:5.2f}×"
+        figures = (
+            f"bare p50 {bare:5.1f} ms  floor p50 {floor:5.1f} ms  app p50 {app:5.1f} ms  app/bare {ratio:5.2f}×"
+            f"  (floor/bare {floor / bare:4.2f}×, app/floor {app / floor:4.2f}×)"
+        )
         met = ratio <= goal
     extra = f"  ({incomplete} answered without what was asked)" if incomplete else ""
     return f"{m.name:<40} {figures}   goal {m.goal}: {'MET' if met else 'NOT MET'}{extra}"
@@ -296,14 +340,13 @@ async def measure(
     for _ in range(rounds):
         for c, m in zip(concurrency, start_goals, strict=True):
             m.bare.append(await sampled(cpu, m.bare_cpu, starts, c, sides.bare_start))
+            m.floor.append(await sampled(cpu, m.floor_cpu, starts, c, sides.floor_start))
             m.app.append(await sampled(cpu, m.app_cpu, starts, c, sides.app_start))
-        seq = 20
-        ids, cases = await sides.bare_targets(seq), await sides.app_targets(seq)
-        one.bare.append(await sampled(cpu, one.bare_cpu, seq, 1, sides.bare_act(ids)))
-        one.app.append(await sampled(cpu, one.app_cpu, seq, 1, sides.app_act(cases)))
-        ids, cases = await sides.bare_targets(starts), await sides.app_targets(starts)
-        many.bare.append(await sampled(cpu, many.bare_cpu, starts, action_concurrency, sides.bare_act(ids)))
-        many.app.append(await sampled(cpu, many.app_cpu, starts, action_concurrency, sides.app_act(cases)))
+        for m, n, c in ((one, 20, 1), (many, starts, action_concurrency)):
+            ids, floors, cases = await sides.bare_targets(n), await sides.floor_targets(n), await sides.app_targets(n)
+            m.bare.append(await sampled(cpu, m.bare_cpu, n, c, sides.bare_act(ids)))
+            m.floor.append(await sampled(cpu, m.floor_cpu, n, c, sides.floor_act(floors)))
+            m.app.append(await sampled(cpu, m.app_cpu, n, c, sides.app_act(cases)))
     measures = [*start_goals, one, many]
     return (
         [ratio_line(m, higher_is_better=True, goal=STARTS_GOAL) for m in start_goals]
@@ -339,24 +382,38 @@ async def run(args: argparse.Namespace) -> None:
         }
         procs = Processes(env, tmp)
         web = procs.spawn("web", ["-m", "cli.main", "web"], WEB_RUNNING)
+        floor_port, floor_args = free_port(), [url, address, "bench-floor"]
+        floor_web = procs.spawn(
+            "floor-web", ["-m", "bench.floor", "web", str(floor_port), *floor_args], "floor web running"
+        )
         temporal_pid = child_with(os.getpid(), str(temporal_cli()))
         pg_pid = postmaster(tmp / "pg")
         when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
         print(f"# {when}, {os.cpu_count()} cores; PostgreSQL embedded, one Temporal dev server")
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-            sides = Sides(temporal.client, "bench-bare", http, token, children)
+        async with (
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{floor_port}", timeout=60) as floor_http,
+        ):
+            sides = Sides(temporal.client, "bench-bare", http, floor_http, token, children)
             for workers in args.workers:
-                started = [
-                    procs.spawn(f"worker{w}", ["-m", "cli.main", "worker"], WORKER_RUNNING) for w in range(workers)
-                ] + [
-                    procs.spawn(f"bare{w}", ["-m", "bench.bare", address, "bench-bare"], "bare worker running")
-                    for w in range(workers)
-                ]
+                started = (
+                    [procs.spawn(f"worker{w}", ["-m", "cli.main", "worker"], WORKER_RUNNING) for w in range(workers)]
+                    + [
+                        procs.spawn(f"bare{w}", ["-m", "bench.bare", address, "bench-bare"], "bare worker running")
+                        for w in range(workers)
+                    ]
+                    + [
+                        procs.spawn(f"floor{w}", ["-m", "bench.floor", "worker", *floor_args], "floor worker running")
+                        for w in range(workers)
+                    ]
+                )
                 label = f"[{workers} worker{'s' if workers > 1 else ''}] "
                 cpu = Parts()
                 cpu.tree("web", web.pid)
                 cpu.tree("worker", *(p.pid for p in started[:workers]))
-                cpu.tree("bare worker", *(p.pid for p in started[workers:]))
+                cpu.tree("bare worker", *(p.pid for p in started[workers : 2 * workers]))
+                cpu.tree("floor web", floor_web.pid)
+                cpu.tree("floor worker", *(p.pid for p in started[2 * workers :]))
                 cpu.tree("Temporal", temporal_pid)
                 cpu.tree("PostgreSQL", pg_pid)
                 cpu.own("client", os.getpid())
