@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadCodec
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
+from temporalio.converter import CompositePayloadConverter, DataConverter, DefaultFailureConverter, PayloadCodec
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -123,8 +123,26 @@ class EncodedFailureConverter(DefaultFailureConverter):
         super().__init__(encode_common_attributes=True)
 
 
+class SharedPydanticConverter(CompositePayloadConverter):
+    """The pydantic payload converter, its parts made once per process and shared. The SDK makes a payload
+    converter for every workflow instance and two for every activation (one per data converter it makes), and
+    pydantic's JSON part keeps its type adapters per instance: each new run built the schema of every type it
+    decoded again, and every activation a serializer (about a sixth of the worker's CPU, issue 13). Every
+    type a workflow decodes is imported once per worker (worker/client.py passes domain/ and workflows/
+    through the sandbox), so one bounded cache serves them all; the parts keep no state but that cache."""
+
+    def __init__(self) -> None:
+        super().__init__(*_SHARED_PARTS)
+
+
+_SHARED_PARTS = tuple(PydanticPayloadConverter().converters.values())
+
+
 def data_converter(keys: PayloadKeys) -> DataConverter:
     """The one converter of every client, worker and replayer: pydantic payloads, encrypted."""
     return dataclasses.replace(
-        pydantic_data_converter, payload_codec=EncryptionCodec(keys), failure_converter_class=EncodedFailureConverter
+        pydantic_data_converter,
+        payload_converter_class=SharedPydanticConverter,
+        payload_codec=EncryptionCodec(keys),
+        failure_converter_class=EncodedFailureConverter,
     )
