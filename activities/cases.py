@@ -33,15 +33,18 @@ from domain.messages import (
     DeadlineAnswer,
     DeadlineRequest,
     EventRecord,
+    EventWithStep,
     FollowOnRequest,
     NotificationSpec,
     OpenCasesQuery,
+    RecordedWithStep,
     StepInputs,
     StepInputsRequest,
 )
 from domain.policy import Allowance, resolve_policy
 from domain.processes import get_process, policy_default
 from domain.regions import prefecture_of
+from domain.timing import fill_step
 from workflows import activity_names as names
 
 ACTIVITY_KINDS = {"opened", "action", "urged", "extended", "reassigned"}
@@ -60,6 +63,13 @@ def agency_ref(a: Agency) -> AgencyRef:
 STEP_INPUTS_SQL = """
 SELECT (SELECT version FROM deadline_inputs_version),
        ARRAY(SELECT id FROM agencies WHERE id = ANY(%(ids)s::int[]) AND is_active)
+"""
+# The same, and whether the event is written already (a retry), for an event written with its step's inputs.
+WITH_STEP_SQL = """
+SELECT (SELECT version FROM deadline_inputs_version),
+       ARRAY(SELECT id FROM agencies WHERE id = ANY(%(ids)s::int[]) AND is_active),
+       EXISTS (SELECT 1 FROM timeline_events te JOIN cases c ON c.id = te.case_id
+               WHERE c.case_no = %(case_no)s::text AND te.seq = %(seq)s::int)
 """
 
 
@@ -110,6 +120,19 @@ def deadline_answer(req: DeadlineRequest, inputs: DeadlineInputs) -> DeadlineAns
     )
 
 
+def step_answer(
+    req: StepInputsRequest, inputs: DeadlineInputs, agencies: list[AgencyRef], found: list[AgencyRef]
+) -> StepInputs:
+    """A new step's inputs: its agencies and lookups as given, its deadline and its window's lead, the
+    policy in force in the case's county when the step opens."""
+    answer = deadline_answer(req.deadline, inputs) if req.deadline else None
+    window = None
+    if req.window_key and req.deadline and answer and answer.deadlines:
+        lead = resolve_policy(policy_default(req.window_key), req.deadline.county, inputs.overrides, req.deadline.at)
+        window = str(lead)
+    return StepInputs(agencies=agencies, deadline=answer, window=window, found=found)
+
+
 class CaseActivities:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self.sf = session_factory
@@ -118,6 +141,7 @@ class CaseActivities:
     def all(self) -> list:
         return [
             self.record_event,
+            self.record_with_step,
             self.compute_deadlines,
             self.resolve_agency,
             self.active_agencies,
@@ -134,21 +158,47 @@ class CaseActivities:
         two statements). Returns False when the event was already recorded (a retry): nothing changes."""
         # A connection, not a session: this runs for every event, and only a document needs the ORM.
         async with engine_of(self.sf).begin() as conn:
-            rows = await note_rows(conn, ev)
-            case_id, new = await projection.append(conn, ev, rows)
-            if case_id is None:
-                # The opening event always comes first; if it is missing something is badly wrong.
-                raise ApplicationError(f"case {ev.case_no} has no projection row")
-            if not new:
-                return False
-            await projection.update_case(
-                conn, case_id, ev, activity=ev.kind in ACTIVITY_KINDS, holder_notices=HOLDER_NOTICES
-            )
-            if ev.document is not None:
-                # In a savepoint of the event's transaction: filed with the event, or not at all.
-                async with AsyncSession(bind=conn, join_transaction_mode="create_savepoint") as s:
-                    await self._file_document(s, case_id, ev)
-                    await s.commit()
+            return await self._write(conn, ev)
+
+    @activity.defn(name=names.RECORD_WITH_STEP)
+    async def record_with_step(self, req: EventWithStep) -> RecordedWithStep:
+        """`record_event` of an event that opens a step, with the step's inputs read as `step_inputs` reads them
+        in the event's transaction: one local activity (and one workflow activation) where a move took two.
+        Nothing is written when one of the step's agencies has been switched off: the workflow then opens the
+        step with the agency that replaces it, as before. A retry of an event written already answers written,
+        its inputs read again (as a replay after a worker's crash reads a step's inputs again)."""
+        ev, asked = req.event, req.inputs
+        async with engine_of(self.sf).begin() as conn:
+            params = {"ids": [a.id for a in asked.agencies], "case_no": ev.case_no, "seq": ev.seq}
+            version, active, done = (await conn.exec_driver_sql(WITH_STEP_SQL, params)).one()
+            if not done and any(a.id not in active for a in asked.agencies):
+                return RecordedWithStep(written=False)
+            found = [await resolve(conn, q) for q in asked.find]
+            got = step_answer(asked, await self.inputs.at_version(self.sf, version), asked.agencies, found)
+            for step in ev.set_steps:
+                if step.track == req.track and step.seq == ev.seq:
+                    fill_step(step, got)
+            if not done:
+                await self._write(conn, ev)
+        return RecordedWithStep(written=True, inputs=got)
+
+    async def _write(self, conn: AsyncConnection, ev: EventRecord) -> bool:
+        """The event and its projection changes, in the caller's transaction; False: written already."""
+        rows = await note_rows(conn, ev)
+        case_id, new = await projection.append(conn, ev, rows)
+        if case_id is None:
+            # The opening event always comes first; if it is missing something is badly wrong.
+            raise ApplicationError(f"case {ev.case_no} has no projection row")
+        if not new:
+            return False
+        await projection.update_case(
+            conn, case_id, ev, activity=ev.kind in ACTIVITY_KINDS, holder_notices=HOLDER_NOTICES
+        )
+        if ev.document is not None:
+            # In a savepoint of the event's transaction: filed with the event, or not at all.
+            async with AsyncSession(bind=conn, join_transaction_mode="create_savepoint") as s:
+                await self._file_document(s, case_id, ev)
+                await s.commit()
         return True
 
     @staticmethod
@@ -191,15 +241,7 @@ class CaseActivities:
             version, active = (await conn.exec_driver_sql(STEP_INPUTS_SQL, {"ids": [a.id for a in req.agencies]})).one()
             found = [await resolve(conn, q) for q in req.find]
         inputs = await self.inputs.at_version(self.sf, version)
-        agencies = await self._still_active(req.agencies, set(active))
-        answer = deadline_answer(req.deadline, inputs) if req.deadline else None
-        window = None
-        if req.window_key and req.deadline and answer and answer.deadlines:
-            lead = resolve_policy(
-                policy_default(req.window_key), req.deadline.county, inputs.overrides, req.deadline.at
-            )
-            window = str(lead)
-        return StepInputs(agencies=agencies, deadline=answer, window=window, found=found)
+        return step_answer(req, inputs, await self._still_active(req.agencies, set(active)), found)
 
     # ------------------------------------------------------------------ resolve_agency
 

@@ -268,6 +268,24 @@ class StepInputs(BaseModel):
     found: list[AgencyRef] = Field(default_factory=list)  # what `find` asked, in its order
 
 
+class EventWithStep(BaseModel):
+    """An event that opens a step, with what that step needs from the worker (`inputs`), written by one local
+    activity that reads them in the event's transaction. The step of `track` that the event opens comes
+    without its deadline and window: the activity fills them in from what it reads (timing.fill_step)."""
+
+    event: EventRecord
+    track: str
+    inputs: StepInputsRequest
+
+
+class RecordedWithStep(BaseModel):
+    """written False: one of the step's agencies has been switched off, and nothing was written (the step
+    goes to the agency that replaces it, whose notices and parties differ); else the inputs it was opened with."""
+
+    written: bool
+    inputs: StepInputs | None = None
+
+
 class AgencyQuery(BaseModel):
     agency_type: AgencyType
     region_code: str

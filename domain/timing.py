@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from domain.deadlines import SHANGHAI, local_date, start_of_local_day
 from domain.errors import DomainError
 from domain.field_kinds import FieldKind
-from domain.messages import StepState
+from domain.messages import StepInputs, StepState
 from domain.policy import Allowance, Unit
 from domain.process import Action, Field, NotBefore, Step
 
@@ -65,6 +65,15 @@ def window_opens(due_at: datetime, lead: Allowance) -> datetime:
     """A scheduled step may be recorded from the start of the day `lead` (days) before the day it is due."""
     assert lead.unit == Unit.days, f"a window is counted in days, not {lead}"
     return start_of_local_day(local_date(due_at) - timedelta(days=lead.amount))
+
+
+def fill_step(step: StepState, got: StepInputs) -> None:
+    """A new step's deadline, allowance and window from what the worker read for it: the same in the workflow
+    and in the activity that writes the event opening it (activities/cases.py `record_with_step`)."""
+    if got.deadline is not None:
+        step.deadlines, step.allowance = got.deadline.deadlines, got.deadline.allowance
+    due = step.deadlines
+    step.window_opens_at = window_opens(due.due_at, Allowance.parse(got.window)) if due and got.window else None
 
 
 def available_from(action: Action, step: StepState) -> datetime | None:

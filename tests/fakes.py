@@ -50,10 +50,12 @@ from domain.messages import (
     DeadlineRequest,
     DeliveryOrder,
     EventRecord,
+    EventWithStep,
     FollowOnRequest,
     NotificationSpec,
     OpenCasesQuery,
     OutboundRequest,
+    RecordedWithStep,
     StepInputs,
     StepInputsRequest,
     StepState,
@@ -62,6 +64,7 @@ from domain.policy import Allowance, PolicyDefault, PolicyOverride, Unit, resolv
 from domain.process import Process, clean_payload
 from domain.processes import get_process, policy_default
 from domain.regions import CITY_CODE
+from domain.timing import fill_step
 from domain.workdays import WorkCalendar, YearSchedule
 from tests.codec_keys import CONVERTER
 from tests.support import on_server_day
@@ -236,6 +239,22 @@ class Fakes:
         found = [await self.resolve_agency(q) for q in req.find]
         return StepInputs(agencies=agencies, deadline=answer, window=window, found=found)
 
+    @activity.defn(name=names.RECORD_WITH_STEP)
+    async def record_with_step(self, req: EventWithStep) -> RecordedWithStep:
+        """As activities/cases.py: nothing written when one of the step's agencies is switched off (unless the
+        event is written already: a retry); else the step's inputs filled in and the event written."""
+        ev = req.event
+        done = any(e.case_no == ev.case_no and e.seq == ev.seq for e in self.events)
+        if not done and any(a.id in self.inactive for a in req.inputs.agencies):
+            return RecordedWithStep(written=False)
+        got = await self.step_inputs(req.inputs.model_copy(update={"agencies": []}))
+        got.agencies = list(req.inputs.agencies)
+        for step in ev.set_steps:
+            if step.track == req.track and step.seq == ev.seq:
+                fill_step(step, got)
+        await self.record_event(ev)
+        return RecordedWithStep(written=True, inputs=got)
+
     @activity.defn(name=names.OPEN_FOLLOW_ON)
     async def open_follow_on(self, req: FollowOnRequest) -> str:
         if req.origin_case_no not in self.follow_ons:
@@ -287,6 +306,7 @@ class Fakes:
         return [
             self.open_cases_of_child,
             self.record_event,
+            self.record_with_step,
             self.compute_deadlines,
             self.resolve_agency,
             self.active_agencies,

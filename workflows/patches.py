@@ -27,6 +27,7 @@ class Baseline:
 
 BASELINE_1 = "patch-baseline-1"
 BASELINE_2 = "patch-baseline-2"
+BASELINE_3 = "patch-baseline-3"
 
 _GIVEN_1 = frozenset(
     {
@@ -47,6 +48,7 @@ _GIVEN_1 = frozenset(
 
 # Newest first: a new run records the first.
 BASELINES: tuple[Baseline, ...] = (
+    Baseline(BASELINE_3, _GIVEN_1 | {"lookups-with-the-new-step-inputs", "a-move-written-with-its-step-inputs"}),
     Baseline(BASELINE_2, _GIVEN_1 | {"lookups-with-the-new-step-inputs"}),
     Baseline(BASELINE_1, _GIVEN_1),
 )

@@ -28,10 +28,12 @@ with workflow.unsafe.imports_passed_through():
         DeadlineRequest,
         DocumentSpec,
         EventRecord,
+        EventWithStep,
         ExternalParty,
         NotificationSpec,
         OutboundRequest,
         PartyGrant,
+        RecordedWithStep,
         StepInputs,
         StepInputsRequest,
         StepState,
@@ -40,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.process import CLOSE, END_TRACK, Process, UndeclaredTransition
     from domain.processes import policy_default
     from domain.regions import served_by
-    from domain.timing import counts_from, happened_on, window_opens
+    from domain.timing import counts_from, fill_step, happened_on, window_opens
     from workflows import activity_names as names
     from workflows.retry import ACTIVITY_TIMEOUT, LOCAL_RETRY, OUTBOUND_RETRY, OUTBOUND_WITHIN, WRITE_RETRY
 
@@ -64,6 +66,9 @@ STEP_INPUTS_PATCH = "new-step-inputs-in-one-local-activity"
 # Agencies a new step is opened with (a case's first participants) looked up in that same local activity
 # (before: one activity and one workflow activation each, after the step's).
 FIND_WITH_STEP_PATCH = "lookups-with-the-new-step-inputs"
+# A move's event written with its new step's inputs read in the same local activity (before: one local
+# activity and one workflow activation for the inputs, then one each for the event).
+MOVE_IN_ONE_PATCH = "a-move-written-with-its-step-inputs"
 
 T = TypeVar("T")
 
@@ -94,6 +99,26 @@ def hour_level(event: EventRecord) -> bool:
     """Whether the event is about a step counted in hours (a crisis's acknowledgement, a 24-hour referral):
     one whose notices cannot wait for someone to open the inbox."""
     return any(s.allowance and Allowance.parse(s.allowance).unit == Unit.hours for s in event.set_steps)
+
+
+def _distinct(holder: AgencyRef, co_holders: list[AgencyRef]) -> list[AgencyRef]:
+    """Co-holders once each, the holder not among them."""
+    return [a for a in dict((c.id, c) for c in co_holders).values() if a.id != holder.id]
+
+
+@dataclass
+class _Moving:
+    """What a move records besides its new step (`move`'s arguments)."""
+
+    req: ActionRequest
+    current: StepState
+    to: str
+    notify: list[NotificationSpec]
+    parties: list[PartyGrant]
+    document: DocumentSpec | None
+    payload: dict[str, Any] | None
+    summary: dict[str, Any] | None
+    external: ExternalParty | None
 
 
 class NoFacts(BaseModel):
@@ -258,8 +283,36 @@ class StepMachinery:
         find: list[AgencyQuery] | None = None,
     ) -> tuple[StepState, list[AgencyRef]]:
         """`new_step` with what it asks the worker (the agencies still active, the deadline, the window's lead,
-        and the lookups `find` asks) in one local activity. The earlier patches are still asked: a run that
-        replayed without one keeps going without it."""
+        and the lookups `find` asks) in one local activity."""
+        opened, ask, check = self._step_asked(
+            track, step, holder, key=key, base=base, co_holders=co_holders, counters=counters, allowance=allowance
+        )
+        ask.find = find or []
+        got = await workflow.execute_local_activity(
+            names.STEP_INPUTS,
+            ask,
+            result_type=StepInputs,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=WRITE_RETRY,
+        )
+        self._filled(opened, got, check)
+        return opened, got.found
+
+    def _step_asked(
+        self,
+        track: str,
+        step: str,
+        holder: AgencyRef,
+        *,
+        key: str | None,
+        base: datetime | None,
+        co_holders: list[AgencyRef] | None,
+        counters: dict[str, int] | None,
+        allowance: str | None,
+    ) -> tuple[StepState, StepInputsRequest, bool]:
+        """A new step before the worker's answer (no deadline, no window yet), what to ask the worker for it,
+        and whether its agencies are checked. The earlier patches are still asked: a run that replayed without
+        one keeps going without it."""
         definition = self.process.step(step)
         check = self.patched(ACTIVE_HOLDERS_PATCH)
         now = workflow.now()
@@ -275,26 +328,9 @@ class StepMachinery:
         window_key = definition.window_key if deadline and definition.window_key else None
         if window_key and not self.patched(WINDOW_PATCH):
             window_key = None
-        got = await workflow.execute_local_activity(
-            names.STEP_INPUTS,
-            StepInputsRequest(
-                agencies=[holder, *(co_holders or [])] if check else [],
-                deadline=deadline,
-                window_key=window_key,
-                find=find or [],
-            ),
-            result_type=StepInputs,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=WRITE_RETRY,
+        ask = StepInputsRequest(
+            agencies=[holder, *(co_holders or [])] if check else [], deadline=deadline, window_key=window_key
         )
-        if check:
-            # A kept agency (the school, the custodian...) may have been switched off since it was kept.
-            holder, *co = got.agencies
-            co_holders = [a for a in dict((c.id, c) for c in co).values() if a.id != holder.id]
-        deadlines: StepDeadlines | None = None
-        if got.deadline is not None:
-            deadlines, allowance = got.deadline.deadlines, got.deadline.allowance
-        window = window_opens(deadlines.due_at, Allowance.parse(got.window)) if deadlines and got.window else None
         opened = StepState(
             track=track,
             step=step,
@@ -302,14 +338,21 @@ class StepMachinery:
             opened_at=now,
             base=base,
             holder=holder,
-            co_holders=co_holders or [],
+            co_holders=_distinct(holder, co_holders or []) if check else co_holders or [],
             policy_key=key,
             allowance=allowance,
-            deadlines=deadlines,
             counters=counters or {},
-            window_opens_at=window,
         )
-        return opened, got.found
+        return opened, ask, check
+
+    @staticmethod
+    def _filled(opened: StepState, got: StepInputs, check: bool) -> None:
+        """The step as the worker answered for it: its agencies (when checked), deadline and window."""
+        if check:
+            # A kept agency (the school, the custodian...) may have been switched off since it was kept.
+            opened.holder, *co = got.agencies
+            opened.co_holders = _distinct(opened.holder, co)
+        fill_step(opened, got)
 
     async def required(self, step: StepState, *, since: str | None = None) -> int:
         """How many occurrences complete `step` (its definition's count policy, in force in the case's
@@ -374,6 +417,49 @@ class StepMachinery:
         opening: CaseOpening | None = None,
     ) -> int:
         """Append one timeline event and apply its change to the case; returns its seq."""
+        event = self._applied(req, change, kind=kind, payload=payload, note=note, actor=actor, opening=opening)
+        await self._in_worker(names.RECORD_EVENT, event, bool)
+        await self._written_out(event)
+        return event.seq
+
+    async def _record_with_step(
+        self, req: ActionRequest, change: Change, step: StepState, ask: StepInputsRequest, check: bool, **kw: Any
+    ) -> bool:
+        """`record` of an event opening `step`, which comes without its deadline and window: the local activity
+        that writes the event reads them (and checks the step's agencies) in its transaction, and the step here
+        takes them from its answer. False: one of its agencies has been switched off; nothing was written and
+        the case is as it was."""
+        st = self._st
+        kept = st.seq, dict(st.steps), dict(st.summary), st.last_activity_at
+        event = self._applied(req, change, **kw)
+        got = await self._in_worker(
+            names.RECORD_WITH_STEP, EventWithStep(event=event, track=step.track, inputs=ask), RecordedWithStep
+        )
+        if not got.written:
+            st.seq, st.last_activity_at = kept[0], kept[3]
+            st.steps.clear()
+            st.steps.update(kept[1])
+            st.summary.clear()
+            st.summary.update(kept[2])
+            return False
+        assert got.inputs is not None
+        self._filled(step, got.inputs, check)
+        event.set_steps = [step if s.track == step.track else s for s in event.set_steps]
+        await self._written_out(event)
+        return True
+
+    def _applied(
+        self,
+        req: ActionRequest | None,
+        change: Change,
+        *,
+        kind: str = "action",
+        payload: dict[str, Any] | None = None,
+        note: str | None = None,
+        actor: Actor | None = None,
+        opening: CaseOpening | None = None,
+    ) -> EventRecord:
+        """The change applied to the case, and the event that records it (to be written)."""
         st = self._st
         st.seq += 1
         self._apply(change)
@@ -381,15 +467,16 @@ class StepMachinery:
             st.last_activity_at = workflow.now()
         body = {**(req.payload if req else {}), **(payload or {})}
         note = note if note is not None else str(body.pop("note", "") or "")
-        event = self._event(req, change, kind, body, note, actor=actor, opening=opening)
-        await self._in_worker(names.RECORD_EVENT, event, bool)
+        return self._event(req, change, kind, body, note, actor=actor, opening=opening)
+
+    async def _written_out(self, event: EventRecord) -> None:
+        """After the event is written: `opened` may answer; an hour-level notice goes out."""
         self._written = event.seq
         if event.notifications and hour_level(event):
             if self.patched(OUTBOUND_HANDOVER_PATCH):
                 await self._hand_over(event.seq)
             elif self.patched(OUTBOUND_PATCH):
                 self._send_out(event.seq)
-        return event.seq
 
     async def _hand_over(self, seq: int) -> None:
         """The event's notifications also go out through the receiving agencies' webhooks, delivered by a
@@ -562,6 +649,23 @@ class StepMachinery:
         holder = holder or current.holder
         if base is None and allowance is None:
             base = self._done_at(req)
+        moving = _Moving(req, current, to, notify or [], parties or [], document, payload, summary, external)
+        if self.patched(STEP_INPUTS_PATCH) and self.patched(MOVE_IN_ONE_PATCH):
+            definition = self.process.step(to)
+            key = None if allowance else (definition.policy_key if policy_key is ... else policy_key)
+            nxt, ask, check = self._step_asked(
+                current.track,
+                to,
+                holder,
+                key=key,
+                base=base,
+                co_holders=co_holders,
+                counters=counters,
+                allowance=allowance,
+            )
+            if await self._record_move(moving, nxt, holder, (ask, check)):
+                return nxt
+            # One of its agencies has been switched off: the step goes to the one serving now, as below.
         nxt = await self.new_step(
             current.track,
             to,
@@ -572,37 +676,45 @@ class StepMachinery:
             counters=counters,
             allowance=allowance,
         )
-        if nxt.holder.id != holder.id and summary:
+        await self._record_move(moving, nxt, holder, None)
+        return nxt
+
+    async def _record_move(
+        self, m: _Moving, nxt: StepState, asked: AgencyRef, ask: tuple[StepInputsRequest, bool] | None
+    ) -> bool:
+        """The move's event: the new step's holders told and made parties. `ask`: the step comes without its
+        inputs, read with the event's write (False: not written, an agency has been switched off)."""
+        summary = m.summary
+        if nxt.holder.id != asked.id and summary:
             # The kept agency was switched off and another serves now (new_step): facts naming it follow.
-            summary = {k: nxt.holder.name if v == holder.name else v for k, v in summary.items()}
-        nxt.external = external
-        holder, co_holders = nxt.holder, nxt.co_holders
-        if self._works_on(req, nxt):  # the same agency goes on (accepted → decision): the same person
-            nxt.worked_by = req.actor.user_id
-        notes = list(notify or [])
-        grants = list(parties or [])
+            summary = {k: nxt.holder.name if v == asked.name else v for k, v in summary.items()}
+        nxt.external = m.external
+        holder, co_holders, current, to = nxt.holder, nxt.co_holders, m.current, m.to
+        if self._works_on(m.req, nxt):  # the same agency goes on (accepted → decision): the same person
+            nxt.worked_by = m.req.actor.user_id
+        notes = list(m.notify)
+        grants = list(m.parties)
         if holder.id != current.holder.id or to != current.step:
-            waiting = f"（等待{external.name}答复）" if external else ""
-            for agency in (holder, *(co_holders or [])):
+            waiting = f"（等待{m.external.name}答复）" if m.external else ""
+            for agency in (holder, *co_holders):
                 notes.append(self.tell(agency, "new_step", f"新的待办：{self.process.step_label(to)}{waiting}"))
-        for agency, role in ((holder, "holder"), *((a, "co_holder") for a in co_holders or [])):
+        for agency, role in ((holder, "holder"), *((a, "co_holder") for a in co_holders)):
             if all(g.agency.id != agency.id for g in grants):
                 grants.append(PartyGrant(agency=agency, role=role))
-        await self.record(
-            req,
-            Change(
-                track=current.track,
-                from_step=current.step,
-                to_step=to,
-                set_steps=[nxt],
-                notify=notes,
-                parties=grants,
-                document=document,
-                summary=summary,
-            ),
-            payload=payload,
+        change = Change(
+            track=current.track,
+            from_step=current.step,
+            to_step=to,
+            set_steps=[nxt],
+            notify=notes,
+            parties=grants,
+            document=m.document,
+            summary=summary,
         )
-        return nxt
+        if ask is None:
+            await self.record(m.req, change, payload=m.payload)
+            return True
+        return await self._record_with_step(m.req, change, nxt, *ask, payload=m.payload)
 
     def _done_at(self, req: ActionRequest) -> datetime | None:
         """What the next step counts from: the day the form says the action was done, if before today (a

@@ -5,20 +5,26 @@ resolve_agency."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from activities.cases import CaseActivities
 from api.admin import agencies
-from db.models import Agency, AuditEntry, User
+from db.models import Agency, AuditEntry, Case, CaseParty, CaseStep, Notification, TimelineEvent, User
+from db.session import transaction
 from domain.enums import AgencyType
-from domain.messages import AgencyQuery
+from domain.ids import workflow_id
+from domain.messages import AgencyQuery, AgencyRef, EventRecord, EventWithStep, StepInputsRequest, StepState
 from tests.api.test_admin_users import agency_id, audit_rows, page_login
 from tests.api.test_cases_api import auth
 from tests.api.test_dropout_api import act, report_body
 from tests.conftest import Live, make_token
 from tests.support import today_iso
 from tests.ui.test_pages import browser
+from workflows import activity_names as names
 
 URL = "/api/v1/admin/agencies"
 SCHOOL3 = {
@@ -480,3 +486,60 @@ async def test_users_of_a_switched_off_agency_cannot_log_in(live: Live) -> None:
     assert (await live.http.get("/api/v1/me", headers=auth(personal))).status_code == 200
     async with page_login(live, "luzhou-school2", "demo1234") as (_, login):
         assert login.status_code == 303
+
+
+async def test_a_step_opened_after_its_agency_was_switched_off_goes_to_the_one_serving_now(live: Live) -> None:
+    """The committee kept by a dropout case is switched off under it (the agency page refuses that only for
+    the holder of an open step): the joint persuasion opened next has the committee serving now as
+    co-holder, told and made a party, and the one switched off neither. The event written with the step's
+    inputs found the committee off and wrote nothing; the step was then opened as before."""
+    school = await make_token(live.db, "luzhou-school1")
+    started = await live.http.post("/api/v1/cases", json=await report_body(live), headers=auth(school))
+    case_no = started.json()["case_no"]
+    async with transaction(live.db.sf) as s:
+        await s.execute(update(Agency).where(Agency.code == "luzhou-vc1").values(is_active=False))
+    r = await act(
+        live,
+        school,
+        case_no,
+        "school_contact",
+        "not_returned",
+        contacted_on=today_iso(),
+        visited_on=today_iso(),
+        family_says="孩子不愿上学",
+    )
+    assert r.status_code == 200, r.text
+    assert [(st["step"], st["holder"]) for st in r.json()["steps"]] == [("joint_persuasion", "潞州区教育局")]
+    vc2, town1 = await agency_id(live, "luzhou-vc2"), await agency_id(live, "luzhou-town1")
+    async with live.db.sf() as s:
+        case = (await s.execute(select(Case).where(Case.case_no == case_no))).scalar_one()
+        step = (await s.execute(select(CaseStep).where(CaseStep.case_id == case.id))).scalar_one()
+        parties = (await s.execute(select(CaseParty.agency_id).where(CaseParty.case_id == case.id))).scalars().all()
+        told = (await s.execute(select(Notification.agency_id).where(Notification.case_id == case.id))).scalars().all()
+        seqs = (await s.execute(select(TimelineEvent.seq).where(TimelineEvent.case_id == case.id))).scalars().all()
+        assert sorted(step.co_holder_ids) == sorted([vc2, town1]) and step.due_at is not None
+        assert await agency_id(live, "luzhou-vc1") not in set(parties) | set(told)
+        assert vc2 in set(told) and sorted(seqs) == [1, 2]
+    history = await live.temporal.get_workflow_handle(workflow_id(case_no)).fetch_history()
+    ran = [
+        json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)["activity_type"]
+        for e in history.events
+        if e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
+    assert ran[-3:] == [names.RECORD_WITH_STEP, names.STEP_INPUTS, names.RECORD_EVENT]
+
+    # A retry of an event written already (its answer lost) answers written, and writes nothing again.
+    vc1 = AgencyRef(
+        id=await agency_id(live, "luzhou-vc1"), name="", agency_type=AgencyType.village_committee, region_code="x"
+    )
+    now = datetime.now(UTC)
+    step2 = StepState(track="main", step="joint_persuasion", seq=2, opened_at=now, base=now, holder=vc1)
+    event = EventRecord(case_no=case_no, seq=2, at=now, kind="action", set_steps=[step2])
+    again = await CaseActivities(live.db.sf).record_with_step(
+        EventWithStep(event=event, track="main", inputs=StepInputsRequest(agencies=[vc1]))
+    )
+    assert again.written and again.inputs is not None
+    async with live.db.sf() as s:
+        kept = (await s.execute(select(CaseStep).where(CaseStep.case_id == case.id))).scalar_one()
+        assert (kept.holder_agency_id, kept.due_at) == (step.holder_agency_id, step.due_at)
+        assert (await s.execute(select(func.count()).where(TimelineEvent.case_id == case.id))).scalar_one() == 2

@@ -39,7 +39,7 @@ from worker.client import SANDBOX
 from worker.codec import ENCODING, PayloadKeyError, PayloadKeys, data_converter
 from worker.registry import ALL_WORKFLOWS
 from workflows import base, patches
-from workflows.activity_names import ACTIVE_AGENCIES, RECORD_EVENT, RESOLVE_AGENCY, STEP_INPUTS
+from workflows.activity_names import ACTIVE_AGENCIES, RECORD_EVENT, RECORD_WITH_STEP, RESOLVE_AGENCY, STEP_INPUTS
 from workflows.dropout import DropoutWorkflow
 from workflows.guardianship import GuardianshipWorkflow
 from workflows.patches import BASELINES
@@ -291,6 +291,20 @@ def test_a_new_case_looks_up_the_agencies_it_opens_with_along_with_its_first_ste
     # Recorded before: the lookup after the step's inputs, an activity (and a workflow activation) more.
     before = [STEP_INPUTS, RESOLVE_AGENCY, RECORD_EVENT]
     assert first_task_activities(SAVED / "baseline-1" / f"{stem}.json") == before
+
+
+@pytest.mark.parametrize("stem", ["guardianship-police-reprimand-guidance", "dropout-order-legal-unresolved"])
+def test_a_move_writes_its_event_with_its_new_steps_inputs_in_one_local_activity(stem: str):
+    """From baseline 3 each move is one local activity (the step's agencies, deadline and window read in the
+    event's transaction); recorded before, each was two: the step's inputs, then the event."""
+    before = local_activities(load(SAVED / "baseline-2" / f"{stem}.json"))
+    now = local_activities(load(SAVED / "baseline-3" / f"{stem}.json"))
+    moves = now.count(RECORD_WITH_STEP)
+    assert moves >= 5 and RECORD_WITH_STEP not in before
+    # The same run, the same timeline events: one local activity fewer per move.
+    assert now.count(RECORD_EVENT) + moves == before.count(RECORD_EVENT)
+    assert before.count(STEP_INPUTS) - now.count(STEP_INPUTS) == moves
+    assert len(before) - len(now) == moves
 
 
 async def test_the_replay_would_catch_a_baseline_taken_wrongly(monkeypatch: pytest.MonkeyPatch):
