@@ -107,6 +107,21 @@ def _distinct(holder: AgencyRef, co_holders: list[AgencyRef]) -> list[AgencyRef]
 
 
 @dataclass
+class NewStep:
+    """What a new step opens with: its track, step and holders, its policy key (None: none, or `allowance`
+    given), what its deadline counts from (None: now), its counters."""
+
+    track: str
+    step: str
+    holder: AgencyRef
+    key: str | None
+    base: datetime | None
+    co_holders: list[AgencyRef] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+    allowance: str | None = None
+
+
+@dataclass
 class _Moving:
     """What a move records besides its new step (`move`'s arguments)."""
 
@@ -204,7 +219,7 @@ class StepMachinery:
         key = None if allowance else (definition.policy_key if policy_key is ... else policy_key)
         if self.patched(STEP_INPUTS_PATCH):
             opened, _ = await self._new_step_at_once(
-                track, step, holder, key=key, base=base, co_holders=co_holders, counters=counters, allowance=allowance
+                NewStep(track, step, holder, key, base, co_holders or [], counters or {}, allowance)
             )
             return opened
         if self.patched(ACTIVE_HOLDERS_PATCH):
@@ -263,30 +278,16 @@ class StepMachinery:
             return await self.new_step(track, step, holder, base=base), []
         if self.patched(FIND_WITH_STEP_PATCH) and self.patched(STEP_INPUTS_PATCH):
             key = self.process.step(step).policy_key
-            return await self._new_step_at_once(
-                track, step, holder, key=key, base=base, co_holders=None, counters=None, allowance=None, find=find
-            )
+            return await self._new_step_at_once(NewStep(track, step, holder, key, base), find=find)
         opened = await self.new_step(track, step, holder, base=base)
         return opened, [await self._in_worker(names.RESOLVE_AGENCY, q, AgencyRef) for q in find]
 
     async def _new_step_at_once(
-        self,
-        track: str,
-        step: str,
-        holder: AgencyRef,
-        *,
-        key: str | None,
-        base: datetime | None,
-        co_holders: list[AgencyRef] | None,
-        counters: dict[str, int] | None,
-        allowance: str | None,
-        find: list[AgencyQuery] | None = None,
+        self, new: NewStep, find: list[AgencyQuery] | None = None
     ) -> tuple[StepState, list[AgencyRef]]:
         """`new_step` with what it asks the worker (the agencies still active, the deadline, the window's lead,
         and the lookups `find` asks) in one local activity."""
-        opened, ask, check = self._step_asked(
-            track, step, holder, key=key, base=base, co_holders=co_holders, counters=counters, allowance=allowance
-        )
+        opened, ask, check = self._step_asked(new)
         ask.find = find or []
         got = await workflow.execute_local_activity(
             names.STEP_INPUTS,
@@ -298,50 +299,39 @@ class StepMachinery:
         self._filled(opened, got, check)
         return opened, got.found
 
-    def _step_asked(
-        self,
-        track: str,
-        step: str,
-        holder: AgencyRef,
-        *,
-        key: str | None,
-        base: datetime | None,
-        co_holders: list[AgencyRef] | None,
-        counters: dict[str, int] | None,
-        allowance: str | None,
-    ) -> tuple[StepState, StepInputsRequest, bool]:
+    def _step_asked(self, new: NewStep) -> tuple[StepState, StepInputsRequest, bool]:
         """A new step before the worker's answer (no deadline, no window yet), what to ask the worker for it,
         and whether its agencies are checked. The earlier patches are still asked: a run that replayed without
         one keeps going without it."""
-        definition = self.process.step(step)
+        definition = self.process.step(new.step)
         check = self.patched(ACTIVE_HOLDERS_PATCH)
         now = workflow.now()
-        base = base or now
+        base = new.base or now
         ladder = (str(definition.ladder[0]), str(definition.ladder[1])) if definition.ladder else None
         deadline = (
             DeadlineRequest(
-                base=base, at=now, county=self._st.county, policy_key=key, allowance=allowance, ladder=ladder
+                base=base, at=now, county=self._st.county, policy_key=new.key, allowance=new.allowance, ladder=ladder
             )
-            if key or allowance
+            if new.key or new.allowance
             else None
         )
         window_key = definition.window_key if deadline and definition.window_key else None
         if window_key and not self.patched(WINDOW_PATCH):
             window_key = None
         ask = StepInputsRequest(
-            agencies=[holder, *(co_holders or [])] if check else [], deadline=deadline, window_key=window_key
+            agencies=[new.holder, *new.co_holders] if check else [], deadline=deadline, window_key=window_key
         )
         opened = StepState(
-            track=track,
-            step=step,
+            track=new.track,
+            step=new.step,
             seq=self._st.seq + 1,
             opened_at=now,
             base=base,
-            holder=holder,
-            co_holders=_distinct(holder, co_holders or []) if check else co_holders or [],
-            policy_key=key,
-            allowance=allowance,
-            counters=counters or {},
+            holder=new.holder,
+            co_holders=_distinct(new.holder, new.co_holders) if check else new.co_holders,
+            policy_key=new.key,
+            allowance=new.allowance,
+            counters=new.counters,
         )
         return opened, ask, check
 
@@ -654,14 +644,7 @@ class StepMachinery:
             definition = self.process.step(to)
             key = None if allowance else (definition.policy_key if policy_key is ... else policy_key)
             nxt, ask, check = self._step_asked(
-                current.track,
-                to,
-                holder,
-                key=key,
-                base=base,
-                co_holders=co_holders,
-                counters=counters,
-                allowance=allowance,
+                NewStep(current.track, to, holder, key, base, co_holders or [], counters or {}, allowance)
             )
             if await self._record_move(moving, nxt, holder, (ask, check)):
                 return nxt

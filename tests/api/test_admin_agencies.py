@@ -20,9 +20,8 @@ from domain.ids import workflow_id
 from domain.messages import AgencyQuery, AgencyRef, EventRecord, EventWithStep, StepInputsRequest, StepState
 from tests.api.test_admin_users import agency_id, audit_rows, page_login
 from tests.api.test_cases_api import auth
-from tests.api.test_dropout_api import act, report_body
+from tests.api.test_dropout_api import not_returned, report_body
 from tests.conftest import Live, make_token
-from tests.support import today_iso
 from tests.ui.test_pages import browser
 from workflows import activity_names as names
 
@@ -291,16 +290,7 @@ async def test_an_agency_holding_open_steps_stays_on_until_a_supervisor_reassign
     assert error["message"] == "潞州区实验小学仍承办1个未办结的案件环节，请先由督导将这些环节改派给其他单位，再停用"
 
     # Joint persuasion: the committee takes part as a co-holder, which counts too.
-    r = await act(
-        live,
-        school,
-        case_no,
-        "school_contact",
-        "not_returned",
-        contacted_on=today_iso(),
-        visited_on=today_iso(),
-        family_says="孩子不愿上学",
-    )
+    r = await not_returned(live, school, case_no)
     assert r.status_code == 200, r.text
     r = await patch(live, admin, "luzhou-vc1", is_active=False)
     assert r.status_code == 409 and "仍承办1个" in r.json()["error"]["message"], r.text
@@ -498,16 +488,7 @@ async def test_a_step_opened_after_its_agency_was_switched_off_goes_to_the_one_s
     case_no = started.json()["case_no"]
     async with transaction(live.db.sf) as s:
         await s.execute(update(Agency).where(Agency.code == "luzhou-vc1").values(is_active=False))
-    r = await act(
-        live,
-        school,
-        case_no,
-        "school_contact",
-        "not_returned",
-        contacted_on=today_iso(),
-        visited_on=today_iso(),
-        family_says="孩子不愿上学",
-    )
+    r = await not_returned(live, school, case_no)
     assert r.status_code == 200, r.text
     assert [(st["step"], st["holder"]) for st in r.json()["steps"]] == [("joint_persuasion", "潞州区教育局")]
     vc2, town1 = await agency_id(live, "luzhou-vc2"), await agency_id(live, "luzhou-town1")

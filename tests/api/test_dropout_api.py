@@ -46,6 +46,20 @@ async def act(live: Live, token: str, case_no: str, step: str, action: str, **pa
     )
 
 
+async def not_returned(live: Live, token: str, case_no: str):
+    """The school's contact recorded: the child has not come back (joint persuasion opens)."""
+    return await act(
+        live,
+        token,
+        case_no,
+        "school_contact",
+        "not_returned",
+        contacted_on=today_iso(),
+        visited_on=today_iso(),
+        family_says="孩子不愿上学",
+    )
+
+
 async def test_school_system_reports_with_its_token(live: Live) -> None:
     sis = await make_token(live.db, agency_code="luzhou-school1")
     body = await report_body(live)
@@ -125,16 +139,7 @@ async def test_persuasion_by_the_township_and_a_hand_over_between_counties(live:
     case_no = (await live.http.post("/api/v1/cases", json=await report_body(live), headers=auth(school))).json()[
         "case_no"
     ]
-    r = await act(
-        live,
-        school,
-        case_no,
-        "school_contact",
-        "not_returned",
-        contacted_on=today_iso(),
-        visited_on=today_iso(),
-        family_says="孩子不愿上学",
-    )
+    r = await not_returned(live, school, case_no)
     assert r.status_code == 200, r.text
     edu = await make_token(live.db, "luzhou-edu")
     case = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(edu))).json()
@@ -238,16 +243,7 @@ async def test_the_inbox_and_the_lists_name_the_co_holders_as_the_case_page_does
     case_no = (await live.http.post("/api/v1/cases", json=await report_body(live), headers=auth(school))).json()[
         "case_no"
     ]
-    r = await act(
-        live,
-        school,
-        case_no,
-        "school_contact",
-        "not_returned",
-        contacted_on=today_iso(),
-        visited_on=today_iso(),
-        family_says="孩子不愿上学",
-    )
+    r = await not_returned(live, school, case_no)
     assert r.status_code == 200, r.text
     town = await make_token(live.db, "luzhou-town1")
     page = (await live.http.get(f"/api/v1/cases/{case_no}", headers=auth(town))).json()
