@@ -64,11 +64,9 @@ STEP_INPUTS_SQL = """
 SELECT (SELECT version FROM deadline_inputs_version),
        ARRAY(SELECT id FROM agencies WHERE id = ANY(%(ids)s::int[]) AND is_active)
 """
-# The same, and whether the event is written already (a retry), for an event written with its step's inputs.
-WITH_STEP_SQL = """
-SELECT (SELECT version FROM deadline_inputs_version),
-       ARRAY(SELECT id FROM agencies WHERE id = ANY(%(ids)s::int[]) AND is_active),
-       EXISTS (SELECT 1 FROM timeline_events te JOIN cases c ON c.id = te.case_id
+# Whether an event is written already (a retry).
+WRITTEN_SQL = """
+SELECT EXISTS (SELECT 1 FROM timeline_events te JOIN cases c ON c.id = te.case_id
                WHERE c.case_no = %(case_no)s::text AND te.seq = %(seq)s::int)
 """
 
@@ -169,18 +167,22 @@ class CaseActivities:
         its inputs read again (as a replay after a worker's crash reads a step's inputs again)."""
         ev, asked = req.event, req.inputs
         async with engine_of(self.sf).begin() as conn:
-            params = {"ids": [a.id for a in asked.agencies], "case_no": ev.case_no, "seq": ev.seq}
-            version, active, done = (await conn.exec_driver_sql(WITH_STEP_SQL, params)).one()
-            if not done and any(a.id not in active for a in asked.agencies):
+            ids = [a.id for a in asked.agencies]
+            version, active = (await conn.exec_driver_sql(STEP_INPUTS_SQL, {"ids": ids})).one()
+            # Asked only in that rare case: otherwise a written event is found by the write itself.
+            if set(ids) - set(active) and not await self._written(conn, ev):
                 return RecordedWithStep(written=False)
             found = [await resolve(conn, q) for q in asked.find]
             got = step_answer(asked, await self.inputs.at_version(self.sf, version), asked.agencies, found)
             for step in ev.set_steps:
                 if step.track == req.track and step.seq == ev.seq:
                     fill_step(step, got)
-            if not done:
-                await self._write(conn, ev)
+            await self._write(conn, ev)
         return RecordedWithStep(written=True, inputs=got)
+
+    @staticmethod
+    async def _written(conn: AsyncConnection, ev: EventRecord) -> bool:
+        return (await conn.exec_driver_sql(WRITTEN_SQL, {"case_no": ev.case_no, "seq": ev.seq})).scalar_one()
 
     async def _write(self, conn: AsyncConnection, ev: EventRecord) -> bool:
         """The event and its projection changes, in the caller's transaction; False: written already."""
